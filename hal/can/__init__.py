@@ -1,0 +1,1 @@
+"""CAN ports: the ``CanPort`` interface, the frame batch layout, and adapters."""

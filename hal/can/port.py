@@ -1,0 +1,72 @@
+"""The CAN port: the one interface every CAN adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+from hal.can.frames import FrameBatch
+
+
+class BusState(StrEnum):
+    """The controller's view of the bus (ISO 11898 fault confinement)."""
+
+    UNKNOWN = "unknown"
+    ACTIVE = "error-active"
+    WARNING = "error-warning"
+    PASSIVE = "error-passive"
+    BUS_OFF = "bus-off"
+    DOWN = "down"  # interface down or adapter gone
+
+
+@runtime_checkable
+class CanPort(Protocol):
+    """One CAN bus. Use as a context manager; ``close()`` is safe to call twice.
+
+    Every operation is fallible: errors are ``hal.errors.HalError`` subclasses.
+    """
+
+    @property
+    def name(self) -> str:
+        """The configured bus name, e.g. ``"vehicle"`` or ``"radar"``."""
+        ...
+
+    @property
+    def state(self) -> BusState: ...
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        """Monotonic counters, e.g. ``rx_frames``, ``tx_frames``, ``rx_errors``."""
+        ...
+
+    def open(self) -> None:
+        """Open the bus. Raises ``PortOpenError`` saying what is missing."""
+        ...
+
+    def close(self) -> None:
+        """Release the bus; harmless when already closed."""
+        ...
+
+    def receive(self, max_frames: int = 1024, timeout: float = 0.1) -> FrameBatch:
+        """Block up to ``timeout`` s for frames; return at most ``max_frames`` (maybe none).
+
+        Raises ``PortClosedError`` when the port is not open.
+        """
+        ...
+
+    def send(
+        self, arbitration_id: int, data: bytes, *, extended: bool = False, fd: bool = False
+    ) -> None:
+        """Queue one frame for sending. Raises ``TransmitError`` or ``PortClosedError``."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

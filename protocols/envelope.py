@@ -1,0 +1,100 @@
+"""Build, decode and check the one wire message, ``roadgate.v1.Envelope``."""
+
+from __future__ import annotations
+
+from google.protobuf.message import DecodeError as _PbDecodeError
+from google.protobuf.message import Message
+
+from protocols.errors import DecodeError, SchemaVersionError
+from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.topics import BODY_OF_STREAM, STREAM_OF_BODY, Stream, Topic
+
+SCHEMA_VERSION = 1
+"""The schema version this code writes and the only one it accepts."""
+
+
+def seal(
+    body: Message,
+    *,
+    device_id: str,
+    boot_id: str,
+    sequence: int,
+    capture_time_ns: int,
+    publish_time_ns: int,
+    clock_source: pb.ClockSource.ValueType,
+    historical: bool = False,
+) -> pb.Envelope:
+    """Wrap ``body`` (one of the Envelope body messages) in an Envelope.
+
+    Raises ``TypeError`` when ``body`` is not an Envelope body type.
+    """
+    field = _BODY_FIELD_OF_TYPE.get(body.DESCRIPTOR.full_name)
+    if field is None:
+        raise TypeError(f"{body.DESCRIPTOR.full_name} is not an Envelope body")
+    env = pb.Envelope(
+        schema_version=SCHEMA_VERSION,
+        device_id=device_id,
+        boot_id=boot_id,
+        sequence=sequence,
+        capture_time_ns=capture_time_ns,
+        publish_time_ns=publish_time_ns,
+        clock_source=clock_source,
+        historical=historical,
+    )
+    getattr(env, field).CopyFrom(body)
+    return env
+
+
+def stream_of(env: pb.Envelope) -> Stream:
+    """The stream an Envelope belongs on, from its body. Raises ``DecodeError`` if it has none."""
+    body = env.WhichOneof("body")
+    if body is None:
+        raise DecodeError("envelope has no body", reason="no_body")
+    return STREAM_OF_BODY[body]
+
+
+def decode(payload: bytes) -> pb.Envelope:
+    """Parse and check one payload.
+
+    Raises ``DecodeError`` (reason ``malformed`` or ``no_body``) or ``SchemaVersionError``.
+    """
+    env = pb.Envelope()
+    try:
+        env.ParseFromString(payload)
+    except (_PbDecodeError, ValueError, RuntimeError) as err:
+        raise DecodeError(f"payload of {len(payload)} bytes is not an Envelope: {err}") from err
+    if env.schema_version != SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"schema version {env.schema_version} is not supported (expected {SCHEMA_VERSION})"
+        )
+    stream_of(env)
+    if not env.device_id:
+        raise DecodeError("envelope has no device id", reason="no_device_id")
+    return env
+
+
+def check_topic(env: pb.Envelope, topic: Topic) -> None:
+    """Check an Envelope against the topic it arrived on.
+
+    Raises ``DecodeError`` with reason ``device_mismatch`` when the device ids differ (a spoofing
+    attempt or a misconfigured device) and ``stream_mismatch`` when the body does not belong on
+    the topic's stream.
+    """
+    if env.device_id != topic.device_id:
+        raise DecodeError(
+            f"envelope device id {env.device_id!r} disagrees with topic device {topic.device_id!r}",
+            reason="device_mismatch",
+        )
+    body = env.WhichOneof("body")
+    if body != BODY_OF_STREAM[topic.stream]:
+        raise DecodeError(
+            f"body {body!r} does not belong on stream {topic.stream.value!r}",
+            reason="stream_mismatch",
+        )
+
+
+_BODY_FIELD_OF_TYPE: dict[str, str] = {
+    field.message_type.full_name: field.name
+    for field in pb.Envelope.DESCRIPTOR.oneofs_by_name["body"].fields
+    if field.message_type is not None
+}

@@ -1,0 +1,50 @@
+"""The error tree of ``protocols``.
+
+::
+
+    ProtocolError            anything that could not be decoded or encoded
+    +-- DecodeError          bytes from outside are not a valid message
+    |   +-- SchemaVersionError   an Envelope of a schema version we do not speak
+    +-- TopicError           an MQTT topic that is not ``rg/v1/{region}/{device_id}/{stream}``
+    +-- DbcLoadError         a DBC file cantools cannot load (names the line and the cause)
+
+Each carries a short machine-readable ``reason`` (used as a counter label and a dead-letter
+reason) besides its human-readable message.
+"""
+
+from __future__ import annotations
+
+
+class ProtocolError(Exception):
+    """Base of every error raised by ``protocols``."""
+
+    reason: str = "protocol_error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class DecodeError(ProtocolError):
+    """Bytes from outside are not a valid message."""
+
+    reason = "malformed"
+
+
+class SchemaVersionError(DecodeError):
+    """An Envelope whose ``schema_version`` this code does not speak."""
+
+    reason = "unknown_schema_version"
+
+
+class TopicError(ProtocolError):
+    """A topic that does not follow ``rg/v1/{region}/{device_id}/{stream}``."""
+
+    reason = "bad_topic"
+
+
+class DbcLoadError(ProtocolError):
+    """A DBC file that cantools cannot load, even in relaxed mode."""
+
+    reason = "dbc_load"

@@ -1,0 +1,82 @@
+"""A private Mosquitto broker on a free port, for tests that need a real broker."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+INSTALL_HINT = (
+    "the mosquitto broker binary is missing: run `make test` (it installs it), or "
+    "`apt-get install mosquitto mosquitto-clients` (Debian/Ubuntu/Raspberry Pi OS)"
+)
+
+
+@dataclass(frozen=True)
+class Broker:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mosquitto_binary() -> str:
+    """Path of the mosquitto binary; raises ``RuntimeError`` with an install hint if missing."""
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if found is None:
+        raise RuntimeError(INSTALL_HINT)
+    return found
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+    """Wait until something accepts TCP connections on ``host:port``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@contextmanager
+def private_mosquitto(workdir: Path, extra_config: str = "") -> Iterator[Broker]:
+    """Start a Mosquitto on a free 127.0.0.1 port; stop it on exit."""
+    binary = mosquitto_binary()
+    port = free_port()
+    conf = workdir / f"mosquitto-{port}.conf"
+    log_path = workdir / f"mosquitto-{port}.log"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n"
+        f"{extra_config}"
+    )
+    process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        wait_for_port("127.0.0.1", port)
+        yield Broker("127.0.0.1", port, process, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
