@@ -1,0 +1,1 @@
+"""V2X safety applications: each turns states or object lists into TrafficEvents."""

@@ -1,0 +1,48 @@
+"""Speeding: a roadside unit reports road users above the speed limit it enforces."""
+
+from __future__ import annotations
+
+from protocols.schema.v1 import roadgate_pb2 as pb
+
+
+class SpeedingDetector:
+    """One event per object and episode above ``limit_mps`` (with ``hysteresis_mps``)."""
+
+    def __init__(self, device_id: str, limit_mps: float, hysteresis_mps: float = 1.0) -> None:
+        if limit_mps <= 0:
+            raise ValueError(f"limit_mps must be positive, got {limit_mps}")
+        self._device_id = device_id
+        self._limit = limit_mps
+        self._hysteresis = hysteresis_mps
+        self._speeding: set[int] = set()
+        self._count = 0
+
+    def evaluate(self, objects: pb.ObjectList) -> list[pb.TrafficEvent]:
+        """The events to publish for this object list."""
+        events = []
+        seen = set()
+        for obj in objects.objects:
+            seen.add(obj.object_id)
+            if obj.object_id in self._speeding:
+                if obj.speed_mps < self._limit - self._hysteresis:
+                    self._speeding.discard(obj.object_id)
+                continue
+            if obj.speed_mps > self._limit:
+                self._speeding.add(obj.object_id)
+                self._count += 1
+                events.append(
+                    pb.TrafficEvent(
+                        event_id=f"{self._device_id}-speeding-{self._count}",
+                        type=pb.EVENT_TYPE_SPEEDING,
+                        severity=pb.SEVERITY_WARNING,
+                        position=obj.position,
+                        radius_m=50.0,
+                        object_ids=[obj.object_id],
+                        description=(
+                            f"object {obj.object_id} at {obj.speed_mps * 3.6:.0f} km/h "
+                            f"(limit {self._limit * 3.6:.0f} km/h)"
+                        ),
+                    )
+                )
+        self._speeding &= seen  # forget objects the radar no longer reports
+        return events

@@ -1,0 +1,106 @@
+"""The roadside unit pipeline: radars + GNSS + signal plan -> objects, SPaT, events -> uplink."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from edge.apps.speeding import SpeedingDetector
+from edge.pipelines.common import FixSource, HealthReport, counters_of, every
+from edge.port_io import can_batches, serial_lines
+from edge.roadside.object_fusion import RadarObjectListLike, SensorPose, to_object_list
+from edge.roadside.signal_plan import FixedTimePlan
+from edge.uplink.publisher import UplinkPublisher
+from hal.can.frames import FrameBatch
+from hal.can.port import CanPort
+from hal.serial.port import SerialLinePort
+
+log = logging.getLogger("edge.roadside_unit")
+
+RadarExtractor = Callable[[FrameBatch], Sequence[RadarObjectListLike]]
+"""Turns received frames into the radar's completed object lists (decoder + assembler)."""
+
+
+@dataclass(frozen=True)
+class RadarInput:
+    """One radar: the bus it is on, how its frames become object lists, and its pose."""
+
+    port: CanPort
+    extract: RadarExtractor
+    pose: SensorPose
+
+
+@dataclass(frozen=True)
+class RoadsideUnitSettings:
+    speed_limit_mps: float = 60 / 3.6
+    spat_rate_hz: float = 10.0
+    health_period_s: float = 5.0
+
+
+class RoadsideUnitPipeline:
+    """Runs one roadside unit until cancelled. Ports must be open; the caller closes them."""
+
+    def __init__(
+        self,
+        *,
+        radars: Sequence[RadarInput],
+        gnss: SerialLinePort | None,
+        fixes: FixSource,
+        signal_plan: FixedTimePlan | None,
+        uplink: UplinkPublisher,
+        settings: RoadsideUnitSettings,
+    ) -> None:
+        self._radars = list(radars)
+        self._gnss = gnss
+        self._fixes = fixes
+        self._plan = signal_plan
+        self._uplink = uplink
+        self._settings = settings
+        self._speeding = SpeedingDetector(uplink.identity.device_id, settings.speed_limit_mps)
+        self.counters: Counter[str] = Counter()
+        self.health = HealthReport({"pipeline": lambda: self.counters, "": uplink.counters})
+        for radar in self._radars:
+            self.health.add(f"can.{radar.port.name}", counters_of(radar.port))
+        if gnss is not None:
+            self.health.add(f"serial.{gnss.name}", counters_of(gnss))
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._uplink.run(), name="uplink")
+            for radar in self._radars:
+                tasks.create_task(self._read_radar(radar), name=f"radar-{radar.pose.sensor_id}")
+            if self._gnss is not None:
+                tasks.create_task(self._read_gnss(self._gnss), name="gnss")
+            if self._plan is not None:
+                tasks.create_task(every(1 / self._settings.spat_rate_hz, self._publish_spat))
+            tasks.create_task(every(self._settings.health_period_s, self._publish_health))
+
+    async def _read_radar(self, radar: RadarInput) -> None:
+        async for batch in can_batches(radar.port):
+            self.counters["can_frames"] += len(batch)
+            for radar_list in radar.extract(batch):
+                now_ns = time.time_ns()
+                objects = to_object_list(radar_list, radar.pose)
+                self.counters["object_lists"] += 1
+                self._uplink.submit(objects, now_ns)
+                for event in self._speeding.evaluate(objects):
+                    log.info("%s: %s", self._uplink.identity.device_id, event.description)
+                    self._uplink.submit(event, now_ns)
+
+    async def _read_gnss(self, port: SerialLinePort) -> None:
+        # The RSU's position is surveyed; GNSS gives it time and a health signal.
+        async for line in serial_lines(port):
+            if self._fixes.feed(line) is not None:
+                self.counters["gnss_fixes"] += 1
+
+    def _publish_spat(self) -> None:
+        assert self._plan is not None
+        now_ns = time.time_ns()
+        self._uplink.submit(self._plan.spat(now_ns / 1e9), now_ns)
+
+    def _publish_health(self) -> None:
+        self._uplink.submit(self.health.snapshot(), time.time_ns())

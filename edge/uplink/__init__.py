@@ -1,0 +1,1 @@
+"""The uplink: Envelopes out to the MQTT broker, safety events first."""

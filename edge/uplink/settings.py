@@ -1,0 +1,51 @@
+"""Typed settings of the uplink, built by the composition root from the config file."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from protocols.topics import Stream
+
+DEFAULT_QOS: Mapping[Stream, int] = MappingProxyType(
+    {
+        Stream.EVENTS: 1,
+        Stream.STATUS: 1,
+        Stream.ACK: 1,
+        Stream.HEALTH: 1,
+        Stream.OBJECTS: 0,
+        Stream.STATE: 0,
+        Stream.SPAT: 0,
+    }
+)
+"""Safety events, status and acks must arrive; high-rate streams are superseded 10x a second."""
+
+PRIORITY: Mapping[Stream, int] = MappingProxyType(
+    {
+        Stream.EVENTS: 0,
+        Stream.STATUS: 1,
+        Stream.ACK: 1,
+        Stream.OBJECTS: 2,
+        Stream.SPAT: 2,
+        Stream.STATE: 3,
+        Stream.HEALTH: 4,
+    }
+)
+"""Lower goes first: a safety event never waits behind telemetry."""
+
+
+@dataclass(frozen=True)
+class UplinkSettings:
+    """Where and how a box publishes."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str | None = None  # default: the device id
+    keepalive_s: int = 30
+    username: str | None = None
+    password: str | None = None
+    qos: Mapping[Stream, int] = field(default_factory=lambda: DEFAULT_QOS)
+    max_queued: int = 10_000  # telemetry beyond this is dropped and counted; events never are
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0

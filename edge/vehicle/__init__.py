@@ -1,0 +1,1 @@
+"""Vehicle gateway stages: canonical signals from decoded CAN, and the vehicle state."""

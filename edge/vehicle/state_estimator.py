@@ -1,0 +1,171 @@
+"""The vehicle state: latest CAN signals fused with GNSS, dead-reckoned between fixes.
+
+A first, simple fusion: position and course come from the GNSS fix; between fixes (GNSS gives
+1-10 Hz, CAN 50-100 Hz) the position is propagated with the wheel speed along a heading
+integrated from the yaw rate, so that a 10 Hz state stream does not jump.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from edge.geo import GeoPoint
+from edge.vehicle.signal_map import VehicleSignalMap
+from protocols.schema.v1 import roadgate_pb2 as pb
+
+_TURN_SIGNAL = {
+    "off": pb.TURN_SIGNAL_OFF,
+    "left": pb.TURN_SIGNAL_LEFT,
+    "right": pb.TURN_SIGNAL_RIGHT,
+    "hazard": pb.TURN_SIGNAL_HAZARD,
+}
+_GEAR = {
+    "park": pb.GEAR_PARK,
+    "reverse": pb.GEAR_REVERSE,
+    "neutral": pb.GEAR_NEUTRAL,
+    "drive": pb.GEAR_DRIVE,
+}
+FIX_QUALITY: Mapping[str, pb.FixQuality.ValueType] = {
+    "NONE": pb.FIX_QUALITY_NONE,
+    "GNSS": pb.FIX_QUALITY_GNSS,
+    "DGNSS": pb.FIX_QUALITY_DGNSS,
+    "RTK_FLOAT": pb.FIX_QUALITY_RTK_FLOAT,
+    "RTK_FIXED": pb.FIX_QUALITY_RTK_FIXED,
+    "DEAD_RECKONING": pb.FIX_QUALITY_DEAD_RECKONING,
+}
+MIN_SPEED_FOR_COURSE_MPS = 1.0  # GNSS course over ground is noise below walking pace
+
+
+class Decoded(Protocol):
+    """What the DBC decoder yields per message: timestamps and per-signal value arrays."""
+
+    @property
+    def timestamp(self) -> Any: ...
+
+    @property
+    def signals(self) -> Mapping[str, Any]: ...
+
+
+class Fix(Protocol):
+    """The GNSS fix fields this estimator reads."""
+
+    @property
+    def latitude_deg(self) -> float | None: ...
+    @property
+    def longitude_deg(self) -> float | None: ...
+    @property
+    def altitude_m(self) -> float | None: ...
+    @property
+    def speed_mps(self) -> float | None: ...
+    @property
+    def course_deg(self) -> float | None: ...
+    @property
+    def satellites(self) -> int | None: ...
+    @property
+    def hdop(self) -> float | None: ...
+    @property
+    def quality(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class VehicleDimensions:
+    length_m: float = 4.6
+    width_m: float = 1.8
+
+
+class VehicleStateEstimator:
+    """Holds the latest value of every mapped signal and the last GNSS fix."""
+
+    def __init__(self, signal_map: VehicleSignalMap, dimensions: VehicleDimensions) -> None:
+        self._map = signal_map
+        self._dimensions = dimensions
+        self._values: dict[str, float] = {}
+        self._enums: dict[str, str] = {}
+        self._fix_point: GeoPoint | None = None
+        self._fix_time: float = 0.0
+        self._fix_quality: pb.FixQuality.ValueType = pb.FIX_QUALITY_NONE
+        self._fix_accuracy_m = 0.0
+        self._satellites = 0
+        self._heading_rad = 0.0
+        self._heading_time: float | None = None
+        self.last_can_time: float | None = None
+
+    def update_can(self, decoded: Mapping[str, Decoded]) -> None:
+        """Take the newest value of each mapped signal from one decoded batch."""
+        for name, ref in self._map.numeric.items():
+            message = decoded.get(ref.message)
+            if message is None or len(message.timestamp) == 0:
+                continue
+            raw = float(message.signals[ref.signal][-1])
+            self._values[name] = raw * ref.scale + ref.offset
+            self.last_can_time = float(message.timestamp[-1])
+        for name, enum_ref in self._map.enums.items():
+            message = decoded.get(enum_ref.message)
+            if message is None or len(message.timestamp) == 0:
+                continue
+            state = enum_ref.values.get(int(message.signals[enum_ref.signal][-1]))
+            if state is not None:
+                self._enums[name] = state
+
+    def update_gnss(self, fix: Fix, receive_time: float) -> None:
+        """Take a GNSS fix received at ``receive_time`` (Unix seconds)."""
+        if fix.latitude_deg is None or fix.longitude_deg is None:
+            self._fix_quality = pb.FIX_QUALITY_NONE
+            return
+        self._fix_point = GeoPoint(fix.latitude_deg, fix.longitude_deg, fix.altitude_m or 0.0)
+        self._fix_time = receive_time
+        self._fix_quality = FIX_QUALITY.get(getattr(fix.quality, "name", ""), pb.FIX_QUALITY_GNSS)
+        # HDOP times a typical 2.5 m user range error: a rough 1-sigma horizontal accuracy.
+        self._fix_accuracy_m = (fix.hdop or 0.0) * 2.5
+        self._satellites = fix.satellites or 0
+        speed = fix.speed_mps if fix.speed_mps is not None else self._values.get("speed_mps", 0.0)
+        if fix.course_deg is not None and speed >= MIN_SPEED_FOR_COURSE_MPS:
+            self._heading_rad = math.radians(fix.course_deg) % math.tau
+            self._heading_time = receive_time
+
+    def state(self, now: float) -> pb.VehicleState:
+        """The vehicle state at ``now`` (Unix seconds), dead-reckoned from the last fix."""
+        speed = self._values.get("speed_mps", 0.0)
+        yaw_rate = self._values.get("yaw_rate_rad_s", 0.0)
+        heading = self._heading_rad
+        state = pb.VehicleState(
+            speed_mps=speed,
+            yaw_rate_rad_s=yaw_rate,
+            longitudinal_accel_mps2=self._values.get("longitudinal_accel_mps2", 0.0),
+            lateral_accel_mps2=self._values.get("lateral_accel_mps2", 0.0),
+            steering_wheel_angle_rad=self._values.get("steering_wheel_angle_rad", 0.0),
+            brake_applied=self._values.get("brake_applied", 0.0) >= 0.5,
+            brake_pressure_pa=self._values.get("brake_pressure_pa", 0.0),
+            turn_signal=self._turn_signal(),
+            gear=_GEAR.get(self._enums.get("gear", ""), pb.GEAR_UNSPECIFIED),
+            length_m=self._dimensions.length_m,
+            width_m=self._dimensions.width_m,
+        )
+        if self._fix_point is not None:
+            dt = max(0.0, min(now - self._fix_time, 2.0))  # never extrapolate an old fix far
+            # Yaw rate is positive anticlockwise, heading clockwise: they turn opposite ways.
+            mid_heading = heading - yaw_rate * dt / 2
+            point = self._fix_point.offset(
+                speed * dt * math.sin(mid_heading), speed * dt * math.cos(mid_heading)
+            )
+            heading = (heading - yaw_rate * dt) % math.tau
+            state.position.CopyFrom(
+                pb.Position(
+                    latitude_deg=point.latitude_deg,
+                    longitude_deg=point.longitude_deg,
+                    altitude_m=point.altitude_m,
+                    horizontal_accuracy_m=self._fix_accuracy_m,
+                    fix_quality=self._fix_quality if dt < 1.5 else pb.FIX_QUALITY_DEAD_RECKONING,
+                    satellites=self._satellites,
+                )
+            )
+        state.heading_rad = heading
+        return state
+
+    def _turn_signal(self) -> pb.TurnSignal.ValueType:
+        if self._values.get("hazard_lights", 0.0) >= 0.5:
+            return pb.TURN_SIGNAL_HAZARD
+        return _TURN_SIGNAL.get(self._enums.get("turn_signal", ""), pb.TURN_SIGNAL_UNSPECIFIED)
