@@ -29,6 +29,7 @@ pytest:
 ## Regenerate the protobuf code and stubs after editing protocols/schema/v1/roadgate.proto.
 proto:
 	$(BIN)/python -m protocols.schema.codegen
+	$(BIN)/python -m protocols.schema.snapshot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

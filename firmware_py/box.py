@@ -1,0 +1,201 @@
+"""Build one box (roadside unit or vehicle gateway) from its config and run it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge.identity import DeviceIdentity
+from edge.pipelines.roadside_unit import (
+    RadarInput,
+    RoadsideUnitPipeline,
+    RoadsideUnitSettings,
+)
+from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
+from edge.roadside.object_fusion import RadarObjectListLike, SensorPose
+from edge.uplink.publisher import UplinkPublisher
+from firmware_py import __version__
+from firmware_py.config.loader import heading_rad
+from firmware_py.config.model import SIMULATED, BoxConfig, RadarConfig
+from firmware_py.errors import FirmwareError
+from firmware_py.simulation.gnss import GnssSimulator, fixed_point, riding
+from firmware_py.simulation.radar import RadarSimulator
+from firmware_py.simulation.vehicle_can import VehicleCanSimulator
+from firmware_py.simulation.world import INTERSECTION, intersection_actors
+from hal.can.frames import FrameBatch
+from hal.can.port import CanPort
+from hal.can.registry import create_can_port
+from hal.serial.pyserial_port import PySerialLinePort
+from protocols.dbc import VectorDecoder, load_dbc
+from protocols.errors import ProtocolError
+from protocols.nmea import NmeaFixAssembler
+from protocols.radar import Ars408ObjectListAssembler
+from protocols.schema.v1 import roadgate_pb2 as pb
+
+log = logging.getLogger("firmware_py.box")
+
+ROLE = {
+    "roadside_unit": pb.DEVICE_ROLE_ROADSIDE_UNIT,
+    "vehicle_gateway": pb.DEVICE_ROLE_VEHICLE_GATEWAY,
+}
+
+
+@dataclass
+class Box:
+    """A built box: its pipeline and, when simulated, the sensors feeding it."""
+
+    config: BoxConfig
+    uplink: UplinkPublisher
+    pipeline: VehicleGatewayPipeline | RoadsideUnitPipeline
+    simulators: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+
+    async def run(self) -> None:
+        """Run the pipeline and the simulators until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            for simulate in self.simulators:
+                tasks.create_task(simulate())
+            tasks.create_task(self.pipeline.run(), name=f"box-{self.config.device.device_id}")
+
+
+async def run_box(config: BoxConfig) -> None:
+    """Open the box's ports, build it and run it until cancelled; close everything after."""
+    with ExitStack() as stack:
+        box = build_box(config, stack)
+        log.info(
+            "%s (%s) publishing to %s:%d",
+            config.device.device_id,
+            config.device.role,
+            config.uplink.host,
+            config.uplink.port,
+        )
+        await box.run()
+
+
+def build_box(config: BoxConfig, stack: ExitStack) -> Box:
+    """Open ports (registered on ``stack`` for closing) and wire the pipeline.
+
+    Raises ``FirmwareError`` when a DBC, port or simulated actor cannot be set up.
+    """
+    identity = DeviceIdentity(
+        config.device.device_id, config.device.region, ROLE[config.device.role]
+    )
+    uplink = UplinkPublisher(identity, config.uplink, software_version=__version__)
+    simulate = config.simulation.enabled
+    actors = intersection_actors()
+    simulators: list[Callable[[], Coroutine[Any, Any, None]]] = []
+
+    decoders: dict[str, VectorDecoder] = {}
+    ports: dict[str, CanPort] = {}
+    for bus in config.can:
+        try:
+            loaded = load_dbc(bus.dbc, encoding=bus.dbc_encoding)
+        except ProtocolError as err:
+            raise FirmwareError(f"{config.source}: can bus {bus.name!r}: {err}") from err
+        for relaxation in loaded.relaxations:
+            log.warning("%s: loaded %s in relaxed mode: %s", bus.name, bus.dbc.name, relaxation)
+        decoders[bus.name] = VectorDecoder(loaded.database)
+        port = create_can_port(bus.name, bus.interface, bus.channel, bus.bitrate, bus.fd)
+        stack.enter_context(port)
+        ports[bus.name] = port
+
+    gnss = None
+    if config.gnss is not None:
+        url = config.gnss.port
+        if url == SIMULATED:
+            if not simulate:
+                raise FirmwareError(f"{config.source}: gnss.port = 'simulated' needs [simulation]")
+            if config.device.role == "vehicle_gateway":
+                track = riding(_actor(actors, config))
+            else:
+                track = fixed_point(config.radars[0].position if config.radars else INTERSECTION)
+            gnss_sim = stack.enter_context(GnssSimulator(track))
+            simulators.append(gnss_sim.run)
+            url = gnss_sim.device_path
+        gnss = PySerialLinePort("gnss", url, baudrate=config.gnss.baudrate)
+        stack.enter_context(gnss)
+    fixes = NmeaFixAssembler(allow_missing_checksum=bool(config.gnss and config.gnss.allow_missing_checksum))
+
+    pipeline: VehicleGatewayPipeline | RoadsideUnitPipeline
+    if config.device.role == "vehicle_gateway":
+        assert config.vehicle is not None  # the loader guarantees it
+        if len(decoders) != 1:
+            raise FirmwareError(f"{config.source}: a vehicle gateway reads exactly one [[can]] bus")
+        (bus_name, decoder), = decoders.items()
+        if simulate:
+            bus_config = config.can[0]
+            car = VehicleCanSimulator(
+                _actor(actors, config),
+                decoder.database,
+                interface=bus_config.interface,
+                channel=bus_config.channel,
+            )
+            simulators.append(car.run)
+        pipeline = VehicleGatewayPipeline(
+            can_ports=[ports[bus_name]],
+            decoder=decoder,
+            signal_map=config.vehicle.signals,
+            gnss=gnss,
+            fixes=fixes,
+            uplink=uplink,
+            settings=VehicleGatewaySettings(
+                state_rate_hz=config.vehicle.state_rate_hz,
+                health_period_s=config.health_period_s,
+                hard_braking_mps2=config.vehicle.hard_braking_mps2,
+                dimensions=config.vehicle.dimensions,
+            ),
+        )
+    else:
+        assert config.roadside is not None or config.radars
+        radars = []
+        for radar in config.radars:
+            radars.append(_radar_input(radar, ports[radar.bus], decoders[radar.bus]))
+            if simulate:
+                bus_config = next(b for b in config.can if b.name == radar.bus)
+                sim = RadarSimulator(
+                    list(actors.values()),
+                    decoders[radar.bus].database,
+                    position=radar.position,
+                    heading_rad=heading_rad(radar),
+                    sensor_id=radar.sensor_id,
+                    interface=bus_config.interface,
+                    channel=bus_config.channel,
+                )
+                simulators.append(sim.run)
+        roadside = config.roadside
+        pipeline = RoadsideUnitPipeline(
+            radars=radars,
+            gnss=gnss,
+            fixes=fixes,
+            signal_plan=roadside.signal_plan if roadside else None,
+            uplink=uplink,
+            settings=RoadsideUnitSettings(
+                speed_limit_mps=roadside.speed_limit_mps if roadside else 50 / 3.6,
+                spat_rate_hz=roadside.spat_rate_hz if roadside else 10.0,
+                health_period_s=config.health_period_s,
+            ),
+        )
+    return Box(config, uplink, pipeline, simulators)
+
+
+def _actor(actors: dict[str, Any], config: BoxConfig) -> Any:
+    name = config.simulation.actor
+    if name not in actors:
+        raise FirmwareError(
+            f"{config.source}: simulation.actor = {name!r} is not a simulated actor; "
+            f"valid: {sorted(actors)}"
+        )
+    return actors[name]
+
+
+def _radar_input(radar: RadarConfig, port: CanPort, decoder: VectorDecoder) -> RadarInput:
+    assembler = Ars408ObjectListAssembler(sensor_id=radar.sensor_id)
+
+    def extract(batch: FrameBatch) -> Sequence[RadarObjectListLike]:
+        return assembler.feed_batch(batch, decoder)
+
+    pose = SensorPose(radar.sensor, radar.position, heading_rad(radar))
+    return RadarInput(port, extract, pose)

@@ -1,0 +1,1 @@
+"""Config files (TOML) parsed once at start-up into frozen, typed objects."""

@@ -1,0 +1,278 @@
+"""Load and validate box and bridge config files (TOML)."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from cloud_bridge.settings import BridgeSettings, MqttSettings
+from edge.geo import GeoPoint
+from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
+from edge.uplink.settings import DEFAULT_QOS, UplinkSettings
+from edge.vehicle.signal_map import EnumSignalRef, SignalRef, VehicleSignalMap
+from edge.vehicle.state_estimator import VehicleDimensions
+from firmware_py.config.model import (
+    ROLES,
+    BoxConfig,
+    CanBusConfig,
+    DeviceConfig,
+    GnssConfig,
+    RadarConfig,
+    RoadsideConfig,
+    SimulationConfig,
+    VehicleConfig,
+)
+from firmware_py.config.reader import Table
+from firmware_py.errors import ConfigError
+from protocols.topics import Stream, check_segment
+
+SHIPPED_DBC_DIR = Path(__file__).resolve().parents[2] / "protocols" / "dbc" / "files"
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+
+
+def read_toml(path: Path) -> Table:
+    """Parse ``path``; raises ``ConfigError`` naming the file and the TOML error."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    return Table(data, "", str(path))
+
+
+def load_box_config(path: Path) -> BoxConfig:
+    """Load a box config. Raises ``ConfigError`` for any invalid or unknown key."""
+    root = read_toml(path)
+    return parse_box_config(root, base_dir=path.parent)
+
+
+def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
+    """Build a ``BoxConfig`` from a parsed TOML root table."""
+    device_t = root.table("device", required=True)
+    device = DeviceConfig(
+        device_id=device_t.convert("id", lambda v: check_segment("device id", v), "a device id"),
+        region=device_t.convert("region", lambda v: check_segment("region", v), "a region"),
+        role=device_t.str("role", choices=ROLES),
+    )
+    device_t.reject_unknown()
+    can = tuple(_can_bus(t, base_dir) for t in root.tables("can"))
+    names = [bus.name for bus in can]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{root.source}: CAN bus names must be unique, got {names}")
+    gnss = _gnss(root.table("gnss")) if root.has("gnss") else None
+    config = BoxConfig(
+        source=root.source,
+        device=device,
+        uplink=_uplink(root.table("mqtt"), device.device_id),
+        can=can,
+        gnss=gnss,
+        health_period_s=root.table("health").float("period_s", 5.0, low=0.1),
+        vehicle=_vehicle(root.table("vehicle")) if root.has("vehicle") else None,
+        roadside=_roadside(root.table("roadside")) if root.has("roadside") else None,
+        radars=tuple(_radar(t, set(names)) for t in root.tables("radar")),
+        simulation=_simulation(root.table("simulation")),
+    )
+    if device.role == "vehicle_gateway" and config.vehicle is None:
+        raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
+    if device.role == "roadside_unit" and not config.radars:
+        raise ConfigError(f"{root.source}: a roadside_unit needs at least one [[radar]]")
+    root.reject_unknown()
+    return config
+
+
+def load_bridge_config(path: Path) -> BridgeSettings:
+    """Load a bridge config. Raises ``ConfigError`` for any invalid or unknown key."""
+    root = read_toml(path)
+    mqtt_t = root.table("mqtt")
+    mqtt = MqttSettings(
+        host=mqtt_t.str("host", "127.0.0.1"),
+        port=mqtt_t.int("port", 1883, low=1, high=65535),
+        client_id=mqtt_t.str("client_id", "roadgate-bridge"),
+        keepalive_s=mqtt_t.int("keepalive_s", 30, low=5, high=65535),
+        username=mqtt_t.str("username", None),
+        password=mqtt_t.str("password", None),
+    )
+    mqtt_t.reject_unknown()
+    bridge_t = root.table("bridge")
+    store = Path(bridge_t.str("store", "roadgate-bridge.sqlite3"))
+    settings = BridgeSettings(
+        mqtt=mqtt,
+        store_path=store if store.is_absolute() else path.parent / store,
+        region=bridge_t.str("region", "+"),
+        max_payload_bytes=bridge_t.int("max_payload_bytes", 65536, low=64),
+        subscribe_qos=bridge_t.int("subscribe_qos", 1, low=0, high=2),
+    )
+    bridge_t.reject_unknown()
+    root.reject_unknown()
+    return settings
+
+
+def _uplink(t: Table, device_id: str) -> UplinkSettings:
+    qos_t = t.table("qos")
+    qos = dict(DEFAULT_QOS)
+    for key, _ in qos_t.items():
+        stream = qos_t.convert(key, lambda _v, k=key: Stream(k), f"a stream {[s.value for s in Stream]}")
+        qos[stream] = qos_t.int(key, low=0, high=2)
+    settings = UplinkSettings(
+        host=t.str("host", "127.0.0.1"),
+        port=t.int("port", 1883, low=1, high=65535),
+        client_id=t.str("client_id", device_id),
+        keepalive_s=t.int("keepalive_s", 30, low=5, high=65535),
+        username=t.str("username", None),
+        password=t.str("password", None),
+        qos=MappingProxyType(qos),
+        max_queued=t.int("max_queued", 10_000, low=1),
+    )
+    t.reject_unknown()
+    return settings
+
+
+def _can_bus(t: Table, base_dir: Path) -> CanBusConfig:
+    dbc_name = t.str("dbc")
+    dbc = _resolve_dbc(dbc_name, base_dir)
+    if not dbc.is_file():
+        raise t.error("dbc", dbc_name, f"no such file (looked at {dbc} and {SHIPPED_DBC_DIR})")
+    bus = CanBusConfig(
+        name=t.str("name"),
+        interface=t.str("interface", "socketcan"),
+        channel=t.str("channel"),
+        bitrate=t.int("bitrate", None, low=10_000, high=8_000_000),
+        fd=t.bool("fd", False),
+        dbc=dbc,
+        dbc_encoding=t.str("dbc_encoding", None),
+    )
+    t.reject_unknown()
+    return bus
+
+
+def _resolve_dbc(name: str, base_dir: Path) -> Path:
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    if (base_dir / path).is_file():
+        return base_dir / path
+    return SHIPPED_DBC_DIR / path
+
+
+def _gnss(t: Table) -> GnssConfig:
+    gnss = GnssConfig(
+        port=t.str("port"),
+        baudrate=t.int("baudrate", 9600, low=300, high=4_000_000),
+        allow_missing_checksum=t.bool("allow_missing_checksum", False),
+    )
+    t.reject_unknown()
+    return gnss
+
+
+def _signal_ref(t: Table) -> SignalRef:
+    ref = SignalRef(
+        message=t.str("message"),
+        signal=t.str("signal"),
+        scale=t.float("scale", 1.0),
+        offset=t.float("offset", 0.0),
+    )
+    t.reject_unknown()
+    return ref
+
+
+def _enum_ref(t: Table) -> EnumSignalRef:
+    values_t = t.table("values", required=True)
+    values = {}
+    for key, _ in values_t.items():
+        raw = values_t.convert(key, lambda _v, k=key: int(k), "a raw integer value as the key")
+        values[raw] = values_t.str(key)
+    ref = EnumSignalRef(t.str("message"), t.str("signal"), MappingProxyType(values))
+    t.reject_unknown()
+    return ref
+
+
+def _vehicle(t: Table) -> VehicleConfig:
+    signals_t, enums_t = t.table("signals"), t.table("enums")
+    numeric = {key: _signal_ref(signals_t.table(key)) for key, _ in signals_t.items()}
+    enums = {key: _enum_ref(enums_t.table(key)) for key, _ in enums_t.items()}
+    try:
+        signal_map = VehicleSignalMap(MappingProxyType(numeric), MappingProxyType(enums))
+    except ValueError as err:
+        raise ConfigError(f"{t.source}: {t.path}: {err}") from err
+    vehicle = VehicleConfig(
+        signals=signal_map,
+        dimensions=VehicleDimensions(
+            length_m=t.float("length_m", 4.6, low=0.5, high=30),
+            width_m=t.float("width_m", 1.8, low=0.3, high=5),
+        ),
+        state_rate_hz=t.float("state_rate_hz", 10.0, low=0.1, high=100),
+        hard_braking_mps2=t.float("hard_braking_mps2", -4.0, low=-20, high=-0.5),
+    )
+    t.reject_unknown()
+    return vehicle
+
+
+def _radar(t: Table, buses: set[str]) -> RadarConfig:
+    bus = t.str("bus")
+    if bus not in buses:
+        raise t.error("bus", bus, f"expected the name of a [[can]] bus: {sorted(buses)}")
+    radar = RadarConfig(
+        sensor=t.str("sensor", "radar0"),
+        bus=bus,
+        kind=t.str("kind", "ars408", choices=("ars408",)),
+        sensor_id=t.int("sensor_id", 0, low=0, high=7),
+        position=GeoPoint(
+            t.float("latitude_deg", low=-90, high=90),
+            t.float("longitude_deg", low=-180, high=180),
+            t.float("altitude_m", 0.0),
+        ),
+        heading_deg=t.float("heading_deg", low=0, high=360),
+    )
+    t.reject_unknown()
+    return radar
+
+
+def _roadside(t: Table) -> RoadsideConfig:
+    plan = None
+    if t.has("signal_plan"):
+        plan_t = t.table("signal_plan")
+        groups = []
+        for g in plan_t.tables("groups"):
+            groups.append(
+                SignalGroupPlan(
+                    signal_group=g.int("signal_group", low=1, high=255),
+                    green_start_s=g.float("green_start_s", low=0),
+                    green_s=g.float("green_s", low=1),
+                    amber_s=g.float("amber_s", 3.0, low=0),
+                )
+            )
+            g.reject_unknown()
+        try:
+            plan = FixedTimePlan(
+                intersection_id=plan_t.int("intersection_id", low=0, high=65535),
+                cycle_s=plan_t.float("cycle_s", low=1),
+                groups=tuple(groups),
+            )
+        except ValueError as err:
+            raise ConfigError(f"{t.source}: {plan_t.path}: {err}") from err
+        plan_t.reject_unknown()
+    roadside = RoadsideConfig(
+        speed_limit_mps=t.float("speed_limit_kph", 50.0, low=5, high=200) / 3.6,
+        spat_rate_hz=t.float("spat_rate_hz", 10.0, low=0.1, high=50),
+        signal_plan=plan,
+    )
+    t.reject_unknown()
+    return roadside
+
+
+def _simulation(t: Table) -> SimulationConfig:
+    sim = SimulationConfig(enabled=t.bool("enabled", False), actor=t.str("actor", ""))
+    t.reject_unknown()
+    return sim
+
+
+def heading_rad(radar: RadarConfig) -> float:
+    """A radar's boresight in radians clockwise from north."""
+    return math.radians(radar.heading_deg)
+
+

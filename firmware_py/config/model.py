@@ -1,0 +1,88 @@
+"""The typed configuration of a box (roadside unit, vehicle gateway) and of the bridge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.geo import GeoPoint
+from edge.roadside.signal_plan import FixedTimePlan
+from edge.uplink.settings import UplinkSettings
+from edge.vehicle.signal_map import VehicleSignalMap
+from edge.vehicle.state_estimator import VehicleDimensions
+
+ROLES = ("roadside_unit", "vehicle_gateway")
+SIMULATED = "simulated"
+"""A GNSS port of this name is a pseudo-terminal fed by the simulated world."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    device_id: str
+    region: str
+    role: str
+
+
+@dataclass(frozen=True)
+class CanBusConfig:
+    name: str
+    interface: str  # python-can interface: socketcan, virtual, slcan, pcan, kvaser...
+    channel: str
+    bitrate: int | None
+    fd: bool
+    dbc: Path
+    dbc_encoding: str | None
+
+
+@dataclass(frozen=True)
+class GnssConfig:
+    port: str  # a device path, a pyserial URL, or "simulated"
+    baudrate: int
+    allow_missing_checksum: bool
+
+
+@dataclass(frozen=True)
+class RadarConfig:
+    sensor: str
+    bus: str
+    kind: str  # "ars408"
+    sensor_id: int
+    position: GeoPoint
+    heading_deg: float
+
+
+@dataclass(frozen=True)
+class VehicleConfig:
+    signals: VehicleSignalMap
+    dimensions: VehicleDimensions
+    state_rate_hz: float
+    hard_braking_mps2: float
+
+
+@dataclass(frozen=True)
+class RoadsideConfig:
+    speed_limit_mps: float
+    spat_rate_hz: float
+    signal_plan: FixedTimePlan | None
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    enabled: bool
+    actor: str  # the simulated actor this box rides on (vehicles) or "" (roadside unit)
+
+
+@dataclass(frozen=True)
+class BoxConfig:
+    """Everything one box needs, validated."""
+
+    source: str
+    device: DeviceConfig
+    uplink: UplinkSettings
+    can: tuple[CanBusConfig, ...]
+    gnss: GnssConfig | None
+    health_period_s: float
+    vehicle: VehicleConfig | None = None
+    roadside: RoadsideConfig | None = None
+    radars: tuple[RadarConfig, ...] = field(default_factory=tuple)
+    simulation: SimulationConfig = field(default_factory=lambda: SimulationConfig(False, ""))

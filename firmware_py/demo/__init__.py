@@ -1,0 +1,1 @@
+"""`roadgate demo`: the simulated intersection end to end on embedded defaults."""

@@ -1,0 +1,123 @@
+"""Compose the whole system in one process: broker, bridge, a roadside unit, two cars."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from cloud_bridge.service import BridgeService
+from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.stats import BridgeStats
+from firmware_py.box import run_box
+from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
+from firmware_py.config.model import BoxConfig
+from firmware_py.demo.monitor import IntersectionView, watch
+from firmware_py.demo.summary import one_line, render
+from firmware_py.embedded_broker import embedded_broker
+from firmware_py.lifecycle import cancel_and_wait, stop_event, wait_for_stop
+
+log = logging.getLogger("firmware_py.demo")
+
+DEMO_BOXES = ("roadside.toml", "vehicle-toyota.toml", "vehicle-toyota-2.toml")
+DRAIN_S = 1.0  # after the boxes stop: time for their last messages to reach the store
+PLAIN_EVERY_S = 5.0
+
+
+def demo_box_configs(broker_port: int) -> list[BoxConfig]:
+    """The shipped example boxes, pointed at the demo's broker."""
+    configs = []
+    for name in DEMO_BOXES:
+        config = load_box_config(EXAMPLES_DIR / name)
+        uplink = dataclasses.replace(config.uplink, host="127.0.0.1", port=broker_port)
+        configs.append(dataclasses.replace(config, uplink=uplink))
+    return configs
+
+
+async def run_demo(duration_s: float | None, store: Path, console: Console | None = None) -> int:
+    """Run the demo until Ctrl-C/SIGTERM or ``duration_s``; returns messages stored."""
+    console = console or Console()
+    stop = stop_event()
+    stats = BridgeStats()
+    view = IntersectionView()
+    started = time.monotonic()
+    async with embedded_broker() as port:
+        log.info("embedded MQTT broker on 127.0.0.1:%d, store %s", port, store)
+        bridge = BridgeService(
+            BridgeSettings(MqttSettings(port=port, client_id="roadgate-demo-bridge"), store),
+            stats,
+        )
+        bridge_ready, monitor_ready = asyncio.Event(), asyncio.Event()
+        bridge_task = asyncio.create_task(bridge.run(bridge_ready), name="bridge")
+        monitor_task = asyncio.create_task(watch("127.0.0.1", port, view, monitor_ready))
+        await _first(bridge_ready, bridge_task)
+        await _first(monitor_ready, monitor_task)
+        boxes = [
+            asyncio.create_task(run_box(c), name=c.device.device_id)
+            for c in demo_box_configs(port)
+        ]
+        watched = [bridge_task, monitor_task, *boxes]
+        try:
+            await _show(console, view, stats, started, stop, duration_s, watched)
+        finally:
+            await cancel_and_wait(*boxes)
+            await asyncio.sleep(DRAIN_S)
+            await cancel_and_wait(bridge_task, monitor_task)
+    snapshot = stats.snapshot()
+    console.print(
+        f"RoadGate demo stopped after {time.monotonic() - started:.1f} s: "
+        f"{len(view.devices)} devices, {snapshot.stored} messages stored in {store}, "
+        f"{view.event_count} events, {snapshot.rejected_total} rejected"
+    )
+    return snapshot.stored
+
+
+async def _first(event: asyncio.Event, task: asyncio.Task[None]) -> None:
+    """Wait for ``event``; if ``task`` ends first, raise its error."""
+    waiter = asyncio.create_task(event.wait())
+    done, _ = await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        task.result()
+        raise RuntimeError(f"{task.get_name()} stopped before it was ready")
+
+
+async def _show(
+    console: Console,
+    view: IntersectionView,
+    stats: BridgeStats,
+    started: float,
+    stop: asyncio.Event,
+    duration_s: float | None,
+    watched: list[asyncio.Task[None]],
+) -> None:
+    """Refresh the summary until stopped; a crashed component stops the demo with its error."""
+    deadline = asyncio.create_task(wait_for_stop(stop, duration_s))
+    interactive = console.is_terminal and sys.stdout.isatty()
+    refresh = 0.5 if interactive else PLAIN_EVERY_S
+    live = Live(console=console, auto_refresh=False) if interactive else None
+    if live is not None:
+        live.start()
+    try:
+        while not deadline.done():
+            await asyncio.wait([deadline, *watched], timeout=refresh,
+                               return_when=asyncio.FIRST_COMPLETED)
+            for task in watched:
+                if task.done():
+                    deadline.cancel()
+                    task.result()
+                    raise RuntimeError(f"{task.get_name()} stopped unexpectedly")
+            elapsed = time.monotonic() - started
+            if live is not None:
+                live.update(render(view, stats.snapshot(), elapsed), refresh=True)
+            else:
+                console.print(one_line(view, stats.snapshot(), elapsed))
+    finally:
+        if live is not None:
+            live.stop()

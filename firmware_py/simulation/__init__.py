@@ -1,0 +1,1 @@
+"""The simulated world and sensors behind `roadgate demo` and simulated boxes."""
