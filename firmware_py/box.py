@@ -16,7 +16,7 @@ from edge.pipelines.roadside_unit import (
     RoadsideUnitSettings,
 )
 from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
-from edge.roadside.object_fusion import RadarObjectListLike, SensorPose
+from edge.roadside.object_fusion import SensorPose
 from edge.uplink.publisher import UplinkPublisher
 from firmware_py import __version__
 from firmware_py.config.loader import heading_rad
@@ -33,7 +33,7 @@ from hal.serial.pyserial_port import PySerialLinePort
 from protocols.dbc import VectorDecoder, load_dbc
 from protocols.errors import ProtocolError
 from protocols.nmea import NmeaFixAssembler
-from protocols.radar import Ars408ObjectListAssembler
+from protocols.radar.ars408 import Ars408ObjectListAssembler, RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
 
 log = logging.getLogger("firmware_py.box")
@@ -88,6 +88,7 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
     actors = intersection_actors()
     simulators: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
+    databases: dict[str, Any] = {}
     decoders: dict[str, VectorDecoder] = {}
     ports: dict[str, CanPort] = {}
     for bus in config.can:
@@ -97,6 +98,7 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
             raise FirmwareError(f"{config.source}: can bus {bus.name!r}: {err}") from err
         for relaxation in loaded.relaxations:
             log.warning("%s: loaded %s in relaxed mode: %s", bus.name, bus.dbc.name, relaxation)
+        databases[bus.name] = loaded.database
         decoders[bus.name] = VectorDecoder(loaded.database)
         port = create_can_port(bus.name, bus.interface, bus.channel, bus.bitrate, bus.fd)
         stack.enter_context(port)
@@ -117,19 +119,21 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
             url = gnss_sim.device_path
         gnss = PySerialLinePort("gnss", url, baudrate=config.gnss.baudrate)
         stack.enter_context(gnss)
-    fixes = NmeaFixAssembler(allow_missing_checksum=bool(config.gnss and config.gnss.allow_missing_checksum))
+    fixes = NmeaFixAssembler(
+        allow_missing_checksum=bool(config.gnss and config.gnss.allow_missing_checksum)
+    )
 
     pipeline: VehicleGatewayPipeline | RoadsideUnitPipeline
     if config.device.role == "vehicle_gateway":
         assert config.vehicle is not None  # the loader guarantees it
         if len(decoders) != 1:
             raise FirmwareError(f"{config.source}: a vehicle gateway reads exactly one [[can]] bus")
-        (bus_name, decoder), = decoders.items()
+        ((bus_name, decoder),) = decoders.items()
         if simulate:
             bus_config = config.can[0]
             car = VehicleCanSimulator(
                 _actor(actors, config),
-                decoder.database,
+                databases[bus_name],
                 interface=bus_config.interface,
                 channel=bus_config.channel,
             )
@@ -152,12 +156,12 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
         assert config.roadside is not None or config.radars
         radars = []
         for radar in config.radars:
-            radars.append(_radar_input(radar, ports[radar.bus], decoders[radar.bus]))
+            radars.append(_radar_input(radar, ports[radar.bus], databases[radar.bus]))
             if simulate:
                 bus_config = next(b for b in config.can if b.name == radar.bus)
                 sim = RadarSimulator(
                     list(actors.values()),
-                    decoders[radar.bus].database,
+                    databases[radar.bus],
                     position=radar.position,
                     heading_rad=heading_rad(radar),
                     sensor_id=radar.sensor_id,
@@ -191,11 +195,11 @@ def _actor(actors: dict[str, Any], config: BoxConfig) -> Any:
     return actors[name]
 
 
-def _radar_input(radar: RadarConfig, port: CanPort, decoder: VectorDecoder) -> RadarInput:
-    assembler = Ars408ObjectListAssembler(sensor_id=radar.sensor_id)
+def _radar_input(radar: RadarConfig, port: CanPort, database: Any) -> RadarInput:
+    assembler = Ars408ObjectListAssembler(sensor_id=radar.sensor_id, db=database)
 
-    def extract(batch: FrameBatch) -> Sequence[RadarObjectListLike]:
-        return assembler.feed_batch(batch, decoder)
+    def extract(batch: FrameBatch) -> Sequence[RadarObjectList]:
+        return assembler.feed_batch(batch)
 
     pose = SensorPose(radar.sensor, radar.position, heading_rad(radar))
     return RadarInput(port, extract, pose)

@@ -40,10 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="run a simulated intersection end to end, with no broker or hardware"
     )
-    demo.add_argument("--duration", type=float, default=0.0,
-                      help="stop after this many seconds (default: run until Ctrl-C)")
-    demo.add_argument("--store", type=Path, default=Path("roadgate-demo.sqlite3"),
-                      help="SQLite file the bridge stores into (default: %(default)s)")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=0.0,
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    demo.add_argument(
+        "--store",
+        type=Path,
+        default=Path("roadgate-demo.sqlite3"),
+        help="SQLite file the bridge stores into (default: %(default)s)",
+    )
     demo.set_defaults(handler=_demo)
 
     run = commands.add_parser("run", help="run one box (roadside unit or vehicle gateway)")

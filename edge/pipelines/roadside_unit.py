@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from edge.apps.speeding import SpeedingDetector
 from edge.pipelines.common import FixSource, HealthReport, counters_of, every
 from edge.port_io import can_batches, serial_lines
-from edge.roadside.object_fusion import RadarObjectListLike, SensorPose, to_object_list
+from edge.roadside.object_fusion import SensorPose, to_object_list
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.publisher import UplinkPublisher
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.serial.port import SerialLinePort
+from protocols.radar.ars408 import RadarObjectList
 
 log = logging.getLogger("edge.roadside_unit")
 
-RadarExtractor = Callable[[FrameBatch], Sequence[RadarObjectListLike]]
+RadarExtractor = Callable[[FrameBatch], Sequence[RadarObjectList]]
 """Turns received frames into the radar's completed object lists (decoder + assembler)."""
 
 

@@ -7,54 +7,25 @@ mounting pose. Associating objects seen by several radars is the tracker's job, 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from edge.geo import GeoPoint, heading_of, sensor_to_east_north
+from protocols.radar.ars408 import RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
 
-OBJECT_CLASS: dict[str, pb.ObjectClass.ValueType] = {
-    "point": pb.OBJECT_CLASS_POINT,
-    "car": pb.OBJECT_CLASS_CAR,
-    "truck": pb.OBJECT_CLASS_TRUCK,
-    "motorcycle": pb.OBJECT_CLASS_MOTORCYCLE,
-    "bicycle": pb.OBJECT_CLASS_BICYCLE,
-    "pedestrian": pb.OBJECT_CLASS_PEDESTRIAN,
-    "wide": pb.OBJECT_CLASS_WIDE,
+ARS408_CLASS: dict[int, pb.ObjectClass.ValueType] = {
+    0: pb.OBJECT_CLASS_POINT,
+    1: pb.OBJECT_CLASS_CAR,
+    2: pb.OBJECT_CLASS_TRUCK,
+    3: pb.OBJECT_CLASS_PEDESTRIAN,
+    4: pb.OBJECT_CLASS_MOTORCYCLE,
+    5: pb.OBJECT_CLASS_BICYCLE,
+    6: pb.OBJECT_CLASS_WIDE,
 }
+"""Obj_Class codes of the ARS408 object list (Continental ARS408-21 technical documentation)."""
 
-
-class RadarObjectLike(Protocol):
-    """The per-object fields of a radar object list (sensor frame, SI units)."""
-
-    @property
-    def object_id(self) -> int: ...
-    @property
-    def x_m(self) -> float: ...
-    @property
-    def y_m(self) -> float: ...
-    @property
-    def vx_mps(self) -> float: ...
-    @property
-    def vy_mps(self) -> float: ...
-    @property
-    def rcs_dbsm(self) -> float: ...
-    @property
-    def object_class(self) -> str: ...
-    @property
-    def length_m(self) -> float: ...
-    @property
-    def width_m(self) -> float: ...
-    @property
-    def existence_probability(self) -> float: ...
-
-
-class RadarObjectListLike(Protocol):
-    @property
-    def cycle_counter(self) -> int: ...
-    @property
-    def objects(self) -> Sequence[RadarObjectLike]: ...
+ARS408_EXISTENCE = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0)
+"""Upper bounds of the Obj_ProbOfExist code ranges (0 = invalid)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +37,7 @@ class SensorPose:
     heading_rad: float
 
 
-def to_object_list(radar: RadarObjectListLike, pose: SensorPose) -> pb.ObjectList:
+def to_object_list(radar: RadarObjectList, pose: SensorPose) -> pb.ObjectList:
     """Place one radar cycle's objects on the map."""
     position = pose.position
     out = pb.ObjectList(
@@ -81,17 +52,22 @@ def to_object_list(radar: RadarObjectListLike, pose: SensorPose) -> pb.ObjectLis
         sensor_heading_rad=pose.heading_rad,
     )
     for obj in radar.objects:
-        east, north = sensor_to_east_north(obj.x_m, obj.y_m, pose.heading_rad)
-        v_east, v_north = sensor_to_east_north(obj.vx_mps, obj.vy_mps, pose.heading_rad)
+        east, north = sensor_to_east_north(obj.dist_long_m, obj.dist_lat_m, pose.heading_rad)
+        v_east, v_north = sensor_to_east_north(
+            obj.vrel_long_mps, obj.vrel_lat_mps, pose.heading_rad
+        )
+        existence = obj.prob_of_exist_code
         point = position.offset(east, north)
         out.objects.append(
             pb.PerceivedObject(
                 object_id=obj.object_id,
-                object_class=OBJECT_CLASS.get(obj.object_class, pb.OBJECT_CLASS_UNKNOWN),
-                x_m=obj.x_m,
-                y_m=obj.y_m,
-                vx_mps=obj.vx_mps,
-                vy_mps=obj.vy_mps,
+                object_class=ARS408_CLASS.get(
+                    obj.obj_class if obj.obj_class is not None else -1, pb.OBJECT_CLASS_UNKNOWN
+                ),
+                x_m=obj.dist_long_m,
+                y_m=obj.dist_lat_m,
+                vx_mps=obj.vrel_long_mps,
+                vy_mps=obj.vrel_lat_mps,
                 position=pb.Position(
                     latitude_deg=point.latitude_deg,
                     longitude_deg=point.longitude_deg,
@@ -99,9 +75,9 @@ def to_object_list(radar: RadarObjectListLike, pose: SensorPose) -> pb.ObjectLis
                 ),
                 speed_mps=math.hypot(v_east, v_north),
                 heading_rad=heading_of(v_east, v_north),
-                length_m=obj.length_m,
-                width_m=obj.width_m,
-                existence_probability=obj.existence_probability,
+                length_m=obj.length_m or 0.0,
+                width_m=obj.width_m or 0.0,
+                existence_probability=ARS408_EXISTENCE[existence] if existence else 0.0,
                 rcs_dbsm=obj.rcs_dbsm,
             )
         )

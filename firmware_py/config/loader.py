@@ -6,7 +6,6 @@ import math
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from cloud_bridge.settings import BridgeSettings, MqttSettings
 from edge.geo import GeoPoint
@@ -57,7 +56,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
     device = DeviceConfig(
         device_id=device_t.convert("id", lambda v: check_segment("device id", v), "a device id"),
         region=device_t.convert("region", lambda v: check_segment("region", v), "a region"),
-        role=device_t.str("role", choices=ROLES),
+        role=device_t.string("role", choices=ROLES),
     )
     device_t.reject_unknown()
     can = tuple(_can_bus(t, base_dir) for t in root.tables("can"))
@@ -71,7 +70,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         uplink=_uplink(root.table("mqtt"), device.device_id),
         can=can,
         gnss=gnss,
-        health_period_s=root.table("health").float("period_s", 5.0, low=0.1),
+        health_period_s=root.table("health").number("period_s", 5.0, low=0.1),
         vehicle=_vehicle(root.table("vehicle")) if root.has("vehicle") else None,
         roadside=_roadside(root.table("roadside")) if root.has("roadside") else None,
         radars=tuple(_radar(t, set(names)) for t in root.tables("radar")),
@@ -90,22 +89,22 @@ def load_bridge_config(path: Path) -> BridgeSettings:
     root = read_toml(path)
     mqtt_t = root.table("mqtt")
     mqtt = MqttSettings(
-        host=mqtt_t.str("host", "127.0.0.1"),
-        port=mqtt_t.int("port", 1883, low=1, high=65535),
-        client_id=mqtt_t.str("client_id", "roadgate-bridge"),
-        keepalive_s=mqtt_t.int("keepalive_s", 30, low=5, high=65535),
-        username=mqtt_t.str("username", None),
-        password=mqtt_t.str("password", None),
+        host=mqtt_t.string("host", "127.0.0.1"),
+        port=mqtt_t.integer("port", 1883, low=1, high=65535),
+        client_id=mqtt_t.string("client_id", "roadgate-bridge"),
+        keepalive_s=mqtt_t.integer("keepalive_s", 30, low=5, high=65535),
+        username=mqtt_t.string("username", None),
+        password=mqtt_t.string("password", None),
     )
     mqtt_t.reject_unknown()
     bridge_t = root.table("bridge")
-    store = Path(bridge_t.str("store", "roadgate-bridge.sqlite3"))
+    store = Path(bridge_t.string("store", "roadgate-bridge.sqlite3"))
     settings = BridgeSettings(
         mqtt=mqtt,
         store_path=store if store.is_absolute() else path.parent / store,
-        region=bridge_t.str("region", "+"),
-        max_payload_bytes=bridge_t.int("max_payload_bytes", 65536, low=64),
-        subscribe_qos=bridge_t.int("subscribe_qos", 1, low=0, high=2),
+        region=bridge_t.string("region", "+"),
+        max_payload_bytes=bridge_t.integer("max_payload_bytes", 65536, low=64),
+        subscribe_qos=bridge_t.integer("subscribe_qos", 1, low=0, high=2),
     )
     bridge_t.reject_unknown()
     root.reject_unknown()
@@ -115,36 +114,38 @@ def load_bridge_config(path: Path) -> BridgeSettings:
 def _uplink(t: Table, device_id: str) -> UplinkSettings:
     qos_t = t.table("qos")
     qos = dict(DEFAULT_QOS)
+    streams = [s.value for s in Stream]
     for key, _ in qos_t.items():
-        stream = qos_t.convert(key, lambda _v, k=key: Stream(k), f"a stream {[s.value for s in Stream]}")
-        qos[stream] = qos_t.int(key, low=0, high=2)
+        if key not in streams:
+            raise qos_t.error(key, qos_t.integer(key), f"not a stream; valid: {streams}")
+        qos[Stream(key)] = qos_t.integer(key, low=0, high=2)
     settings = UplinkSettings(
-        host=t.str("host", "127.0.0.1"),
-        port=t.int("port", 1883, low=1, high=65535),
-        client_id=t.str("client_id", device_id),
-        keepalive_s=t.int("keepalive_s", 30, low=5, high=65535),
-        username=t.str("username", None),
-        password=t.str("password", None),
+        host=t.string("host", "127.0.0.1"),
+        port=t.integer("port", 1883, low=1, high=65535),
+        client_id=t.string("client_id", device_id),
+        keepalive_s=t.integer("keepalive_s", 30, low=5, high=65535),
+        username=t.string("username", None),
+        password=t.string("password", None),
         qos=MappingProxyType(qos),
-        max_queued=t.int("max_queued", 10_000, low=1),
+        max_queued=t.integer("max_queued", 10_000, low=1),
     )
     t.reject_unknown()
     return settings
 
 
 def _can_bus(t: Table, base_dir: Path) -> CanBusConfig:
-    dbc_name = t.str("dbc")
+    dbc_name = t.string("dbc")
     dbc = _resolve_dbc(dbc_name, base_dir)
     if not dbc.is_file():
         raise t.error("dbc", dbc_name, f"no such file (looked at {dbc} and {SHIPPED_DBC_DIR})")
     bus = CanBusConfig(
-        name=t.str("name"),
-        interface=t.str("interface", "socketcan"),
-        channel=t.str("channel"),
-        bitrate=t.int("bitrate", None, low=10_000, high=8_000_000),
-        fd=t.bool("fd", False),
+        name=t.string("name"),
+        interface=t.string("interface", "socketcan"),
+        channel=t.string("channel"),
+        bitrate=t.integer("bitrate", None, low=10_000, high=8_000_000),
+        fd=t.boolean("fd", False),
         dbc=dbc,
-        dbc_encoding=t.str("dbc_encoding", None),
+        dbc_encoding=t.string("dbc_encoding", None),
     )
     t.reject_unknown()
     return bus
@@ -161,9 +162,9 @@ def _resolve_dbc(name: str, base_dir: Path) -> Path:
 
 def _gnss(t: Table) -> GnssConfig:
     gnss = GnssConfig(
-        port=t.str("port"),
-        baudrate=t.int("baudrate", 9600, low=300, high=4_000_000),
-        allow_missing_checksum=t.bool("allow_missing_checksum", False),
+        port=t.string("port"),
+        baudrate=t.integer("baudrate", 9600, low=300, high=4_000_000),
+        allow_missing_checksum=t.boolean("allow_missing_checksum", False),
     )
     t.reject_unknown()
     return gnss
@@ -171,10 +172,10 @@ def _gnss(t: Table) -> GnssConfig:
 
 def _signal_ref(t: Table) -> SignalRef:
     ref = SignalRef(
-        message=t.str("message"),
-        signal=t.str("signal"),
-        scale=t.float("scale", 1.0),
-        offset=t.float("offset", 0.0),
+        message=t.string("message"),
+        signal=t.string("signal"),
+        scale=t.number("scale", 1.0),
+        offset=t.number("offset", 0.0),
     )
     t.reject_unknown()
     return ref
@@ -184,9 +185,10 @@ def _enum_ref(t: Table) -> EnumSignalRef:
     values_t = t.table("values", required=True)
     values = {}
     for key, _ in values_t.items():
-        raw = values_t.convert(key, lambda _v, k=key: int(k), "a raw integer value as the key")
-        values[raw] = values_t.str(key)
-    ref = EnumSignalRef(t.str("message"), t.str("signal"), MappingProxyType(values))
+        if not key.lstrip("-").isdigit():
+            raise values_t.error(key, values_t.string(key), "keys must be raw integer values")
+        values[int(key)] = values_t.string(key)
+    ref = EnumSignalRef(t.string("message"), t.string("signal"), MappingProxyType(values))
     t.reject_unknown()
     return ref
 
@@ -202,31 +204,31 @@ def _vehicle(t: Table) -> VehicleConfig:
     vehicle = VehicleConfig(
         signals=signal_map,
         dimensions=VehicleDimensions(
-            length_m=t.float("length_m", 4.6, low=0.5, high=30),
-            width_m=t.float("width_m", 1.8, low=0.3, high=5),
+            length_m=t.number("length_m", 4.6, low=0.5, high=30),
+            width_m=t.number("width_m", 1.8, low=0.3, high=5),
         ),
-        state_rate_hz=t.float("state_rate_hz", 10.0, low=0.1, high=100),
-        hard_braking_mps2=t.float("hard_braking_mps2", -4.0, low=-20, high=-0.5),
+        state_rate_hz=t.number("state_rate_hz", 10.0, low=0.1, high=100),
+        hard_braking_mps2=t.number("hard_braking_mps2", -4.0, low=-20, high=-0.5),
     )
     t.reject_unknown()
     return vehicle
 
 
 def _radar(t: Table, buses: set[str]) -> RadarConfig:
-    bus = t.str("bus")
+    bus = t.string("bus")
     if bus not in buses:
         raise t.error("bus", bus, f"expected the name of a [[can]] bus: {sorted(buses)}")
     radar = RadarConfig(
-        sensor=t.str("sensor", "radar0"),
+        sensor=t.string("sensor", "radar0"),
         bus=bus,
-        kind=t.str("kind", "ars408", choices=("ars408",)),
-        sensor_id=t.int("sensor_id", 0, low=0, high=7),
+        kind=t.string("kind", "ars408", choices=("ars408",)),
+        sensor_id=t.integer("sensor_id", 0, low=0, high=7),
         position=GeoPoint(
-            t.float("latitude_deg", low=-90, high=90),
-            t.float("longitude_deg", low=-180, high=180),
-            t.float("altitude_m", 0.0),
+            t.number("latitude_deg", low=-90, high=90),
+            t.number("longitude_deg", low=-180, high=180),
+            t.number("altitude_m", 0.0),
         ),
-        heading_deg=t.float("heading_deg", low=0, high=360),
+        heading_deg=t.number("heading_deg", low=0, high=360),
     )
     t.reject_unknown()
     return radar
@@ -240,25 +242,25 @@ def _roadside(t: Table) -> RoadsideConfig:
         for g in plan_t.tables("groups"):
             groups.append(
                 SignalGroupPlan(
-                    signal_group=g.int("signal_group", low=1, high=255),
-                    green_start_s=g.float("green_start_s", low=0),
-                    green_s=g.float("green_s", low=1),
-                    amber_s=g.float("amber_s", 3.0, low=0),
+                    signal_group=g.integer("signal_group", low=1, high=255),
+                    green_start_s=g.number("green_start_s", low=0),
+                    green_s=g.number("green_s", low=1),
+                    amber_s=g.number("amber_s", 3.0, low=0),
                 )
             )
             g.reject_unknown()
         try:
             plan = FixedTimePlan(
-                intersection_id=plan_t.int("intersection_id", low=0, high=65535),
-                cycle_s=plan_t.float("cycle_s", low=1),
+                intersection_id=plan_t.integer("intersection_id", low=0, high=65535),
+                cycle_s=plan_t.number("cycle_s", low=1),
                 groups=tuple(groups),
             )
         except ValueError as err:
             raise ConfigError(f"{t.source}: {plan_t.path}: {err}") from err
         plan_t.reject_unknown()
     roadside = RoadsideConfig(
-        speed_limit_mps=t.float("speed_limit_kph", 50.0, low=5, high=200) / 3.6,
-        spat_rate_hz=t.float("spat_rate_hz", 10.0, low=0.1, high=50),
+        speed_limit_mps=t.number("speed_limit_kph", 50.0, low=5, high=200) / 3.6,
+        spat_rate_hz=t.number("spat_rate_hz", 10.0, low=0.1, high=50),
         signal_plan=plan,
     )
     t.reject_unknown()
@@ -266,7 +268,7 @@ def _roadside(t: Table) -> RoadsideConfig:
 
 
 def _simulation(t: Table) -> SimulationConfig:
-    sim = SimulationConfig(enabled=t.bool("enabled", False), actor=t.str("actor", ""))
+    sim = SimulationConfig(enabled=t.boolean("enabled", False), actor=t.string("actor", ""))
     t.reject_unknown()
     return sim
 
@@ -274,5 +276,3 @@ def _simulation(t: Table) -> SimulationConfig:
 def heading_rad(radar: RadarConfig) -> float:
     """A radar's boresight in radians clockwise from north."""
     return math.radians(radar.heading_deg)
-
-

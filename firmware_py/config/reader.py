@@ -37,7 +37,7 @@ class Table:
             return default
         return self._data[key]
 
-    def str(self, key: str, default: Any = _MISSING, *, choices: Iterable[str] = ()) -> Any:
+    def string(self, key: str, default: Any = _MISSING, *, choices: Iterable[str] = ()) -> Any:
         value = self._get(key, default)
         if value is default and default is not _MISSING:
             return value
@@ -46,8 +46,9 @@ class Table:
             raise self.error(key, value, f"expected one of {allowed}" if allowed else "a string")
         return value
 
-    def int(self, key: str, default: Any = _MISSING, *, low: int | None = None,
-            high: int | None = None) -> Any:
+    def integer(
+        self, key: str, default: Any = _MISSING, *, low: int | None = None, high: int | None = None
+    ) -> Any:
         value = self._get(key, default)
         if value is default and default is not _MISSING:
             return value
@@ -57,8 +58,14 @@ class Table:
             raise self.error(key, value, f"expected an integer in [{low}, {high}]")
         return value
 
-    def float(self, key: str, default: Any = _MISSING, *, low: float | None = None,
-              high: float | None = None) -> Any:
+    def number(
+        self,
+        key: str,
+        default: Any = _MISSING,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> Any:
         value = self._get(key, default)
         if value is default and default is not _MISSING:
             return value
@@ -68,7 +75,7 @@ class Table:
             raise self.error(key, value, f"expected a number in [{low}, {high}]")
         return float(value)
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def boolean(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
         if not isinstance(value, bool):
             raise self.error(key, value, "expected true or false")

@@ -57,9 +57,7 @@ class IntersectionView:
             self.event_count += 1
             stamp = time.strftime("%H:%M:%S", time.localtime(env.capture_time_ns / 1e9))
             kind = pb.EventType.Name(env.event.type).removeprefix("EVENT_TYPE_")
-            self.events.appendleft(
-                f"{stamp} {topic.device_id}: {kind} - {env.event.description}"
-            )
+            self.events.appendleft(f"{stamp} {topic.device_id}: {kind} - {env.event.description}")
         elif body == "spat":
             self.spat = "  ".join(
                 f"group {p.signal_group}: "

@@ -59,8 +59,7 @@ async def run_demo(duration_s: float | None, store: Path, console: Console | Non
         await _first(bridge_ready, bridge_task)
         await _first(monitor_ready, monitor_task)
         boxes = [
-            asyncio.create_task(run_box(c), name=c.device.device_id)
-            for c in demo_box_configs(port)
+            asyncio.create_task(run_box(c), name=c.device.device_id) for c in demo_box_configs(port)
         ]
         watched = [bridge_task, monitor_task, *boxes]
         try:
@@ -73,7 +72,8 @@ async def run_demo(duration_s: float | None, store: Path, console: Console | Non
     console.print(
         f"RoadGate demo stopped after {time.monotonic() - started:.1f} s: "
         f"{len(view.devices)} devices, {snapshot.stored} messages stored in {store}, "
-        f"{view.event_count} events, {snapshot.rejected_total} rejected"
+        f"{view.event_count} events, {snapshot.rejected_total} rejected",
+        soft_wrap=True,
     )
     return snapshot.stored
 
@@ -106,8 +106,9 @@ async def _show(
         live.start()
     try:
         while not deadline.done():
-            await asyncio.wait([deadline, *watched], timeout=refresh,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [deadline, *watched], timeout=refresh, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in watched:
                 if task.done():
                     deadline.cancel()
@@ -117,7 +118,7 @@ async def _show(
             if live is not None:
                 live.update(render(view, stats.snapshot(), elapsed), refresh=True)
             else:
-                console.print(one_line(view, stats.snapshot(), elapsed))
+                console.print(one_line(view, stats.snapshot(), elapsed), soft_wrap=True)
     finally:
         if live is not None:
             live.stop()

@@ -38,7 +38,7 @@ class VehicleCanSimulator:
 
     def frames(self, state: ActorState, slow: bool) -> list[tuple[int, bytes]]:
         """The frames describing ``state``; the 10 Hz ones too when ``slow``."""
-        values = {
+        values: dict[str, dict[str, float]] = {
             "SPEED": {"SPEED": state.speed_mps * 3.6},
             "KINEMATICS": {
                 "YAW_RATE": math.degrees(state.yaw_rate_rad_s),
@@ -57,7 +57,7 @@ class VehicleCanSimulator:
         out = []
         for name, signals in values.items():
             message = self._db.get_message_by_name(name)
-            data = {s.name: 0 for s in message.signals}
+            data: dict[str, float] = {s.name: 0.0 for s in message.signals}
             data.update(signals)
             out.append((message.frame_id, message.encode(data, strict=False)))
         return out
