@@ -5,6 +5,7 @@
     ProtocolError            anything that could not be decoded or encoded
     +-- DecodeError          bytes from outside are not a valid message
     |   +-- SchemaVersionError   an Envelope of a schema version we do not speak
+    |   +-- NmeaError        an NMEA 0183 sentence we cannot use (``reason`` says why)
     +-- TopicError           an MQTT topic that is not ``rg/v1/{region}/{device_id}/{stream}``
     +-- DbcLoadError         a DBC file cantools cannot load (names the line and the cause)
 
@@ -36,6 +37,14 @@ class SchemaVersionError(DecodeError):
     """An Envelope whose ``schema_version`` this code does not speak."""
 
     reason = "unknown_schema_version"
+
+
+class NmeaError(DecodeError):
+    """An NMEA 0183 sentence that is not usable.
+
+    ``reason`` is one of ``not_ascii``, ``malformed``, ``no_checksum``, ``checksum``,
+    ``unsupported`` (a sentence type or talker we do not decode) or ``no_time``.
+    """
 
 
 class TopicError(ProtocolError):

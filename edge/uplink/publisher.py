@@ -130,6 +130,7 @@ class UplinkPublisher:
             username=self.settings.username,
             password=self.settings.password,
             keepalive=self.settings.keepalive_s,
+            timeout=self.settings.ack_timeout_s,
             will=will,
             # Nagle's algorithm holds small QoS 0 messages back by tens of milliseconds.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],

@@ -35,6 +35,7 @@ def load_dbc(path: str | Path, encoding: str | None = None) -> LoadedDbc:
 
     Raises ``DbcLoadError`` when the file cannot be read or decoded, or cantools cannot load it
     even relaxed; the message names the file, the cause and, when cantools knows it, the line.
+    Raises ``ValueError`` for an unknown encoding name.
     """
     path = Path(path)
     text = _read_text(path, encoding)
@@ -57,7 +58,9 @@ def _read_text(path: Path, encoding: str | None) -> str:
     for candidate in (encoding,) if encoding is not None else _ENCODINGS:
         try:
             return raw.decode(candidate)
-        except (UnicodeDecodeError, LookupError) as err:
+        except LookupError:
+            raise ValueError(f"unknown text encoding {candidate!r}") from None
+        except UnicodeDecodeError as err:
             errors.append(f"{candidate}: {err}")
     raise DbcLoadError(f"{path}: cannot decode text ({'; '.join(errors)})")
 

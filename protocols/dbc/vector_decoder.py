@@ -93,6 +93,10 @@ class VectorDecoder:
             _key(int(m.frame_id), bool(m.is_extended_frame)): _compile(m) for m in selected
         }
         self.rejects: Counter[str] = Counter()
+        self.vectorised: frozenset[str] = frozenset(
+            p.message.name for p in self._plans.values() if p.signals is not None
+        )
+        """Names of the messages on the numpy path (the others fall back to cantools)."""
 
     def decode(
         self,

@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FileDescriptor
+from google.protobuf.descriptor import (
+    Descriptor,
+    EnumDescriptor,
+    FieldDescriptor,
+    FileDescriptor,
+)
 
 from protocols.schema.v1 import roadgate_pb2
 
@@ -31,9 +36,7 @@ def describe(file: FileDescriptor = roadgate_pb2.DESCRIPTOR) -> Snapshot:
                 "number": field.number,
                 "type": field.type,
                 "label": "repeated" if field.is_repeated else "optional",
-                "type_name": (field.message_type or field.enum_type).full_name
-                if (field.message_type or field.enum_type)
-                else "",
+                "type_name": _type_name(field),
                 "oneof": field.containing_oneof.name if field.containing_oneof else "",
             }
             for field in message.fields
@@ -79,6 +82,11 @@ def incompatibilities(old: Snapshot, new: Snapshot) -> list[str]:
             if new_values.get(name) != number:
                 problems.append(f"{enum}.{name} = {number} changed to {new_values.get(name)}")
     return problems
+
+
+def _type_name(field: FieldDescriptor) -> str:
+    referenced = field.message_type or field.enum_type
+    return referenced.full_name if referenced is not None else ""
 
 
 def load_snapshot(path: Path = SNAPSHOT_PATH) -> Snapshot:

@@ -144,7 +144,11 @@ def test_what_boxes_send_is_what_the_bridge_stores(
     for line in subscriber.read_text().splitlines():
         record = json.loads(line)
         env = record["envelope"]
-        if env is None or env.get("device_id") not in ("veh-001", "rsu-001") or env.get("boot_id") == "b":
+        if (
+            env is None
+            or env.get("device_id") not in ("veh-001", "rsu-001")
+            or env.get("boot_id") == "b"
+        ):
             continue  # the bad input above
         key = (env["device_id"], env["boot_id"], int(env["sequence"]))
         sent[key] = base64.b64decode(record["payload"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -56,15 +57,27 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def private_mosquitto(workdir: Path, extra_config: str = "") -> Iterator[Broker]:
-    """Start a Mosquitto on a free 127.0.0.1 port; stop it on exit."""
+def private_mosquitto(
+    workdir: Path, extra_config: str = "", port: int | None = None, persistent: bool = False
+) -> Iterator[Broker]:
+    """Start a Mosquitto on 127.0.0.1 (a free port unless ``port``); stop it on exit.
+
+    ``persistent`` keeps sessions and queued QoS 1 messages in ``workdir`` across restarts.
+    """
     binary = mosquitto_binary()
-    port = free_port()
+    port = port or free_port()
     conf = workdir / f"mosquitto-{port}.conf"
     log_path = workdir / f"mosquitto-{port}.log"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n"
+        # As root, mosquitto would drop to the "mosquitto" user and could not write its log and
+        # persistence files in the test's private directory: stay the current user.
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
+        + (
+            f"persistence true\npersistence_location {workdir}/\n"
+            if persistent
+            else "persistence false\n"
+        )
+        + f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n"
         f"{extra_config}"
     )
     process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE)

@@ -1,0 +1,337 @@
+"""The python-can adapter: a ``CanPort`` on any python-can interface (virtual, socketcan, ...).
+
+python-can is imported when the port is opened, not when this module is imported, so a board
+without it can still import ``hal`` and fails only if it opens such a port.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import weakref
+from collections.abc import Mapping
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+
+from hal.can.frames import (
+    FLAG_BRS,
+    FLAG_ERROR,
+    FLAG_EXTENDED,
+    FLAG_FD,
+    FLAG_REMOTE,
+    MAX_DATA,
+    FrameBatch,
+    empty_batch,
+)
+from hal.can.port import BusState
+from hal.errors import HalError, PortClosedError, PortOpenError, TransmitError
+
+if TYPE_CHECKING:
+    import can
+
+_log = logging.getLogger("hal.can")
+
+MAX_STANDARD_ID = 0x7FF
+MAX_EXTENDED_ID = 0x1FFF_FFFF
+CLASSIC_MAX_DATA = 8
+FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
+"""The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
+
+_open_ports: weakref.WeakSet[PythonCanPort] = weakref.WeakSet()
+_leaked_ports = 0
+
+
+def open_ports() -> list[PythonCanPort]:
+    """The ports of this adapter that are open right now (for leak checks and diagnostics)."""
+    return list(_open_ports)
+
+
+def leaked_ports() -> int:
+    """How many ports were garbage-collected while still open (each was shut down then)."""
+    return _leaked_ports
+
+
+def _shut_down_leaked(name: str, bus: can.BusABC) -> None:
+    # A weakref.finalize callback: it must not refer to the port, only to what it owned.
+    global _leaked_ports
+    _leaked_ports += 1
+    _log.warning("CAN port %r was garbage-collected while open; shutting its bus down", name)
+    try:
+        bus.shutdown()
+    except Exception:  # a finalizer must not raise; the bus is being thrown away anyway
+        _log.exception("CAN port %r: shutting down the leaked bus failed", name)
+
+
+class PythonCanPort:
+    """A ``CanPort`` backed by ``can.Bus``. Created closed: call ``open()`` or use ``with``.
+
+    Counters: ``rx_frames`` (data and remote frames received), ``rx_error_frames``,
+    ``tx_frames``, ``tx_errors``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        interface: str,
+        channel: str,
+        bitrate: int | None = None,
+        fd: bool = False,
+        receive_own_messages: bool = False,
+    ) -> None:
+        """Raises ``ValueError`` for an empty name, interface or channel, or a bitrate <= 0."""
+        for label, value in (("name", name), ("interface", interface), ("channel", channel)):
+            if not value:
+                raise ValueError(f"CAN port {label} must not be empty")
+        if bitrate is not None and bitrate <= 0:
+            raise ValueError(f"CAN port {name!r}: bitrate must be positive, got {bitrate}")
+        self._name = name
+        self._interface = interface
+        self._channel = channel
+        self._bitrate = bitrate
+        self._fd = fd
+        self._receive_own_messages = receive_own_messages
+        self._can: ModuleType | None = None
+        self._bus: can.BusABC | None = None
+        self._finalizer: weakref.finalize[[str, can.BusABC], PythonCanPort] | None = None
+        self._rx_frames = 0
+        self._rx_error_frames = 0
+        self._tx_frames = 0
+        self._tx_errors = 0
+
+    def __repr__(self) -> str:
+        status = "open" if self._bus is not None else "closed"
+        return f"<PythonCanPort {self._name!r} {self._interface}:{self._channel} {status}>"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def is_open(self) -> bool:
+        return self._bus is not None
+
+    @property
+    def state(self) -> BusState:
+        """The bus state python-can reports; ``DOWN`` when closed."""
+        bus = self._bus
+        if bus is None or self._can is None:
+            return BusState.DOWN
+        try:
+            state = bus.state
+        except (NotImplementedError, AttributeError):
+            return BusState.ACTIVE
+        except Exception:  # asking the driver failed: we cannot tell
+            return BusState.UNKNOWN
+        states = self._can.BusState
+        if state is states.ACTIVE:
+            return BusState.ACTIVE
+        if state is states.PASSIVE:
+            return BusState.PASSIVE
+        if state is states.ERROR:
+            return BusState.BUS_OFF
+        return BusState.UNKNOWN
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        return {
+            "rx_frames": self._rx_frames,
+            "rx_error_frames": self._rx_error_frames,
+            "tx_frames": self._tx_frames,
+            "tx_errors": self._tx_errors,
+        }
+
+    def open(self) -> None:
+        """Create the python-can bus; harmless when already open.
+
+        Raises ``PortOpenError`` when python-can, the interface's driver or the channel is
+        missing; the message says what to install or configure.
+        """
+        if self._bus is not None:
+            return
+        try:
+            import can
+        except ImportError as err:
+            raise PortOpenError(
+                f"CAN port {self._name!r}: python-can is not installed (pip install python-can)"
+            ) from err
+        kwargs: dict[str, Any] = {"receive_own_messages": self._receive_own_messages}
+        if self._bitrate is not None:
+            kwargs["bitrate"] = self._bitrate
+        if self._fd:
+            kwargs["fd"] = True
+        try:
+            # ignore_config: settings come from our config only, never from a ~/.canrc.
+            bus = can.Bus(
+                interface=self._interface, channel=self._channel, ignore_config=True, **kwargs
+            )
+        # Drivers fail in every way (OSError, CanError, ImportError, even NameError), and all
+        # of them mean the same thing here: the port cannot be opened.
+        except Exception as err:
+            raise PortOpenError(
+                f"CAN port {self._name!r}: cannot open {self._interface} channel "
+                f"{self._channel!r}: {err}. {self._hint(can, err)}"
+            ) from err
+        self._can = can
+        self._bus = bus
+        self._finalizer = weakref.finalize(self, _shut_down_leaked, self._name, bus)
+        _open_ports.add(self)
+
+    def _hint(self, can: ModuleType, err: Exception) -> str:
+        if isinstance(err, NotImplementedError):
+            valid = ", ".join(sorted(can.VALID_INTERFACES))
+            return f"Known python-can interfaces: {valid}."
+        if self._interface == "socketcan" and isinstance(err, OSError):
+            if err.errno == errno.EAFNOSUPPORT:
+                return (
+                    "This kernel has no SocketCAN: load it (modprobe can_raw; modprobe vcan) "
+                    "or use interface 'virtual'."
+                )
+            if err.errno == errno.ENODEV:
+                return (
+                    f"No network interface {self._channel!r}: for a test bus run "
+                    f"'ip link add dev {self._channel} type vcan && ip link set up "
+                    f"{self._channel}'; for hardware check the CAN HAT's device-tree overlay "
+                    f"and 'ip link set {self._channel} up type can bitrate <N>'."
+                )
+            if err.errno == errno.ENETDOWN:
+                return f"Bring the interface up: 'ip link set {self._channel} up'."
+        return (
+            f"Check that the driver for python-can interface {self._interface!r} is installed "
+            "and the channel exists (see python-can's interface documentation)."
+        )
+
+    def close(self) -> None:
+        """Shut the bus down; harmless when already closed. Never raises."""
+        bus, self._bus = self._bus, None
+        if bus is None:
+            return
+        _open_ports.discard(self)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        try:
+            bus.shutdown()
+        except Exception:  # the port is closed either way; the driver's problem is logged
+            _log.exception("CAN port %r: bus shutdown failed", self._name)
+
+    def _require_bus(self) -> can.BusABC:
+        if self._bus is None:
+            raise PortClosedError(f"CAN port {self._name!r} is not open")
+        return self._bus
+
+    def receive(self, max_frames: int = 1024, timeout: float = 0.1) -> FrameBatch:
+        """Wait up to ``timeout`` s for a frame, then take what is already queued.
+
+        Returns a ``FRAME_DTYPE`` batch of at most ``max_frames`` frames (maybe empty). Raises
+        ``PortClosedError`` when not open, ``ValueError`` if ``max_frames`` < 1 or ``timeout``
+        < 0, ``HalError`` if the driver fails.
+        """
+        bus = self._require_bus()
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+        if timeout < 0:
+            raise ValueError(f"timeout must not be negative, got {timeout}")
+        msg = self._recv(bus, timeout)
+        if msg is None:
+            return empty_batch()
+        batch = empty_batch(max_frames)
+        timestamps = batch["timestamp"]
+        ids = batch["arbitration_id"]
+        flags = batch["flags"]
+        dlcs = batch["dlc"]
+        data = batch["data"]
+        count = 0
+        errors = 0
+        while msg is not None:
+            payload = msg.data
+            length = min(len(payload), MAX_DATA)
+            frame_flags = 0
+            if msg.is_extended_id:
+                frame_flags |= FLAG_EXTENDED
+            if msg.is_fd:
+                frame_flags |= FLAG_FD
+                if msg.bitrate_switch:
+                    frame_flags |= FLAG_BRS
+            if msg.is_remote_frame:
+                frame_flags |= FLAG_REMOTE
+                length = min(msg.dlc, MAX_DATA)  # a remote frame requests dlc bytes, has none
+            elif length:
+                data[count, :length] = np.frombuffer(payload, dtype=np.uint8, count=length)
+            if msg.is_error_frame:
+                frame_flags |= FLAG_ERROR
+                errors += 1
+            timestamps[count] = msg.timestamp
+            ids[count] = msg.arbitration_id
+            flags[count] = frame_flags
+            dlcs[count] = length
+            count += 1
+            if count == max_frames:
+                break
+            msg = self._recv(bus, 0.0)
+        self._rx_frames += count - errors
+        self._rx_error_frames += errors
+        # A short batch is copied out so that a caller keeping it does not pin max_frames' room.
+        return batch[:count] if 2 * count >= max_frames else batch[:count].copy()
+
+    def _recv(self, bus: can.BusABC, timeout: float) -> can.Message | None:
+        assert self._can is not None  # set together with the bus
+        try:
+            return bus.recv(timeout)
+        except (self._can.CanError, OSError) as err:
+            if self._bus is None:  # close() from another thread ended the wait
+                raise PortClosedError(f"CAN port {self._name!r} was closed") from err
+            raise HalError(
+                f"CAN port {self._name!r}: receive failed on {self._interface} channel "
+                f"{self._channel!r}: {err}"
+            ) from err
+
+    def send(
+        self, arbitration_id: int, data: bytes, *, extended: bool = False, fd: bool = False
+    ) -> None:
+        """Queue one data frame.
+
+        Raises ``PortClosedError`` when not open, ``TransmitError`` when the driver refuses the
+        frame, ``ValueError`` for an id out of range, data too long for the frame type, or an
+        FD frame on a port opened without ``fd=True``.
+        """
+        bus = self._require_bus()
+        limit = MAX_EXTENDED_ID if extended else MAX_STANDARD_ID
+        if not 0 <= arbitration_id <= limit:
+            kind = "extended" if extended else "standard"
+            raise ValueError(f"{kind} CAN id must be 0..{limit:#x}, got {arbitration_id:#x}")
+        if fd:
+            if not self._fd:
+                raise ValueError(f"CAN port {self._name!r} was not opened with fd=True")
+            if len(data) not in FD_DATA_LENGTHS:
+                raise ValueError(
+                    f"a CAN FD frame carries one of {sorted(FD_DATA_LENGTHS)} bytes, "
+                    f"got {len(data)}"
+                )
+        elif len(data) > CLASSIC_MAX_DATA:
+            raise ValueError(f"a classic CAN frame carries at most 8 bytes, got {len(data)}")
+        assert self._can is not None  # set together with the bus
+        msg = self._can.Message(
+            arbitration_id=arbitration_id, data=data, is_extended_id=extended, is_fd=fd
+        )
+        try:
+            bus.send(msg)
+        except (self._can.CanError, OSError) as err:
+            self._tx_errors += 1
+            raise TransmitError(
+                f"CAN port {self._name!r}: cannot send id {arbitration_id:#x}: {err}"
+            ) from err
+        self._tx_frames += 1
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,136 @@
+"""The uplink publisher against a real Mosquitto: birth, priority, goodbye, will, reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from edge.identity import DeviceIdentity
+from edge.uplink.publisher import UplinkPublisher
+from edge.uplink.settings import UplinkSettings
+from protocols.envelope import decode
+from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.topics import Stream
+from tests.support.mosquitto import Broker, private_mosquitto
+from tests.support.waiting import eventually
+
+pytestmark = [pytest.mark.mosquitto, pytest.mark.asyncio]
+
+
+def publisher(broker: Broker, device: str = "veh-9") -> UplinkPublisher:
+    identity = DeviceIdentity(device, "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    settings = UplinkSettings(
+        host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.05, reconnect_max_s=0.2
+    )
+    return UplinkPublisher(identity, settings, software_version="test")
+
+
+@contextlib.asynccontextmanager
+async def subscribed(broker: Broker, topic: str = "rg/v1/#") -> AsyncIterator[aiomqtt.Client]:
+    async with aiomqtt.Client(broker.host, broker.port, identifier="observer") as client:
+        await client.subscribe(topic, qos=1)
+        yield client
+
+
+async def take(client: aiomqtt.Client, n: int) -> list[tuple[str, bool, pb.Envelope]]:
+    got = []
+    async with asyncio.timeout(10):
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            got.append((str(message.topic), message.retain, decode(message.payload)))
+            if len(got) == n:
+                return got
+    raise AssertionError("unreachable")
+
+
+async def test_birth_is_retained_and_goodbye_is_offline(mosquitto: Broker) -> None:
+    uplink = publisher(mosquitto)
+    task = asyncio.create_task(uplink.run())
+    await asyncio.wait_for(uplink.connected.wait(), 10)
+    async with subscribed(mosquitto, "rg/v1/test-region/veh-9/status") as client:
+        [(topic, retained, birth)] = await take(client, 1)
+        assert topic == "rg/v1/test-region/veh-9/status"
+        assert retained
+        assert birth.status.liveness == pb.LIVENESS_ONLINE
+        assert birth.status.software_version == "test"
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        [(_, _, goodbye)] = await take(client, 1)
+        assert goodbye.status.liveness == pb.LIVENESS_OFFLINE
+        assert goodbye.boot_id == birth.boot_id
+        assert goodbye.sequence > birth.sequence
+
+
+async def test_events_overtake_queued_telemetry(mosquitto: Broker) -> None:
+    uplink = publisher(mosquitto)
+    for i in range(50):
+        uplink.submit(pb.VehicleState(speed_mps=i), capture_time_ns=i)
+    uplink.submit(pb.TrafficEvent(event_id="urgent"), capture_time_ns=999)
+    async with subscribed(mosquitto, "rg/v1/test-region/veh-9/+") as client:
+        task = asyncio.create_task(uplink.run())
+        try:
+            received = await take(client, 52)  # status + event + 50 states
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    bodies = [env.WhichOneof("body") for _, _, env in received]
+    assert bodies[:2] == ["status", "event"]
+    speeds = [
+        env.vehicle_state.speed_mps for _, _, env in received if env.HasField("vehicle_state")
+    ]
+    assert speeds == list(range(50))  # in order within the stream
+    sequences = [env.sequence for _, _, env in received if env.HasField("vehicle_state")]
+    assert sequences == sorted(sequences)
+
+
+async def test_telemetry_beyond_the_bound_is_dropped_and_counted_events_never() -> None:
+    identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    uplink = UplinkPublisher(identity, UplinkSettings(max_queued=3))
+    results = [uplink.submit(pb.VehicleState(), 0) for _ in range(5)]
+    assert results[:3] == [1, 2, 3]
+    assert results[3:] == [None, None]
+    assert uplink.dropped["state"] == 2
+    assert uplink.submit(pb.TrafficEvent(), 0) is not None
+    assert uplink.queued == 4
+    with pytest.raises(TypeError, match="not an Envelope body"):
+        uplink.submit(pb.Position(), 0)
+
+
+async def test_reconnects_after_a_broker_restart_and_sends_what_waited(tmp_path: Path) -> None:
+    identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    settings = UplinkSettings(reconnect_min_s=0.05, reconnect_max_s=0.2, ack_timeout_s=1.0)
+    with private_mosquitto(tmp_path, persistent=True) as broker:
+        port = broker.port
+        uplink = UplinkPublisher(
+            identity,
+            dataclasses.replace(settings, port=port, qos={Stream.STATE: 1, Stream.STATUS: 1}),
+        )
+        # A persistent observer session: the restarted broker queues QoS 1 messages for it.
+        async with aiomqtt.Client("127.0.0.1", port, identifier="obs", clean_session=False) as c:
+            await c.subscribe("rg/v1/test-region/veh-9/state", qos=1)
+        task = asyncio.create_task(uplink.run())
+        await asyncio.wait_for(uplink.connected.wait(), 10)
+    try:
+        # The broker is gone: messages wait in the queue while the publisher retries.
+        for i in range(5):
+            uplink.submit(pb.VehicleState(speed_mps=i), capture_time_ns=i)
+        await eventually(lambda: not uplink.connected.is_set(), what="publisher saw the outage")
+        with private_mosquitto(tmp_path, port=port, persistent=True):
+            await eventually(lambda: uplink.queued == 0, what="queue drained after restart")
+            async with aiomqtt.Client(
+                "127.0.0.1", port, identifier="obs", clean_session=False
+            ) as client:
+                received = await take(client, 5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert [env.vehicle_state.speed_mps for _, _, env in received] == [0, 1, 2, 3, 4]
