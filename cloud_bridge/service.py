@@ -212,14 +212,14 @@ class BridgeService:
                 # Take what is already queued, so one commit covers many messages under load
                 # while a lone message is committed at once.
                 deadline = loop.time() + self._max_batch_delay_s
-                while reader.queued() and len(batch) < self._max_batch and loop.time() < deadline:
+                while reader.backlog() and len(batch) < self._max_batch and loop.time() < deadline:
                     batch.append(await reader.next())
             except asyncio.CancelledError:
                 # The client acknowledged queued messages to the broker on arrival: take them too,
-                # so that stopping loses nothing that was received. They are already queued, so
-                # these awaits do not block.
+                # so that stopping loses nothing that was received. Only those queued now, which
+                # these awaits return at once: a flood still arriving must not delay the stop.
                 with contextlib.suppress(aiomqtt.MqttError):
-                    while reader.queued():
+                    for _ in range(reader.backlog()):
                         batch.append(await reader.next())
                 raise
             finally:
@@ -283,9 +283,9 @@ class _MessageReader:
         self._read = None
         return message
 
-    def queued(self) -> bool:
-        """True if :meth:`next` returns without waiting for the network."""
-        return (self._read is not None and self._read.done()) or len(self._messages) > 0
+    def backlog(self) -> int:
+        """How many messages :meth:`next` returns without waiting for the network."""
+        return len(self._messages) + (self._read is not None and self._read.done())
 
     async def leftover(self) -> aiomqtt.Message | None:
         """After the client disconnected: the message an interrupted read took, if any."""

@@ -41,6 +41,8 @@ def read_toml(path: Path) -> Table:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML must be): {err}") from err
     return Table(data, "", str(path))
 
 

@@ -1,0 +1,121 @@
+"""Config files: the shipped examples load; every mistake is named with key, value and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from firmware_py.config.loader import EXAMPLES_DIR, load_box_config, load_bridge_config
+from firmware_py.errors import ConfigError
+from protocols.topics import Stream
+
+EXAMPLES = sorted(p for p in EXAMPLES_DIR.glob("*.toml") if p.name != "bridge.toml")
+VEHICLE = (EXAMPLES_DIR / "vehicle-toyota.toml").read_text()
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_shipped_box_examples_load(path: Path) -> None:
+    config = load_box_config(path)
+    assert config.device.region == "xian-gaoxin"
+    assert config.simulation.enabled
+
+
+def test_shipped_bridge_example_loads() -> None:
+    settings = load_bridge_config(EXAMPLES_DIR / "bridge.toml")
+    assert settings.store_path == EXAMPLES_DIR / "roadgate-bridge.sqlite3"
+    assert settings.mqtt.client_id == "roadgate-bridge"
+
+
+def test_vehicle_mapping_is_parsed_into_si_conversions() -> None:
+    config = load_box_config(EXAMPLES_DIR / "vehicle-toyota.toml")
+    assert config.vehicle is not None
+    speed = config.vehicle.signals.numeric["speed_mps"]
+    assert (speed.message, speed.signal) == ("SPEED", "SPEED")
+    assert speed.scale == pytest.approx(1 / 3.6)
+    assert dict(config.vehicle.signals.enums["turn_signal"].values) == {
+        1: "left",
+        2: "right",
+        3: "off",
+    }
+    assert config.uplink.qos[Stream.EVENTS] == 1
+
+
+def load_text(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "box.toml"
+    path.write_text(text)
+    load_box_config(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("port = 1883", "port = 99999"), r"mqtt\.port = 99999 is invalid: expected an integer in"),
+        (("port = 1883", 'port = "x"'), r"mqtt\.port = 'x' is invalid: expected an integer"),
+        (('role = "vehicle_gateway"', 'role = "car"'), r"device\.role = 'car' is invalid"),
+        (('id = "veh-001"', 'id = "veh 001"'), r"device\.id = 'veh 001' is invalid"),
+        (("keepalive_s = 30", "keepalive = 30"), r"unknown key 'mqtt\.keepalive'"),
+        (('dbc = "toyota', 'dbc = "nope'), r"can\[0\]\.dbc = 'nope.*no such file"),
+        (('"left"', '"sideways"'), r"turn_signal: unknown state 'sideways'"),
+        (("speed_mps = {", "speed_kph = {"), r"unknown vehicle signal 'speed_kph'"),
+        (("[vehicle]", "[vehicles]"), r"unknown key 'vehicles'|needs a \[vehicle\] table"),
+        (("hard_braking_mps2 = -4.0", "hard_braking_mps2 = 4.0"), r"hard_braking_mps2 = 4.0"),
+        (('actor = "veh-001"', 'actor = "veh-001"\nspeed = 3'), r"unknown key 'simulation\.speed'"),
+        (("[mqtt]", "[mqtt"), r"not valid TOML"),
+    ],
+)
+def test_a_mistake_names_the_key_the_value_and_what_is_valid(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    old, new = change
+    assert old in VEHICLE
+    with pytest.raises(ConfigError, match=message):
+        load_text(tmp_path, VEHICLE.replace(old, new, 1))
+
+
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_box_config(tmp_path / "absent.toml")
+
+
+def test_a_radar_on_an_unknown_bus_is_refused(tmp_path: Path) -> None:
+    text = (EXAMPLES_DIR / "roadside.toml").read_text().replace('bus = "radar"', 'bus = "can9"')
+    with pytest.raises(ConfigError, match=r"radar\[0\]\.bus = 'can9'.*\['radar'\]"):
+        load_text(tmp_path, text)
+
+
+lines = VEHICLE.splitlines()
+
+
+@given(
+    st.lists(st.integers(0, len(lines) - 1), max_size=4),
+    st.lists(st.text(max_size=30), max_size=4),
+)
+def test_mangled_configs_load_or_fail_with_a_config_error(drop: list[int], junk: list[str]) -> None:
+    # Whatever a user's editor leaves behind: either a valid config or a ConfigError, never a
+    # traceback from deep inside.
+    kept = [line for i, line in enumerate(lines) if i not in set(drop)]
+    for i, text in enumerate(junk):
+        kept.insert((i * 7) % (len(kept) + 1), text)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "box.toml"
+        path.write_text("\n".join(kept), encoding="utf-8", errors="surrogatepass")
+        try:
+            load_box_config(path)
+        except ConfigError:
+            pass
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_are_a_config_error(data: bytes) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "box.toml"
+        path.write_bytes(data)
+        with pytest.raises(ConfigError):
+            load_box_config(path)
