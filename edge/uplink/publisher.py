@@ -99,7 +99,7 @@ class UplinkPublisher:
                     lost_logged = False
                     backoff.reset()
                     try:
-                        await self._drain(client)
+                        await self._session(client)
                     except asyncio.CancelledError:
                         await self._say_goodbye(client)
                         raise
@@ -136,6 +136,25 @@ class UplinkPublisher:
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """Publish, and notice a lost connection even while there is nothing to publish."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._drain(client), name="uplink-drain")
+                tasks.create_task(self._watch_connection(client), name="uplink-watch")
+        except BaseExceptionGroup as group:
+            lost = group.subgroup(aiomqtt.MqttError)
+            if lost is None:
+                raise
+            raise lost.exceptions[0] from None
+
+    @staticmethod
+    async def _watch_connection(client: aiomqtt.Client) -> None:
+        # aiomqtt's message iterator raises MqttError when the connection drops; a publisher
+        # waiting for work would otherwise only find out at its next publish.
+        async for _message in client.messages:
+            pass  # the downlink (commands) will be handled here
+
     async def _drain(self, client: aiomqtt.Client) -> None:
         while True:
             item = await self._queue.get()
@@ -155,8 +174,10 @@ class UplinkPublisher:
                     envelope.SerializeToString(),
                     qos=self.settings.qos.get(pending.stream, 1),
                 )
-            except aiomqtt.MqttError:
-                # Not delivered: put it back in its place so the next connection sends it.
+            except (aiomqtt.MqttError, asyncio.CancelledError):
+                # Not known to be delivered (the connection dropped, or we were stopped while
+                # waiting for the acknowledgement): put it back in its place so the next
+                # connection sends it. At worst the broker gets it twice; the bridge dedupes.
                 self._queue.put_nowait(item)
                 raise
             self.published[pending.stream.value] += 1
