@@ -6,11 +6,24 @@ from protocols.schema.v1 import roadgate_pb2 as pb
 
 
 class SpeedingDetector:
-    """One event per object and episode above ``limit_mps`` (with ``hysteresis_mps``)."""
+    """One event per object and episode above ``limit_mps + tolerance_mps``.
 
-    def __init__(self, device_id: str, limit_mps: float, hysteresis_mps: float = 1.0) -> None:
+    An episode ends when the object slows below ``limit_mps - hysteresis_mps``. The tolerance
+    mirrors enforcement practice (and radar speed error): 51 km/h in a 50 zone is not reported.
+    """
+
+    def __init__(
+        self,
+        device_id: str,
+        limit_mps: float,
+        hysteresis_mps: float = 1.0,
+        tolerance_mps: float = 0.0,
+    ) -> None:
         if limit_mps <= 0:
             raise ValueError(f"limit_mps must be positive, got {limit_mps}")
+        if tolerance_mps < 0:
+            raise ValueError(f"tolerance_mps must not be negative, got {tolerance_mps}")
+        self._tolerance = tolerance_mps
         self._device_id = device_id
         self._limit = limit_mps
         self._hysteresis = hysteresis_mps
@@ -27,7 +40,7 @@ class SpeedingDetector:
                 if obj.speed_mps < self._limit - self._hysteresis:
                     self._speeding.discard(obj.object_id)
                 continue
-            if obj.speed_mps > self._limit:
+            if obj.speed_mps > self._limit + self._tolerance:
                 self._speeding.add(obj.object_id)
                 self._count += 1
                 events.append(

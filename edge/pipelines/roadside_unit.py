@@ -38,6 +38,7 @@ class RadarInput:
 @dataclass(frozen=True)
 class RoadsideUnitSettings:
     speed_limit_mps: float = 60 / 3.6
+    speeding_tolerance_mps: float = 5 / 3.6
     spat_rate_hz: float = 10.0
     health_period_s: float = 5.0
 
@@ -61,7 +62,11 @@ class RoadsideUnitPipeline:
         self._plan = signal_plan
         self._uplink = uplink
         self._settings = settings
-        self._speeding = SpeedingDetector(uplink.identity.device_id, settings.speed_limit_mps)
+        self._speeding = SpeedingDetector(
+            uplink.identity.device_id,
+            settings.speed_limit_mps,
+            tolerance_mps=settings.speeding_tolerance_mps,
+        )
         self.counters: Counter[str] = Counter()
         self.health = HealthReport({"pipeline": lambda: self.counters, "": uplink.counters})
         for radar in self._radars:

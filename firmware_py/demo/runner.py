@@ -104,6 +104,8 @@ async def _show(
     live = Live(console=console, auto_refresh=False) if interactive else None
     if live is not None:
         live.start()
+        # Log records must go through the live display, or they tear its redraws apart.
+        _route_logging_to(console)
     try:
         while not deadline.done():
             await asyncio.wait(
@@ -122,3 +124,12 @@ async def _show(
     finally:
         if live is not None:
             live.stop()
+
+
+def _route_logging_to(console: Console) -> None:
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(RichHandler(console=console, show_path=False))

@@ -119,14 +119,14 @@ class Actor:
 def intersection_actors() -> dict[str, Actor]:
     """The demo intersection: two connected cars and a cyclist."""
     return {
-        # Northbound at 50 km/h; brakes hard (EEBL) before the stop line, then goes on.
+        # Northbound at 48 km/h; brakes hard (EEBL) before the stop line, then goes on.
         "veh-001": Actor(
             "veh-001",
             "car",
             start_east_m=1.75,
             start_north_m=-160.0,
             heading_deg=0.0,
-            speed_mps=13.9,
+            speed_mps=13.3,
             phases=(
                 Phase(6.0),
                 Phase(1.2, accel_mps2=-6.0, brake=True),

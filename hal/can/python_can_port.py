@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import weakref
 from collections.abc import Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -27,6 +26,7 @@ from hal.can.frames import (
 )
 from hal.can.port import BusState
 from hal.errors import HalError, PortClosedError, PortOpenError, TransmitError
+from hal.port_tracking import OpenPorts
 
 if TYPE_CHECKING:
     import can
@@ -39,29 +39,17 @@ CLASSIC_MAX_DATA = 8
 FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
 """The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
 
-_open_ports: weakref.WeakSet[PythonCanPort] = weakref.WeakSet()
-_leaked_ports = 0
+_open_ports: OpenPorts[PythonCanPort] = OpenPorts("CAN port", _log)
 
 
 def open_ports() -> list[PythonCanPort]:
     """The ports of this adapter that are open right now (for leak checks and diagnostics)."""
-    return list(_open_ports)
+    return _open_ports.ports()
 
 
 def leaked_ports() -> int:
     """How many ports were garbage-collected while still open (each was shut down then)."""
-    return _leaked_ports
-
-
-def _shut_down_leaked(name: str, bus: can.BusABC) -> None:
-    # A weakref.finalize callback: it must not refer to the port, only to what it owned.
-    global _leaked_ports
-    _leaked_ports += 1
-    _log.warning("CAN port %r was garbage-collected while open; shutting its bus down", name)
-    try:
-        bus.shutdown()
-    except Exception:  # a finalizer must not raise; the bus is being thrown away anyway
-        _log.exception("CAN port %r: shutting down the leaked bus failed", name)
+    return _open_ports.leaked
 
 
 class PythonCanPort:
@@ -94,7 +82,6 @@ class PythonCanPort:
         self._receive_own_messages = receive_own_messages
         self._can: ModuleType | None = None
         self._bus: can.BusABC | None = None
-        self._finalizer: weakref.finalize[[str, can.BusABC], PythonCanPort] | None = None
         self._rx_frames = 0
         self._rx_error_frames = 0
         self._tx_frames = 0
@@ -175,8 +162,7 @@ class PythonCanPort:
             ) from err
         self._can = can
         self._bus = bus
-        self._finalizer = weakref.finalize(self, _shut_down_leaked, self._name, bus)
-        _open_ports.add(self)
+        _open_ports.track(self, self._name, bus.shutdown)
 
     def _hint(self, can: ModuleType, err: Exception) -> str:
         if isinstance(err, NotImplementedError):
@@ -207,10 +193,7 @@ class PythonCanPort:
         bus, self._bus = self._bus, None
         if bus is None:
             return
-        _open_ports.discard(self)
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
+        _open_ports.untrack(self)
         try:
             bus.shutdown()
         except Exception:  # the port is closed either way; the driver's problem is logged

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType, TracebackType
 from typing import Any, Self
 
 from hal.errors import PortClosedError, PortOpenError
+from hal.port_tracking import OpenPorts
 from hal.serial.line_framer import DEFAULT_MAX_LINE, LineFramer
 
 _log = logging.getLogger("hal.serial")
@@ -26,27 +26,26 @@ MAX_READ = 65536
 # pyserial has no type stubs here: a handle is a ``serial.SerialBase``, typed as Any.
 _Handle = Any
 
-_open_ports: weakref.WeakSet[PySerialLinePort] = weakref.WeakSet()
-_leaked_ports = 0
+_open_ports: OpenPorts[PySerialLinePort] = OpenPorts("serial port", _log)
 
 
 def open_ports() -> list[PySerialLinePort]:
     """The ports of this adapter that are open right now (for leak checks and diagnostics)."""
-    return list(_open_ports)
+    return _open_ports.ports()
 
 
 def leaked_ports() -> int:
     """How many ports were garbage-collected while still open (each was closed then)."""
-    return _leaked_ports
+    return _open_ports.leaked
 
 
-def _close_leaked(name: str, handle_box: list[_Handle]) -> None:
-    # A weakref.finalize callback: it must not refer to the port, only to what it owned.
-    global _leaked_ports
-    _leaked_ports += 1
-    _log.warning("serial port %r was garbage-collected while open; closing it", name)
-    for handle in handle_box:
-        _close_quietly(name, handle)
+def _close_all(name: str, handle_box: list[_Handle]) -> Callable[[], None]:
+    # The box, not the port: reopening replaces the handle inside it.
+    def close() -> None:
+        for handle in handle_box:
+            _close_quietly(name, handle)
+
+    return close
 
 
 def _close_quietly(name: str, handle: _Handle) -> None:
@@ -95,7 +94,6 @@ class PySerialLinePort:
         # finalizer sees handles replaced by reopening.
         self._handle_box: list[_Handle] = []
         self._handle_timeout: float | None = None
-        self._finalizer: weakref.finalize[[str, list[_Handle]], PySerialLinePort] | None = None
         self._next_reopen_at = 0.0
         self._disconnects = 0
         self._reopens = 0
@@ -151,8 +149,7 @@ class PySerialLinePort:
             ) from err
         self._is_open = True
         self._handle_box[:] = [handle]
-        self._finalizer = weakref.finalize(self, _close_leaked, self._name, self._handle_box)
-        _open_ports.add(self)
+        _open_ports.track(self, self._name, _close_all(self._name, self._handle_box))
 
     def _connect(self) -> _Handle:
         assert self._serial is not None  # imported by open()
@@ -164,10 +161,7 @@ class PySerialLinePort:
         if not self._is_open:
             return
         self._is_open = False
-        _open_ports.discard(self)
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
+        _open_ports.untrack(self)
         for handle in self._handle_box:
             _close_quietly(self._name, handle)
         self._handle_box.clear()

@@ -136,20 +136,19 @@ async def test_cancelling_mid_stream_commits_everything_received(
     await asyncio.wait_for(ready.wait(), timeout=10)
     payloads = [_serialize(envelope("rsu-001", seq)) for seq in range(1, 2001)]
 
-    async def publish_all() -> None:
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
-            for payload in payloads:
-                await publisher.publish(topic("rsu-001"), payload, qos=0)
-            await asyncio.Event().wait()  # stay connected until cancelled
-
-    publishing = asyncio.create_task(publish_all(), name="publisher")
-    try:
+    async def stop_bridge_soon() -> None:
         await _wait_until(lambda: service.stats.received >= 50)
-        await _stop(task)  # while messages are still flowing in
+        await _stop(task)
+
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
+            stopper = asyncio.create_task(stop_bridge_soon(), name="stopper")
+            for payload in payloads:  # still publishing when the bridge is cancelled
+                await publisher.publish(topic("rsu-001"), payload, qos=0)
+            await stopper
     finally:
-        publishing.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await publishing
+        task.cancel()
+    assert service.stats.received < len(payloads), "cancelled too late to test a stop mid-stream"
 
     with SqliteStore(tmp_path / "bridge.sqlite3") as store:
         # What was counted was committed, in order of arrival, and the store closed cleanly.

@@ -54,3 +54,9 @@ def test_an_object_that_left_and_came_back_is_reported_again() -> None:
     assert len(detector.evaluate(objects((7, 15.0)))) == 1
     assert detector.evaluate(objects()) == []
     assert len(detector.evaluate(objects((7, 15.0)))) == 1
+
+
+def test_speeding_tolerance() -> None:
+    detector = SpeedingDetector("rsu-1", limit_mps=10.0, tolerance_mps=1.5)
+    assert detector.evaluate(objects((1, 11.4))) == []
+    assert len(detector.evaluate(objects((1, 11.6)))) == 1

@@ -14,6 +14,7 @@ import tty
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
@@ -162,7 +163,7 @@ def test_reopen_is_attempted_at_most_every_interval(
     attempts: list[float] = []
     real_serial_for_url = serial.serial_for_url
 
-    def counting_serial_for_url(url: str, **kwargs: object) -> object:
+    def counting_serial_for_url(url: str, **kwargs: Any) -> object:
         attempts.append(time.monotonic())
         return real_serial_for_url(url, **kwargs)
 
