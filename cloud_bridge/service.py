@@ -112,8 +112,8 @@ class BridgeService:
 
     Takes the settings, an optional ``BridgeStats`` to update (a new one otherwise), and tuning
     knobs: the largest batch committed at once, how long to keep filling a batch while messages
-    are queued, and the reconnect backoff. Bad input never stops it; it raises only
-    ``StoreError`` (the store cannot be written) and ``CancelledError``.
+    are queued, and the reconnect backoff. Raises ``ValueError`` for a bad knob. Bad input never
+    stops it: :meth:`run` raises only ``StoreError`` (the store cannot be written).
     """
 
     def __init__(
@@ -274,7 +274,7 @@ class _MessageReader:
     async def next(self) -> aiomqtt.Message:
         """The next message. Raises ``MqttError`` when the connection drops."""
         if self._read is None:
-            self._read = asyncio.ensure_future(anext(self._messages))
+            self._read = asyncio.create_task(self._read_one(), name="bridge-mqtt-read")
         try:
             message = await asyncio.shield(self._read)
         except aiomqtt.MqttError:
@@ -282,6 +282,9 @@ class _MessageReader:
             raise
         self._read = None
         return message
+
+    async def _read_one(self) -> aiomqtt.Message:
+        return await anext(self._messages)
 
     def backlog(self) -> int:
         """How many messages :meth:`next` returns without waiting for the network."""

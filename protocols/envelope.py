@@ -70,6 +70,10 @@ def decode(payload: bytes) -> pb.Envelope:
     stream_of(env)
     if not env.device_id:
         raise DecodeError("envelope has no device id", reason="no_device_id")
+    if not env.boot_id:
+        # Without a boot id, a restarted device's sequence numbers would collide with (and be
+        # deduplicated against) those of its previous run.
+        raise DecodeError("envelope has no boot id", reason="no_boot_id")
     return env
 
 

@@ -209,7 +209,7 @@ _INT64 = st.integers(-(2**63), 2**63 - 1)
 
 @given(
     device_id=st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z"),
-    boot_id=st.text(max_size=40),
+    boot_id=st.text(min_size=1, max_size=40),
     sequence=st.integers(0, MAX_SQL_INTEGER),
     capture=_INT64,
     publish=_INT64,

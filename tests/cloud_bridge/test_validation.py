@@ -19,6 +19,7 @@ REASONS = {
     "unknown_schema_version",
     "no_body",
     "no_device_id",
+    "no_boot_id",
     "device_mismatch",
     "stream_mismatch",
     "out_of_range",
@@ -71,6 +72,7 @@ def _with(env: pb.Envelope, **fields: object) -> bytes:
             id="no-body",
         ),
         pytest.param(topic(), _with(envelope(), device_id=""), "no_device_id", id="no-device"),
+        pytest.param(topic(), _with(envelope(), boot_id=""), "no_boot_id", id="no-boot"),
         pytest.param(topic("rsu-002"), envelope("rsu-001"), "device_mismatch", id="spoofed"),
         pytest.param(topic(stream="events"), envelope(), "stream_mismatch", id="wrong-stream"),
         pytest.param(
