@@ -153,7 +153,6 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
             ),
         )
     else:
-        assert config.roadside is not None or config.radars
         radars = []
         for radar in config.radars:
             radars.append(_radar_input(radar, ports[radar.bus], databases[radar.bus]))
@@ -202,4 +201,4 @@ def _radar_input(radar: RadarConfig, port: CanPort, database: Any) -> RadarInput
         return assembler.feed_batch(batch)
 
     pose = SensorPose(radar.sensor, radar.position, heading_rad(radar))
-    return RadarInput(port, extract, pose)
+    return RadarInput(port, extract, pose, counters=lambda: assembler.counters)

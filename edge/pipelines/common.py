@@ -16,11 +16,21 @@ from protocols.schema.v1 import roadgate_pb2 as pb
 class FrameDecoder(Protocol):
     """Decodes a frame batch into per-message columns (``protocols.dbc``'s vector decoder)."""
 
+    @property
+    def rejects(self) -> Mapping[str, int]:
+        """Frames not decoded, by reason (``short_frame``, ``unknown_id``...)."""
+        ...
+
     def decode_batch(self, batch: Any) -> Mapping[str, Decoded]: ...
 
 
 class FixSource(Protocol):
     """Turns NMEA lines into fixes (``protocols.nmea``'s assembler)."""
+
+    @property
+    def rejects(self) -> Mapping[str, int]:
+        """Sentences not used, by reason (``checksum``, ``malformed``...)."""
+        ...
 
     def feed(self, line: bytes) -> Fix | None: ...
 

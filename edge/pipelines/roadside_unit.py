@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge.apps.speeding import SpeedingDetector
-from edge.pipelines.common import FixSource, HealthReport, counters_of, every
+from edge.pipelines.common import CounterSource, FixSource, HealthReport, counters_of, every
 from edge.port_io import can_batches, serial_lines
 from edge.roadside.object_fusion import SensorPose, to_object_list
 from edge.roadside.signal_plan import FixedTimePlan
@@ -33,6 +33,7 @@ class RadarInput:
     port: CanPort
     extract: RadarExtractor
     pose: SensorPose
+    counters: CounterSource = dict  # cycles, partial and missed cycles, rejected frames
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ class RoadsideUnitPipeline:
         self.health = HealthReport({"pipeline": lambda: self.counters, "": uplink.counters})
         for radar in self._radars:
             self.health.add(f"can.{radar.port.name}", counters_of(radar.port))
+            self.health.add(f"radar.{radar.pose.sensor_id}", radar.counters)
         if gnss is not None:
             self.health.add(f"serial.{gnss.name}", counters_of(gnss))
+        self.health.add("nmea.rejects", lambda: fixes.rejects)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -57,6 +57,9 @@ class VehicleGatewayPipeline:
             self.health.add(f"can.{port.name}", counters_of(port))
         if gnss is not None:
             self.health.add(f"serial.{gnss.name}", counters_of(gnss))
+        # Bad bytes are counted by reason where they are found; health carries them to the cloud.
+        self.health.add("can.rejects", lambda: decoder.rejects)
+        self.health.add("nmea.rejects", lambda: fixes.rejects)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:

@@ -175,3 +175,13 @@ def test_what_boxes_send_is_what_the_bridge_stores(
     statuses = [e["status"]["liveness"] for e in decoded.values() if "status" in e]
     assert statuses.count("LIVENESS_ONLINE") == 2
     assert statuses.count("LIVENESS_OFFLINE") == 2
+
+    # Health reports carry every stage's counters: the sensors really went through hal and
+    # protocols (CAN frames decoded, NMEA lines parsed into fixes, radar cycles assembled).
+    health = {e["device_id"]: e["health"]["counters"] for e in decoded.values() if "health" in e}
+    veh, rsu = health["veh-001"], health["rsu-001"]
+    assert int(veh["can.powertrain.rx_frames"]) > 0
+    assert int(veh["serial.gnss.lines"]) > 0
+    assert int(veh["pipeline.gnss_fixes"]) > 0
+    assert int(rsu["radar.radar0.cycles"]) > 0
+    assert int(rsu["pipeline.object_lists"]) > 0
