@@ -10,7 +10,6 @@ from pathlib import Path
 import hal
 
 HAL_ROOT = Path(hal.__file__).resolve().parent
-OUR_OTHER_PACKAGES = {"protocols", "edge", "cloud_bridge", "firmware_py", "hil", "tests"}
 VENDOR_LIBRARIES = {"can", "serial"}
 
 
