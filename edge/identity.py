@@ -1,8 +1,7 @@
-"""Who a box is on the wire: device id, region, role, boot id, and its sequence numbers."""
+"""Who a box is on the wire: device id, region, role and boot id."""
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from dataclasses import dataclass, field
 
@@ -26,18 +25,3 @@ class DeviceIdentity:
     def topic(self, stream: Stream) -> str:
         """The MQTT topic of this device for ``stream``."""
         return str(Topic(self.region, self.device_id, stream))
-
-
-class SequenceCounter:
-    """Per-device sequence numbers, strictly increasing within a boot, starting at 1.
-
-    Together with the boot id they make (device, boot, sequence) unique, which is what the
-    bridge dedupes on.
-    """
-
-    def __init__(self, start: int = 1) -> None:
-        self._counter = itertools.count(start)
-
-    def next(self) -> int:
-        """The next sequence number."""
-        return next(self._counter)

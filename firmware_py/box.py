@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.errors import UplinkError
 from edge.identity import DeviceIdentity
 from edge.pipelines.roadside_unit import (
     RadarInput,
@@ -17,10 +18,11 @@ from edge.pipelines.roadside_unit import (
 )
 from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
 from edge.roadside.object_fusion import SensorPose
+from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from firmware_py import __version__
 from firmware_py.config.loader import heading_rad
-from firmware_py.config.model import SIMULATED, BoxConfig, RadarConfig
+from firmware_py.config.model import SIMULATED, BoxConfig, OutboxConfig, RadarConfig
 from firmware_py.errors import FirmwareError
 from firmware_py.simulation.gnss import GnssSimulator, fixed_point, riding
 from firmware_py.simulation.radar import RadarSimulator
@@ -83,7 +85,8 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
     identity = DeviceIdentity(
         config.device.device_id, config.device.region, ROLE[config.device.role]
     )
-    uplink = UplinkPublisher(identity, config.uplink, software_version=__version__)
+    outbox = stack.enter_context(open_outbox(config.outbox))
+    uplink = UplinkPublisher(identity, config.uplink, outbox, software_version=__version__)
     simulate = config.simulation.enabled
     actors = intersection_actors()
     simulators: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -182,6 +185,21 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
             ),
         )
     return Box(config, uplink, pipeline, simulators)
+
+
+def open_outbox(config: OutboxConfig) -> SqliteOutbox:
+    """Open (creating its directory) the box's durable outbox."""
+    if str(config.path) != ":memory:":
+        try:
+            config.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise FirmwareError(
+                f"cannot create the outbox directory {config.path.parent}: {err}"
+            ) from err
+    try:
+        return SqliteOutbox(config.path, limits=config.limits, durability=config.durability)
+    except UplinkError as err:
+        raise FirmwareError(str(err)) from err
 
 
 def _actor(actors: dict[str, Any], config: BoxConfig) -> Any:

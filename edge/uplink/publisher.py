@@ -1,25 +1,26 @@
-"""The uplink publisher: a priority queue of bodies, sealed into Envelopes and sent over MQTT.
+"""The uplink publisher: bodies into the durable outbox, out of it over MQTT, events first.
 
-This is the in-memory first version: messages wait in memory while the broker is away. The
-durable on-disk outbox replaces the queue behind the same ``submit`` interface.
+A message is sealed into its Envelope (boot id, sequence number) and committed to the outbox
+before it is sent, and deleted only after the broker acknowledged it (QoS 1) or took it
+(QoS 0). After an outage or a restart, what waited is sent marked ``historical``; live messages
+go before the backlog, so a fresh safety event never waits behind an hour of telemetry.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import socket
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import aiomqtt
 from google.protobuf.message import Message
 
 from edge.clock import WallClock
-from edge.identity import DeviceIdentity, SequenceCounter
+from edge.identity import DeviceIdentity
 from edge.uplink.backoff import Backoff
+from edge.uplink.outbox import OutboxEntry, SqliteOutbox
 from edge.uplink.settings import PRIORITY, UplinkSettings
 from protocols.envelope import seal
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -27,63 +28,65 @@ from protocols.topics import STREAM_OF_BODY, Stream
 
 log = logging.getLogger("edge.uplink")
 
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    stream: Stream
-    body: Message
-    sequence: int
-    capture_time_ns: int
+BATCH = 64
+"""Messages read from the outbox at a time."""
 
 
 class UplinkPublisher:
-    """Publishes one device's messages, safety events first.
+    """Publishes one device's messages from its outbox.
 
-    ``submit`` is called from the pipeline (same event loop) and never blocks; ``run`` owns the
-    MQTT connection: it announces the device with a retained birth message, leaves a last will,
-    reconnects with jittered backoff, and says goodbye (retained ``OFFLINE``) when cancelled.
+    ``submit`` is called from the pipeline (same event loop) and never blocks on the network;
+    ``run`` owns the MQTT connection: it announces the device with a retained birth message,
+    leaves a last will, reconnects with jittered backoff, and says goodbye (retained
+    ``OFFLINE``) when cancelled. The caller owns (opens and closes) the outbox.
     """
 
     def __init__(
         self,
         identity: DeviceIdentity,
         settings: UplinkSettings,
+        outbox: SqliteOutbox,
         *,
         clock: WallClock | None = None,
         software_version: str = "",
     ) -> None:
         self.identity = identity
         self.settings = settings
+        self.outbox = outbox
         self._clock = clock or WallClock()
         self._software_version = software_version
-        self._sequence = SequenceCounter()
-        self._order = itertools.count()
-        self._queue: asyncio.PriorityQueue[tuple[int, int, _Pending]] = asyncio.PriorityQueue()
+        self._work = asyncio.Event()
+        # Rows up to this id were waiting before the current connection: they are backlog.
+        self._backlog_up_to = outbox.max_id()
         self.published: Counter[str] = Counter()
-        self.dropped: Counter[str] = Counter()
         self.connected = asyncio.Event()
 
     @property
     def queued(self) -> int:
-        """Messages waiting to be published."""
-        return self._queue.qsize()
+        """Messages waiting in the outbox."""
+        return len(self.outbox)
 
-    def submit(self, body: Message, capture_time_ns: int) -> int | None:
-        """Queue ``body`` (an Envelope body message) for publishing.
+    def submit(self, body: Message, capture_time_ns: int) -> int:
+        """Seal ``body`` (an Envelope body message) and put it in the outbox.
 
-        Returns its sequence number, or None when the queue is full and the message was
-        telemetry (counted in ``dropped``). Events are never dropped here.
-        Raises ``TypeError`` for a message that is not an Envelope body.
+        Returns its sequence number. Raises ``TypeError`` for a message that is not an Envelope
+        body and ``UplinkError`` when the outbox cannot be written.
         """
         stream = STREAM_OF_BODY.get(_body_field(body))
         if stream is None:
             raise TypeError(f"{body.DESCRIPTOR.full_name} is not an Envelope body")
-        if self._queue.qsize() >= self.settings.max_queued and stream is not Stream.EVENTS:
-            self.dropped[stream.value] += 1
-            return None
-        pending = _Pending(stream, body, self._sequence.next(), capture_time_ns)
-        self._queue.put_nowait((PRIORITY[stream], next(self._order), pending))
-        return pending.sequence
+        sequence = self.outbox.next_sequence()
+        envelope = self._seal(body, sequence, capture_time_ns)
+        self.outbox.put(
+            stream,
+            PRIORITY[stream],
+            self.identity.boot_id,
+            sequence,
+            capture_time_ns,
+            envelope.SerializeToString(),
+        )
+        self._work.set()
+        return sequence
 
     async def run(self) -> None:
         """Connect, publish until cancelled, reconnecting as needed; then say goodbye."""
@@ -104,6 +107,9 @@ class UplinkPublisher:
                         await self._say_goodbye(client)
                         raise
             except aiomqtt.MqttError as err:
+                if self.connected.is_set():
+                    # Everything not yet acknowledged now counts as backlog.
+                    self._backlog_up_to = self.outbox.max_id()
                 self.connected.clear()
                 if not lost_logged:
                     log.warning(
@@ -115,6 +121,8 @@ class UplinkPublisher:
                     )
                     lost_logged = True
                 await asyncio.sleep(backoff.next_delay())
+            finally:
+                self.outbox.commit()
 
     def _client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(
@@ -156,31 +164,35 @@ class UplinkPublisher:
             pass  # the downlink (commands) will be handled here
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        outbox = self.outbox
         while True:
-            item = await self._queue.get()
-            pending = item[2]
-            envelope = seal(
-                pending.body,
-                device_id=self.identity.device_id,
-                boot_id=self.identity.boot_id,
-                sequence=pending.sequence,
-                capture_time_ns=pending.capture_time_ns,
-                publish_time_ns=self._clock.now_ns(),
-                clock_source=self._clock.source,
-            )
-            try:
-                await client.publish(
-                    self.identity.topic(pending.stream),
-                    envelope.SerializeToString(),
-                    qos=self.settings.qos.get(pending.stream, 1),
-                )
-            except (aiomqtt.MqttError, asyncio.CancelledError):
-                # Not known to be delivered (the connection dropped, or we were stopped while
-                # waiting for the acknowledgement): put it back in its place so the next
-                # connection sends it. At worst the broker gets it twice; the bridge dedupes.
-                self._queue.put_nowait(item)
-                raise
-            self.published[pending.stream.value] += 1
+            self._work.clear()
+            # Commit first: a message goes out only once it is on disk (and acks get persisted).
+            outbox.commit()
+            entries = outbox.peek(BATCH, after_id=self._backlog_up_to)  # live, events first
+            if not entries:
+                entries = outbox.peek(BATCH, up_to_id=self._backlog_up_to)  # then the backlog
+            if not entries:
+                await self._work.wait()
+                continue
+            for entry in entries:
+                await self._send(client, entry, historical=entry.row_id <= self._backlog_up_to)
+                outbox.ack(entry.row_id)
+                if self._work.is_set() and entry.row_id <= self._backlog_up_to:
+                    break  # something new arrived: live messages overtake the backlog
+
+    async def _send(self, client: aiomqtt.Client, entry: OutboxEntry, *, historical: bool) -> None:
+        envelope = pb.Envelope.FromString(entry.body)
+        envelope.publish_time_ns = self._clock.now_ns()
+        envelope.historical = historical
+        # Cancelled or disconnected while waiting for the acknowledgement: the entry stays in
+        # the outbox and goes again on the next connection. The bridge dedupes a second copy.
+        await client.publish(
+            self.identity.topic(entry.stream),
+            envelope.SerializeToString(),
+            qos=self.settings.qos.get(entry.stream, 1),
+        )
+        self.published[entry.stream.value] += 1
 
     async def _say_goodbye(self, client: aiomqtt.Client) -> None:
         try:
@@ -193,6 +205,7 @@ class UplinkPublisher:
     async def _publish_status(
         self, client: aiomqtt.Client, liveness: pb.Liveness.ValueType, reason: str
     ) -> None:
+        # Status is about the connection itself: sent directly, never replayed from the outbox.
         envelope = self._status_envelope(liveness, reason)
         await client.publish(
             self.identity.topic(Stream.STATUS), envelope.SerializeToString(), qos=1, retain=True
@@ -207,21 +220,27 @@ class UplinkPublisher:
             software_version=self._software_version,
             reason=reason,
         )
+        envelope = self._seal(status, self.outbox.next_sequence(), now)
+        envelope.publish_time_ns = now
+        return envelope
+
+    def _seal(self, body: Message, sequence: int, capture_time_ns: int) -> pb.Envelope:
         return seal(
-            status,
+            body,
             device_id=self.identity.device_id,
             boot_id=self.identity.boot_id,
-            sequence=self._sequence.next(),
-            capture_time_ns=now,
-            publish_time_ns=now,
+            sequence=sequence,
+            capture_time_ns=capture_time_ns,
+            publish_time_ns=0,  # set when sent
             clock_source=self._clock.source,
         )
 
     def counters(self) -> Mapping[str, int]:
-        """Published and dropped messages per stream, flattened for health reports."""
+        """Published and evicted messages per stream, and the backlog, for health reports."""
         flat = {f"uplink.published.{k}": v for k, v in self.published.items()}
-        flat.update({f"uplink.dropped.{k}": v for k, v in self.dropped.items()})
+        flat.update({f"uplink.evicted.{k}": v for k, v in self.outbox.evicted.items()})
         flat["uplink.queued"] = self.queued
+        flat["uplink.queued_bytes"] = self.outbox.size_bytes
         return flat
 
 

@@ -46,7 +46,6 @@ class UplinkSettings:
     username: str | None = None
     password: str | None = None
     qos: Mapping[Stream, int] = field(default_factory=lambda: DEFAULT_QOS)
-    max_queued: int = 10_000  # telemetry beyond this is dropped and counted; events never are
     # How long to wait for the broker's acknowledgement of a QoS 1 message before treating the
     # connection as lost: paho does not fail in-flight publishes when the socket dies silently.
     ack_timeout_s: float = 5.0

@@ -10,15 +10,18 @@ from types import MappingProxyType
 from cloud_bridge.settings import BridgeSettings, MqttSettings
 from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
+from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import DEFAULT_QOS, UplinkSettings
 from edge.vehicle.signal_map import EnumSignalRef, SignalRef, VehicleSignalMap
 from edge.vehicle.state_estimator import VehicleDimensions
 from firmware_py.config.model import (
+    DEFAULT_STATE_DIR,
     ROLES,
     BoxConfig,
     CanBusConfig,
     DeviceConfig,
     GnssConfig,
+    OutboxConfig,
     RadarConfig,
     RoadsideConfig,
     SimulationConfig,
@@ -77,6 +80,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         roadside=_roadside(root.table("roadside")) if root.has("roadside") else None,
         radars=tuple(_radar(t, set(names)) for t in root.tables("radar")),
         simulation=_simulation(root.table("simulation")),
+        outbox=_outbox(root.table("outbox"), device.device_id, base_dir),
     )
     if device.role == "vehicle_gateway" and config.vehicle is None:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
@@ -129,7 +133,6 @@ def _uplink(t: Table, device_id: str) -> UplinkSettings:
         username=t.string("username", None),
         password=t.string("password", None),
         qos=MappingProxyType(qos),
-        max_queued=t.integer("max_queued", 10_000, low=1),
     )
     t.reject_unknown()
     return settings
@@ -267,6 +270,28 @@ def _roadside(t: Table) -> RoadsideConfig:
     )
     t.reject_unknown()
     return roadside
+
+
+def _outbox(t: Table, device_id: str, base_dir: Path) -> OutboxConfig:
+    default = DEFAULT_STATE_DIR / f"{device_id}-outbox.sqlite3"
+    path = Path(t.string("path", str(default))).expanduser()
+    try:
+        limits = OutboxLimits(
+            max_bytes=int(t.number("max_mb", 64.0, low=0.001) * 1024 * 1024),
+            max_age_s=t.number("max_age_h", 24.0, low=0.001) * 3600,
+            hard_max_bytes=int(t.number("hard_max_mb", 256.0, low=0.001) * 1024 * 1024),
+        )
+    except ValueError as err:
+        raise ConfigError(f"{t.source}: {t.path}: {err}") from err
+    config = OutboxConfig(
+        path=path if path.is_absolute() else base_dir / path,
+        limits=limits,
+        durability=Durability(
+            t.string("durability", "normal", choices=[d.value for d in Durability])
+        ),
+    )
+    t.reject_unknown()
+    return config
 
 
 def _simulation(t: Table) -> SimulationConfig:

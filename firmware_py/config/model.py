@@ -7,11 +7,15 @@ from pathlib import Path
 
 from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan
+from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import UplinkSettings
 from edge.vehicle.signal_map import VehicleSignalMap
 from edge.vehicle.state_estimator import VehicleDimensions
 
 ROLES = ("roadside_unit", "vehicle_gateway")
+DEFAULT_STATE_DIR = Path("~/.local/state/roadgate").expanduser()
+"""Where a box keeps its outbox unless ``[outbox] path`` says otherwise (on a board, a
+systemd unit sets ``/var/lib/roadgate``)."""
 SIMULATED = "simulated"
 """A GNSS port of this name is a pseudo-terminal fed by the simulated world."""
 
@@ -67,6 +71,13 @@ class RoadsideConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    path: Path
+    limits: OutboxLimits
+    durability: Durability
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     enabled: bool
     actor: str  # the simulated actor this box rides on (vehicles) or "" (roadside unit)
@@ -86,3 +97,8 @@ class BoxConfig:
     roadside: RoadsideConfig | None = None
     radars: tuple[RadarConfig, ...] = field(default_factory=tuple)
     simulation: SimulationConfig = field(default_factory=lambda: SimulationConfig(False, ""))
+    outbox: OutboxConfig = field(
+        default_factory=lambda: OutboxConfig(
+            DEFAULT_STATE_DIR / "outbox.sqlite3", OutboxLimits(), Durability.NORMAL
+        )
+    )

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,13 +31,19 @@ DRAIN_S = 1.0  # after the boxes stop: time for their last messages to reach the
 PLAIN_EVERY_S = 5.0
 
 
-def demo_box_configs(broker_port: int) -> list[BoxConfig]:
-    """The shipped example boxes, pointed at the demo's broker."""
+def demo_box_configs(broker_port: int, state_dir: Path) -> list[BoxConfig]:
+    """The shipped example boxes, pointed at the demo's broker, outboxes in ``state_dir``.
+
+    A fresh state directory per run: a demo should not replay the backlog of an earlier one.
+    """
     configs = []
     for name in DEMO_BOXES:
         config = load_box_config(EXAMPLES_DIR / name)
         uplink = dataclasses.replace(config.uplink, host="127.0.0.1", port=broker_port)
-        configs.append(dataclasses.replace(config, uplink=uplink))
+        outbox = dataclasses.replace(
+            config.outbox, path=state_dir / f"{config.device.device_id}-outbox.sqlite3"
+        )
+        configs.append(dataclasses.replace(config, uplink=uplink, outbox=outbox))
     return configs
 
 
@@ -46,6 +53,27 @@ async def run_demo(duration_s: float | None, store: Path, console: Console | Non
     stop = stop_event()
     stats = BridgeStats()
     view = IntersectionView()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="roadgate-demo-") as state_dir:
+        stored = await _run(console, store, Path(state_dir), stop, stats, view, duration_s)
+    console.print(
+        f"RoadGate demo stopped after {time.monotonic() - started:.1f} s: "
+        f"{len(view.devices)} devices, {stored} messages stored in {store}, "
+        f"{view.event_count} events, {stats.snapshot().rejected_total} rejected",
+        soft_wrap=True,
+    )
+    return stored
+
+
+async def _run(
+    console: Console,
+    store: Path,
+    state_dir: Path,
+    stop: asyncio.Event,
+    stats: BridgeStats,
+    view: IntersectionView,
+    duration_s: float | None,
+) -> int:
     started = time.monotonic()
     async with embedded_broker() as port:
         log.info("embedded MQTT broker on 127.0.0.1:%d, store %s", port, store)
@@ -59,7 +87,8 @@ async def run_demo(duration_s: float | None, store: Path, console: Console | Non
         await _first(bridge_ready, bridge_task)
         await _first(monitor_ready, monitor_task)
         boxes = [
-            asyncio.create_task(run_box(c), name=c.device.device_id) for c in demo_box_configs(port)
+            asyncio.create_task(run_box(c), name=c.device.device_id)
+            for c in demo_box_configs(port, state_dir)
         ]
         watched = [bridge_task, monitor_task, *boxes]
         try:
@@ -68,14 +97,7 @@ async def run_demo(duration_s: float | None, store: Path, console: Console | Non
             await cancel_and_wait(*boxes)
             await asyncio.sleep(DRAIN_S)
             await cancel_and_wait(bridge_task, monitor_task)
-    snapshot = stats.snapshot()
-    console.print(
-        f"RoadGate demo stopped after {time.monotonic() - started:.1f} s: "
-        f"{len(view.devices)} devices, {snapshot.stored} messages stored in {store}, "
-        f"{view.event_count} events, {snapshot.rejected_total} rejected",
-        soft_wrap=True,
-    )
-    return snapshot.stored
+    return stats.snapshot().stored
 
 
 async def _first(event: asyncio.Event, task: asyncio.Task[None]) -> None:

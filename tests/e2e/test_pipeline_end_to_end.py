@@ -57,6 +57,7 @@ def box_config(tmp_path: Path, example: str, broker: Broker) -> Path:
         "port = 1883",
         f"port = {broker.port}\nqos = {{ state = 1, objects = 1, spat = 1, health = 1 }}",
     )
+    text += f'\n[outbox]\npath = "{tmp_path / (example + ".outbox.sqlite3")}"\n'
     path = tmp_path / example
     path.write_text(text)
     return path

@@ -12,6 +12,7 @@ import aiomqtt
 import pytest
 
 from edge.identity import DeviceIdentity
+from edge.uplink.outbox import OutboxLimits, SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
 from protocols.envelope import decode
@@ -28,7 +29,7 @@ def publisher(broker: Broker, device: str = "veh-9") -> UplinkPublisher:
     settings = UplinkSettings(
         host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.05, reconnect_max_s=0.2
     )
-    return UplinkPublisher(identity, settings, software_version="test")
+    return UplinkPublisher(identity, settings, SqliteOutbox(":memory:"), software_version="test")
 
 
 @contextlib.asynccontextmanager
@@ -91,17 +92,26 @@ async def test_events_overtake_queued_telemetry(mosquitto: Broker) -> None:
     assert sequences == sorted(sequences)
 
 
-async def test_telemetry_beyond_the_bound_is_dropped_and_counted_events_never() -> None:
+async def test_the_outbox_bound_evicts_old_telemetry_and_keeps_events() -> None:
     identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
-    uplink = UplinkPublisher(identity, UplinkSettings(max_queued=3))
-    results = [uplink.submit(pb.VehicleState(), 0) for _ in range(5)]
-    assert results[:3] == [1, 2, 3]
-    assert results[3:] == [None, None]
-    assert uplink.dropped["state"] == 2
-    assert uplink.submit(pb.TrafficEvent(), 0) is not None
-    assert uplink.queued == 4
-    with pytest.raises(TypeError, match="not an Envelope body"):
-        uplink.submit(pb.Position(), 0)
+    body_size = len(pb.VehicleState(speed_mps=1.0).SerializeToString()) + 60  # with envelope
+    limits = OutboxLimits(max_bytes=10 * body_size, hard_max_bytes=1000 * body_size)
+    with SqliteOutbox(":memory:", limits=limits) as outbox:
+        uplink = UplinkPublisher(identity, UplinkSettings(), outbox)
+        assert uplink.submit(pb.TrafficEvent(event_id="first"), 0) == 1
+        for i in range(100):
+            uplink.submit(pb.VehicleState(speed_mps=i), i)
+        assert uplink.submit(pb.TrafficEvent(event_id="last"), 0) == 102
+        assert outbox.size_bytes <= limits.max_bytes
+        assert outbox.evicted["state"] > 80
+        kept = [pb.Envelope.FromString(e.body) for e in outbox.peek(1000)]
+        assert [e.event.event_id for e in kept if e.HasField("event")] == ["first", "last"]
+        speeds = [e.vehicle_state.speed_mps for e in kept if e.HasField("vehicle_state")]
+        assert speeds == sorted(speeds)
+        assert speeds[-1] == 99  # the oldest went first
+        assert uplink.counters()["uplink.evicted.state"] == outbox.evicted["state"]
+        with pytest.raises(TypeError, match="not an Envelope body"):
+            uplink.submit(pb.Position(), 0)
 
 
 async def test_reconnects_after_a_broker_restart_and_sends_what_waited(tmp_path: Path) -> None:
@@ -112,6 +122,7 @@ async def test_reconnects_after_a_broker_restart_and_sends_what_waited(tmp_path:
         uplink = UplinkPublisher(
             identity,
             dataclasses.replace(settings, port=port, qos={Stream.STATE: 1, Stream.STATUS: 1}),
+            SqliteOutbox(":memory:"),
         )
         # A persistent observer session: the restarted broker queues QoS 1 messages for it.
         async with aiomqtt.Client("127.0.0.1", port, identifier="obs", clean_session=False) as c:
@@ -134,3 +145,4 @@ async def test_reconnects_after_a_broker_restart_and_sends_what_waited(tmp_path:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert [env.vehicle_state.speed_mps for _, _, env in received] == [0, 1, 2, 3, 4]
+    assert all(env.historical for _, _, env in received)  # sent late, after the outage

@@ -1,0 +1,290 @@
+"""The durable outbox: every message is on disk before it is sent, and leaves only when acked.
+
+SQLite in WAL mode, one file per device. A message gets its identity (boot id, sequence) when it
+enters, so a message re-sent after a crash or an outage carries the same (device, boot,
+sequence) and the bridge stores it once. Sequence numbers continue across restarts.
+
+Bounds and eviction policy (``OutboxLimits``): when the outbox holds more than ``max_bytes`` or
+messages older than ``max_age_s``, the oldest telemetry (state, objects, spat, health) goes
+first, each eviction counted per stream and logged once per burst. Safety events are never
+evicted for the soft bounds; only past ``hard_max_bytes`` are the oldest events dropped, and
+that is logged as an error every time.
+
+Durability (``Durability``): ``full`` fsyncs at every commit (nothing acknowledged by
+``commit()`` is lost on power failure); ``normal`` (the default) fsyncs at WAL checkpoints:
+a power cut may lose the last commits, a killed process loses nothing; ``off`` leaves flushing
+to the OS. ``roadgate bench uplink`` measures what each costs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from edge.errors import UplinkError
+from protocols.topics import Stream
+
+log = logging.getLogger("edge.outbox")
+
+TELEMETRY = (Stream.STATE, Stream.OBJECTS, Stream.SPAT, Stream.HEALTH)
+"""Streams whose oldest messages are evicted first: each is superseded by the next one."""
+
+
+class Durability(StrEnum):
+    """SQLite's ``synchronous`` setting: what a commit survives."""
+
+    FULL = "full"
+    NORMAL = "normal"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class OutboxLimits:
+    max_bytes: int = 64 * 1024 * 1024
+    max_age_s: float = 24 * 3600.0
+    hard_max_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_bytes <= self.hard_max_bytes:
+            raise ValueError(
+                f"need 0 < max_bytes ({self.max_bytes}) <= hard_max_bytes ({self.hard_max_bytes})"
+            )
+        if self.max_age_s <= 0:
+            raise ValueError(f"max_age_s must be positive, got {self.max_age_s}")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One message waiting to be sent: its row id and what goes on the wire."""
+
+    row_id: int
+    stream: Stream
+    priority: int
+    boot_id: str
+    sequence: int
+    capture_time_ns: int
+    body: bytes  # the serialized Envelope, without publish time (set when sent)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    boot_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    capture_time_ns INTEGER NOT NULL,
+    enqueued_time_ns INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_priority ON outbox (priority, id);
+CREATE TABLE IF NOT EXISTS identity (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+class SqliteOutbox:
+    """A device's durable outbox. Use as a context manager; ``close()`` is idempotent.
+
+    Not thread-safe: use it from the event loop that owns it. ``path`` may be ``":memory:"``
+    for a volatile outbox (tests, demos that need no durability).
+    Raises ``UplinkError`` when the file cannot be opened or written.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        limits: OutboxLimits | None = None,
+        durability: Durability = Durability.NORMAL,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.limits = limits or OutboxLimits()
+        self._clock_ns = clock_ns
+        self.evicted: Counter[str] = Counter()
+        self._evicting = False
+        try:
+            self._db: sqlite3.Connection | None = sqlite3.connect(str(path), isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={durability.value.upper()}")
+            self._db.executescript(_SCHEMA)
+            (self._bytes,) = self._db.execute(
+                "SELECT COALESCE(SUM(LENGTH(body)), 0) FROM outbox"
+            ).fetchone()
+            # Always inside a transaction: puts and acks become durable together at commit().
+            self._db.execute("BEGIN")
+        except sqlite3.Error as err:
+            raise UplinkError(f"cannot open the outbox at {path}: {err}") from err
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Commit and close; harmless when already closed."""
+        db, self._db = self._db, None
+        if db is None:
+            return
+        try:
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of message bodies waiting."""
+        return int(self._bytes)
+
+    def __len__(self) -> int:
+        (count,) = self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()
+        return int(count)
+
+    def next_sequence(self) -> int:
+        """Take the device's next sequence number (persisted with the next commit)."""
+        db = self._conn()
+        row = db.execute("SELECT value FROM identity WHERE key = 'next_sequence'").fetchone()
+        sequence = int(row[0]) if row else 1
+        db.execute(
+            "INSERT INTO identity (key, value) VALUES ('next_sequence', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (sequence + 1,),
+        )
+        return sequence
+
+    def put(
+        self,
+        stream: Stream,
+        priority: int,
+        boot_id: str,
+        sequence: int,
+        capture_time_ns: int,
+        body: bytes,
+    ) -> int:
+        """Add a message (uncommitted until ``commit()``); returns its row id."""
+        cursor = self._conn().execute(
+            "INSERT INTO outbox (stream, priority, boot_id, sequence, capture_time_ns, "
+            "enqueued_time_ns, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (stream.value, priority, boot_id, sequence, capture_time_ns, self._clock_ns(), body),
+        )
+        self._bytes += len(body)
+        if self._bytes > self.limits.max_bytes:
+            self._evict_for_size()
+        return int(cursor.lastrowid or 0)
+
+    def commit(self) -> None:
+        """Make everything put so far durable (as far as the durability setting promises)."""
+        db = self._conn()
+        try:
+            db.execute("COMMIT")
+            db.execute("BEGIN")
+        except sqlite3.Error as err:
+            raise UplinkError(f"outbox commit failed: {err}") from err
+
+    def peek(
+        self, limit: int, *, after_id: int = 0, up_to_id: int | None = None
+    ) -> list[OutboxEntry]:
+        """The next messages to send, by priority then age, with ids in (after_id, up_to_id]."""
+        upper = up_to_id if up_to_id is not None else 2**63 - 1
+        rows = self._conn().execute(
+            "SELECT id, stream, priority, boot_id, sequence, capture_time_ns, body FROM outbox "
+            "WHERE id > ? AND id <= ? ORDER BY priority, id LIMIT ?",
+            (after_id, upper, limit),
+        )
+        return [
+            OutboxEntry(row[0], Stream(row[1]), row[2], row[3], row[4], row[5], row[6])
+            for row in rows
+        ]
+
+    def max_id(self) -> int:
+        """The newest row id (0 when empty)."""
+        (value,) = self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM outbox").fetchone()
+        return int(value)
+
+    def ack(self, row_id: int) -> None:
+        """The broker acknowledged ``row_id``: remove it (committed with the next commit)."""
+        db = self._conn()
+        row = db.execute("SELECT LENGTH(body) FROM outbox WHERE id = ?", (row_id,)).fetchone()
+        if row is None:
+            return
+        db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+        self._bytes -= int(row[0])
+
+    def evict_expired(self) -> None:
+        """Drop telemetry older than ``max_age_s`` (events stay), counted and logged."""
+        cutoff = self._clock_ns() - int(self.limits.max_age_s * 1e9)
+        self._evict(
+            "SELECT id, stream, LENGTH(body) FROM outbox WHERE enqueued_time_ns < ? "
+            f"AND stream IN ({_TELEMETRY_SQL}) ORDER BY id",
+            (cutoff,),
+            lambda: False,
+            why="older than max_age_s",
+        )
+
+    def _evict_for_size(self) -> None:
+        limits = self.limits
+        self._evict(
+            f"SELECT id, stream, LENGTH(body) FROM outbox WHERE stream IN ({_TELEMETRY_SQL}) "
+            "ORDER BY id",
+            (),
+            lambda: self._bytes <= limits.max_bytes,
+            why="over max_bytes",
+        )
+        if self._bytes > limits.hard_max_bytes:
+            self._evict(
+                "SELECT id, stream, LENGTH(body) FROM outbox ORDER BY id",
+                (),
+                lambda: self._bytes <= limits.hard_max_bytes,
+                why="over hard_max_bytes",
+                level=logging.ERROR,
+            )
+
+    def _evict(
+        self,
+        query: str,
+        args: tuple[object, ...],
+        enough: Callable[[], bool],
+        *,
+        why: str,
+        level: int = logging.WARNING,
+    ) -> None:
+        db = self._conn()
+        dropped: Counter[str] = Counter()
+        for row_id, stream, size in db.execute(query, args).fetchall():
+            if enough():
+                break
+            db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            self._bytes -= size
+            dropped[stream] += 1
+        if not dropped:
+            self._evicting = False
+            return
+        self.evicted.update(dropped)
+        # Once per burst at WARNING (a long outage evicts continuously); events always at ERROR.
+        if level >= logging.ERROR or not self._evicting:
+            log.log(level, "outbox %s: evicted %s", why, dict(dropped))
+        self._evicting = True
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise UplinkError("the outbox is closed")
+        return self._db
+
+
+_TELEMETRY_SQL = ", ".join(f"'{s.value}'" for s in TELEMETRY)
