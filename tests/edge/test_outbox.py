@@ -1,0 +1,134 @@
+"""The durable outbox: what enters survives a restart; bounds evict telemetry, never events."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge.errors import UplinkError
+from edge.uplink.outbox import Durability, OutboxLimits, SqliteOutbox
+from protocols.topics import Stream
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def put(outbox: SqliteOutbox, stream: Stream, size: int = 100, priority: int = 3) -> int:
+    sequence = outbox.next_sequence()
+    return outbox.put(stream, priority, "boot-a", sequence, 0, bytes([sequence % 256]) * size)
+
+
+@pytest.mark.parametrize("durability", list(Durability))
+def test_messages_and_sequence_numbers_survive_a_restart(
+    tmp_path: Path, durability: Durability
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with SqliteOutbox(path, durability=durability) as outbox:
+        ids = [put(outbox, Stream.STATE) for _ in range(5)]
+        outbox.commit()
+        outbox.ack(ids[0])
+        outbox.commit()
+    with SqliteOutbox(path) as outbox:
+        waiting = outbox.peek(10)
+        assert [e.sequence for e in waiting] == [2, 3, 4, 5]
+        assert outbox.next_sequence() == 6  # numbering continues across restarts
+        assert outbox.size_bytes == 400
+
+
+def test_a_killed_process_keeps_what_it_committed(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    script = (
+        "import os, sys\n"
+        "from edge.uplink.outbox import SqliteOutbox\n"
+        "from protocols.topics import Stream\n"
+        f"o = SqliteOutbox({str(path)!r})\n"
+        "o.put(Stream.EVENTS, 0, 'b', o.next_sequence(), 0, b'committed')\n"
+        "o.commit()\n"
+        "o.put(Stream.EVENTS, 0, 'b', o.next_sequence(), 0, b'not yet')\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT, check=False)
+    assert result.returncode == -9
+    with SqliteOutbox(path) as reopened:
+        assert [e.body for e in reopened.peek(10)] == [b"committed"]
+        assert reopened.next_sequence() == 2
+
+
+def test_peek_orders_by_priority_then_age_and_honours_the_id_window() -> None:
+    with SqliteOutbox(":memory:") as outbox:
+        a = put(outbox, Stream.STATE, priority=3)
+        b = put(outbox, Stream.EVENTS, priority=0)
+        c = put(outbox, Stream.STATE, priority=3)
+        d = put(outbox, Stream.EVENTS, priority=0)
+        assert [e.row_id for e in outbox.peek(10)] == [b, d, a, c]
+        assert [e.row_id for e in outbox.peek(10, after_id=b)] == [d, c]
+        assert [e.row_id for e in outbox.peek(10, up_to_id=b)] == [b, a]
+        assert outbox.max_id() == d
+
+
+def test_size_bound_evicts_oldest_telemetry_first_and_logs_once_per_burst(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    limits = OutboxLimits(max_bytes=1000, hard_max_bytes=10_000)
+    with caplog.at_level(logging.WARNING), SqliteOutbox(":memory:", limits=limits) as outbox:
+        events = [put(outbox, Stream.EVENTS) for _ in range(3)]
+        for _ in range(30):
+            put(outbox, Stream.STATE)
+            put(outbox, Stream.OBJECTS)
+        assert outbox.size_bytes <= 1000
+        kept = outbox.peek(100)
+        assert [e.row_id for e in kept if e.stream is Stream.EVENTS] == events
+        assert sum(outbox.evicted.values()) == 60 - (len(kept) - 3)
+        assert outbox.size_bytes == sum(len(e.body) for e in kept)
+    warnings = [r for r in caplog.records if "evicted" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_events_go_only_past_the_hard_bound_and_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    limits = OutboxLimits(max_bytes=300, hard_max_bytes=500)
+    with caplog.at_level(logging.ERROR), SqliteOutbox(":memory:", limits=limits) as outbox:
+        for _ in range(4):
+            put(outbox, Stream.EVENTS)  # 400 bytes: over max_bytes, events stay
+        assert outbox.evicted == {}
+        assert len(outbox) == 4
+        put(outbox, Stream.EVENTS)
+        put(outbox, Stream.EVENTS)  # 600 bytes: over the hard bound
+        assert outbox.evicted["events"] == 1
+        assert outbox.size_bytes == 500
+    assert any("hard_max_bytes" in r.getMessage() for r in caplog.records)
+
+
+def test_age_bound_evicts_old_telemetry_only() -> None:
+    now = [0]
+    limits = OutboxLimits(max_age_s=10.0)
+    with SqliteOutbox(":memory:", limits=limits, clock_ns=lambda: now[0]) as outbox:
+        put(outbox, Stream.STATE)
+        put(outbox, Stream.EVENTS)
+        now[0] = int(5e9)
+        fresh = put(outbox, Stream.STATE)
+        now[0] = int(12e9)
+        outbox.evict_expired()
+        assert {e.stream for e in outbox.peek(10)} == {Stream.STATE, Stream.EVENTS}
+        assert [e.row_id for e in outbox.peek(10) if e.stream is Stream.STATE] == [fresh]
+        assert outbox.evicted == {"state": 1}
+
+
+def test_closed_outbox_raises_and_close_is_idempotent(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite3")
+    outbox.close()
+    outbox.close()
+    with pytest.raises(UplinkError, match="closed"):
+        outbox.next_sequence()
+
+
+def test_an_unwritable_place_is_an_uplink_error(tmp_path: Path) -> None:
+    with pytest.raises(UplinkError, match="cannot open the outbox"):
+        SqliteOutbox(tmp_path / "missing" / "o.sqlite3")
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        OutboxLimits(max_bytes=10, hard_max_bytes=5)
