@@ -197,15 +197,12 @@ class SqliteOutbox:
         except sqlite3.Error as err:
             raise UplinkError(f"outbox commit failed: {err}") from err
 
-    def peek(
-        self, limit: int, *, after_id: int = 0, up_to_id: int | None = None
-    ) -> list[OutboxEntry]:
-        """The next messages to send, by priority then age, with ids in (after_id, up_to_id]."""
-        upper = up_to_id if up_to_id is not None else 2**63 - 1
+    def peek(self, limit: int) -> list[OutboxEntry]:
+        """The next ``limit`` messages to send: by priority, then oldest first."""
         rows = self._conn().execute(
             "SELECT id, stream, priority, boot_id, sequence, capture_time_ns, body FROM outbox "
-            "WHERE id > ? AND id <= ? ORDER BY priority, id LIMIT ?",
-            (after_id, upper, limit),
+            "ORDER BY priority, id LIMIT ?",
+            (limit,),
         )
         return [
             OutboxEntry(row[0], Stream(row[1]), row[2], row[3], row[4], row[5], row[6])

@@ -2,8 +2,9 @@
 
 A message is sealed into its Envelope (boot id, sequence number) and committed to the outbox
 before it is sent, and deleted only after the broker acknowledged it (QoS 1) or took it
-(QoS 0). After an outage or a restart, what waited is sent marked ``historical``; live messages
-go before the backlog, so a fresh safety event never waits behind an hour of telemetry.
+(QoS 0). After an outage or a restart, what waited is sent first, in order per stream, marked
+``historical``; safety events go before all telemetry, so a fresh warning never waits behind an
+hour of backlog.
 """
 
 from __future__ import annotations
@@ -96,6 +97,9 @@ class UplinkPublisher:
             try:
                 async with self._client() as client:
                     await self._publish_status(client, pb.LIVENESS_ONLINE, "started")
+                    if lost_logged:
+                        # What waited out the outage is backlog: sent in order, marked historical.
+                        self._backlog_up_to = self.outbox.max_id()
                     self.connected.set()
                     if lost_logged:
                         log.info("%s: uplink recovered", self.identity.device_id)
@@ -107,9 +111,6 @@ class UplinkPublisher:
                         await self._say_goodbye(client)
                         raise
             except aiomqtt.MqttError as err:
-                if self.connected.is_set():
-                    # Everything not yet acknowledged now counts as backlog.
-                    self._backlog_up_to = self.outbox.max_id()
                 self.connected.clear()
                 if not lost_logged:
                     log.warning(
@@ -169,17 +170,17 @@ class UplinkPublisher:
             self._work.clear()
             # Commit first: a message goes out only once it is on disk (and acks get persisted).
             outbox.commit()
-            entries = outbox.peek(BATCH, after_id=self._backlog_up_to)  # live, events first
-            if not entries:
-                entries = outbox.peek(BATCH, up_to_id=self._backlog_up_to)  # then the backlog
+            # By priority, then age: each stream stays in order, backlog before live, and a
+            # new safety event overtakes waiting telemetry at the next batch.
+            entries = outbox.peek(BATCH)
             if not entries:
                 await self._work.wait()
                 continue
             for entry in entries:
                 await self._send(client, entry, historical=entry.row_id <= self._backlog_up_to)
                 outbox.ack(entry.row_id)
-                if self._work.is_set() and entry.row_id <= self._backlog_up_to:
-                    break  # something new arrived: live messages overtake the backlog
+                if self._work.is_set() and entry.priority > 0:
+                    break  # something new arrived: look again, it may be a safety event
 
     async def _send(self, client: aiomqtt.Client, entry: OutboxEntry, *, historical: bool) -> None:
         envelope = pb.Envelope.FromString(entry.body)
