@@ -164,6 +164,7 @@ class BridgeService:
                     keepalive=mqtt.keepalive_s,
                     username=mqtt.username,
                     password=mqtt.password,
+                    tls_params=mqtt.tls,
                     # A persistent session: the broker keeps our subscription and queues QoS 1
                     # messages while we reconnect, so an outage of the bridge loses nothing.
                     clean_session=False,

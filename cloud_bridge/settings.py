@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiomqtt import TLSParameters
+
 from protocols.topics import check_segment
 
 
@@ -21,6 +23,7 @@ class MqttSettings:
     keepalive_s: int = 30
     username: str | None = None
     password: str | None = None
+    tls: TLSParameters | None = None  # server verification; mutual TLS with certfile + keyfile
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

@@ -138,6 +138,7 @@ class UplinkPublisher:
             identifier=self.settings.client_id or self.identity.device_id,
             username=self.settings.username,
             password=self.settings.password,
+            tls_params=self.settings.tls,
             keepalive=self.settings.keepalive_s,
             timeout=self.settings.ack_timeout_s,
             will=will,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from aiomqtt import TLSParameters
+
 from protocols.topics import Stream
 
 DEFAULT_QOS: Mapping[Stream, int] = MappingProxyType(
@@ -45,6 +47,9 @@ class UplinkSettings:
     keepalive_s: int = 30
     username: str | None = None
     password: str | None = None
+    # TLS: server verification against ca_certs; mutual TLS with certfile + keyfile. Python's
+    # client context refuses anything older than TLS 1.2.
+    tls: TLSParameters | None = None
     qos: Mapping[Stream, int] = field(default_factory=lambda: DEFAULT_QOS)
     # How long to wait for the broker's acknowledgement of a QoS 1 message before treating the
     # connection as lost: paho does not fail in-flight publishes when the socket dies silently.

@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 from types import MappingProxyType
 
+from aiomqtt import TLSParameters
+
 from cloud_bridge.settings import BridgeSettings, MqttSettings
 from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
@@ -72,7 +74,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
     config = BoxConfig(
         source=root.source,
         device=device,
-        uplink=_uplink(root.table("mqtt"), device.device_id),
+        uplink=_uplink(root.table("mqtt"), device.device_id, base_dir),
         can=can,
         gnss=gnss,
         health_period_s=root.table("health").number("period_s", 5.0, low=0.1),
@@ -101,6 +103,7 @@ def load_bridge_config(path: Path) -> BridgeSettings:
         keepalive_s=mqtt_t.integer("keepalive_s", 30, low=5, high=65535),
         username=mqtt_t.string("username", None),
         password=mqtt_t.string("password", None),
+        tls=_tls(mqtt_t, path.parent),
     )
     mqtt_t.reject_unknown()
     bridge_t = root.table("bridge")
@@ -117,7 +120,33 @@ def load_bridge_config(path: Path) -> BridgeSettings:
     return settings
 
 
-def _uplink(t: Table, device_id: str) -> UplinkSettings:
+def _tls(mqtt: Table, base_dir: Path) -> TLSParameters | None:
+    """``[mqtt.tls]``: ``ca_file`` (verify the broker), ``cert_file`` + ``key_file`` (mTLS)."""
+    if not mqtt.has("tls"):
+        return None
+    t = mqtt.table("tls")
+    files: dict[str, str | None] = {}
+    for key in ("ca_file", "cert_file", "key_file"):
+        name = t.string(key, None)
+        if name is None:
+            files[key] = None
+            continue
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if not path.is_file():
+            raise t.error(key, name, f"no such file ({path})")
+        files[key] = str(path)
+    if (files["cert_file"] is None) != (files["key_file"] is None):
+        raise ConfigError(f"{t.source}: {t.path}: cert_file and key_file go together (mutual TLS)")
+    if files["ca_file"] is None:
+        raise t.error("ca_file", None, "the CA that signed the broker's certificate is required")
+    t.reject_unknown()
+    return TLSParameters(
+        ca_certs=files["ca_file"], certfile=files["cert_file"], keyfile=files["key_file"]
+    )
+
+
+def _uplink(t: Table, device_id: str, base_dir: Path) -> UplinkSettings:
     qos_t = t.table("qos")
     qos = dict(DEFAULT_QOS)
     streams = [s.value for s in Stream]
@@ -132,6 +161,7 @@ def _uplink(t: Table, device_id: str) -> UplinkSettings:
         keepalive_s=t.integer("keepalive_s", 30, low=5, high=65535),
         username=t.string("username", None),
         password=t.string("password", None),
+        tls=_tls(t, base_dir),
         qos=MappingProxyType(qos),
     )
     t.reject_unknown()

@@ -58,26 +58,34 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 @contextmanager
 def private_mosquitto(
-    workdir: Path, extra_config: str = "", port: int | None = None, persistent: bool = False
+    workdir: Path,
+    extra_config: str = "",
+    port: int | None = None,
+    persistent: bool = False,
+    listener_config: str = "",
+    anonymous: bool = True,
 ) -> Iterator[Broker]:
     """Start a Mosquitto on 127.0.0.1 (a free port unless ``port``); stop it on exit.
 
-    ``persistent`` keeps sessions and queued QoS 1 messages in ``workdir`` across restarts.
+    ``persistent`` keeps sessions and queued QoS 1 messages in ``workdir`` across restarts;
+    ``listener_config`` lines follow the listener line (TLS options); ``extra_config`` goes last.
     """
     binary = mosquitto_binary()
     port = port or free_port()
     conf = workdir / f"mosquitto-{port}.conf"
     log_path = workdir / f"mosquitto-{port}.log"
+    persistence = (
+        f"persistence true\npersistence_location {workdir}/\n"
+        if persistent
+        else "persistence false\n"
+    )
     conf.write_text(
         # As root, mosquitto would drop to the "mosquitto" user and could not write its log and
         # persistence files in the test's private directory: stay the current user.
-        f"listener {port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
-        + (
-            f"persistence true\npersistence_location {workdir}/\n"
-            if persistent
-            else "persistence false\n"
-        )
-        + f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n"
+        f"per_listener_settings false\nuser {getpass.getuser()}\n"
+        f"allow_anonymous {'true' if anonymous else 'false'}\n"
+        f"listener {port} 127.0.0.1\n{listener_config}\n{persistence}"
+        f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n"
         f"{extra_config}"
     )
     process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE)
