@@ -115,3 +115,19 @@ def test_arbitrary_bytes_are_a_config_error(data: bytes) -> None:
         path.write_bytes(data)
         with pytest.raises(ConfigError):
             load_box_config(path)
+
+
+def test_mqtt_tls_files_are_resolved_and_checked(tmp_path: Path) -> None:
+    for name in ("ca.crt", "veh.crt", "veh.key"):
+        (tmp_path / name).write_text("x")
+    tls = '[mqtt.tls]\nca_file = "ca.crt"\ncert_file = "veh.crt"\nkey_file = "veh.key"\n'
+    path = tmp_path / "box.toml"
+    path.write_text(VEHICLE + "\n" + tls)
+    settings = load_box_config(path).uplink.tls
+    assert settings is not None
+    assert settings.ca_certs == str(tmp_path / "ca.crt")
+    assert settings.keyfile == str(tmp_path / "veh.key")
+    with pytest.raises(ConfigError, match=r"mqtt\.tls\.key_file = 'nope.key' is invalid: no such"):
+        load_text(tmp_path, VEHICLE + "\n" + tls.replace('"veh.key"', '"nope.key"'))
+    with pytest.raises(ConfigError, match="cert_file and key_file go together"):
+        load_text(tmp_path, VEHICLE + "\n" + tls.replace('key_file = "veh.key"\n', ""))
