@@ -17,12 +17,14 @@ from collections.abc import Mapping
 
 import aiomqtt
 from google.protobuf.message import Message
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge.clock import WallClock
 from edge.identity import DeviceIdentity
 from edge.uplink.backoff import Backoff
 from edge.uplink.outbox import OutboxEntry, SqliteOutbox
-from edge.uplink.settings import PRIORITY, UplinkSettings
+from edge.uplink.settings import EXPIRING_STREAMS, PRIORITY, UplinkSettings
 from protocols.envelope import seal
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import STREAM_OF_BODY, Stream
@@ -61,6 +63,7 @@ class UplinkPublisher:
         self._backlog_up_to = outbox.max_id()
         self.published: Counter[str] = Counter()
         self.connected = asyncio.Event()
+        self._properties = _publish_properties(settings) if settings.mqtt5 else {}
 
     @property
     def queued(self) -> int:
@@ -141,6 +144,7 @@ class UplinkPublisher:
             tls_params=self.settings.tls,
             keepalive=self.settings.keepalive_s,
             timeout=self.settings.ack_timeout_s,
+            protocol=aiomqtt.ProtocolVersion.V5 if self.settings.mqtt5 else None,
             will=will,
             # Nagle's algorithm holds small QoS 0 messages back by tens of milliseconds.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
@@ -193,6 +197,7 @@ class UplinkPublisher:
             self.identity.topic(entry.stream),
             envelope.SerializeToString(),
             qos=self.settings.qos.get(entry.stream, 1),
+            properties=self._properties.get(entry.stream),
         )
         self.published[entry.stream.value] += 1
 
@@ -210,7 +215,11 @@ class UplinkPublisher:
         # Status is about the connection itself: sent directly, never replayed from the outbox.
         envelope = self._status_envelope(liveness, reason)
         await client.publish(
-            self.identity.topic(Stream.STATUS), envelope.SerializeToString(), qos=1, retain=True
+            self.identity.topic(Stream.STATUS),
+            envelope.SerializeToString(),
+            qos=1,
+            retain=True,
+            properties=self._properties.get(Stream.STATUS),
         )
         self.published[Stream.STATUS.value] += 1
 
@@ -244,6 +253,21 @@ class UplinkPublisher:
         flat["uplink.queued"] = self.queued
         flat["uplink.queued_bytes"] = self.outbox.size_bytes
         return flat
+
+
+CONTENT_TYPE = "application/x-protobuf; messageType=roadgate.v1.Envelope"
+
+
+def _publish_properties(settings: UplinkSettings) -> dict[Stream, Properties]:
+    """MQTT 5 properties per stream: the content type, and an expiry for high-rate streams."""
+    properties = {}
+    for stream in Stream:
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ContentType = CONTENT_TYPE
+        if stream in EXPIRING_STREAMS:
+            props.MessageExpiryInterval = settings.expiry_s
+        properties[stream] = props
+    return properties
 
 
 def _body_field(body: Message) -> str:

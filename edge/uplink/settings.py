@@ -37,6 +37,11 @@ PRIORITY: Mapping[Stream, int] = MappingProxyType(
 """Lower goes first: a safety event never waits behind telemetry."""
 
 
+EXPIRING_STREAMS = frozenset({Stream.STATE, Stream.OBJECTS, Stream.SPAT})
+"""High-rate streams whose messages are worthless once superseded: sent with an MQTT 5 message
+expiry, so a broker does not queue stale ones for a slow subscriber."""
+
+
 @dataclass(frozen=True)
 class UplinkSettings:
     """Where and how a box publishes."""
@@ -44,7 +49,11 @@ class UplinkSettings:
     host: str = "127.0.0.1"
     port: int = 1883
     client_id: str | None = None  # default: the device id
+    # Cellular carriers drop idle NAT mappings after 60 s or more; 30 s keeps the mapping alive
+    # and notices a dead link within 45 s (1.5 keepalives) at a few bytes a minute.
     keepalive_s: int = 30
+    mqtt5: bool = False  # MQTT 5: content type and message expiry on every message
+    expiry_s: int = 10  # MQTT 5 message expiry of EXPIRING_STREAMS
     username: str | None = None
     password: str | None = None
     # TLS: server verification against ca_certs; mutual TLS with certfile + keyfile. Python's

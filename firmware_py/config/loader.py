@@ -162,6 +162,8 @@ def _uplink(t: Table, device_id: str, base_dir: Path) -> UplinkSettings:
         username=t.string("username", None),
         password=t.string("password", None),
         tls=_tls(t, base_dir),
+        mqtt5=t.boolean("mqtt5", False),
+        expiry_s=t.integer("expiry_s", 10, low=1),
         qos=MappingProxyType(qos),
     )
     t.reject_unknown()

@@ -146,3 +146,38 @@ async def test_reconnects_after_a_broker_restart_and_sends_what_waited(tmp_path:
             await task
     assert [env.vehicle_state.speed_mps for _, _, env in received] == [0, 1, 2, 3, 4]
     assert all(env.historical for _, _, env in received)  # sent late, after the outage
+
+
+async def test_mqtt5_properties_name_the_content_and_expire_high_rate_streams(
+    mosquitto: Broker,
+) -> None:
+    identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    settings = UplinkSettings(host=mosquitto.host, port=mosquitto.port, mqtt5=True, expiry_s=7)
+    async with aiomqtt.Client(
+        mosquitto.host,
+        mosquitto.port,
+        identifier="v5-observer",
+        protocol=aiomqtt.ProtocolVersion.V5,
+    ) as client:
+        await client.subscribe("rg/v1/test-region/veh-9/+", qos=1)
+        with SqliteOutbox(":memory:") as outbox:
+            uplink = UplinkPublisher(identity, settings, outbox)
+            uplink.submit(pb.VehicleState(), 1)
+            uplink.submit(pb.TrafficEvent(), 1)
+            task = asyncio.create_task(uplink.run())
+            try:
+                received = {}
+                async with asyncio.timeout(10):
+                    async for message in client.messages:
+                        received[str(message.topic).rsplit("/", 1)[-1]] = message.properties
+                        if len(received) == 3:
+                            break
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    # paho's Properties sets attributes dynamically: read them by name.
+    for stream, props in received.items():
+        assert getattr(props, "ContentType", "").startswith("application/x-protobuf"), stream
+    assert 0 < getattr(received["state"], "MessageExpiryInterval", 0) <= 7
+    assert not hasattr(received["events"], "MessageExpiryInterval")
