@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from firmware_py import __version__
 from firmware_py.errors import FirmwareError
+
+_T = TypeVar("_T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +74,98 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", type=Path, nargs="+")
     check.add_argument("--bridge", action="store_true", help="the files are bridge configs")
     check.set_defaults(handler=_config_check)
+
+    decode = commands.add_parser(
+        "decode",
+        help="decode a candump log with a DBC, like cantools decode",
+        description="Decode a candump log (log or screen format) with a DBC file: one line "
+        "per frame, as cantools decode -s prints it, or JSON lines with --json. "
+        "Reject counts are printed on standard error at the end.",
+    )
+    decode.add_argument("--dbc", type=Path, required=True, metavar="FILE", help="the DBC file")
+    decode.add_argument(
+        "--encoding", metavar="ENC", help="text encoding of the DBC (default: utf-8, then cp1252)"
+    )
+    decode.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per decoded frame: {"t", "id", "name", "signals"}',
+    )
+    decode.add_argument(
+        "-c",
+        "--no-decode-choices",
+        action="store_true",
+        help="print value-table signals as numbers, not as their names",
+    )
+    decode.add_argument(
+        "log",
+        nargs="?",
+        default="-",
+        metavar="LOG",
+        help="the candump log, or - for standard input (default)",
+    )
+    decode.set_defaults(handler=_decode)
+
+    nmea = commands.add_parser(
+        "nmea",
+        help="print the fixes of an NMEA 0183 stream",
+        description="Print one line per GNSS fix of an NMEA 0183 stream, or JSON lines with "
+        "--json. Reject counts by reason are printed on standard error at the end.",
+    )
+    nmea.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per fix: {"time", "mode", "lat", "lon", "alt", "quality", '
+        '"sats", "hdop", "speed", "course"}',
+    )
+    nmea.add_argument(
+        "--allow-missing-checksum",
+        action="store_true",
+        help="accept sentences without a checksum (some receivers omit it)",
+    )
+    nmea.add_argument(
+        "log",
+        nargs="?",
+        default="-",
+        metavar="LOG",
+        help="the NMEA log, or - for standard input (default)",
+    )
+    nmea.set_defaults(handler=_nmea)
+
+    bench = commands.add_parser("bench", help="measure our speed against a peer library")
+    bench_commands = bench.add_subparsers(required=True, metavar="BENCHMARK")
+    bench_decode = bench_commands.add_parser(
+        "decode", help="DBC decoding: our vectorised decoder against cantools"
+    )
+    bench_decode.add_argument(
+        "--dbc",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the DBC file (default: the shipped Toyota DBC)",
+    )
+    bench_decode.add_argument(
+        "--frames",
+        type=_positive_int,
+        metavar="N",
+        default=100_000,
+        help="frames to decode (default: %(default)s)",
+    )
+    bench_decode.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    bench_decode.set_defaults(handler=_bench_decode)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -113,6 +208,72 @@ def _config_check(args: argparse.Namespace) -> int:
             load_box_config(path)
         print(f"{path}: ok")
     return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from firmware_py.tools import format_rejects
+    from firmware_py.tools.decode_cmd import DecodeOptions, run_decode
+
+    options = DecodeOptions(
+        dbc=args.dbc,
+        encoding=args.encoding,
+        as_json=args.json,
+        decode_choices=not args.no_decode_choices,
+    )
+    summary = _until_broken_pipe(lambda: run_decode(options, args.log, sys.stdout))
+    if summary is not None:
+        print(
+            f"roadgate decode: {summary.frames} frames, {summary.decoded} decoded; "
+            f"rejects: {format_rejects(summary.rejects)}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _nmea(args: argparse.Namespace) -> int:
+    from firmware_py.tools import format_rejects
+    from firmware_py.tools.nmea_cmd import run_nmea
+
+    summary = _until_broken_pipe(
+        lambda: run_nmea(
+            args.log,
+            sys.stdout,
+            as_json=args.json,
+            allow_missing_checksum=args.allow_missing_checksum,
+        )
+    )
+    if summary is not None:
+        print(
+            f"roadgate nmea: {summary.fixes} fixes; rejects: {format_rejects(summary.rejects)}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _bench_decode(args: argparse.Namespace) -> int:
+    import json
+
+    from firmware_py.bench.decode_bench import DEFAULT_DBC, format_result, run_decode_bench
+
+    result = run_decode_bench(args.dbc or DEFAULT_DBC, args.frames)
+    print(format_result(result))
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n")
+        except OSError as err:
+            raise FirmwareError(f"cannot write {args.json}: {err.strerror or err}") from err
+    return 0
+
+
+def _until_broken_pipe(run: Callable[[], _T]) -> _T | None:
+    """Run a tool writing to stdout; a reader that went away (``| head``) ends it quietly."""
+    try:
+        return run()
+    except BrokenPipeError:
+        # Python would complain again when flushing stdout at exit: point it at /dev/null.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return None
 
 
 if __name__ == "__main__":

@@ -48,4 +48,9 @@ fi
 if [ "$mode" = test ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto mosquitto-clients
   command -v mosquitto_sub >/dev/null || apt_install mosquitto-clients
+  # Kernels without CAN (CI) run the SocketCAN tests in a user-mode-linux guest (hil/uml).
+  { command -v linux.uml >/dev/null || [ -x /usr/bin/linux.uml ]; } &&
+    { command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } &&
+    { command -v insmod >/dev/null || [ -x /usr/sbin/insmod ] || [ -x /sbin/insmod ]; } ||
+    apt_install user-mode-linux kmod can-utils iproute2
 fi

@@ -14,6 +14,7 @@ import logging
 import socket
 from collections import Counter
 from collections.abc import Mapping
+from typing import Any
 
 import aiomqtt
 from google.protobuf.message import Message
@@ -31,8 +32,8 @@ from protocols.topics import STREAM_OF_BODY, Stream
 
 log = logging.getLogger("edge.uplink")
 
-BATCH = 64
-"""Messages read from the outbox at a time."""
+WINDOW = 256
+"""Messages in flight at once (QoS 1 messages awaiting their PUBACK)."""
 
 
 class UplinkPublisher:
@@ -129,6 +130,12 @@ class UplinkPublisher:
                 self.outbox.commit()
 
     def _client(self) -> aiomqtt.Client:
+        client = self._new_client()
+        # A whole batch is in flight by design: don't warn about "pending publish calls".
+        client.pending_calls_threshold = WINDOW * 2
+        return client
+
+    def _new_client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(
             self.identity.topic(Stream.STATUS),
             self._status_envelope(pb.LIVENESS_LOST, "connection lost").SerializeToString(),
@@ -145,6 +152,9 @@ class UplinkPublisher:
             keepalive=self.settings.keepalive_s,
             timeout=self.settings.ack_timeout_s,
             protocol=aiomqtt.ProtocolVersion.V5 if self.settings.mqtt5 else None,
+            # Enough QoS 1 messages in flight to cover a batch: throughput is not bound by the
+            # round trip (20 is paho's default).
+            max_inflight_messages=WINDOW * 2,
             will=will,
             # Nagle's algorithm holds small QoS 0 messages back by tens of milliseconds.
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
@@ -170,22 +180,46 @@ class UplinkPublisher:
             pass  # the downlink (commands) will be handled here
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        """Keep up to ``WINDOW`` messages in flight; each leaves the outbox when acknowledged.
+
+        A sliding window rather than batch after batch: the link never idles waiting for the
+        slowest acknowledgement of a batch. paho sends in call order, so each stream stays in
+        order; rows are taken by priority, then age, so a new safety event is next in line.
+        """
         outbox = self.outbox
-        while True:
-            self._work.clear()
-            # Commit first: a message goes out only once it is on disk (and acks get persisted).
-            outbox.commit()
-            # By priority, then age: each stream stays in order, backlog before live, and a
-            # new safety event overtakes waiting telemetry at the next batch.
-            entries = outbox.peek(BATCH)
-            if not entries:
-                await self._work.wait()
-                continue
-            for entry in entries:
-                await self._send(client, entry, historical=entry.row_id <= self._backlog_up_to)
-                outbox.ack(entry.row_id)
-                if self._work.is_set() and entry.priority > 0:
-                    break  # something new arrived: look again, it may be a safety event
+        in_flight: dict[asyncio.Task[Any], int] = {}
+        try:
+            while True:
+                self._work.clear()
+                if len(in_flight) <= WINDOW // 2:
+                    # Commit first: a message goes out only once it is on disk.
+                    outbox.commit()
+                    busy = set(in_flight.values())
+                    for entry in outbox.peek(WINDOW + len(busy)):
+                        if entry.row_id in busy or len(in_flight) >= WINDOW:
+                            continue
+                        historical = entry.row_id <= self._backlog_up_to
+                        task = asyncio.create_task(self._send(client, entry, historical=historical))
+                        in_flight[task] = entry.row_id
+                if not in_flight:
+                    await self._work.wait()
+                    continue
+                wake: asyncio.Task[Any] = asyncio.create_task(self._work.wait())
+                done, _ = await asyncio.wait(
+                    [*in_flight, wake], return_when=asyncio.FIRST_COMPLETED
+                )
+                wake.cancel()
+                for finished in done:
+                    row_id = in_flight.pop(finished, None)
+                    if row_id is None:
+                        continue
+                    finished.result()  # a lost connection raises here; the rest stay queued
+                    outbox.ack(row_id)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            # Wait for the cancellations: the tasks must not outlive this connection.
+            await asyncio.gather(*in_flight, return_exceptions=True)
 
     async def _send(self, client: aiomqtt.Client, entry: OutboxEntry, *, historical: bool) -> None:
         envelope = pb.Envelope.FromString(entry.body)

@@ -1,6 +1,13 @@
 """DBC decoding: load a database with cantools and decode frame arrays with numpy."""
 
-from protocols.dbc.loader import LoadedDbc, load_dbc
-from protocols.dbc.vector_decoder import DecodedMessage, VectorDecoder
+from protocols.dbc.loader import DroppedStatement, LoadedDbc, load_dbc
+from protocols.dbc.vector_decoder import DecodedMessage, VectorDecoder, j1939_pgn
 
-__all__ = ["DecodedMessage", "LoadedDbc", "VectorDecoder", "load_dbc"]
+__all__ = [
+    "DecodedMessage",
+    "DroppedStatement",
+    "LoadedDbc",
+    "VectorDecoder",
+    "j1939_pgn",
+    "load_dbc",
+]

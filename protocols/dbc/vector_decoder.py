@@ -1,22 +1,31 @@
 """Decode many CAN frames at once: DBC signals extracted with numpy shifts and masks.
 
-Each message is compiled once into a plan (per signal: which 64-bit view of the payload, the
-shift, the mask, sign and scaling). A batch is grouped by (id, extendedness) with numpy, and
-every signal of a message is then a few vector operations over all its frames.
+Each message is compiled once into a plan (``protocols.dbc.plan``: per signal, which 64-bit
+word of the payload, the shift, the mask, sign and scaling, and its multiplexer). A batch is
+grouped by message with numpy, and every signal of a message is then a few vector operations
+over all its frames.
+
+J1939: a message of a DBC whose protocol is J1939 (cantools' ``Message.protocol``) matches
+frames on its parameter group number, whatever their priority and source address. For a PDU1
+PGN (PDU format below 240) the PDU-specific byte is the destination address, so it is masked
+too; for a PDU2 PGN (240 and above) it is the group extension and is part of the PGN. An exact
+29-bit id match wins over a PGN match, and a PGN shared by several messages of the DBC (one per
+source address, say) matches only exactly.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from cantools.database.can import Database, Message
-from cantools.database.can.signal import Signal
 from cantools.errors import Error as CantoolsError
+
+from protocols.dbc.plan import MessagePlan, compile_message, decode_signals
 
 _EXTENDED_KEY = np.uint64(1 << 32)
 _FLAG_EXTENDED = 0x01  # the frame-batch flag bits (documented with the batch layout)
@@ -33,46 +42,42 @@ class DecodedMessage:
 
     ``timestamp`` and every array in ``signals`` have one entry per decoded frame; ``index``
     is each frame's row in the input arrays, to restore the order across messages.
+    ``arbitration_id`` is each frame's id (for J1939: priority and source address vary).
+    Value-table signals hold their numeric value (the code); see ``VectorDecoder.choices``.
     """
 
     timestamp: FloatArray
     signals: dict[str, FloatArray]
     index: IndexArray
+    arbitration_id: npt.NDArray[np.uint32] | None = None
 
 
-@dataclass(frozen=True)
-class _SignalPlan:
-    name: str
-    big_endian: bool
-    shift: int
-    length: int
-    signed: bool
-    is_float: bool
-    scale: float
-    offset: float
+def j1939_pgn(frame_id: int) -> int:
+    """The parameter group number of a 29-bit J1939 id (as ``cantools.j1939.pgn_from_frame_id``).
 
-
-@dataclass(frozen=True)
-class _MessagePlan:
-    message: Message
-    signals: tuple[_SignalPlan, ...] | None  # None: decoded frame by frame with cantools
-
-    @property
-    def length(self) -> int:
-        return int(self.message.length)
+    EDP, data page and PDU format are part of the PGN; the PDU-specific byte is only for PDU2
+    formats (>= 240); for PDU1 it is the destination address.
+    """
+    pgn = (frame_id >> 8) & 0x3FFFF
+    if (pgn >> 8) & 0xFF < 240:
+        pgn &= 0x3FF00
+    return pgn
 
 
 class VectorDecoder:
     """Decode frame arrays into per-message signal arrays for the messages of a DBC.
 
-    Non-multiplexed messages of at most 8 bytes are decoded vectorised. Multiplexed messages,
-    longer (CAN FD) messages and messages whose signals overrun their length fall back to
-    cantools frame by frame; a signal absent from a frame (another multiplexer value) is NaN.
+    Every message is decoded vectorised: Intel and Motorola, signed, IEEE float, scaled,
+    multiplexed (extended multiplexing included) and CAN FD payloads up to 64 bytes. Only a
+    message with a signal past its own end (a relaxed DBC) falls back to cantools frame by
+    frame. A signal absent from a frame (another multiplexer value) is NaN. Where cantools
+    refuses a whole message because two of its signals overlap (a relaxed DBC), every signal
+    is still decoded on its own bits.
 
     ``rejects`` counts frames not decoded, by reason: ``short_frame`` (dlc below the message
-    length), ``unknown_id`` (no selected message has that id), ``not_data`` (error or remote
-    frame), ``decode_error`` (cantools refused a fallback frame). Decoding never raises on
-    frame contents.
+    length), ``unknown_id`` (no selected message has that id or J1939 PGN), ``not_data``
+    (error or remote frame), ``decode_error`` (a multiplexer value the DBC does not define,
+    which cantools refuses too). Decoding never raises on frame contents.
     """
 
     def __init__(self, db: Database, messages: Iterable[str] | None = None) -> None:
@@ -89,14 +94,57 @@ class VectorDecoder:
                     selected.append(db.get_message_by_name(name))
                 except KeyError:
                     raise ValueError(f"no message named {name!r} in the database") from None
-        self._plans: dict[int, _MessagePlan] = {
-            _key(int(m.frame_id), bool(m.is_extended_frame)): _compile(m) for m in selected
+        self._by_name: dict[str, MessagePlan] = {m.name: compile_message(m) for m in selected}
+        self._exact: dict[int, MessagePlan] = {
+            _key(int(p.message.frame_id), bool(p.message.is_extended_frame)): p
+            for p in self._by_name.values()
         }
+        by_pgn: dict[int, list[MessagePlan]] = {}
+        for plan in self._by_name.values():
+            if plan.message.protocol == "j1939" and plan.message.is_extended_frame:
+                by_pgn.setdefault(j1939_pgn(int(plan.message.frame_id)), []).append(plan)
+        self._by_pgn = {pgn: plans[0] for pgn, plans in by_pgn.items() if len(plans) == 1}
         self.rejects: Counter[str] = Counter()
         self.vectorised: frozenset[str] = frozenset(
-            p.message.name for p in self._plans.values() if p.signals is not None
+            name for name, p in self._by_name.items() if p.signals is not None
         )
         """Names of the messages on the numpy path (the others fall back to cantools)."""
+
+    def choices(self, message: str, signal: str) -> Mapping[int, str]:
+        """The value table of ``signal`` in ``message``: numeric value -> name (empty if none).
+
+        The decoded arrays hold the numeric values; this maps them to the DBC's names.
+        Raises ``ValueError`` for a message or signal the decoder does not have.
+        """
+        sig = self._signal(message, signal)
+        if not sig.choices:
+            return {}
+        return {int(code): str(name) for code, name in sig.choices.items()}
+
+    def choice_names(
+        self, message: str, signal: str, values: npt.ArrayLike
+    ) -> npt.NDArray[np.object_]:
+        """Map an array of decoded values of ``signal`` to value-table names (None where the
+        value has no name, or is NaN). Raises ``ValueError`` as ``choices``."""
+        sig = self._signal(message, signal)
+        array = np.asarray(values, dtype=np.float64)
+        out = np.full(array.shape, None, dtype=object)
+        for code, name in (sig.choices or {}).items():
+            # A value table is keyed by raw value; decoded values are scaled.
+            out[array == float(code) * float(sig.scale) + float(sig.offset)] = str(name)
+        return out
+
+    def _signal(self, message: str, signal: str) -> Any:
+        plan = self._by_name.get(message)
+        if plan is None:
+            raise ValueError(f"no message named {message!r} in the decoder")
+        try:
+            return plan.message.get_signal_by_name(signal)
+        except KeyError:
+            valid = ", ".join(s.name for s in plan.message.signals)
+            raise ValueError(
+                f"message {message!r} has no signal {signal!r} (it has: {valid})"
+            ) from None
 
     def decode(
         self,
@@ -109,10 +157,10 @@ class VectorDecoder:
         """Decode frames given as parallel arrays.
 
         Takes ``arbitration_id: uint32[N]``, ``data: uint8[N, W]`` (W >= 8, payload
-        left-aligned), ``dlc: uint8[N]`` (payload bytes), ``timestamp: float64[N]`` and
-        optionally ``is_extended: bool[N]`` (default: ids above 0x7FF are extended).
-        Returns decoded messages by name; messages without a decodable frame are absent.
-        Raises ``ValueError`` when the shapes disagree.
+        left-aligned; W = 64 for CAN FD), ``dlc: uint8[N]`` (payload bytes),
+        ``timestamp: float64[N]`` and optionally ``is_extended: bool[N]`` (default: ids above
+        0x7FF are extended). Returns decoded messages by name; messages without a decodable
+        frame are absent. Raises ``ValueError`` when the shapes disagree.
         """
         ids = np.asarray(arbitration_id, dtype=np.uint32).reshape(-1)
         payload = np.asarray(data, dtype=np.uint8)
@@ -149,6 +197,12 @@ class VectorDecoder:
             rows.astype(np.intp),
         )
 
+    def _lookup(self, key: int) -> MessagePlan | None:
+        plan = self._exact.get(key)
+        if plan is None and key & (1 << 32) and self._by_pgn:
+            plan = self._by_pgn.get(j1939_pgn(key & 0x1FFFFFFF))
+        return plan
+
     def _decode(
         self,
         ids: npt.NDArray[np.uint32],
@@ -163,14 +217,32 @@ class VectorDecoder:
             return out
         keys = ids.astype(np.uint64) | np.where(extended, _EXTENDED_KEY, _U64(0))
         unique, inverse = np.unique(keys, return_inverse=True)
-        # A stable sort keeps each message's frames in input (time) order.
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.cumsum(np.bincount(inverse, minlength=unique.shape[0]))[:-1]
-        for key, group in zip(unique.tolist(), np.split(order, bounds), strict=True):
-            plan = self._plans.get(key)
+        # Several ids can be one message (J1939 source addresses): number the messages.
+        plans: list[MessagePlan] = []
+        slot_of: dict[str, int] = {}
+        unique_slot = np.empty(unique.shape[0], dtype=np.intp)
+        for i, key in enumerate(unique.tolist()):
+            plan = self._lookup(key)
             if plan is None:
-                self.rejects["unknown_id"] += int(group.shape[0])
+                unique_slot[i] = -1
                 continue
+            slot = slot_of.setdefault(plan.message.name, len(plans))
+            if slot == len(plans):
+                plans.append(plan)
+            unique_slot[i] = slot
+        frame_slot = unique_slot[inverse.reshape(-1)]
+        unknown = int(np.count_nonzero(frame_slot < 0))
+        self.rejects["unknown_id"] += unknown
+        if unknown == ids.shape[0]:
+            return out
+        known = np.flatnonzero(frame_slot >= 0) if unknown else None
+        slots = frame_slot if known is None else frame_slot[known]
+        # A stable sort keeps each message's frames in input (time) order.
+        order = np.argsort(slots, kind="stable")
+        if known is not None:
+            order = known[order]
+        bounds = np.cumsum(np.bincount(slots, minlength=len(plans)))[:-1]
+        for plan, group in zip(plans, np.split(order, bounds), strict=True):
             long_enough = lengths[group] >= plan.length
             self.rejects["short_frame"] += int(group.shape[0] - np.count_nonzero(long_enough))
             group = group[long_enough]
@@ -179,10 +251,38 @@ class VectorDecoder:
             if plan.signals is None:
                 decoded = self._decode_slow(plan.message, payload[group], times[group], rows[group])
             else:
-                decoded = _decode_fast(plan, payload[group], times[group], rows[group])
+                decoded = self._decode_fast(plan, payload[group], times[group], rows[group])
             if decoded is not None:
-                out[plan.message.name] = decoded
+                group_ids = ids[group]
+                if decoded.index.shape[0] != group.shape[0]:  # some frames were refused
+                    group_ids = group_ids[np.searchsorted(rows[group], decoded.index)]
+                out[plan.message.name] = DecodedMessage(
+                    timestamp=decoded.timestamp,
+                    signals=decoded.signals,
+                    index=decoded.index,
+                    arbitration_id=group_ids,
+                )
         return out
+
+    def _decode_fast(
+        self,
+        plan: MessagePlan,
+        payload: npt.NDArray[np.uint8],
+        times: FloatArray,
+        rows: IndexArray,
+    ) -> DecodedMessage | None:
+        values, refused = decode_signals(plan, payload)
+        if not refused.any():
+            return DecodedMessage(timestamp=times, signals=values, index=rows)
+        self.rejects["decode_error"] += int(np.count_nonzero(refused))
+        good = ~refused
+        if not good.any():
+            return None
+        return DecodedMessage(
+            timestamp=times[good],
+            signals={name: value[good] for name, value in values.items()},
+            index=rows[good],
+        )
 
     def _decode_slow(
         self,
@@ -218,73 +318,3 @@ class VectorDecoder:
 
 def _key(frame_id: int, extended: bool) -> int:
     return frame_id | (1 << 32 if extended else 0)
-
-
-def _compile(message: Message) -> _MessagePlan:
-    length = int(message.length)
-    if message.is_multiplexed() or length > 8:
-        return _MessagePlan(message, None)
-    plans = []
-    for signal in message.signals:
-        plan = _compile_signal(signal)
-        end = plan.shift + plan.length if not plan.big_endian else 64 - plan.shift
-        # A relaxed DBC may place a signal past the message end; cantools refuses such frames.
-        if end > 8 * length:
-            return _MessagePlan(message, None)
-        plans.append(plan)
-    return _MessagePlan(message, tuple(plans))
-
-
-def _compile_signal(signal: Signal) -> _SignalPlan:
-    length = int(signal.length)
-    big_endian = signal.byte_order == "big_endian"
-    if big_endian:
-        # cantools numbers Motorola start bits in "sawtooth" order: convert to the MSB-first
-        # bit position, then to a right shift of the big-endian 64-bit word.
-        msb_first = 8 * (signal.start // 8) + (7 - signal.start % 8)
-        shift = 64 - (msb_first + length)
-    else:
-        shift = int(signal.start)
-    return _SignalPlan(
-        name=signal.name,
-        big_endian=big_endian,
-        shift=shift,
-        length=length,
-        signed=bool(signal.is_signed),
-        is_float=bool(signal.is_float),
-        scale=float(signal.scale),
-        offset=float(signal.offset),
-    )
-
-
-def _decode_fast(
-    plan: _MessagePlan, payload: npt.NDArray[np.uint8], times: FloatArray, rows: IndexArray
-) -> DecodedMessage:
-    # Bytes past the message length are not the message's: zero them like cantools' trim.
-    head = np.zeros((payload.shape[0], 8), dtype=np.uint8)
-    head[:, : plan.length] = payload[:, : plan.length]
-    little = head.view("<u8").reshape(-1).astype(np.uint64)
-    big = head.view(">u8").reshape(-1).astype(np.uint64)
-    signals: dict[str, FloatArray] = {}
-    for sig in plan.signals or ():
-        word = big if sig.big_endian else little
-        raw = word >> _U64(sig.shift) if sig.shift else word
-        if sig.length < 64:
-            raw = raw & _U64((1 << sig.length) - 1)
-        signals[sig.name] = _physical(sig, raw)
-    return DecodedMessage(timestamp=times, signals=signals, index=rows)
-
-
-def _physical(sig: _SignalPlan, raw: npt.NDArray[np.uint64]) -> FloatArray:
-    value: npt.NDArray[Any]
-    if sig.is_float:
-        value = raw.astype(np.uint32).view(np.float32) if sig.length == 32 else raw.view(np.float64)
-    elif sig.signed and sig.length == 64:
-        value = raw.view(np.int64)
-    elif sig.signed:
-        sign = np.int64(1 << (sig.length - 1))
-        value = (raw.astype(np.int64) ^ sign) - sign  # two's complement of `length` bits
-    else:
-        value = raw
-    # Same operation order as cantools (raw * scale + offset) so results are bit-identical.
-    return value.astype(np.float64) * sig.scale + sig.offset

@@ -1,18 +1,40 @@
-"""NMEA 0183 GNSS sentences: GGA and RMC in, merged fixes out; and the reverse for simulators."""
+"""NMEA 0183 GNSS sentences in, merged fixes out; and the reverse for simulators."""
 
 from protocols.nmea.assembler import NmeaFixAssembler
-from protocols.nmea.fix import AltitudeReference, FixQuality, GnssFix
-from protocols.nmea.formatter import format_gga, format_rmc
-from protocols.nmea.sentences import GgaSentence, RmcSentence, parse_sentence
+from protocols.nmea.fix import (
+    AltitudeReference,
+    ErrorEstimate,
+    FaultDetection,
+    FixMode,
+    FixQuality,
+    GnssFix,
+)
+from protocols.nmea.formatter import (
+    format_gga,
+    format_gst,
+    format_hdt,
+    format_rmc,
+    format_vtg,
+    format_zda,
+)
+from protocols.nmea.sentences import GgaSentence, RmcSentence, Sentence, parse_sentence
 
 __all__ = [
     "AltitudeReference",
+    "ErrorEstimate",
+    "FaultDetection",
+    "FixMode",
     "FixQuality",
     "GgaSentence",
     "GnssFix",
     "NmeaFixAssembler",
     "RmcSentence",
+    "Sentence",
     "format_gga",
+    "format_gst",
+    "format_hdt",
     "format_rmc",
+    "format_vtg",
+    "format_zda",
     "parse_sentence",
 ]

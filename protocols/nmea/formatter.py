@@ -1,11 +1,12 @@
-"""Write GGA and RMC sentences with checksums (for simulated receivers)."""
+"""Write GGA, RMC, VTG, ZDA, GST and HDT sentences with checksums (for simulated receivers)."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
+from protocols.nmea.fields import GNSS_TALKERS, KMH_MPS, KNOT_MPS, checksum
 from protocols.nmea.fix import FixQuality
-from protocols.nmea.sentences import GNSS_TALKERS, KNOT_MPS, checksum
 
 # RMC mode indicator for each quality (NMEA 2.3+).
 _MODE = {
@@ -83,6 +84,80 @@ def format_rmc(
         _MODE[quality],
     ]
     return _sentence(f"{talker}RMC", fields)
+
+
+def format_vtg(
+    *,
+    speed_mps: float,
+    course_deg: float,
+    quality: FixQuality = FixQuality.GNSS,
+    talker: str = "GN",
+) -> bytes:
+    """A VTG sentence (bytes, no CR/LF): course true, speed in knots and km/h, mode.
+
+    Raises ``ValueError`` for a talker we do not know or a negative or non-finite speed.
+    """
+    _check_talker(talker)
+    if not 0.0 <= speed_mps < math.inf:
+        raise ValueError(f"speed {speed_mps} m/s not >= 0")
+    fields = [
+        f"{course_deg % 360.0:.3f}",
+        "T",
+        "",
+        "M",
+        f"{speed_mps / KNOT_MPS:.3f}",
+        "N",
+        f"{speed_mps / KMH_MPS:.3f}",
+        "K",
+        _MODE[quality],
+    ]
+    return _sentence(f"{talker}VTG", fields)
+
+
+def format_zda(time: datetime, *, talker: str = "GN") -> bytes:
+    """A ZDA sentence (bytes, no CR/LF): UTC time (1/100 s) and four-digit-year date.
+
+    Raises ``ValueError`` for a talker we do not know.
+    """
+    _check_talker(talker)
+    utc = _as_utc(time)
+    fields = [_time(utc), f"{utc.day:02d}", f"{utc.month:02d}", f"{utc.year:04d}", "00", "00"]
+    return _sentence(f"{talker}ZDA", fields)
+
+
+def format_gst(
+    time: datetime,
+    *,
+    latitude_m: float,
+    longitude_m: float,
+    altitude_m: float,
+    rms_m: float = 1.0,
+    talker: str = "GN",
+) -> bytes:
+    """A GST sentence (bytes, no CR/LF) with 1-sigma errors in metres (to 1 mm).
+
+    The error ellipse is written as axis-aligned (major = the larger of latitude and
+    longitude). Raises ``ValueError`` for a talker we do not know or a negative error.
+    """
+    _check_talker(talker)
+    errors = (rms_m, latitude_m, longitude_m, altitude_m)
+    if not all(0.0 <= error < math.inf for error in errors):
+        raise ValueError(f"errors {errors} not all >= 0")
+    major, minor = max(latitude_m, longitude_m), min(latitude_m, longitude_m)
+    orientation = 0.0 if latitude_m >= longitude_m else 90.0
+    values = (rms_m, major, minor, orientation, latitude_m, longitude_m, altitude_m)
+    return _sentence(f"{talker}GST", [_time(time), *(f"{value:.3f}" for value in values)])
+
+
+def format_hdt(heading_deg: float, *, talker: str = "GN") -> bytes:
+    """An HDT sentence (bytes, no CR/LF): true heading to 1/1000 degree.
+
+    Raises ``ValueError`` for a talker we do not know or a non-finite heading.
+    """
+    _check_talker(talker)
+    if not math.isfinite(heading_deg):
+        raise ValueError(f"heading {heading_deg} is not finite")
+    return _sentence(f"{talker}HDT", [f"{heading_deg % 360.0:.3f}", "T"])
 
 
 def _sentence(head: str, fields: list[str]) -> bytes:

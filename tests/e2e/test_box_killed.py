@@ -47,11 +47,11 @@ def test_sigkill_during_an_outage_then_restart_loses_nothing(tmp_path: Path) -> 
         time.sleep(2.0)
     try:
         # The broker is gone (sessions saved); the box keeps sensing into its outbox...
-        time.sleep(2.0)
+        time.sleep(3.0)
         box.send_signal(signal.SIGKILL)  # ...and dies without a chance to clean up.
         assert box.wait(timeout=10) == -signal.SIGKILL
         waiting = outbox_rows(outbox)  # committed, never acknowledged by a broker
-        assert len(waiting) > 10, "the outage should have left a backlog"
+        assert len(waiting) > 5, "the outage should have left a backlog"
         with private_mosquitto(tmp_path, port=port, persistent=True):
             restart_log = tmp_path / "second.log"
             again = roadgate("run", "--config", str(config), "--duration", "4", log=restart_log)

@@ -177,12 +177,18 @@ def test_real_ars408_capture_decodes_like_cantools() -> None:
     assert {"Obj_0_Status", "Obj_1_General", "Obj_2_Quality", "Obj_3_Extended"} <= set(decoded)
 
 
-def test_only_multiplexed_messages_fall_back_to_cantools() -> None:
+def test_every_message_is_vectorised_but_one_overrunning_its_length() -> None:
     for db in DATABASES.values():
-        decoder = VectorDecoder(db)
-        slow = {m.name for m in db.messages if m.name not in decoder.vectorised}
-        assert slow == {m.name for m in db.messages if m.is_multiplexed()}
-    assert VectorDecoder(DATABASES["ars408"]).vectorised >= {"Obj_1_General", "Obj_3_Extended"}
+        assert VectorDecoder(db).vectorised == {m.name for m in db.messages}
+    # A relaxed DBC may place a signal past the message end: cantools refuses such frames,
+    # and that message falls back to cantools frame by frame.
+    text = SYNTHETIC_DBC.replace("BO_ 1026 SHORT3: 3 ECU", "BO_ 1026 SHORT3: 2 ECU")
+    relaxed = cantools.database.load_string(text, database_format="dbc", strict=False)
+    assert isinstance(relaxed, Database)
+    decoder = VectorDecoder(relaxed)
+    assert "SHORT3" not in decoder.vectorised
+    assert decoder.decode_batch(make_batch([(0.0, 1026, bytes(2))])) == {}
+    assert decoder.rejects["decode_error"] == 1
 
 
 def test_extendedness_is_part_of_the_id() -> None:
@@ -235,14 +241,36 @@ def test_load_dbc_relaxes_and_reports_why() -> None:
     assert len(loaded.database.messages) == 16
 
 
-def test_load_dbc_raises_when_cantools_cannot_load_it() -> None:
-    with pytest.raises(
-        DbcLoadError, match=r"(?s)tesla_can\.dbc.*VAL_ 568 UI_mapSpeedLimit"
-    ) as info:
-        load_dbc(DATA / "opendbc" / "tesla_can.dbc")
+def test_load_dbc_raises_when_cantools_cannot_load_it(tmp_path: Path) -> None:
+    # A signal definition cantools refuses is never dropped: the error names line and cause.
+    path = tmp_path / "bad_signal.dbc"
+    path.write_text(
+        'VERSION ""\nBO_ 12 FOO: 8 X\n SG_ A : 0|8@1+ (1,0) [0|0] "" X\n'
+        ' SG_ B : 0|8@1+ (1,0 [0|0] "" X\n'
+    )
+    with pytest.raises(DbcLoadError, match=r"(?s)bad_signal\.dbc.*line 4") as info:
+        load_dbc(path)
     assert isinstance(info.value, ProtocolError)
     assert info.value.reason == "dbc_load"
     assert info.value.__cause__ is not None
+
+
+def test_load_dbc_drops_a_comment_cantools_refuses_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "comment.dbc"
+    path.write_text(
+        'VERSION ""\nBO_ 12 FOO: 8 X\n SG_ A : 0|8@1+ (1,0) [0|0] "" X\n'
+        'CM_ SG_ 12 "no signal name;\nsecond line";\nCM_ SG_ 12 A "kept";\n'
+        'VAL_ 12 NOPE 1 "one" ;\n'
+    )
+    loaded = load_dbc(path)
+    assert [(d.line, d.text) for d in loaded.dropped] == [
+        (4, 'CM_ SG_ 12 "no signal name;\nsecond line";'),
+        (7, 'VAL_ 12 NOPE 1 "one" ;'),
+    ]
+    assert loaded.relaxations[0].startswith("dropped line 4: CM_ SG_ 12")
+    assert "Invalid syntax at line 4" in loaded.relaxations[0]
+    assert "unused VAL_ entries" in loaded.relaxations[1]
+    assert loaded.database.get_message_by_name("FOO").get_signal_by_name("A").comment == "kept"
 
 
 def test_load_dbc_names_the_line_of_a_syntax_error(tmp_path: Path) -> None:

@@ -1,0 +1,25 @@
+"""Canonical vehicle signals: DBC signals mapped to COVESA VSS paths, with unit conversion."""
+
+from protocols.vss.catalogue import VssCatalogue, VssLeaf, load_catalogue
+from protocols.vss.errors import VssMappingError
+from protocols.vss.mapping import (
+    SignalMapping,
+    VssMapping,
+    apply_mapping,
+    load_mapping,
+    shipped_mappings,
+)
+from protocols.vss.units import conversion_factor
+
+__all__ = [
+    "SignalMapping",
+    "VssCatalogue",
+    "VssLeaf",
+    "VssMapping",
+    "VssMappingError",
+    "apply_mapping",
+    "conversion_factor",
+    "load_catalogue",
+    "load_mapping",
+    "shipped_mappings",
+]

@@ -1,0 +1,1 @@
+"""Example VSS mappings (TOML) for opendbc cars; a package so they ship as package data."""
