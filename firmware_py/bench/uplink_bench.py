@@ -1,0 +1,271 @@
+"""``roadgate bench uplink``: the durable uplink against a bare paho-mqtt loop, same broker.
+
+Throughput: N vehicle-state messages at QoS 1 through ``UplinkPublisher`` (sealed, committed to
+the SQLite outbox, sent with a window of messages in flight, deleted when acknowledged), against
+a bare paho-mqtt QoS 1 publish loop of the same payload size, in the same run. Each outbox
+durability setting is measured, to show what ``full`` (fsync per commit) costs.
+
+Latency: messages submitted at a steady rate; a subscriber on the same broker stamps arrival.
+Reported from submit (through the outbox) to the subscriber, so it includes everything ours adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.identity import DeviceIdentity
+from edge.uplink.outbox import Durability, SqliteOutbox
+from edge.uplink.publisher import UplinkPublisher
+from edge.uplink.settings import UplinkSettings
+from firmware_py.errors import FirmwareError
+from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.topics import Stream
+
+ALL_QOS1 = {stream: 1 for stream in Stream}
+
+
+@dataclass(frozen=True)
+class UplinkBenchResult:
+    ours: float
+    peer: float
+    by_durability: dict[str, float]
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    messages: int
+    latency_rate: int
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.peer if self.peer else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ours": round(self.ours, 1),
+            "peer": round(self.peer, 1),
+            "ratio": round(self.ratio, 3),
+            "unit": "msg/s",
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "p999_ms": round(self.p999_ms, 3),
+            "by_durability": {k: round(v, 1) for k, v in self.by_durability.items()},
+            "messages": self.messages,
+            "latency_rate": self.latency_rate,
+        }
+
+
+@contextlib.contextmanager
+def local_broker(host: str | None, port: int | None) -> Iterator[tuple[str, int]]:
+    """The broker to measure against: the given one, or a private Mosquitto on a free port."""
+    if host is not None and port is not None:
+        yield host, port
+        return
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        raise FirmwareError(
+            "bench uplink needs a broker: pass --host/--port or install mosquitto "
+            "(apt-get install mosquitto)"
+        )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = int(probe.getsockname()[1])
+    with tempfile.TemporaryDirectory(prefix="roadgate-bench-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(f"listener {free} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        process = subprocess.Popen(
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", free), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise FirmwareError("the private mosquitto did not start") from None
+                    time.sleep(0.05)
+            yield "127.0.0.1", free
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _payload() -> pb.VehicleState:
+    return pb.VehicleState(
+        position=pb.Position(latitude_deg=34.2235, longitude_deg=108.8905, altitude_m=410.0),
+        speed_mps=13.3,
+        heading_rad=1.0,
+        yaw_rate_rad_s=0.01,
+        brake_applied=False,
+        turn_signal=pb.TURN_SIGNAL_OFF,
+        length_m=4.6,
+        width_m=1.8,
+    )
+
+
+async def _ours(host: str, port: int, n: int, durability: Durability, outbox_dir: Path) -> float:
+    identity = DeviceIdentity("bench-ours", "bench", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    settings = UplinkSettings(host=host, port=port, qos=ALL_QOS1)
+    path = outbox_dir / f"outbox-{durability.value}.sqlite3"
+    with SqliteOutbox(path, durability=durability) as outbox:
+        uplink = UplinkPublisher(identity, settings, outbox)
+        task = asyncio.create_task(uplink.run())
+        try:
+            await asyncio.wait_for(uplink.connected.wait(), 10)
+            body = _payload()
+            started = time.perf_counter()
+            for i in range(n):
+                uplink.submit(body, time.time_ns())
+                if i % 256 == 255:
+                    await asyncio.sleep(0)  # let the sender run, as a real producer would
+            # Polling a counter: the publisher offers no event per message, by design.
+            while uplink.published["state"] < n:  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+            return n / (time.perf_counter() - started)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _peer(host: str, port: int, n: int, payload_size: int) -> float:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-paho")
+    client.max_inflight_messages_set(256)
+    client.max_queued_messages_set(0)
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        payload = b"\x00" * payload_size
+        started = time.perf_counter()
+        infos = [client.publish("rg/v1/bench/bench-paho/state", payload, qos=1) for _ in range(n)]
+        for info in infos:
+            info.wait_for_publish(30)
+        return n / (time.perf_counter() - started)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+async def _latency(
+    host: str, port: int, rate: int, seconds: float, outbox_dir: Path
+) -> list[float]:
+    """Submit-to-subscriber latencies in ms at ``rate`` messages/s."""
+    latencies: list[float] = []
+    subscribed = threading.Event()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        arrived = time.time_ns()
+        envelope = pb.Envelope.FromString(msg.payload)
+        latencies.append((arrived - envelope.capture_time_ns) / 1e6)
+
+    subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-latency-sub")
+    subscriber.on_message = on_message
+    subscriber.on_subscribe = lambda *_: subscribed.set()
+    subscriber.connect(host, port)
+    subscriber.subscribe("rg/v1/bench/bench-latency/state", qos=1)
+    subscriber.loop_start()
+    identity = DeviceIdentity("bench-latency", "bench", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    settings = UplinkSettings(host=host, port=port, qos=ALL_QOS1)
+    try:
+        if not subscribed.wait(10):
+            raise FirmwareError("latency subscriber could not subscribe")
+        with SqliteOutbox(outbox_dir / "latency.sqlite3") as outbox:
+            uplink = UplinkPublisher(identity, settings, outbox)
+            task = asyncio.create_task(uplink.run())
+            try:
+                await asyncio.wait_for(uplink.connected.wait(), 10)
+                body, total = _payload(), int(rate * seconds)
+                loop = asyncio.get_running_loop()
+                start = loop.time()
+                for i in range(total):
+                    await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+                    uplink.submit(body, time.time_ns())
+                deadline = loop.time() + 10
+                while len(latencies) < total and loop.time() < deadline:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    finally:
+        subscriber.loop_stop()
+        subscriber.disconnect()
+    return latencies
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(
+    *, messages: int, latency_rate: int, latency_s: float, host: str | None, port: int | None
+) -> UplinkBenchResult:
+    """Run every measurement once, in one process, against one broker."""
+    with local_broker(host, port) as (h, p), tempfile.TemporaryDirectory() as tmp:
+        outbox_dir = Path(tmp)
+        by_durability = {
+            d.value: asyncio.run(_ours(h, p, messages, d, outbox_dir)) for d in Durability
+        }
+        envelope_size = len(pb.Envelope(vehicle_state=_payload()).SerializeToString()) + 60
+        peer = _peer(h, p, messages, envelope_size)
+        latencies = asyncio.run(_latency(h, p, latency_rate, latency_s, outbox_dir))
+    if len(latencies) < latency_rate * latency_s:
+        raise FirmwareError(
+            f"only {len(latencies)} of {int(latency_rate * latency_s)} latency messages arrived"
+        )
+    return UplinkBenchResult(
+        ours=by_durability[Durability.NORMAL.value],
+        peer=peer,
+        by_durability=by_durability,
+        p50_ms=_percentile(latencies, 0.5),
+        p99_ms=_percentile(latencies, 0.99),
+        p999_ms=_percentile(latencies, 0.999),
+        messages=messages,
+        latency_rate=latency_rate,
+    )
+
+
+def main(
+    *,
+    messages: int,
+    latency_rate: int,
+    latency_s: float,
+    json_path: Path | None,
+    host: str | None = None,
+    port: int | None = None,
+) -> int:
+    """The CLI entry: print the results, write ``json_path``; returns the exit status."""
+    result = run(
+        messages=messages, latency_rate=latency_rate, latency_s=latency_s, host=host, port=port
+    )
+    print(f"uplink, QoS 1, {messages} messages, durable outbox vs bare paho-mqtt:")
+    for name, rate in result.by_durability.items():
+        print(f"  ours (outbox durability={name}): {rate:,.0f} msg/s")
+    print(f"  peer (paho-mqtt publish loop):   {result.peer:,.0f} msg/s")
+    print(f"  ratio (normal / peer): {result.ratio:.2f}")
+    print(
+        f"latency at {latency_rate} msg/s, submit to subscriber: p50 {result.p50_ms:.2f} ms, "
+        f"p99 {result.p99_ms:.2f} ms, p99.9 {result.p999_ms:.2f} ms"
+    )
+    if json_path is not None:
+        json_path.write_text(json.dumps(result.as_json(), indent=1) + "\n")
+    return 0
