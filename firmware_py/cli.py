@@ -155,6 +155,16 @@ def _parser() -> argparse.ArgumentParser:
         "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
     )
     bench_decode.set_defaults(handler=_bench_decode)
+    bench_uplink = bench_commands.add_parser(
+        "uplink", help="durable uplink vs a bare paho-mqtt loop; publish-to-subscriber latency"
+    )
+    bench_uplink.add_argument("--messages", type=int, default=20_000, help="QoS 1 messages")
+    bench_uplink.add_argument("--rate", type=int, default=1000, help="latency test rate, msg/s")
+    bench_uplink.add_argument("--seconds", type=float, default=10.0, help="latency test length")
+    bench_uplink.add_argument("--host", help="an existing broker (default: a private Mosquitto)")
+    bench_uplink.add_argument("--port", type=int, help="the existing broker's port")
+    bench_uplink.add_argument("--json", type=Path, dest="json_path", help="write results here")
+    bench_uplink.set_defaults(handler=_bench_uplink)
     return parser
 
 
@@ -248,6 +258,19 @@ def _nmea(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _bench_uplink(args: argparse.Namespace) -> int:
+    from firmware_py.bench.uplink_bench import main as bench_uplink
+
+    return bench_uplink(
+        messages=args.messages,
+        latency_rate=args.rate,
+        latency_s=args.seconds,
+        json_path=args.json_path,
+        host=args.host,
+        port=args.port,
+    )
 
 
 def _bench_decode(args: argparse.Namespace) -> int:
