@@ -11,8 +11,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from cloud_bridge.errors import BridgeError
+from edge.errors import EdgeError
 from firmware_py import __version__
 from firmware_py.errors import FirmwareError
+from hal.errors import HalError
+from protocols.errors import ProtocolError
 
 _T = TypeVar("_T")
 
@@ -28,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
         return status
-    except FirmwareError as err:
+    except (FirmwareError, HalError, ProtocolError, EdgeError, BridgeError) as err:
+        # Every package's own error means "could not do what was asked", with a message that
+        # says why: no traceback for those.
         print(f"roadgate: error: {err}", file=sys.stderr)
         return 2
 
