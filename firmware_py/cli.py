@@ -138,6 +138,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     nmea.set_defaults(handler=_nmea)
 
+    hal = commands.add_parser("hal", help="hardware: CAN interfaces and serial ports")
+    hal_commands = hal.add_subparsers(required=True, metavar="ACTION")
+    hal_probe = hal_commands.add_parser(
+        "probe", help="list CAN interfaces (state, bitrate) and serial ports"
+    )
+    hal_probe.add_argument("--json", action="store_true", help="print the report as JSON")
+    hal_probe.set_defaults(handler=_hal_probe)
+
     bench = commands.add_parser("bench", help="measure our speed against a peer library")
     bench_commands = bench.add_subparsers(required=True, metavar="BENCHMARK")
     bench_decode = bench_commands.add_parser(
@@ -277,6 +285,13 @@ def _bench_uplink(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
     )
+
+
+def _hal_probe(args: argparse.Namespace) -> int:
+    from firmware_py.hal_cmd import run_probe
+
+    run_probe(sys.stdout, as_json=args.json)
+    return 0
 
 
 def _bench_decode(args: argparse.Namespace) -> int:

@@ -1,7 +1,12 @@
 """Pick the CAN adapter for an interface name; adapters are imported only when chosen.
 
-Today every interface goes to the python-can adapter. A faster SocketCAN reader (recvmmsg into
-the frame batch) will register itself for ``"socketcan"`` here without callers changing.
+* ``"socketcan"``: the fast raw-socket reader (``hal.can.socketcan_raw``): batched reads into
+  frame arrays, kernel timestamps, filters and drop counter. SocketCAN sets the bitrate outside
+  the process (``ip link set can0 up type can bitrate ...``, see ``hal/profiles``), so
+  ``bitrate`` is not used by it, as with python-can's socketcan.
+* ``"socketcan-python-can"``: python-can's own socketcan bus, the fallback when something
+  needs python-can's behaviour (or to compare the two).
+* anything else: python-can with that interface name (virtual, slcan, pcan, kvaser, ...).
 """
 
 from __future__ import annotations
@@ -13,14 +18,31 @@ from hal.can.port import CanPort
 CanPortFactory = Callable[[str, str, str, int | None, bool], CanPort]
 """``(name, interface, channel, bitrate, fd) -> CanPort``: builds an unopened port."""
 
+PYTHON_CAN_SOCKETCAN = "socketcan-python-can"
+
 
 def _python_can(name: str, interface: str, channel: str, bitrate: int | None, fd: bool) -> CanPort:
     from hal.can.python_can_port import PythonCanPort
 
+    if interface == PYTHON_CAN_SOCKETCAN:
+        interface = "socketcan"
     return PythonCanPort(name, interface, channel, bitrate=bitrate, fd=fd)
 
 
-_ADAPTERS: dict[str, CanPortFactory] = {}
+def _socketcan_raw(
+    name: str, interface: str, channel: str, bitrate: int | None, fd: bool
+) -> CanPort:
+    from hal.can.socketcan_raw import SocketCanRawOptions, SocketCanRawPort
+
+    if bitrate is not None and bitrate <= 0:
+        raise ValueError(f"CAN port {name!r}: bitrate must be positive, got {bitrate}")
+    return SocketCanRawPort(name, channel, SocketCanRawOptions(fd=fd))
+
+
+_ADAPTERS: dict[str, CanPortFactory] = {
+    "socketcan": _socketcan_raw,
+    PYTHON_CAN_SOCKETCAN: _python_can,
+}
 """Interface name -> factory, for interfaces with a dedicated adapter."""
 
 _DEFAULT_ADAPTER: CanPortFactory = _python_can
@@ -30,10 +52,13 @@ _DEFAULT_ADAPTER: CanPortFactory = _python_can
 def create_can_port(
     name: str, interface: str, channel: str, bitrate: int | None = None, fd: bool = False
 ) -> CanPort:
-    """An unopened ``CanPort`` for ``interface`` (a python-can interface name) and ``channel``.
+    """An unopened ``CanPort`` for ``interface`` and ``channel`` (see the module docstring
+    for which adapter serves which interface name).
 
     Opening it raises ``PortOpenError`` when the interface's driver or the channel is missing.
     Raises ``ValueError`` for an empty name, interface or channel, or a bitrate <= 0.
     """
+    if not interface:
+        raise ValueError("CAN port interface must not be empty")
     factory = _ADAPTERS.get(interface, _DEFAULT_ADAPTER)
     return factory(name, interface, channel, bitrate, fd)

@@ -5,16 +5,24 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass
 
-from hal.can import python_can_port
+from hal.can import python_can_port, socketcan_raw
 from hal.serial import pyserial_port
 
+ADAPTERS = (python_can_port, socketcan_raw, pyserial_port)
 
-def _open_ports() -> list[python_can_port.PythonCanPort | pyserial_port.PySerialLinePort]:
-    return [*python_can_port.open_ports(), *pyserial_port.open_ports()]
+
+def _open_ports() -> list[
+    python_can_port.PythonCanPort | socketcan_raw.SocketCanRawPort | pyserial_port.PySerialLinePort
+]:
+    return [
+        *python_can_port.open_ports(),
+        *socketcan_raw.open_ports(),
+        *pyserial_port.open_ports(),
+    ]
 
 
 def _leaked_so_far() -> int:
-    return python_can_port.leaked_ports() + pyserial_port.leaked_ports()
+    return sum(adapter.leaked_ports() for adapter in ADAPTERS)
 
 
 @dataclass

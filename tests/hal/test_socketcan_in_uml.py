@@ -31,8 +31,10 @@ from tests.conftest import PROJECT_ROOT
 from tests.hal.can_contract import CanPortContract
 from tests.hal.vcan.conftest import IN_VCAN_ENV
 
-VCAN_ONLY_TESTS = 3
-"""The tests in tests/hal/vcan beyond the contract."""
+VCAN_ONLY_TESTS = {"test_python_can_socketcan": 3, "test_socketcan_raw": 13}
+"""The tests in tests/hal/vcan beyond the contract, per module."""
+CONTRACT_CLASSES = ("TestPythonCanSocketcan", "TestSocketCanRaw")
+"""The ``CanPortContract`` subclasses in tests/hal/vcan: each runs the whole contract."""
 
 
 def contract_test_count() -> int:
@@ -88,9 +90,14 @@ def test_socketcan_suite_passes_on_vcan(tmp_path: Path) -> None:
     not_passed = {test: outcome for test, outcome in outcomes.items() if outcome != "passed"}
     assert not not_passed, f"{not_passed}\n{output}"
     assert result.exit_status == 0, output
-    contract = [test for test in outcomes if "TestPythonCanSocketcan::" in test]
-    assert len(contract) == contract_test_count(), output
-    assert len(outcomes) == contract_test_count() + VCAN_ONLY_TESTS, output
+    for contract_class in CONTRACT_CLASSES:
+        contract = [test for test in outcomes if f"{contract_class}::" in test]
+        assert len(contract) == contract_test_count(), output
+    for module, count in VCAN_ONLY_TESTS.items():
+        own = [test for test in outcomes if f"{module}::test_" in test]
+        assert len(own) == count, output
+    expected = len(CONTRACT_CLASSES) * contract_test_count() + sum(VCAN_ONLY_TESTS.values())
+    assert len(outcomes) == expected, output
 
 
 def test_missing_kernel_says_what_to_install(tmp_path: Path) -> None:

@@ -1,0 +1,392 @@
+"""Raw SocketCAN structs to frame batches, error frames to bus states, ids to kernel filters.
+
+Pure functions on bytes and arrays (no sockets), so the fast SocketCAN reader stays a thin I/O
+loop and everything here is property-tested on arbitrary bytes.
+
+Layouts (``<linux/can.h>``, host byte order)::
+
+    struct can_frame   { u32 can_id; u8 len; u8 pad; u8 res0; u8 len8_dlc; u8 data[8];  }  16 B
+    struct canfd_frame { u32 can_id; u8 len; u8 flags; u8 res0; u8 res1;   u8 data[64]; }  72 B
+
+The first 16 bytes agree, so one structured dtype reads both; the number of bytes the kernel
+delivered (``CAN_MTU`` or ``CANFD_MTU``) says which one a record is.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hal.can.frames import (
+    FLAG_BRS,
+    FLAG_ERROR,
+    FLAG_EXTENDED,
+    FLAG_FD,
+    FLAG_REMOTE,
+    MAX_DATA,
+    FrameBatch,
+    empty_batch,
+)
+from hal.can.port import BusState
+
+CAN_MTU = 16
+CANFD_MTU = 72
+CLASSIC_MAX_DATA = 8
+MAX_STANDARD_ID = 0x7FF
+MAX_EXTENDED_ID = 0x1FFF_FFFF
+FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
+"""The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
+
+# can_id flag bits and masks (<linux/can.h>).
+CAN_EFF_FLAG = 0x8000_0000
+CAN_RTR_FLAG = 0x4000_0000
+CAN_ERR_FLAG = 0x2000_0000
+CAN_SFF_MASK = 0x0000_07FF
+CAN_EFF_MASK = 0x1FFF_FFFF
+CAN_ERR_MASK = 0x1FFF_FFFF
+# canfd_frame.flags (<linux/can.h>).
+CANFD_BRS = 0x01
+CANFD_ESI = 0x02
+CANFD_FDF = 0x04
+
+# Error classes in an error frame's can_id, and controller status bits in its data[1]
+# (<linux/can/error.h>).
+CAN_ERR_TX_TIMEOUT = 0x001
+CAN_ERR_LOSTARB = 0x002
+CAN_ERR_CRTL = 0x004
+CAN_ERR_PROT = 0x008
+CAN_ERR_TRX = 0x010
+CAN_ERR_ACK = 0x020
+CAN_ERR_BUSOFF = 0x040
+CAN_ERR_BUSERROR = 0x080
+CAN_ERR_RESTARTED = 0x100
+CAN_ERR_CRTL_RX_OVERFLOW = 0x01
+CAN_ERR_CRTL_TX_OVERFLOW = 0x02
+CAN_ERR_CRTL_RX_WARNING = 0x04
+CAN_ERR_CRTL_TX_WARNING = 0x08
+CAN_ERR_CRTL_RX_PASSIVE = 0x10
+CAN_ERR_CRTL_TX_PASSIVE = 0x20
+CAN_ERR_CRTL_ACTIVE = 0x40
+
+RAW_FRAME_DTYPE = np.dtype(
+    [
+        ("can_id", "=u4"),
+        ("len", "u1"),
+        ("flags", "u1"),  # can_frame: __pad
+        ("res0", "u1"),
+        ("res1", "u1"),  # can_frame: len8_dlc
+        ("data", "u1", (MAX_DATA,)),
+    ]
+)
+"""``struct canfd_frame``; a ``can_frame`` is its first ``CAN_MTU`` bytes."""
+assert RAW_FRAME_DTYPE.itemsize == CANFD_MTU
+
+_STRUCT_HEAD = struct.Struct("=IBBBB")
+_DATA_COLUMNS = np.arange(MAX_DATA, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class ParseStats:
+    """What one parse found besides good frames.
+
+    ``data_frames`` data and remote frames, ``error_frames`` kernel error frames (both are in
+    the batch); ``truncated`` records of neither ``CAN_MTU`` nor ``CANFD_MTU`` bytes and
+    ``bad_length`` records whose length field exceeds their type's maximum (both dropped).
+    """
+
+    data_frames: int = 0
+    error_frames: int = 0
+    truncated: int = 0
+    bad_length: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return self.truncated + self.bad_length
+
+
+def parse_slots(
+    buffer: Any, sizes: npt.ArrayLike, timestamps: npt.ArrayLike
+) -> tuple[FrameBatch, ParseStats]:
+    """Parse records read into consecutive ``CANFD_MTU``-byte slots of ``buffer``.
+
+    ``sizes[i]`` is how many bytes the kernel delivered into slot ``i`` (16: classic, 72: FD,
+    anything else: truncated), ``timestamps[i]`` its receive time in Unix seconds. ``buffer``
+    (bytes, bytearray, memoryview, array) must hold at least ``len(sizes)`` slots; bytes past
+    a classic frame's 16 are ignored, so slots may keep stale bytes from earlier reads.
+
+    Returns the good frames as a ``FRAME_DTYPE`` batch (in slot order) and the counts.
+    Raises ``ValueError`` when ``buffer`` is too small or the arrays' lengths differ.
+    """
+    size_array = np.asarray(sizes, dtype=np.int64)
+    stamp_array = np.asarray(timestamps, dtype=np.float64)
+    count = len(size_array)
+    if stamp_array.shape != (count,):
+        raise ValueError(f"{count} sizes but timestamps of shape {stamp_array.shape}")
+    view = memoryview(buffer).cast("B")
+    if view.nbytes < count * CANFD_MTU:
+        raise ValueError(f"buffer of {view.nbytes} bytes cannot hold {count} slots")
+    records = np.frombuffer(view, dtype=RAW_FRAME_DTYPE, count=count)
+    return _decode(records, size_array == CANFD_MTU, size_array == CAN_MTU, stamp_array)
+
+
+def parse_stream(raw: bytes, mtu: int, timestamp: float = 0.0) -> tuple[FrameBatch, ParseStats]:
+    """Parse ``raw`` as back-to-back structs of ``mtu`` bytes (``CAN_MTU`` or ``CANFD_MTU``).
+
+    A shorter tail counts as one truncated record. Every frame gets ``timestamp``. Returns the
+    batch and the counts; raises ``ValueError`` for another ``mtu``.
+    """
+    if mtu not in (CAN_MTU, CANFD_MTU):
+        raise ValueError(f"mtu must be {CAN_MTU} or {CANFD_MTU}, got {mtu}")
+    whole, tail = divmod(len(raw), mtu)
+    slots = np.zeros(whole, dtype=RAW_FRAME_DTYPE)
+    if whole:
+        packed = np.frombuffer(raw, dtype=np.uint8, count=whole * mtu).reshape(whole, mtu)
+        slots.view(np.uint8).reshape(whole, CANFD_MTU)[:, :mtu] = packed
+    fd = np.full(whole, mtu == CANFD_MTU)
+    batch, stats = _decode(slots, fd, ~fd, np.full(whole, timestamp))
+    if tail:
+        stats = replace(stats, truncated=stats.truncated + 1)
+    return batch, stats
+
+
+def _decode(
+    records: npt.NDArray[Any],
+    fd: npt.NDArray[np.bool_],
+    classic: npt.NDArray[np.bool_],
+    timestamps: npt.NDArray[np.float64],
+) -> tuple[FrameBatch, ParseStats]:
+    lengths = records["len"]
+    too_long = (classic & (lengths > CLASSIC_MAX_DATA)) | (fd & (lengths > MAX_DATA))
+    keep = (fd | classic) & ~too_long
+    good = records[keep]
+    is_fd = fd[keep]
+    can_id = good["can_id"]
+    length = good["len"]
+    extended = (can_id & CAN_EFF_FLAG) != 0
+    error = (can_id & CAN_ERR_FLAG) != 0
+    # Remote frames exist only in classic CAN; an FD record's RTR bit means nothing.
+    remote = ((can_id & CAN_RTR_FLAG) != 0) & ~is_fd & ~error
+    flags = np.where(extended & ~error, FLAG_EXTENDED, 0).astype(np.uint8)
+    flags |= np.where(is_fd, FLAG_FD, 0).astype(np.uint8)
+    flags |= np.where(is_fd & ((good["flags"] & CANFD_BRS) != 0), FLAG_BRS, 0).astype(np.uint8)
+    flags |= np.where(error, FLAG_ERROR, 0).astype(np.uint8)
+    flags |= np.where(remote, FLAG_REMOTE, 0).astype(np.uint8)
+
+    batch = empty_batch(len(good))
+    batch["timestamp"] = timestamps[keep]
+    batch["arbitration_id"] = np.where(
+        error,
+        can_id & CAN_ERR_MASK,
+        np.where(extended, can_id & CAN_EFF_MASK, can_id & CAN_SFF_MASK),
+    )
+    batch["flags"] = flags
+    batch["dlc"] = length
+    # Only the first len bytes are payload (a remote frame has none): the rest of a slot may
+    # hold a longer earlier frame's bytes, or a classic frame's unused room.
+    payload_room = np.where(
+        remote, 0, np.minimum(length, np.where(is_fd, MAX_DATA, CLASSIC_MAX_DATA))
+    )
+    batch["data"] = np.where(payload_room[:, None] > _DATA_COLUMNS, good["data"], 0)
+    errors = int(np.count_nonzero(error))
+    stats = ParseStats(
+        data_frames=len(good) - errors,
+        error_frames=errors,
+        truncated=int(np.count_nonzero(~(fd | classic))),
+        bad_length=int(np.count_nonzero(too_long)),
+    )
+    return batch, stats
+
+
+def pack_frame(
+    can_id: int, data: bytes, *, fd: bool = False, fd_flags: int = CANFD_FDF, length: int = -1
+) -> bytes:
+    """One ``can_frame`` (16 B) or ``canfd_frame`` (72 B) as the kernel expects it.
+
+    ``can_id`` includes the ``CAN_*_FLAG`` bits; ``length`` overrides the length field (for a
+    remote frame's requested length). Raises ``ValueError`` when ``data`` does not fit.
+    """
+    room = MAX_DATA if fd else CLASSIC_MAX_DATA
+    if len(data) > room:
+        raise ValueError(f"{len(data)} data bytes do not fit a frame of {room}")
+    field = len(data) if length < 0 else length
+    head = _STRUCT_HEAD.pack(can_id, field, fd_flags if fd else 0, 0, 0)
+    return head + data.ljust(room, b"\0")
+
+
+# -- error frames -> bus states --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorFrameSummary:
+    """What a batch's error frames say: the last bus state they imply (or ``None``) and counts
+    per event (keys as in the port's counters: ``bus_error_warning``, ``bus_error_passive``,
+    ``bus_off``, ``bus_restarted``, ``bus_errors``, ``controller_overflows``...)."""
+
+    state: BusState | None
+    events: dict[str, int]
+
+
+def error_frame_state(class_bits: int, controller: int) -> BusState | None:
+    """The bus state one error frame reports: its class bits (``can_id & CAN_ERR_MASK``) and
+    controller status byte (``data[1]``). ``None`` when it says nothing about the state."""
+    if class_bits & CAN_ERR_BUSOFF:
+        return BusState.BUS_OFF
+    if class_bits & CAN_ERR_RESTARTED:
+        return BusState.ACTIVE
+    if class_bits & CAN_ERR_CRTL:
+        if controller & (CAN_ERR_CRTL_RX_PASSIVE | CAN_ERR_CRTL_TX_PASSIVE):
+            return BusState.PASSIVE
+        if controller & (CAN_ERR_CRTL_RX_WARNING | CAN_ERR_CRTL_TX_WARNING):
+            return BusState.WARNING
+        if controller & CAN_ERR_CRTL_ACTIVE:
+            return BusState.ACTIVE
+    return None
+
+
+_STATE_EVENTS = {
+    BusState.WARNING: "bus_error_warning",
+    BusState.PASSIVE: "bus_error_passive",
+    BusState.BUS_OFF: "bus_off",
+}
+_CLASS_EVENTS = (
+    (CAN_ERR_RESTARTED, "bus_restarted"),
+    (CAN_ERR_PROT | CAN_ERR_BUSERROR, "bus_errors"),
+    (CAN_ERR_LOSTARB, "lost_arbitration"),
+    (CAN_ERR_ACK, "no_ack"),
+    (CAN_ERR_TX_TIMEOUT, "tx_timeouts"),
+    (CAN_ERR_TRX, "transceiver_errors"),
+)
+
+
+def summarize_error_frames(batch: FrameBatch) -> ErrorFrameSummary:
+    """Walk the error frames of ``batch`` in order (they are rare; data frames are skipped in
+    one numpy step). Returns the last implied state and the event counts."""
+    errors = batch[(batch["flags"] & FLAG_ERROR) != 0]
+    events: dict[str, int] = {}
+    state: BusState | None = None
+    for class_bits, controller in zip(
+        errors["arbitration_id"].tolist(), errors["data"][:, 1].tolist(), strict=True
+    ):
+        frame_state = error_frame_state(class_bits, controller)
+        if frame_state is not None:
+            state = frame_state
+            if frame_state in _STATE_EVENTS:
+                _bump(events, _STATE_EVENTS[frame_state])
+        for bits, name in _CLASS_EVENTS:
+            if class_bits & bits:
+                _bump(events, name)
+        if class_bits & CAN_ERR_CRTL and controller & (
+            CAN_ERR_CRTL_RX_OVERFLOW | CAN_ERR_CRTL_TX_OVERFLOW
+        ):
+            _bump(events, "controller_overflows")
+    return ErrorFrameSummary(state, events)
+
+
+def _bump(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
+
+
+# -- kernel id filters ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class CanFilter:
+    """One ``struct can_filter``: a frame passes when ``frame_id & mask == can_id & mask``.
+
+    Both fields include the ``CAN_EFF_FLAG`` bit, so a filter matches 11-bit or 29-bit
+    frames only.
+    """
+
+    can_id: int
+    mask: int
+
+    @property
+    def extended(self) -> bool:
+        return bool(self.can_id & CAN_EFF_FLAG)
+
+    def matches(self, arbitration_id: int, extended: bool) -> bool:
+        """Whether a data frame with this id passes (as the kernel decides)."""
+        frame_id = arbitration_id | (CAN_EFF_FLAG if extended else 0)
+        return (frame_id & self.mask) == (self.can_id & self.mask)
+
+    def admitted(self) -> int:
+        """How many distinct ids of its kind this filter lets through."""
+        width_mask = CAN_EFF_MASK if self.extended else CAN_SFF_MASK
+        return 1 << bin(width_mask & ~self.mask).count("1")
+
+
+CAN_RAW_FILTER_MAX = 512
+"""The kernel refuses more filters than this in one ``CAN_RAW_FILTER`` call."""
+
+
+def exact_filter(arbitration_id: int, extended: bool) -> CanFilter:
+    """The filter passing exactly this id (data and remote frames) of this kind.
+
+    Raises ``ValueError`` when the id is out of range for its kind.
+    """
+    limit = MAX_EXTENDED_ID if extended else MAX_STANDARD_ID
+    if not 0 <= arbitration_id <= limit:
+        kind = "extended" if extended else "standard"
+        raise ValueError(f"{kind} CAN id must be 0..{limit:#x}, got {arbitration_id:#x}")
+    if extended:
+        return CanFilter(arbitration_id | CAN_EFF_FLAG, CAN_EFF_FLAG | CAN_EFF_MASK)
+    return CanFilter(arbitration_id, CAN_EFF_FLAG | CAN_SFF_MASK)
+
+
+def compute_filters(
+    standard_ids: Iterable[int] = (),
+    extended_ids: Iterable[int] = (),
+    *,
+    max_filters: int = 64,
+) -> list[CanFilter]:
+    """Kernel filters passing every given id, at most ``max_filters`` of them.
+
+    With no more ids than ``max_filters`` each id gets an exact filter and nothing else
+    passes. With more, neighbouring ids (by value, same kind) are merged into mask filters,
+    each time the pair whose merged filter lets the fewest unwanted ids through, so a few
+    more ids may pass; none of the given ones is lost. An empty result means "pass nothing".
+    Raises ``ValueError`` for an id out of range, ``max_filters`` outside 1..512, or
+    ``max_filters=1`` with ids of both kinds (one filter cannot pass both).
+    """
+    if not 1 <= max_filters <= CAN_RAW_FILTER_MAX:
+        raise ValueError(f"max_filters must be 1..{CAN_RAW_FILTER_MAX}, got {max_filters}")
+    filters = sorted(
+        {exact_filter(i, False) for i in standard_ids}
+        | {exact_filter(i, True) for i in extended_ids}
+    )
+    if max_filters == 1 and len({f.extended for f in filters}) == 2:
+        raise ValueError("max_filters=1 cannot pass both standard and extended ids")
+    while len(filters) > max_filters:
+        best = _cheapest_merge(filters)
+        filters[best : best + 2] = [_merge(filters[best], filters[best + 1])]
+    return filters
+
+
+def _merge(a: CanFilter, b: CanFilter) -> CanFilter:
+    mask = a.mask & b.mask & ~(a.can_id ^ b.can_id)
+    return CanFilter(a.can_id & mask, mask)
+
+
+def _cheapest_merge(filters: Sequence[CanFilter]) -> int:
+    """Index ``i`` of the neighbours ``(i, i+1)`` whose merge admits the fewest extra ids."""
+    best, best_cost = -1, 0
+    for i in range(len(filters) - 1):
+        a, b = filters[i], filters[i + 1]
+        if a.extended != b.extended:
+            continue
+        cost = _merge(a, b).admitted() - a.admitted() - b.admitted()
+        if best < 0 or cost < best_cost:
+            best, best_cost = i, cost
+    # Neighbours of one kind exist: more filters than kinds (compute_filters checks).
+    assert best >= 0
+    return best
+
+
+def pack_filters(filters: Iterable[CanFilter]) -> bytes:
+    """The ``CAN_RAW_FILTER`` socket option value: ``struct can_filter`` array."""
+    return b"".join(struct.pack("=II", f.can_id, f.mask) for f in filters)
