@@ -8,8 +8,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cloud_bridge.errors import BridgeError
 from edge.errors import EdgeError
@@ -179,7 +180,14 @@ def _parser() -> argparse.ArgumentParser:
     bench_uplink.add_argument("--port", type=int, help="the existing broker's port")
     bench_uplink.add_argument("--json", type=Path, dest="json_path", help="write results here")
     bench_uplink.set_defaults(handler=_bench_uplink)
+    _load_plugins(commands, {"bench": bench_commands})
     return parser
+
+
+def _load_plugins(commands: Any, groups: dict[str, Any]) -> None:
+    """Subcommands of packages firmware_py must not import (``hil``), found by entry point."""
+    for entry_point in entry_points(group="roadgate.cli"):
+        entry_point.load()(commands, groups)
 
 
 def _positive_int(text: str) -> int:
