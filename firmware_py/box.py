@@ -30,7 +30,7 @@ from firmware_py.simulation.vehicle_can import VehicleCanSimulator
 from firmware_py.simulation.world import INTERSECTION, intersection_actors
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
-from hal.can.registry import create_can_port
+from hal.can.registry import WantedIds, create_can_port
 from hal.serial.pyserial_port import PySerialLinePort
 from protocols.dbc import VectorDecoder, load_dbc
 from protocols.errors import ProtocolError
@@ -102,8 +102,10 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
         for relaxation in loaded.relaxations:
             log.warning("%s: loaded %s in relaxed mode: %s", bus.name, bus.dbc.name, relaxation)
         databases[bus.name] = loaded.database
-        decoders[bus.name] = VectorDecoder(loaded.database)
-        port = create_can_port(bus.name, bus.interface, bus.channel, bus.bitrate, bus.fd)
+        needed = _needed_messages(config, bus.name)
+        wanted = _wanted_ids(loaded.database, needed) if needed is not None else None
+        decoders[bus.name] = VectorDecoder(loaded.database, needed)
+        port = create_can_port(bus.name, bus.interface, bus.channel, bus.bitrate, bus.fd, wanted)
         stack.enter_context(port)
         ports[bus.name] = port
 
@@ -185,6 +187,28 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
             ),
         )
     return Box(config, uplink, pipeline, simulators)
+
+
+def _needed_messages(config: BoxConfig, bus: str) -> set[str] | None:
+    """The DBC messages the box decodes on ``bus``; None when it cannot tell (read all)."""
+    if config.vehicle is not None and config.device.role == "vehicle_gateway":
+        return config.vehicle.signals.messages()
+    return None  # radars: the assembler decodes its own messages
+
+
+def _wanted_ids(database: Any, messages: set[str]) -> WantedIds:
+    """Frame ids of ``messages``, split by id length, for kernel-side filters."""
+    standard: set[int] = set()
+    extended: set[int] = set()
+    for name in messages:
+        try:
+            message = database.get_message_by_name(name)
+        except KeyError as err:
+            raise FirmwareError(
+                f"{name!r} is mapped in [vehicle] but is not a message of the DBC"
+            ) from err
+        (extended if message.is_extended_frame else standard).add(message.frame_id)
+    return WantedIds(frozenset(standard), frozenset(extended))
 
 
 def open_outbox(config: OutboxConfig) -> SqliteOutbox:

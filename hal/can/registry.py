@@ -12,16 +12,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from hal.can.port import CanPort
 
-CanPortFactory = Callable[[str, str, str, int | None, bool], CanPort]
-"""``(name, interface, channel, bitrate, fd) -> CanPort``: builds an unopened port."""
+
+@dataclass(frozen=True)
+class WantedIds:
+    """The frame ids the application needs: an adapter may have the kernel drop the rest."""
+
+    standard: frozenset[int] = frozenset()
+    extended: frozenset[int] = frozenset()
+
+
+CanPortFactory = Callable[[str, str, str, int | None, bool, WantedIds | None], CanPort]
+"""``(name, interface, channel, bitrate, fd, wanted) -> CanPort``: builds an unopened port."""
 
 PYTHON_CAN_SOCKETCAN = "socketcan-python-can"
 
 
-def _python_can(name: str, interface: str, channel: str, bitrate: int | None, fd: bool) -> CanPort:
+def _python_can(
+    name: str, interface: str, channel: str, bitrate: int | None, fd: bool, _: WantedIds | None
+) -> CanPort:
+    # python-can filters in user space on most interfaces: no gain, so every frame is read.
     from hal.can.python_can_port import PythonCanPort
 
     if interface == PYTHON_CAN_SOCKETCAN:
@@ -30,13 +43,19 @@ def _python_can(name: str, interface: str, channel: str, bitrate: int | None, fd
 
 
 def _socketcan_raw(
-    name: str, interface: str, channel: str, bitrate: int | None, fd: bool
+    name: str, interface: str, channel: str, bitrate: int | None, fd: bool, wanted: WantedIds | None
 ) -> CanPort:
     from hal.can.socketcan_raw import SocketCanRawOptions, SocketCanRawPort
 
     if bitrate is not None and bitrate <= 0:
         raise ValueError(f"CAN port {name!r}: bitrate must be positive, got {bitrate}")
-    return SocketCanRawPort(name, channel, SocketCanRawOptions(fd=fd))
+    options = SocketCanRawOptions(fd=fd)
+    if wanted is not None:
+        # Kernel-side filters (CAN_RAW_FILTER): frames nobody decodes never reach user space.
+        options = SocketCanRawOptions(
+            fd=fd, standard_ids=wanted.standard, extended_ids=wanted.extended
+        )
+    return SocketCanRawPort(name, channel, options)
 
 
 _ADAPTERS: dict[str, CanPortFactory] = {
@@ -50,10 +69,16 @@ _DEFAULT_ADAPTER: CanPortFactory = _python_can
 
 
 def create_can_port(
-    name: str, interface: str, channel: str, bitrate: int | None = None, fd: bool = False
+    name: str,
+    interface: str,
+    channel: str,
+    bitrate: int | None = None,
+    fd: bool = False,
+    wanted: WantedIds | None = None,
 ) -> CanPort:
     """An unopened ``CanPort`` for ``interface`` and ``channel`` (see the module docstring
-    for which adapter serves which interface name).
+    for which adapter serves which interface name). ``wanted``: the ids the application
+    decodes (None: all), which adapters that can filter in the kernel use.
 
     Opening it raises ``PortOpenError`` when the interface's driver or the channel is missing.
     Raises ``ValueError`` for an empty name, interface or channel, or a bitrate <= 0.
@@ -61,4 +86,4 @@ def create_can_port(
     if not interface:
         raise ValueError("CAN port interface must not be empty")
     factory = _ADAPTERS.get(interface, _DEFAULT_ADAPTER)
-    return factory(name, interface, channel, bitrate, fd)
+    return factory(name, interface, channel, bitrate, fd, wanted)
