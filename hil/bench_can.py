@@ -1,10 +1,12 @@
 """``roadgate bench can``: the fast SocketCAN reader against a plain python-can ``Bus.recv()``.
 
-Both read the same traffic on the same vcan interface in one run: ``cangen -g 0`` sends N frames
-as fast as the kernel takes them, with an incrementing 64-bit counter as payload, so every lost
-or reordered frame shows. Where this kernel has no CAN the measurement runs inside the
-user-mode-linux guest (``hil.uml``), where every syscall costs about ten times more: compare
-the ratio, not the absolute rates, with a native run.
+Both read the same traffic on the same vcan interfaces in one run: one ``cangen -g 0`` per bus
+sends N frames as fast as the kernel takes them, with an incrementing 64-bit counter as payload,
+so every lost or reordered frame shows. ``offered`` is frames sent per second of sending;
+``ours``/``peer`` are frames received per second of receiving (first to last frame, all buses),
+so a reader that falls behind and loses frames scores low twice. Where this kernel has no CAN,
+the measurement runs inside the user-mode-linux guest (``hil.uml``), where every syscall costs
+about ten times more: compare the ratio, not the absolute rates, with a native run.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,88 +45,141 @@ class Reading:
     offered_per_s: float
 
 
-def _cangen(count: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            "cangen",
-            CHANNEL,
-            "-g",
-            "0",
-            "-n",
-            str(count),
-            "-I",
-            f"{FRAME_ID:X}",
-            "-L",
-            "8",
-            "-D",
-            "i",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def _cangen(channel: str, count: int) -> subprocess.Popen[bytes]:
+    argv = ["cangen", channel, "-g", "0", "-n", str(count), "-I", f"{FRAME_ID:X}", "-L", "8"]
+    return subprocess.Popen([*argv, "-D", "i"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _score(counters: np.ndarray[Any, Any], count: int, elapsed: float, offered: float) -> Reading:
-    steps = np.diff(counters.astype(np.int64))
-    return Reading(
-        received=len(counters),
-        lost=count - len(np.unique(counters)),
-        out_of_order=int((steps <= 0).sum()),
-        frames_per_s=len(counters) / elapsed if elapsed > 0 else 0.0,
-        offered_per_s=offered,
-    )
+@dataclass
+class _Capture:
+    """What one reader thread got on one bus."""
+
+    counters: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    first: float = 0.0
+    last: float = 0.0
+    error: BaseException | None = None
 
 
-def _read_fast(count: int) -> Reading:
-    options = SocketCanRawOptions(standard_ids=frozenset({FRAME_ID}), kernel_timestamps=False)
-    with SocketCanRawPort("bench", CHANNEL, options) as port:
-        sender, started = _cangen(count), time.perf_counter()
-        chunks, first, last, idle_since = [], 0.0, 0.0, time.perf_counter()
-        while True:
-            batch = port.receive(4096, 0.1)
-            now = time.perf_counter()
-            if len(batch):
-                first = first or now
-                last, idle_since = now, now
-                chunks.append(batch["data"][:, :8].copy().view("<u8").ravel())
-            elif sender.poll() is not None and now - idle_since > IDLE_S:
-                break
-        offered = count / max(_sender_time(sender, started), 1e-9)
-    counters = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
-    return _score(counters, count, last - first, offered)
+class _Bench:
+    """Readers on every channel, opened first; then one cangen per channel; then the score."""
+
+    def __init__(self, channels: Sequence[str], count: int) -> None:
+        self.channels = list(channels)
+        self.count = count
+        self.senders_done = threading.Event()
+
+    def run(self, read: Callable[[str, _Capture, threading.Event], None]) -> Reading:
+        captures = [_Capture() for _ in self.channels]
+        ready = [threading.Event() for _ in self.channels]
+        self.senders_done.clear()
+        threads = [
+            threading.Thread(target=self._guard, args=(read, channel, capture, flag))
+            for channel, capture, flag in zip(self.channels, captures, ready, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for flag in ready:
+            flag.wait(30)
+        started = time.perf_counter()
+        senders = [_cangen(channel, self.count) for channel in self.channels]
+        for sender in senders:
+            sender.wait()
+            if sender.returncode != 0:
+                error = sender.stderr.read().decode() if sender.stderr else ""
+                raise RuntimeError(f"cangen failed ({sender.returncode}): {error}")
+        sent_s = time.perf_counter() - started
+        self.senders_done.set()
+        for thread in threads:
+            thread.join()
+        for capture in captures:
+            if capture.error is not None:
+                raise capture.error
+        return self._score(captures, sent_s)
+
+    def _guard(
+        self,
+        read: Callable[[str, _Capture, threading.Event], None],
+        channel: str,
+        capture: _Capture,
+        ready: threading.Event,
+    ) -> None:
+        try:
+            read(channel, capture, ready)
+        except BaseException as err:  # reported by run(), in the main thread
+            capture.error = err
+            ready.set()
+
+    def idle_done(self, idle_since: float, now: float) -> bool:
+        return self.senders_done.is_set() and now - idle_since > IDLE_S
+
+    def _score(self, captures: list[_Capture], sent_s: float) -> Reading:
+        received = lost = out_of_order = 0
+        for capture in captures:
+            counters = (
+                np.concatenate(capture.counters) if capture.counters else np.zeros(0, np.uint64)
+            )
+            steps = np.diff(counters.astype(np.int64))
+            received += len(counters)
+            lost += self.count - len(np.unique(counters))
+            out_of_order += int((steps <= 0).sum())
+        got = [c for c in captures if c.first]
+        elapsed = max(c.last for c in got) - min(c.first for c in got) if got else 0.0
+        total = self.count * len(self.channels)
+        return Reading(
+            received=received,
+            lost=lost,
+            out_of_order=out_of_order,
+            frames_per_s=received / elapsed if elapsed > 0 else 0.0,
+            offered_per_s=total / sent_s if sent_s > 0 else 0.0,
+        )
 
 
-def _read_python_can(count: int) -> Reading:
-    import can  # the peer library, as a user would use it: defaults, one recv() per frame
+def _read_fast(bench: _Bench) -> Callable[[str, _Capture, threading.Event], None]:
+    def read(channel: str, capture: _Capture, ready: threading.Event) -> None:
+        options = SocketCanRawOptions(standard_ids=frozenset({FRAME_ID}), kernel_timestamps=False)
+        with SocketCanRawPort(f"bench-{channel}", channel, options) as port:
+            ready.set()
+            idle_since = time.perf_counter()
+            while True:
+                batch = port.receive(4096, 0.1)
+                now = time.perf_counter()
+                if len(batch):
+                    capture.first = capture.first or now
+                    capture.last = idle_since = now
+                    capture.counters.append(batch["data"][:, :8].copy().view("<u8").ravel())
+                elif bench.idle_done(idle_since, now):
+                    return
 
-    with can.Bus(interface="socketcan", channel=CHANNEL) as bus:
-        sender, started = _cangen(count), time.perf_counter()
-        values: list[int] = []
-        first, last, idle_since = 0.0, 0.0, time.perf_counter()
-        while True:
-            message = bus.recv(0.1)
-            now = time.perf_counter()
-            if message is not None:
-                first = first or now
-                last, idle_since = now, now
-                values.append(int.from_bytes(message.data[:8], "little"))
-            elif sender.poll() is not None and now - idle_since > IDLE_S:
-                break
-        offered = count / max(_sender_time(sender, started), 1e-9)
-    return _score(np.array(values, dtype=np.uint64), count, last - first, offered)
-
-
-def _sender_time(sender: subprocess.Popen[bytes], started: float) -> float:
-    sender.wait()
-    if sender.returncode != 0:
-        error = sender.stderr.read().decode() if sender.stderr else ""
-        raise RuntimeError(f"cangen failed ({sender.returncode}): {error}")
-    return time.perf_counter() - started
+    return read
 
 
-def measure(count: int) -> dict[str, Any]:
-    """Both readers on the same traffic; needs SocketCAN and ``vcan0``."""
-    ours, peer = _read_fast(count), _read_python_can(count)
+def _read_python_can(bench: _Bench) -> Callable[[str, _Capture, threading.Event], None]:
+    def read(channel: str, capture: _Capture, ready: threading.Event) -> None:
+        import can  # the peer library as a user would use it: defaults, one recv() per frame
+
+        with can.Bus(interface="socketcan", channel=channel) as bus:
+            ready.set()
+            values: list[int] = []
+            idle_since = time.perf_counter()
+            while True:
+                message = bus.recv(0.1)
+                now = time.perf_counter()
+                if message is not None:
+                    capture.first = capture.first or now
+                    capture.last = idle_since = now
+                    values.append(int.from_bytes(message.data[:8], "little"))
+                elif bench.idle_done(idle_since, now):
+                    break
+        capture.counters.append(np.array(values, dtype=np.uint64))
+
+    return read
+
+
+def measure(count: int, channels: Sequence[str] = (CHANNEL,)) -> dict[str, Any]:
+    """Both readers on the same traffic (``count`` frames per channel); needs SocketCAN and
+    the vcan interfaces."""
+    bench = _Bench(channels, count)
+    ours, peer = bench.run(_read_fast(bench)), bench.run(_read_python_can(bench))
     return {
         "ours": round(ours.frames_per_s, 1),
         "peer": round(peer.frames_per_s, 1),
@@ -130,28 +187,32 @@ def measure(count: int) -> dict[str, Any]:
         "unit": "frames/s",
         "lost": ours.lost,
         "offered": round(ours.offered_per_s, 1),
-        "frames": count,
+        "frames": count * len(channels),
+        "buses": len(channels),
         "details": {"ours": asdict(ours), "peer": asdict(peer)},
     }
 
 
-def main(*, frames: int, json_path: Path | None) -> int:
+def main(*, frames: int, buses: int = 1, json_path: Path | None) -> int:
     """The CLI entry: measure (inside the guest where needed), print, write ``json_path``."""
+    channels = [f"vcan{i}" for i in range(buses)]
     if kernel_has_can():
-        result = measure(frames)
+        result = measure(frames, channels)
         where = "native SocketCAN"
     else:
         with tempfile.TemporaryDirectory(dir=PROJECT) as shared:  # the guest sees host files
             out = Path(shared) / "bench-can.json"
-            argv = [sys.executable, "-m", "hil.bench_can", "--inside", str(frames), str(out)]
-            run = run_with_vcan(argv, cwd=PROJECT, timeout_s=600, output=None)
+            argv = [sys.executable, "-m", "hil.bench_can", str(frames), str(buses), str(out)]
+            run = run_with_vcan(argv, vcan=channels, cwd=PROJECT, timeout_s=600, output=None)
             if run.exit_status != 0 or not out.exists():
                 print(run.output_text[-3000:], file=sys.stderr)
                 return 1
             result = json.loads(out.read_text())
         where = "user-mode-linux guest (no SocketCAN in this kernel)"
     details = result["details"]
-    print(f"CAN receive, {frames} frames from cangen -g 0 on vcan0, {where}:")
+    print(
+        f"CAN receive, {frames} frames per bus from cangen -g 0 on {buses} vcan bus(es), {where}:"
+    )
     print(f"  offered: {result['offered']:,.0f} frames/s")
     print(f"  ours (fast SocketCAN reader): {result['ours']:,.0f} frames/s, lost {result['lost']}")
     print(
@@ -165,11 +226,13 @@ def main(*, frames: int, json_path: Path | None) -> int:
 
 
 def _inside(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--inside", type=int, required=True)
+    parser = argparse.ArgumentParser(description="run inside a machine with the vcan buses")
+    parser.add_argument("frames", type=int)
+    parser.add_argument("buses", type=int)
     parser.add_argument("out", type=Path)
     args = parser.parse_args(argv)
-    args.out.write_text(json.dumps(measure(args.inside)))
+    channels = [f"vcan{i}" for i in range(args.buses)]
+    args.out.write_text(json.dumps(measure(args.frames, channels)))
     return 0
 
 

@@ -17,7 +17,8 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
     bench_can = groups["bench"].add_parser(
         "can", help="fast SocketCAN reader vs plain python-can on the same vcan traffic"
     )
-    bench_can.add_argument("--frames", type=int, default=20_000, help="frames cangen sends")
+    bench_can.add_argument("--frames", type=int, default=20_000, help="frames per bus")
+    bench_can.add_argument("--buses", type=int, default=1, help="vcan buses, one cangen each")
     bench_can.add_argument("--json", type=Path, dest="json_path", help="write results here")
     bench_can.set_defaults(handler=_bench_can)
 
@@ -25,4 +26,4 @@ def register(commands: Any, groups: dict[str, Any]) -> None:
 def _bench_can(args: argparse.Namespace) -> int:
     from hil.bench_can import main
 
-    return main(frames=args.frames, json_path=args.json_path)
+    return main(frames=args.frames, buses=args.buses, json_path=args.json_path)
