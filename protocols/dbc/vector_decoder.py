@@ -2,8 +2,11 @@
 
 Each message is compiled once into a plan (``protocols.dbc.plan``: per signal, which 64-bit
 word of the payload, the shift, the mask, sign and scaling, and its multiplexer). A batch is
-grouped by message with numpy, and every signal of a message is then a few vector operations
-over all its frames.
+grouped by message with numpy: ids are mapped to messages by a lookup table (11-bit ids) or a
+binary search (29-bit ids), one stable sort puts each message's frames next to each other,
+and each message is then a slice decoded by a few 2-D operations over (signals x frames).
+The Python work per batch is per message, never per frame, and per signal only for the few
+signals that cannot be batched (floats, 64-bit and word-straddling signals, multiplexing).
 
 J1939: a message of a DBC whose protocol is J1939 (cantools' ``Message.protocol``) matches
 frames on its parameter group number, whatever their priority and source address. For a PDU1
@@ -25,12 +28,16 @@ import numpy.typing as npt
 from cantools.database.can import Database, Message
 from cantools.errors import Error as CantoolsError
 
-from protocols.dbc.plan import MessagePlan, compile_message, decode_signals
+from protocols.dbc.plan import (
+    MessagePlan,
+    PayloadWords,
+    compile_message,
+    decode_aligned,
+    decode_signals,
+)
 
-_EXTENDED_KEY = np.uint64(1 << 32)
 _FLAG_EXTENDED = 0x01  # the frame-batch flag bits (documented with the batch layout)
 _FLAG_NOT_DATA = 0x08 | 0x10  # error frames and remote requests carry no signals
-_U64 = np.uint64
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -83,7 +90,7 @@ class VectorDecoder:
     def __init__(self, db: Database, messages: Iterable[str] | None = None) -> None:
         """Compile ``messages`` (names; all messages of ``db`` when None).
 
-        Raises ``ValueError`` for a name ``db`` does not have.
+        Raises ``ValueError`` for a name ``db`` does not have, or more than 32766 messages.
         """
         selected: list[Message] = []
         if messages is None:
@@ -104,6 +111,11 @@ class VectorDecoder:
             if plan.message.protocol == "j1939" and plan.message.is_extended_frame:
                 by_pgn.setdefault(j1939_pgn(int(plan.message.frame_id)), []).append(plan)
         self._by_pgn = {pgn: plans[0] for pgn, plans in by_pgn.items() if len(plans) == 1}
+        self._plans: tuple[MessagePlan, ...] = tuple(self._by_name.values())
+        self._tables = _IdTables.build(self._plans, self._exact, self._by_pgn)
+        self._big_endian = any(
+            p.batch is not None and any(big for _, big in p.batch.words) for p in self._plans
+        )
         self.rejects: Counter[str] = Counter()
         self.vectorised: frozenset[str] = frozenset(
             name for name, p in self._by_name.items() if p.signals is not None
@@ -171,12 +183,12 @@ class VectorDecoder:
             raise ValueError(f"data must have shape (N={n}, W>=8), got {payload.shape}")
         if lengths.shape[0] != n or times.shape[0] != n:
             raise ValueError("arbitration_id, dlc and timestamp must have the same length")
-        extended = (
-            ids > 0x7FF if is_extended is None else np.asarray(is_extended, dtype=bool).reshape(-1)
-        )
-        if extended.shape[0] != n:
-            raise ValueError("is_extended must have the same length as arbitration_id")
-        return self._decode(ids, payload, lengths, times, extended, np.arange(n, dtype=np.intp))
+        extended: npt.NDArray[np.bool_] | None = None  # None: ids above 0x7FF are extended
+        if is_extended is not None:
+            extended = np.asarray(is_extended, dtype=bool).reshape(-1)
+            if extended.shape[0] != n:
+                raise ValueError("is_extended must have the same length as arbitration_id")
+        return self._decode(ids, payload, lengths, times, extended, None)
 
     def decode_batch(self, batch: npt.NDArray[Any]) -> dict[str, DecodedMessage]:
         """Decode a frame batch: a structured array with fields ``timestamp``,
@@ -186,7 +198,17 @@ class VectorDecoder:
         """
         flags = batch["flags"]
         is_data = (flags & _FLAG_NOT_DATA) == 0
-        self.rejects["not_data"] += int(batch.shape[0] - np.count_nonzero(is_data))
+        not_data = int(batch.shape[0] - np.count_nonzero(is_data))
+        self.rejects["not_data"] += not_data
+        if not_data == 0:  # the usual case: no copy of the batch to drop rows
+            return self._decode(
+                batch["arbitration_id"].astype(np.uint32, copy=False),
+                batch["data"],
+                batch["dlc"].astype(np.int64),
+                batch["timestamp"].astype(np.float64, copy=False),
+                (flags & _FLAG_EXTENDED) != 0,
+                None,
+            )
         rows = np.flatnonzero(is_data)
         return self._decode(
             batch["arbitration_id"][rows].astype(np.uint32),
@@ -197,100 +219,119 @@ class VectorDecoder:
             rows.astype(np.intp),
         )
 
-    def _lookup(self, key: int) -> MessagePlan | None:
-        plan = self._exact.get(key)
-        if plan is None and key & (1 << 32) and self._by_pgn:
-            plan = self._by_pgn.get(j1939_pgn(key & 0x1FFFFFFF))
-        return plan
-
     def _decode(
         self,
         ids: npt.NDArray[np.uint32],
         payload: npt.NDArray[np.uint8],
         lengths: npt.NDArray[np.int64],
         times: FloatArray,
-        extended: npt.NDArray[np.bool_],
-        rows: IndexArray,
+        extended: npt.NDArray[np.bool_] | None,
+        rows: IndexArray | None,
     ) -> dict[str, DecodedMessage]:
+        """Decode frames; ``rows`` are their rows in the caller's input (None: 0..N-1)."""
         out: dict[str, DecodedMessage] = {}
-        if ids.shape[0] == 0:
+        n = ids.shape[0]
+        if n == 0:
             return out
-        keys = ids.astype(np.uint64) | np.where(extended, _EXTENDED_KEY, _U64(0))
-        unique, inverse = np.unique(keys, return_inverse=True)
-        # Several ids can be one message (J1939 source addresses): number the messages.
-        plans: list[MessagePlan] = []
-        slot_of: dict[str, int] = {}
-        unique_slot = np.empty(unique.shape[0], dtype=np.intp)
-        for i, key in enumerate(unique.tolist()):
-            plan = self._lookup(key)
-            if plan is None:
-                unique_slot[i] = -1
-                continue
-            slot = slot_of.setdefault(plan.message.name, len(plans))
-            if slot == len(plans):
-                plans.append(plan)
-            unique_slot[i] = slot
-        frame_slot = unique_slot[inverse.reshape(-1)]
-        unknown = int(np.count_nonzero(frame_slot < 0))
+        slots = self._tables.slots(ids, extended)
+        counts = np.bincount(slots + 1, minlength=len(self._plans) + 1)
+        unknown = int(counts[0])
         self.rejects["unknown_id"] += unknown
-        if unknown == ids.shape[0]:
+        if unknown == n:
             return out
-        known = np.flatnonzero(frame_slot >= 0) if unknown else None
-        slots = frame_slot if known is None else frame_slot[known]
-        # A stable sort keeps each message's frames in input (time) order.
-        order = np.argsort(slots, kind="stable")
-        if known is not None:
-            order = known[order]
-        bounds = np.cumsum(np.bincount(slots, minlength=len(plans)))[:-1]
-        for plan, group in zip(plans, np.split(order, bounds), strict=True):
-            long_enough = lengths[group] >= plan.length
-            self.rejects["short_frame"] += int(group.shape[0] - np.count_nonzero(long_enough))
-            group = group[long_enough]
-            if group.shape[0] == 0:
+        # One stable sort (a radix sort for int16 slots) groups each message's frames in input
+        # (time) order; unknown frames (slot -1) sort first and are dropped.
+        known = np.argsort(slots, kind="stable")[unknown:]
+        # Each payload as 64-bit words, little- and (when a message needs it) big-endian, once
+        # for the whole batch: each message then reads columns of these, without a copy.
+        # np.take: about three times faster than fancy indexing for rows of a 2-D array.
+        little = np.take(_little_endian_words(payload), known, axis=0)
+        big = little.byteswap() if self._big_endian else None
+        sorted_times = np.take(times, known)
+        sorted_ids = np.take(ids, known)
+        sorted_rows = known if rows is None else np.take(rows, known)
+        per_slot = counts[1:]
+        # Slot -1 (unknown) reads the table's last entry, 0: never short.
+        short = lengths < self._tables.lengths[slots]
+        n_short = int(np.count_nonzero(short))
+        self.rejects["short_frame"] += n_short
+        if n_short:
+            short = short[known]
+        ends = np.cumsum(per_slot).tolist()
+        columns = little.shape[1]
+        for slot in np.flatnonzero(per_slot).tolist():
+            plan = self._plans[slot]
+            end = ends[slot]
+            start = end - int(per_slot[slot])
+            group: slice | IndexArray = slice(start, end)
+            if n_short and short[start:end].any():
+                kept = np.flatnonzero(~short[start:end]) + start
+                if kept.shape[0] == 0:
+                    continue
+                group = kept
+            group_little = little[group]
+            batch = plan.batch_only
+            if batch is not None and batch.columns <= columns:
+                out[plan.message.name] = DecodedMessage(
+                    timestamp=sorted_times[group],
+                    signals=decode_aligned(
+                        batch, group_little, None if big is None else big[group]
+                    ),
+                    index=sorted_rows[group],
+                    arbitration_id=sorted_ids[group],
+                )
                 continue
             if plan.signals is None:
-                decoded = self._decode_slow(plan.message, payload[group], times[group], rows[group])
+                decoded = self._decode_slow(plan.message, _payload_bytes(group_little))
             else:
-                decoded = self._decode_fast(plan, payload[group], times[group], rows[group])
-            if decoded is not None:
-                group_ids = ids[group]
-                if decoded.index.shape[0] != group.shape[0]:  # some frames were refused
-                    group_ids = group_ids[np.searchsorted(rows[group], decoded.index)]
-                out[plan.message.name] = DecodedMessage(
-                    timestamp=decoded.timestamp,
-                    signals=decoded.signals,
-                    index=decoded.index,
-                    arbitration_id=group_ids,
+                group_words = PayloadWords(
+                    _payload_bytes(group_little),
+                    plan.length,
+                    plan.width,
+                    group_little,
+                    None if big is None else big[group],
                 )
+                decoded = self._decode_fast(plan, group_words)
+            if decoded is None:
+                continue
+            signals, good = decoded
+            group_times, group_rows, group_ids = (
+                sorted_times[group],
+                sorted_rows[group],
+                sorted_ids[group],
+            )
+            if good is not None:  # some frames were refused
+                group_times, group_rows, group_ids = (
+                    group_times[good],
+                    group_rows[good],
+                    group_ids[good],
+                )
+            out[plan.message.name] = DecodedMessage(
+                timestamp=group_times,
+                signals=signals,
+                index=group_rows,
+                arbitration_id=group_ids,
+            )
         return out
 
     def _decode_fast(
-        self,
-        plan: MessagePlan,
-        payload: npt.NDArray[np.uint8],
-        times: FloatArray,
-        rows: IndexArray,
-    ) -> DecodedMessage | None:
-        values, refused = decode_signals(plan, payload)
-        if not refused.any():
-            return DecodedMessage(timestamp=times, signals=values, index=rows)
+        self, plan: MessagePlan, words: PayloadWords
+    ) -> tuple[dict[str, FloatArray], npt.NDArray[np.bool_] | None] | None:
+        """Decode one message's frames: values, and the rows kept (None: all); None when
+        every frame was refused."""
+        values, refused = decode_signals(plan, words)
+        if refused is None or not refused.any():
+            return values, None
         self.rejects["decode_error"] += int(np.count_nonzero(refused))
         good = ~refused
         if not good.any():
             return None
-        return DecodedMessage(
-            timestamp=times[good],
-            signals={name: value[good] for name, value in values.items()},
-            index=rows[good],
-        )
+        return {name: value[good] for name, value in values.items()}, good
 
     def _decode_slow(
-        self,
-        message: Message,
-        payload: npt.NDArray[np.uint8],
-        times: FloatArray,
-        rows: IndexArray,
-    ) -> DecodedMessage | None:
+        self, message: Message, payload: npt.NDArray[np.uint8]
+    ) -> tuple[dict[str, FloatArray], npt.NDArray[np.bool_] | None] | None:
+        """Decode frame by frame with cantools; returns as ``_decode_fast``."""
         names = [s.name for s in message.signals]
         values = np.full((len(names), payload.shape[0]), np.nan)
         good = np.zeros(payload.shape[0], dtype=bool)
@@ -309,12 +350,125 @@ class VectorDecoder:
                     values[j, i] = value
         if not good.any():
             return None
-        return DecodedMessage(
-            timestamp=times[good],
-            signals={name: values[j, good] for j, name in enumerate(names)},
-            index=rows[good],
-        )
+        if good.all():
+            return {name: values[j] for j, name in enumerate(names)}, None
+        return {name: values[j, good] for j, name in enumerate(names)}, good
 
 
 def _key(frame_id: int, extended: bool) -> int:
     return frame_id | (1 << 32 if extended else 0)
+
+
+def _little_endian_words(payload: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """``payload`` as little-endian 64-bit words, ``uint64[N, ceil(W / 8)]`` (zero-padded)."""
+    width = payload.shape[1]
+    if width % 8:
+        padded = np.zeros((payload.shape[0], width + 8 - width % 8), dtype=np.uint8)
+        padded[:, :width] = payload
+        payload = padded
+    words: npt.NDArray[np.uint64] = (
+        np.ascontiguousarray(payload).view("<u8").astype(np.uint64, copy=False)
+    )
+    return words
+
+
+def _payload_bytes(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
+    """The payload bytes of little-endian words, ``uint8[M, 8 * words]``."""
+    data: npt.NDArray[np.uint8] = words.astype("<u8", copy=False).view(np.uint8)
+    return data
+
+
+def _j1939_pgns(ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
+    """``j1939_pgn`` of every id of an array."""
+    pgn = (ids >> np.uint32(8)) & np.uint32(0x3FFFF)
+    pdu1 = ((pgn >> np.uint32(8)) & np.uint32(0xFF)) < 240
+    result: npt.NDArray[np.uint32] = np.where(pdu1, pgn & np.uint32(0x3FF00), pgn)
+    return result
+
+
+@dataclass(frozen=True, eq=False)
+class _IdTables:
+    """Frame id -> message slot (index into the decoder's plans), built once per decoder.
+
+    11-bit ids index ``standard`` directly (its last entry, -1, catches every other id);
+    29-bit ids are binary-searched in ``extended_ids``, then (J1939) their PGN in ``pgns``.
+    ``lengths`` is each slot's message length, the minimum dlc of its frames, and a final 0
+    for slot -1.
+    """
+
+    standard: npt.NDArray[np.int16]
+    extended_ids: npt.NDArray[np.uint32]
+    extended_slots: npt.NDArray[np.int16]
+    pgns: npt.NDArray[np.uint32]
+    pgn_slots: npt.NDArray[np.int16]
+    lengths: npt.NDArray[np.int64]
+
+    @staticmethod
+    def build(
+        plans: tuple[MessagePlan, ...],
+        exact: Mapping[int, MessagePlan],
+        by_pgn: Mapping[int, MessagePlan],
+    ) -> _IdTables:
+        if len(plans) >= np.iinfo(np.int16).max:
+            raise ValueError(f"too many messages for one decoder: {len(plans)}")
+        slot_of = {id(plan): slot for slot, plan in enumerate(plans)}
+        standard_ids = {k: slot_of[id(p)] for k, p in exact.items() if not k & (1 << 32)}
+        size = max([0x7FF, *standard_ids]) + 2
+        standard = np.full(size, -1, dtype=np.int16)
+        for frame_id, slot in standard_ids.items():
+            standard[frame_id] = slot
+        extended = sorted(
+            (k & 0xFFFFFFFF, slot_of[id(p)]) for k, p in exact.items() if k & (1 << 32)
+        )
+        pgns = sorted((pgn, slot_of[id(p)]) for pgn, p in by_pgn.items())
+        return _IdTables(
+            standard=standard,
+            extended_ids=np.array([k for k, _ in extended], dtype=np.uint32),
+            extended_slots=np.array([s for _, s in extended], dtype=np.int16),
+            pgns=np.array([k for k, _ in pgns], dtype=np.uint32),
+            pgn_slots=np.array([s for _, s in pgns], dtype=np.int16),
+            lengths=np.array([*(p.length for p in plans), 0], dtype=np.int64),
+        )
+
+    def slots(
+        self, ids: npt.NDArray[np.uint32], extended: npt.NDArray[np.bool_] | None
+    ) -> npt.NDArray[np.int16]:
+        """Each frame's slot, -1 for an id no message has. ``extended`` None: ids > 0x7FF."""
+        beyond = self.standard.shape[0] - 1
+        index = np.minimum(ids, beyond)
+        if extended is not None:
+            index[extended] = beyond
+        slots: npt.NDArray[np.int16] = self.standard[index]
+        if self.extended_ids.shape[0] == 0 and self.pgns.shape[0] == 0:
+            return slots
+        rows = np.flatnonzero(ids > 0x7FF if extended is None else extended)
+        if rows.shape[0]:
+            slots[rows] = self._extended(ids[rows])
+        return slots
+
+    def _extended(self, ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.int16]:
+        slots = np.full(ids.shape[0], -1, dtype=np.int16)
+        _search(self.extended_ids, self.extended_slots, ids, slots)
+        if self.pgns.shape[0]:
+            # An exact 29-bit match wins; only the rest are matched on their PGN.
+            missing = np.flatnonzero(slots < 0)
+            found = np.full(missing.shape[0], -1, dtype=np.int16)
+            _search(
+                self.pgns, self.pgn_slots, _j1939_pgns(ids[missing] & np.uint32(0x1FFFFFFF)), found
+            )
+            slots[missing] = found
+        return slots
+
+
+def _search(
+    keys: npt.NDArray[np.uint32],
+    values: npt.NDArray[np.int16],
+    wanted: npt.NDArray[np.uint32],
+    out: npt.NDArray[np.int16],
+) -> None:
+    """Set ``out[i] = values[j]`` where ``wanted[i] == keys[j]`` (``keys`` sorted)."""
+    if keys.shape[0] == 0 or wanted.shape[0] == 0:
+        return
+    position = np.minimum(np.searchsorted(keys, wanted), keys.shape[0] - 1)
+    hit = keys[position] == wanted
+    out[hit] = values[position[hit]]
