@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from collections.abc import Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -25,7 +26,7 @@ from hal.can.frames import (
     empty_batch,
 )
 from hal.can.port import BusState
-from hal.errors import HalError, PortClosedError, PortOpenError, TransmitError
+from hal.errors import PortClosedError, PortOpenError, TransmitError
 from hal.port_tracking import OpenPorts
 
 if TYPE_CHECKING:
@@ -56,7 +57,11 @@ class PythonCanPort:
     """A ``CanPort`` backed by ``can.Bus``. Created closed: call ``open()`` or use ``with``.
 
     Counters: ``rx_frames`` (data and remote frames received), ``rx_error_frames``,
-    ``tx_frames``, ``tx_errors``.
+    ``tx_frames``, ``tx_errors``, ``disconnects``, ``reopens``.
+
+    When the driver fails while receiving (a USB adapter unplugged, an interface gone), the port
+    shuts the bus down, reports ``DOWN``, logs once, and tries to reopen it on later receive
+    calls, every ``reopen_interval`` seconds; it logs once more when it is back.
     """
 
     def __init__(
@@ -67,13 +72,22 @@ class PythonCanPort:
         bitrate: int | None = None,
         fd: bool = False,
         receive_own_messages: bool = False,
+        reopen_interval: float = 1.0,
     ) -> None:
-        """Raises ``ValueError`` for an empty name, interface or channel, or a bitrate <= 0."""
+        """Raises ``ValueError`` for an empty name, interface or channel, a bitrate <= 0 or a
+        reopen_interval <= 0."""
         for label, value in (("name", name), ("interface", interface), ("channel", channel)):
             if not value:
                 raise ValueError(f"CAN port {label} must not be empty")
         if bitrate is not None and bitrate <= 0:
             raise ValueError(f"CAN port {name!r}: bitrate must be positive, got {bitrate}")
+        if reopen_interval <= 0:
+            raise ValueError(f"CAN port {name!r}: reopen_interval must be positive")
+        self._reopen_interval = reopen_interval
+        self._is_open = False  # the owner's intent: open() called and close() not yet
+        self._next_reopen_at = 0.0
+        self._disconnects = 0
+        self._reopens = 0
         self._name = name
         self._interface = interface
         self._channel = channel
@@ -88,7 +102,7 @@ class PythonCanPort:
         self._tx_errors = 0
 
     def __repr__(self) -> str:
-        status = "open" if self._bus is not None else "closed"
+        status = "closed" if not self._is_open else "open" if self._bus is not None else "down"
         return f"<PythonCanPort {self._name!r} {self._interface}:{self._channel} {status}>"
 
     @property
@@ -97,7 +111,7 @@ class PythonCanPort:
 
     @property
     def is_open(self) -> bool:
-        return self._bus is not None
+        return self._is_open
 
     @property
     def state(self) -> BusState:
@@ -127,6 +141,8 @@ class PythonCanPort:
             "rx_error_frames": self._rx_error_frames,
             "tx_frames": self._tx_frames,
             "tx_errors": self._tx_errors,
+            "disconnects": self._disconnects,
+            "reopens": self._reopens,
         }
 
     def open(self) -> None:
@@ -135,8 +151,12 @@ class PythonCanPort:
         Raises ``PortOpenError`` when python-can, the interface's driver or the channel is
         missing; the message says what to install or configure.
         """
-        if self._bus is not None:
+        if self._is_open:
             return
+        self._bus = self._connect()
+        self._is_open = True
+
+    def _connect(self) -> can.BusABC:
         try:
             import can
         except ImportError as err:
@@ -161,8 +181,8 @@ class PythonCanPort:
                 f"{self._channel!r}: {err}. {self._hint(can, err)}"
             ) from err
         self._can = can
-        self._bus = bus
         _open_ports.track(self, self._name, bus.shutdown)
+        return bus
 
     def _hint(self, can: ModuleType, err: Exception) -> str:
         if isinstance(err, NotImplementedError):
@@ -190,32 +210,51 @@ class PythonCanPort:
 
     def close(self) -> None:
         """Shut the bus down; harmless when already closed. Never raises."""
+        self._is_open = False
+        self._drop_bus()
+
+    def _drop_bus(self) -> None:
         bus, self._bus = self._bus, None
         if bus is None:
             return
         _open_ports.untrack(self)
         try:
             bus.shutdown()
-        except Exception:  # the port is closed either way; the driver's problem is logged
+        except Exception:  # the bus is gone either way; the driver's problem is logged
             _log.exception("CAN port %r: bus shutdown failed", self._name)
 
-    def _require_bus(self) -> can.BusABC:
-        if self._bus is None:
+    def _require_bus(self) -> can.BusABC | None:
+        """The live bus; None while it is down and not yet back."""
+        if not self._is_open:
             raise PortClosedError(f"CAN port {self._name!r} is not open")
+        if self._bus is None and time.monotonic() >= self._next_reopen_at:
+            self._next_reopen_at = time.monotonic() + self._reopen_interval
+            try:
+                self._bus = self._connect()
+            except PortOpenError:
+                return None
+            self._reopens += 1
+            _log.warning(
+                "CAN port %r: %s channel %r is back", self._name, self._interface, self._channel
+            )
         return self._bus
 
     def receive(self, max_frames: int = 1024, timeout: float = 0.1) -> FrameBatch:
         """Wait up to ``timeout`` s for a frame, then take what is already queued.
 
-        Returns a ``FRAME_DTYPE`` batch of at most ``max_frames`` frames (maybe empty). Raises
-        ``PortClosedError`` when not open, ``ValueError`` if ``max_frames`` < 1 or ``timeout``
-        < 0, ``HalError`` if the driver fails.
+        Returns a ``FRAME_DTYPE`` batch of at most ``max_frames`` frames (maybe empty; always
+        empty while the bus is down). Raises ``PortClosedError`` when not open, ``ValueError``
+        if ``max_frames`` < 1 or ``timeout`` < 0. A driver failure does not raise: the port
+        goes down and reopens by itself.
         """
-        bus = self._require_bus()
         if max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {max_frames}")
         if timeout < 0:
             raise ValueError(f"timeout must not be negative, got {timeout}")
+        bus = self._require_bus()
+        if bus is None:  # down: wait as a receive would, then report nothing
+            time.sleep(min(timeout, max(0.0, self._next_reopen_at - time.monotonic())))
+            return empty_batch()
         msg = self._recv(bus, timeout)
         if msg is None:
             return empty_batch()
@@ -263,12 +302,23 @@ class PythonCanPort:
         try:
             return bus.recv(timeout)
         except (self._can.CanError, OSError) as err:
-            if self._bus is None:  # close() from another thread ended the wait
+            if not self._is_open:  # close() from another thread ended the wait
                 raise PortClosedError(f"CAN port {self._name!r} was closed") from err
-            raise HalError(
-                f"CAN port {self._name!r}: receive failed on {self._interface} channel "
-                f"{self._channel!r}: {err}"
-            ) from err
+            self._lost(err)
+            return None
+
+    def _lost(self, err: Exception) -> None:
+        self._disconnects += 1
+        self._next_reopen_at = time.monotonic() + self._reopen_interval
+        _log.warning(
+            "CAN port %r: %s channel %r is unavailable (%s); reopening every %g s",
+            self._name,
+            self._interface,
+            self._channel,
+            err,
+            self._reopen_interval,
+        )
+        self._drop_bus()
 
     def send(
         self, arbitration_id: int, data: bytes, *, extended: bool = False, fd: bool = False
@@ -280,6 +330,9 @@ class PythonCanPort:
         FD frame on a port opened without ``fd=True``.
         """
         bus = self._require_bus()
+        if bus is None:
+            self._tx_errors += 1
+            raise TransmitError(f"CAN port {self._name!r}: the bus is down")
         limit = MAX_EXTENDED_ID if extended else MAX_STANDARD_ID
         if not 0 <= arbitration_id <= limit:
             kind = "extended" if extended else "standard"

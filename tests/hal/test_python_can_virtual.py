@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +17,7 @@ from hal.can.frames import FLAG_ERROR, FLAG_EXTENDED
 from hal.can.port import BusState, CanPort
 from hal.can.python_can_port import PythonCanPort
 from hal.can.registry import create_can_port
-from hal.errors import HalError, PortClosedError, PortOpenError, TransmitError
+from hal.errors import PortClosedError, PortOpenError, TransmitError
 from tests.hal.can_contract import CanPortContract, Pair, receive_exactly
 from tests.hal.port_leaks import PortLeakGuard
 
@@ -60,7 +61,14 @@ def test_error_frames_are_flagged_and_counted(port: PythonCanPort, raw_bus: can.
     frames = receive_exactly(port, 2)[0]
     assert frames["flags"].tolist() == [0, FLAG_EXTENDED | FLAG_ERROR]
     assert frames["arbitration_id"].tolist() == [0x123, 0x44]
-    assert port.counters == {"rx_frames": 1, "rx_error_frames": 1, "tx_frames": 0, "tx_errors": 0}
+    assert port.counters == {
+        "rx_frames": 1,
+        "rx_error_frames": 1,
+        "tx_frames": 0,
+        "tx_errors": 0,
+        "disconnects": 0,
+        "reopens": 0,
+    }
 
 
 def test_remote_frames_report_the_requested_length(
@@ -101,15 +109,40 @@ def test_driver_send_failure_becomes_transmit_error(
     assert port.counters["tx_frames"] == 0
 
 
-def test_driver_receive_failure_becomes_hal_error(
-    port: PythonCanPort, monkeypatch: pytest.MonkeyPatch
+def test_a_failing_driver_takes_the_port_down_and_it_comes_back(
+    channel: str,
+    raw_bus: can.BusABC,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def fail(self: can.BusABC, timeout: float | None = None) -> can.Message | None:
-        raise can.CanOperationError("Network is down")
+    # An adapter unplugged mid-stream: the driver's recv fails, then (replugged) works again.
+    real_recv = can.interfaces.virtual.VirtualBus.recv
+    unplugged = [True]
 
-    monkeypatch.setattr(can.interfaces.virtual.VirtualBus, "recv", fail)
-    with pytest.raises(HalError, match="Network is down"):
-        port.receive(timeout=0)
+    def flaky(self: can.BusABC, timeout: float | None = None) -> can.Message | None:
+        if unplugged[0]:
+            raise can.CanOperationError("Network is down")
+        return real_recv(self, timeout)
+
+    monkeypatch.setattr(can.interfaces.virtual.VirtualBus, "recv", flaky)
+    with PythonCanPort("vehicle", "virtual", channel, reopen_interval=0.05) as port:
+        assert len(port.receive(timeout=0)) == 0  # no exception out of the port
+        assert port.state is BusState.DOWN
+        assert port.counters["disconnects"] == 1
+        with pytest.raises(TransmitError, match="down"):
+            port.send(0x10, b"\x00")
+        unplugged[0] = False
+        deadline = time.monotonic() + 5
+        while port.counters["reopens"] == 0:
+            assert time.monotonic() < deadline, "the port did not reopen"
+            port.receive(timeout=0.01)
+        raw_bus.send(can.Message(arbitration_id=0x321, data=b"\x01", is_extended_id=False))
+        (frames,) = receive_exactly(port, 1)
+        assert frames["arbitration_id"].tolist() == [0x321]
+        assert port.state is not BusState.DOWN
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("unavailable" in m for m in messages) == 1
+    assert sum("is back" in m for m in messages) == 1
 
 
 def test_receive_rejects_bad_arguments(port: PythonCanPort) -> None:
