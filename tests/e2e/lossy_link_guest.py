@@ -75,6 +75,12 @@ async def scenario(port: int, workdir: Path) -> dict[str, object]:
             while bridge.stats.stored < MESSAGES and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)
             elapsed = time.monotonic() - started
+            diagnostics = {
+                "published": dict(uplink.published),
+                "queued": uplink.queued,
+                "uplink_connected": uplink.connected.is_set(),
+                "bridge_received": bridge.stats.received,
+            }
         finally:
             for task in (uplink_task, bridge_task):
                 task.cancel()
@@ -90,6 +96,7 @@ async def scenario(port: int, workdir: Path) -> dict[str, object]:
         "seconds": round(elapsed, 1),
         "msg_per_s": round(MESSAGES / elapsed, 1),
         "rss_growth_kib": rss_submitted - rss_start,
+        **diagnostics,
     }
 
 

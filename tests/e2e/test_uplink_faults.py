@@ -26,16 +26,13 @@ pytestmark = [pytest.mark.mosquitto, pytest.mark.e2e, pytest.mark.asyncio]
 
 MESSAGES = 10_000
 OUTAGE_S = 20.0
-QUEUE = "max_queued_messages 100000\n"
-"""As in the shipped roadgate.conf: Mosquitto's default of 1,000 queued messages per client
-would drop the backlog meant for a bridge that reconnects after the devices do."""
 
 
 @pytest.mark.timeout(240)
 async def test_a_20_s_broker_outage_loses_nothing(tmp_path: Path) -> None:
     identity = DeviceIdentity("veh-7", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
     all_qos1 = {stream: 1 for stream in Stream}
-    with private_mosquitto(tmp_path, persistent=True, extra_config=QUEUE) as broker:
+    with private_mosquitto(tmp_path, persistent=True) as broker:
         port = broker.port
     uplink_settings = UplinkSettings(
         port=port, qos=all_qos1, reconnect_min_s=0.2, reconnect_max_s=1.0, ack_timeout_s=2.0
@@ -48,7 +45,7 @@ async def test_a_20_s_broker_outage_loses_nothing(tmp_path: Path) -> None:
     sent: dict[str, list[int]] = {"state": [], "events": []}
     with SqliteOutbox(tmp_path / "outbox.sqlite3") as outbox:
         uplink = UplinkPublisher(identity, uplink_settings, outbox)
-        broker_cm = private_mosquitto(tmp_path, port=port, persistent=True, extra_config=QUEUE)
+        broker_cm = private_mosquitto(tmp_path, port=port, persistent=True)
         live = broker_cm.__enter__()
         ready = asyncio.Event()
         bridge_task = asyncio.create_task(bridge.run(ready))
@@ -71,7 +68,7 @@ async def test_a_20_s_broker_outage_loses_nothing(tmp_path: Path) -> None:
                     await asyncio.sleep(0.05)  # a producer at a few thousand messages per second
             await outage
             broker_cm.__exit__(None, None, None)
-            broker_cm = private_mosquitto(tmp_path, port=port, persistent=True, extra_config=QUEUE)
+            broker_cm = private_mosquitto(tmp_path, port=port, persistent=True)
             live = broker_cm.__enter__()
             await eventually(lambda: uplink.queued == 0, within_s=120, what="outbox drained")
             await eventually(

@@ -85,6 +85,10 @@ def private_mosquitto(
         f"per_listener_settings false\nuser {getpass.getuser()}\n"
         f"allow_anonymous {'true' if anonymous else 'false'}\n"
         f"listener {port} 127.0.0.1\n{listener_config}\n{persistence}"
+        # As in firmware_py/deploy/mosquitto/roadgate.conf: a subscriber that acknowledges
+        # slowly (a bridge on a lossy link, or reconnecting) must not lose its backlog to
+        # Mosquitto's default limit of 1,000 queued messages per client.
+        "max_queued_messages 200000\n"
         f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n"
         f"{extra_config}"
     )
