@@ -17,8 +17,8 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +35,8 @@ from edge.uplink.settings import UplinkSettings
 from firmware_py.errors import FirmwareError
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import Stream
+
+PROJECT = Path(__file__).resolve().parents[2]
 
 ALL_QOS1 = {stream: 1 for stream in Stream}
 
@@ -86,7 +88,12 @@ def local_broker(host: str | None, port: int | None) -> Iterator[tuple[str, int]
         free = int(probe.getsockname()[1])
     with tempfile.TemporaryDirectory(prefix="roadgate-bench-") as tmp:
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(f"listener {free} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        # set_tcp_nodelay: without it the broker holds small messages back (Nagle) on their way
+        # to the subscriber, and the latency measured would be the broker's, not ours.
+        conf.write_text(
+            f"listener {free} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "set_tcp_nodelay true\n"
+        )
         process = subprocess.Popen(
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -162,51 +169,78 @@ def _peer(host: str, port: int, n: int, payload_size: int) -> float:
         client.disconnect()
 
 
+_SUBSCRIBER = """
+import sys, time
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from protocols.schema.v1 import roadgate_pb2 as pb
+host, port, total, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+latencies = []
+def on_message(_c, _u, msg):
+    arrived = time.time_ns()
+    latencies.append((arrived - pb.Envelope.FromString(msg.payload).capture_time_ns) / 1e6)
+client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-latency-sub")
+client.on_message = on_message
+client.on_subscribe = lambda *_: print("ready", flush=True)
+client.connect(host, port)
+client.subscribe("rg/v1/bench/bench-latency/state", qos=1)
+deadline = time.monotonic() + 600
+while len(latencies) < total and time.monotonic() < deadline:
+    client.loop(0.05)
+open(out, "w").write("\\n".join(map(str, latencies)))
+"""
+
+
 async def _latency(
     host: str, port: int, rate: int, seconds: float, outbox_dir: Path
 ) -> list[float]:
-    """Submit-to-subscriber latencies in ms at ``rate`` messages/s."""
-    latencies: list[float] = []
-    subscribed = threading.Event()
+    """Submit-to-subscriber latencies in ms at ``rate`` messages/s.
 
-    def on_message(_c: Any, _u: Any, msg: Any) -> None:
-        arrived = time.time_ns()
-        envelope = pb.Envelope.FromString(msg.payload)
-        latencies.append((arrived - envelope.capture_time_ns) / 1e6)
-
-    subscriber = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-latency-sub")
-    subscriber.on_message = on_message
-    subscriber.on_subscribe = lambda *_: subscribed.set()
-    subscriber.connect(host, port)
-    subscriber.subscribe("rg/v1/bench/bench-latency/state", qos=1)
-    subscriber.loop_start()
+    The subscriber is a process of its own, so that it does not compete with the publisher for
+    the interpreter: what is measured is our uplink plus the broker, not a shared GIL.
+    """
+    total = int(rate * seconds)
+    out = outbox_dir / "latencies.txt"
+    subscriber = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _SUBSCRIBER,
+        host,
+        str(port),
+        str(total),
+        str(out),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=PROJECT,
+    )
     identity = DeviceIdentity("bench-latency", "bench", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
     settings = UplinkSettings(host=host, port=port, qos=ALL_QOS1)
     try:
-        if not subscribed.wait(10):
+        assert subscriber.stdout is not None
+        line = await asyncio.wait_for(subscriber.stdout.readline(), 30)
+        if line.strip() != b"ready":
             raise FirmwareError("latency subscriber could not subscribe")
         with SqliteOutbox(outbox_dir / "latency.sqlite3") as outbox:
             uplink = UplinkPublisher(identity, settings, outbox)
             task = asyncio.create_task(uplink.run())
             try:
                 await asyncio.wait_for(uplink.connected.wait(), 10)
-                body, total = _payload(), int(rate * seconds)
+                body = _payload()
                 loop = asyncio.get_running_loop()
                 start = loop.time()
                 for i in range(total):
                     await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
                     uplink.submit(body, time.time_ns())
-                deadline = loop.time() + 10
-                while len(latencies) < total and loop.time() < deadline:  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
+                await asyncio.wait_for(subscriber.wait(), 30)
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
     finally:
-        subscriber.loop_stop()
-        subscriber.disconnect()
-    return latencies
+        if subscriber.returncode is None:
+            subscriber.kill()
+            await subscriber.wait()
+    text = out.read_text() if out.exists() else ""
+    return [float(v) for v in text.split()]
 
 
 def _percentile(values: list[float], q: float) -> float:
