@@ -10,8 +10,8 @@ import errno
 import logging
 import time
 from collections.abc import Mapping
-from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from hal.can.frames import (
 )
 from hal.can.port import BusState
 from hal.errors import PortClosedError, PortOpenError, TransmitError
+from hal.port_base import AdapterBase
 from hal.port_tracking import OpenPorts
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def leaked_ports() -> int:
     return _open_ports.leaked
 
 
-class PythonCanPort:
+class PythonCanPort(AdapterBase):
     """A ``CanPort`` backed by ``can.Bus``. Created closed: call ``open()`` or use ``with``.
 
     Counters: ``rx_frames`` (data and remote frames received), ``rx_error_frames``,
@@ -104,14 +105,6 @@ class PythonCanPort:
     def __repr__(self) -> str:
         status = "closed" if not self._is_open else "open" if self._bus is not None else "down"
         return f"<PythonCanPort {self._name!r} {self._interface}:{self._channel} {status}>"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def is_open(self) -> bool:
-        return self._is_open
 
     @property
     def state(self) -> BusState:
@@ -359,15 +352,3 @@ class PythonCanPort:
                 f"CAN port {self._name!r}: cannot send id {arbitration_id:#x}: {err}"
             ) from err
         self._tx_frames += 1
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

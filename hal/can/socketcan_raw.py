@@ -25,8 +25,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 
@@ -47,6 +45,7 @@ from hal.can.frame_structs import (
 from hal.can.frames import FrameBatch, empty_batch
 from hal.can.port import BusState
 from hal.errors import HalError, PortClosedError, PortOpenError, TransmitError
+from hal.port_base import AdapterBase
 from hal.port_tracking import OpenPorts
 
 _log = logging.getLogger("hal.can")
@@ -149,7 +148,7 @@ class _SocketHolder:
             sock.close()
 
 
-class SocketCanRawPort:
+class SocketCanRawPort(AdapterBase):
     """A ``CanPort`` on a raw SocketCAN socket. Created closed: call ``open()`` or use ``with``.
 
     Counters: ``rx_frames`` (data and remote frames), ``rx_error_frames``, ``rx_kernel_drops``
@@ -209,16 +208,8 @@ class SocketCanRawPort:
         return f"<SocketCanRawPort {self._name!r} {self._channel} {status}>"
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
     def channel(self) -> str:
         return self._channel
-
-    @property
-    def is_open(self) -> bool:
-        return self._is_open
 
     @property
     def state(self) -> BusState:
@@ -636,15 +627,3 @@ class SocketCanRawPort:
             self._flush(sock)
         except TransmitError as err:
             _log.warning("%s", err)
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from types import ModuleType, TracebackType
-from typing import Any, Self
+from types import ModuleType
+from typing import Any
 
 from hal.errors import PortClosedError, PortOpenError
+from hal.port_base import AdapterBase
 from hal.port_tracking import OpenPorts
 from hal.serial.line_framer import DEFAULT_MAX_LINE, LineFramer
 
@@ -55,7 +56,7 @@ def _close_quietly(name: str, handle: _Handle) -> None:
         _log.debug("serial port %r: closing the handle failed", name, exc_info=True)
 
 
-class PySerialLinePort:
+class PySerialLinePort(AdapterBase):
     """NMEA lines from a serial device or pyserial URL. Created closed: ``open()`` or ``with``.
 
     Counters: the framer's (``bytes``, ``lines``, ``garbage_bytes``, ``binary_lines``,
@@ -103,15 +104,6 @@ class PySerialLinePort:
     def __repr__(self) -> str:
         status = "connected" if self.connected else "open" if self._is_open else "closed"
         return f"<PySerialLinePort {self._name!r} {self._url} {status}>"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def is_open(self) -> bool:
-        """True from ``open()`` to ``close()``, whether or not the device is present."""
-        return self._is_open
 
     @property
     def connected(self) -> bool:
@@ -266,15 +258,3 @@ class PySerialLinePort:
             self._garbage_seen = garbage
         elif lines:
             self._in_garbage_burst = False
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
