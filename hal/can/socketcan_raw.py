@@ -416,11 +416,7 @@ class SocketCanRawPort(AdapterBase):
         except BlockingIOError:
             pass
         except OSError as err:
-            if err.errno not in _GONE:
-                raise HalError(
-                    f"CAN port {self._name!r}: receive failed on {self._channel!r}: {err}"
-                ) from err
-            return count, err
+            return count, self._gone_or_raise(err)
         return count, None
 
     def _read_burst_plain(self, sock: socket.socket, limit: int) -> tuple[int, OSError | None]:
@@ -435,12 +431,17 @@ class SocketCanRawPort(AdapterBase):
         except BlockingIOError:
             pass
         except OSError as err:
-            if err.errno not in _GONE:
-                raise HalError(
-                    f"CAN port {self._name!r}: receive failed on {self._channel!r}: {err}"
-                ) from err
-            return count, err
+            return count, self._gone_or_raise(err)
         return count, None
+
+    def _gone_or_raise(self, err: OSError) -> OSError:
+        """``err`` when it means the interface went away (the caller reopens later); any other
+        receive failure raises ``HalError``."""
+        if err.errno not in _GONE:
+            raise HalError(
+                f"CAN port {self._name!r}: receive failed on {self._channel!r}: {err}"
+            ) from err
+        return err
 
     def _take_ancillary(self, ancillary: list[tuple[int, int, bytes]]) -> bytes:
         """The timestamp among the control messages; notes the drop counter if present."""
