@@ -102,9 +102,8 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
         for relaxation in loaded.relaxations:
             log.warning("%s: loaded %s in relaxed mode: %s", bus.name, bus.dbc.name, relaxation)
         databases[bus.name] = loaded.database
-        needed = _needed_messages(config, bus.name)
-        wanted = _wanted_ids(loaded.database, needed) if needed is not None else None
-        decoders[bus.name] = VectorDecoder(loaded.database, needed)
+        wanted = wanted_ids(config, bus.name, loaded.database)
+        decoders[bus.name] = VectorDecoder(loaded.database, _needed_messages(config, bus.name))
         port = create_can_port(bus.name, bus.interface, bus.channel, bus.bitrate, bus.fd, wanted)
         stack.enter_context(port)
         ports[bus.name] = port
@@ -194,6 +193,12 @@ def _needed_messages(config: BoxConfig, bus: str) -> set[str] | None:
     if config.vehicle is not None and config.device.role == "vehicle_gateway":
         return config.vehicle.signals.messages()
     return None  # radars: the assembler decodes its own messages
+
+
+def wanted_ids(config: BoxConfig, bus: str, database: Any) -> WantedIds | None:
+    """The frame ids the box reads on ``bus`` (its kernel filter); None when it reads all."""
+    needed = _needed_messages(config, bus)
+    return _wanted_ids(database, needed) if needed is not None else None
 
 
 def _wanted_ids(database: Any, messages: set[str]) -> WantedIds:

@@ -8,7 +8,9 @@ from protocols.schema.v1 import roadgate_pb2 as pb
 class SpeedingDetector:
     """One event per object and episode above ``limit_mps + tolerance_mps``.
 
-    An episode ends when the object slows below ``limit_mps - hysteresis_mps``. The tolerance
+    An episode ends when the object slows below ``limit_mps - hysteresis_mps`` or its sensor
+    stops reporting it. Object ids are per sensor: several radars' lists interleave, and one
+    radar's list saying nothing of another's objects must not end their episodes. The tolerance
     mirrors enforcement practice (and radar speed error): 51 km/h in a 50 zone is not reported.
     """
 
@@ -27,21 +29,22 @@ class SpeedingDetector:
         self._device_id = device_id
         self._limit = limit_mps
         self._hysteresis = hysteresis_mps
-        self._speeding: set[int] = set()
+        self._speeding: dict[str, set[int]] = {}  # sensor id -> objects in an episode
         self._count = 0
 
     def evaluate(self, objects: pb.ObjectList) -> list[pb.TrafficEvent]:
         """The events to publish for this object list."""
         events = []
         seen = set()
+        speeding = self._speeding.setdefault(objects.sensor_id, set())
         for obj in objects.objects:
             seen.add(obj.object_id)
-            if obj.object_id in self._speeding:
+            if obj.object_id in speeding:
                 if obj.speed_mps < self._limit - self._hysteresis:
-                    self._speeding.discard(obj.object_id)
+                    speeding.discard(obj.object_id)
                 continue
             if obj.speed_mps > self._limit + self._tolerance:
-                self._speeding.add(obj.object_id)
+                speeding.add(obj.object_id)
                 self._count += 1
                 events.append(
                     pb.TrafficEvent(
@@ -57,5 +60,5 @@ class SpeedingDetector:
                         ),
                     )
                 )
-        self._speeding &= seen  # forget objects the radar no longer reports
+        speeding &= seen  # forget objects this sensor no longer reports
         return events

@@ -70,7 +70,11 @@ class RoadsideUnitPipeline:
         )
         self.counters: Counter[str] = Counter()
         self.health = HealthReport({"pipeline": lambda: self.counters, "": uplink.counters})
+        # Several radars may share one bus (ARS408 sensor-id offsets): one reader per port.
+        self._by_port: dict[str, tuple[CanPort, list[RadarInput]]] = {}
         for radar in self._radars:
+            port_radars = self._by_port.setdefault(radar.port.name, (radar.port, []))[1]
+            port_radars.append(radar)
             self.health.add(f"can.{radar.port.name}", counters_of(radar.port))
             self.health.add(f"radar.{radar.pose.sensor_id}", radar.counters)
         if gnss is not None:
@@ -80,25 +84,29 @@ class RoadsideUnitPipeline:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._uplink.run(), name="uplink")
-            for radar in self._radars:
-                tasks.create_task(self._read_radar(radar), name=f"radar-{radar.pose.sensor_id}")
+            for name, (port, radars) in self._by_port.items():
+                tasks.create_task(self._read_radars(port, radars), name=f"can-{name}")
             if self._gnss is not None:
                 tasks.create_task(self._read_gnss(self._gnss), name="gnss")
             if self._plan is not None:
                 tasks.create_task(every(1 / self._settings.spat_rate_hz, self._publish_spat))
             tasks.create_task(every(self._settings.health_period_s, self._publish_health))
 
-    async def _read_radar(self, radar: RadarInput) -> None:
-        async for batch in can_batches(radar.port):
+    async def _read_radars(self, port: CanPort, radars: Sequence[RadarInput]) -> None:
+        async for batch in can_batches(port):
             self.counters["can_frames"] += len(batch)
-            for radar_list in radar.extract(batch):
-                now_ns = time.time_ns()
-                objects = to_object_list(radar_list, radar.pose)
-                self.counters["object_lists"] += 1
-                self._uplink.submit(objects, now_ns)
-                for event in self._speeding.evaluate(objects):
-                    log.info("%s: %s", self._uplink.identity.device_id, event.description)
-                    self._uplink.submit(event, now_ns)
+            for radar in radars:
+                for radar_list in radar.extract(batch):
+                    self._publish_objects(radar, radar_list)
+
+    def _publish_objects(self, radar: RadarInput, radar_list: RadarObjectList) -> None:
+        now_ns = time.time_ns()
+        objects = to_object_list(radar_list, radar.pose)
+        self.counters["object_lists"] += 1
+        self._uplink.submit(objects, now_ns)
+        for event in self._speeding.evaluate(objects):
+            log.info("%s: %s", self._uplink.identity.device_id, event.description)
+            self._uplink.submit(event, now_ns)
 
     async def _read_gnss(self, port: SerialLinePort) -> None:
         # The RSU's position is surveyed; GNSS gives it time and a health signal.

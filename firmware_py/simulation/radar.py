@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import can
 
 from edge.geo import GeoPoint, east_north_to_sensor
-from firmware_py.simulation.world import INTERSECTION, Actor
+from firmware_py.simulation.world import INTERSECTION, Actor, ActorState
 from protocols.radar.ars408 import RadarObject, encode_object_list
 
 CYCLE_S = 0.072  # the ARS408's measurement cycle
@@ -18,6 +19,48 @@ NEAR_RANGE_M, NEAR_HALF_ANGLE = 70.0, math.radians(45)
 FAR_RANGE_M, FAR_HALF_ANGLE = 250.0, math.radians(9)
 CLASS_CODE = {"car": 1, "truck": 2, "pedestrian": 3, "motorcycle": 4, "bicycle": 5}
 PROB_99_9 = 7  # Obj_ProbOfExist code for >= 99.9 %
+
+
+def visible_objects(
+    origin: GeoPoint,
+    actors: Iterable[tuple[int, Actor, ActorState]],
+    *,
+    position: GeoPoint,
+    heading_rad: float,
+) -> list[RadarObject]:
+    """The objects a radar at ``position`` looking along ``heading_rad`` reports.
+
+    ``actors`` are ``(object id, actor, state)`` with states in metres east/north of
+    ``origin``; the radar sees what lies in its near or far beam, in front of it.
+    """
+    east, north = origin.east_north_of(position)
+    objects = []
+    for object_id, actor, state in actors:
+        x, y = east_north_to_sensor(state.east_m - east, state.north_m - north, heading_rad)
+        rng, bearing = math.hypot(x, y), abs(math.atan2(y, x))
+        visible = x > 0.5 and (
+            (rng <= NEAR_RANGE_M and bearing <= NEAR_HALF_ANGLE)
+            or (rng <= FAR_RANGE_M and bearing <= FAR_HALF_ANGLE)
+        )
+        if not visible:
+            continue
+        vx, vy = east_north_to_sensor(*state.velocity, heading_rad)
+        objects.append(
+            RadarObject(
+                object_id=object_id,
+                dist_long_m=round(x, 1),
+                dist_lat_m=round(y, 1),
+                vrel_long_mps=round(vx, 2),
+                vrel_lat_mps=round(vy, 2),
+                dyn_prop=0 if state.speed_mps > 0.3 else 7,  # moving / stopped
+                rcs_dbsm=actor.rcs_dbsm,
+                obj_class=CLASS_CODE.get(actor.kind, 0),
+                length_m=actor.length_m,
+                width_m=actor.width_m,
+                prob_of_exist_code=PROB_99_9,
+            )
+        )
+    return objects
 
 
 class RadarSimulator:
@@ -36,7 +79,7 @@ class RadarSimulator:
     ) -> None:
         self._actors = actors
         self._db = db
-        self._east, self._north = INTERSECTION.east_north_of(position)
+        self._position = position
         self._heading = heading_rad
         self._sensor_id = sensor_id
         self._interface = interface
@@ -45,36 +88,10 @@ class RadarSimulator:
 
     def objects_at(self, now: float) -> list[RadarObject]:
         """The objects in the field of view at Unix time ``now``."""
-        objects = []
-        for object_id, actor in enumerate(self._actors):
-            state = actor.state_at(now)
-            x, y = east_north_to_sensor(
-                state.east_m - self._east, state.north_m - self._north, self._heading
-            )
-            rng, bearing = math.hypot(x, y), abs(math.atan2(y, x))
-            visible = x > 0.5 and (
-                (rng <= NEAR_RANGE_M and bearing <= NEAR_HALF_ANGLE)
-                or (rng <= FAR_RANGE_M and bearing <= FAR_HALF_ANGLE)
-            )
-            if not visible:
-                continue
-            vx, vy = east_north_to_sensor(*state.velocity, self._heading)
-            objects.append(
-                RadarObject(
-                    object_id=object_id,
-                    dist_long_m=round(x, 1),
-                    dist_lat_m=round(y, 1),
-                    vrel_long_mps=round(vx, 2),
-                    vrel_lat_mps=round(vy, 2),
-                    dyn_prop=0 if state.speed_mps > 0.3 else 7,  # moving / stopped
-                    rcs_dbsm=actor.rcs_dbsm,
-                    obj_class=CLASS_CODE.get(actor.kind, 0),
-                    length_m=actor.length_m,
-                    width_m=actor.width_m,
-                    prob_of_exist_code=PROB_99_9,
-                )
-            )
-        return objects
+        states = ((i, actor, actor.state_at(now)) for i, actor in enumerate(self._actors))
+        return visible_objects(
+            INTERSECTION, states, position=self._position, heading_rad=self._heading
+        )
 
     async def run(self) -> None:
         """Send one object list per cycle until cancelled."""

@@ -56,6 +56,18 @@ def test_an_object_that_left_and_came_back_is_reported_again() -> None:
     assert len(detector.evaluate(objects((7, 15.0)))) == 1
 
 
+def test_lists_of_several_radars_interleaving_report_each_episode_once() -> None:
+    # Found on the HIL bench: radar1's lists, which do not hold radar0's object 0, ended its
+    # episode, and every radar0 list after one of radar1 reported it again.
+    detector = SpeedingDetector("rsu-1", limit_mps=10.0)
+    radar0 = objects((0, 15.0))
+    radar0.sensor_id = "radar0"
+    radar1 = objects((3, 8.0))
+    radar1.sensor_id = "radar1"
+    reported = [len(detector.evaluate(radar)) for radar in (radar0, radar1) * 5]
+    assert reported == [1] + [0] * 9
+
+
 def test_speeding_tolerance() -> None:
     detector = SpeedingDetector("rsu-1", limit_mps=10.0, tolerance_mps=1.5)
     assert detector.evaluate(objects((1, 11.4))) == []

@@ -1,107 +1,21 @@
-"""A private Mosquitto broker on a free port, for tests that need a real broker."""
+"""A private Mosquitto broker on a free port, for tests that need a real broker (the bench's)."""
 
-from __future__ import annotations
-
-import getpass
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-
-INSTALL_HINT = (
-    "the mosquitto broker binary is missing: run `make test` (it installs it), or "
-    "`apt-get install mosquitto mosquitto-clients` (Debian/Ubuntu/Raspberry Pi OS)"
+from hil.broker import (
+    INSTALL_HINT,
+    Broker,
+    MosquittoProcess,
+    free_port,
+    mosquitto_binary,
+    private_mosquitto,
+    wait_for_port,
 )
 
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def mosquitto_binary() -> str:
-    """Path of the mosquitto binary; raises ``RuntimeError`` with an install hint if missing."""
-    found = shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-    if found is None:
-        raise RuntimeError(INSTALL_HINT)
-    return found
-
-
-def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
-    """Wait until something accepts TCP connections on ``host:port``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-@contextmanager
-def private_mosquitto(
-    workdir: Path,
-    extra_config: str = "",
-    port: int | None = None,
-    persistent: bool = False,
-    listener_config: str = "",
-    anonymous: bool = True,
-) -> Iterator[Broker]:
-    """Start a Mosquitto on 127.0.0.1 (a free port unless ``port``); stop it on exit.
-
-    ``persistent`` keeps sessions and queued QoS 1 messages in ``workdir`` across restarts;
-    ``listener_config`` lines follow the listener line (TLS options); ``extra_config`` goes last.
-    """
-    binary = mosquitto_binary()
-    port = port or free_port()
-    conf = workdir / f"mosquitto-{port}.conf"
-    log_path = workdir / f"mosquitto-{port}.log"
-    persistence = (
-        f"persistence true\npersistence_location {workdir}/\n"
-        if persistent
-        else "persistence false\n"
-    )
-    conf.write_text(
-        # As root, mosquitto would drop to the "mosquitto" user and could not write its log and
-        # persistence files in the test's private directory: stay the current user.
-        f"per_listener_settings false\nuser {getpass.getuser()}\n"
-        f"allow_anonymous {'true' if anonymous else 'false'}\n"
-        f"listener {port} 127.0.0.1\n{listener_config}\n{persistence}"
-        # As in firmware_py/deploy/mosquitto/roadgate.conf: a subscriber that acknowledges
-        # slowly (a bridge on a lossy link, or reconnecting) must not lose its backlog to
-        # Mosquitto's default limit of 1,000 queued messages per client.
-        "max_queued_messages 200000\n"
-        f"log_dest file {log_path}\nlog_type error\nlog_type warning\nlog_type notice\n"
-        f"{extra_config}"
-    )
-    process = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE)
-    try:
-        wait_for_port("127.0.0.1", port)
-        yield Broker("127.0.0.1", port, process, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+__all__ = [
+    "INSTALL_HINT",
+    "Broker",
+    "MosquittoProcess",
+    "free_port",
+    "mosquitto_binary",
+    "private_mosquitto",
+    "wait_for_port",
+]

@@ -1,0 +1,20 @@
+"""Emulated hardware for the HIL bench: CAN log replay, ARS408 radars, GNSS receivers."""
+
+from hil.emulators.ars408 import Ars408Emulator
+from hil.emulators.base import CanEmulator, Emulator, HilEmulatorError, ThreadedEmulator
+from hil.emulators.can_replay import CanLogReplayer
+from hil.emulators.gate import ChannelGate
+from hil.emulators.gnss import GnssEmulator
+from hil.emulators.vehicle_log import write_vehicle_log
+
+__all__ = [
+    "Ars408Emulator",
+    "CanEmulator",
+    "CanLogReplayer",
+    "ChannelGate",
+    "Emulator",
+    "GnssEmulator",
+    "HilEmulatorError",
+    "ThreadedEmulator",
+    "write_vehicle_log",
+]

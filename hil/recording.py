@@ -1,0 +1,68 @@
+"""What a scenario run observed: the daemon's MQTT output, the faults as executed, and what
+the emulated hardware delivered. Expectations are checked against a ``Recording`` only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from hil.clock import ScenarioClock
+from hil.world import GroundTruth
+from protocols.schema.v1 import roadgate_pb2 as pb
+
+
+@dataclass(frozen=True)
+class Received:
+    """One MQTT message from the daemon, as the bench's subscriber received it."""
+
+    t_s: float  # receive time, scenario seconds
+    topic: str
+    stream: str  # last topic segment: state, objects, spat, events, health, status
+    device_id: str
+    retained: bool
+    envelope: pb.Envelope
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """A fault as it was executed: ``start_s`` to ``end_s`` in scenario seconds."""
+
+    kind: str
+    target: str
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class Recording:
+    """Everything one scenario run observed."""
+
+    scenario: str
+    device_id: str  # the daemon's device id
+    clock: ScenarioClock
+    truth: GroundTruth
+    duration_s: float
+    messages: list[Received] = field(default_factory=list)
+    faults: list[FaultWindow] = field(default_factory=list)
+    # Per CAN channel: arbitration id -> data frames the emulated hardware put on the bus
+    # (sends that succeeded while the bus was up and not bus-off).
+    can_delivered: dict[str, Counter[int]] = field(default_factory=dict)
+    # Per CAN channel: the ids the daemon reads there (its kernel filter), None for every id.
+    can_wanted: dict[str, frozenset[int] | None] = field(default_factory=dict)
+    # Per GNSS emulator: epochs written while a reader had the port open.
+    gnss_delivered: dict[str, int] = field(default_factory=dict)
+    # Every emulator's own counters, for the report.
+    emulator_stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    daemon_starts: list[float] = field(default_factory=list)  # scenario seconds
+    # (boot id, sequence) of every message seen waiting in the daemon's outbox (polled, and
+    # read just before every fault), and how many were still there after the run.
+    outbox_seen: set[tuple[str, int]] = field(default_factory=set)
+    outbox_left: int = 0
+
+    def stream(self, stream: str, device_id: str | None = None) -> list[Received]:
+        """Messages of ``stream`` (from ``device_id`` when given), in arrival order."""
+        return [
+            m
+            for m in self.messages
+            if m.stream == stream and (device_id is None or m.device_id == device_id)
+        ]

@@ -1,0 +1,49 @@
+"""HIL scenarios: the file format and its loader, the model, and the expectations checked
+against a run's ``Recording``. See ``hil/scenarios/README.md`` for the file format."""
+
+from hil.scenario.expectations import (
+    Expectation,
+    ExpectCanReceived,
+    ExpectCounter,
+    ExpectEvent,
+    ExpectGnssReceived,
+    ExpectMessages,
+    ExpectNoLoss,
+    ExpectRecovery,
+    Verdict,
+    evaluate,
+)
+from hil.scenario.expectations_motion import ExpectTracks, ExpectVehicleState
+from hil.scenario.loader import load_scenario, parse_scenario, scenario_files
+from hil.scenario.model import (
+    Ars408Spec,
+    CanReplaySpec,
+    EmulatorSpec,
+    FaultSpec,
+    GnssSpec,
+    Scenario,
+)
+
+__all__ = [
+    "Ars408Spec",
+    "CanReplaySpec",
+    "EmulatorSpec",
+    "ExpectCanReceived",
+    "ExpectCounter",
+    "ExpectEvent",
+    "ExpectGnssReceived",
+    "ExpectMessages",
+    "ExpectNoLoss",
+    "ExpectRecovery",
+    "ExpectTracks",
+    "ExpectVehicleState",
+    "Expectation",
+    "FaultSpec",
+    "GnssSpec",
+    "Scenario",
+    "Verdict",
+    "evaluate",
+    "load_scenario",
+    "parse_scenario",
+    "scenario_files",
+]

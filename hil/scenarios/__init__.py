@@ -1,0 +1,1 @@
+"""HIL scenarios and the recorded data they replay."""

@@ -1,0 +1,1 @@
+"""Recorded CAN logs for HIL scenarios; ``generate`` rebuilds them."""
