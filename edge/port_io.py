@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
+from hal.net.port import Datagram, DatagramPort
 from hal.serial.port import SerialLinePort
 
 
@@ -35,3 +36,16 @@ async def serial_lines(port: SerialLinePort, *, poll_s: float = 0.1) -> AsyncIte
         while True:
             for line in await loop.run_in_executor(pool, port.read_lines, poll_s):
                 yield line
+
+
+async def datagram_batches(
+    port: DatagramPort, *, poll_s: float = 0.05
+) -> AsyncIterator[list[Datagram]]:
+    """Yield non-empty batches of (datagram, receive time) from an open ``port`` until
+    cancelled."""
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"udp-{port.name}") as pool:
+        while True:
+            batch = await loop.run_in_executor(pool, port.receive, poll_s)
+            if batch:
+                yield batch

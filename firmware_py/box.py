@@ -15,6 +15,7 @@ from edge.pipelines.roadside_unit import (
     RadarInput,
     RoadsideUnitPipeline,
     RoadsideUnitSettings,
+    SignalControllerInput,
 )
 from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
 from edge.roadside.object_fusion import SensorPose
@@ -22,7 +23,13 @@ from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from firmware_py import __version__
 from firmware_py.config.loader import heading_rad
-from firmware_py.config.model import SIMULATED, BoxConfig, OutboxConfig, RadarConfig
+from firmware_py.config.model import (
+    SIMULATED,
+    BoxConfig,
+    OutboxConfig,
+    RadarConfig,
+    SignalControllerConfig,
+)
 from firmware_py.errors import FirmwareError
 from firmware_py.simulation.gnss import GnssSimulator, fixed_point, riding
 from firmware_py.simulation.radar import RadarSimulator
@@ -31,12 +38,14 @@ from firmware_py.simulation.world import INTERSECTION, intersection_actors
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.can.registry import WantedIds, create_can_port
+from hal.net.udp_port import UdpDatagramPort
 from hal.serial.pyserial_port import PySerialLinePort
 from protocols.dbc import VectorDecoder, load_dbc
 from protocols.errors import ProtocolError
 from protocols.nmea import NmeaFixAssembler
 from protocols.radar.ars408 import Ars408ObjectListAssembler, RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.spat import decode_tscbm, to_spat
 
 log = logging.getLogger("firmware_py.box")
 
@@ -44,6 +53,8 @@ ROLE = {
     "roadside_unit": pb.DEVICE_ROLE_ROADSIDE_UNIT,
     "vehicle_gateway": pb.DEVICE_ROLE_VEHICLE_GATEWAY,
 }
+SIGNAL_CONTROLLER_PORT = "signal-controller"
+"""The signal controller's UDP port's name: health counters ``udp.signal-controller.*``."""
 
 
 @dataclass
@@ -173,11 +184,15 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
                 )
                 simulators.append(sim.run)
         roadside = config.roadside
+        controller = None
+        if roadside is not None and roadside.signal_controller is not None:
+            controller = _signal_controller_input(roadside.signal_controller, stack)
         pipeline = RoadsideUnitPipeline(
             radars=radars,
             gnss=gnss,
             fixes=fixes,
             signal_plan=roadside.signal_plan if roadside else None,
+            signal_controller=controller,
             uplink=uplink,
             settings=RoadsideUnitSettings(
                 speed_limit_mps=roadside.speed_limit_mps if roadside else 50 / 3.6,
@@ -249,3 +264,18 @@ def _radar_input(radar: RadarConfig, port: CanPort, database: Any) -> RadarInput
 
     pose = SensorPose(radar.sensor, radar.position, heading_rad(radar))
     return RadarInput(port, extract, pose, counters=lambda: assembler.counters)
+
+
+def _signal_controller_input(
+    config: SignalControllerConfig, stack: ExitStack
+) -> SignalControllerInput:
+    """Bind the controller's UDP port (closed by ``stack``) and pick its protocol's decoder."""
+    port = UdpDatagramPort(SIGNAL_CONTROLLER_PORT, config.bind, config.port)
+    stack.enter_context(port)
+    groups = dict(config.signal_groups) or None  # none configured: signal group = phase
+
+    def decode(data: bytes) -> pb.SignalPhaseTiming:
+        # "tscbm" is the only protocol the loader accepts.
+        return to_spat(decode_tscbm(data), config.intersection_id, groups)
+
+    return SignalControllerInput(port, decode, timeout_s=config.timeout_s)

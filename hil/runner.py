@@ -1,12 +1,13 @@
 """Run one scenario: broker, emulators, the real daemon, faults on a timeline, then the checks.
 
 The bench plays the world around a box: it starts a private Mosquitto, renders the scenario's
-box config (broker port, the GNSS emulator's serial device, a private outbox), starts
-``roadgate run`` as a separate process and waits for its birth message, then starts the
-emulators at scenario time 0 and injects the faults at their times. Everything the daemon
-publishes is recorded by a subscriber, as a cloud service would see it; the daemon's outbox is
-watched from outside. After ``duration_s`` the emulators stop, the bench watches ``settle_s``
-longer, stops everything and checks the expectations against the recording.
+box config (broker port, the GNSS emulator's serial device, the signal controller's UDP port,
+a private outbox), starts ``roadgate run`` as a separate process and waits for its birth
+message, then starts the emulators at scenario time 0 and injects the faults at their times.
+Everything the daemon publishes is recorded by a subscriber, as a cloud service would see it;
+the daemon's outbox is watched from outside. After ``duration_s`` the emulators stop, the
+bench watches ``settle_s`` longer, stops everything and checks the expectations against the
+recording.
 
 Needs the scenario's vcan interfaces (``roadgate hil up``, or ``roadgate hil run`` which
 creates them, inside user-mode-linux where this kernel has no CAN).
@@ -15,6 +16,7 @@ creates them, inside user-mode-linux where this kernel has no CAN).
 from __future__ import annotations
 
 import contextlib
+import socket
 import string
 import threading
 import time
@@ -31,7 +33,13 @@ from firmware_py.errors import FirmwareError
 from hil.broker import MosquittoProcess
 from hil.clock import ScenarioClock
 from hil.daemon import DaemonProcess
-from hil.emulators import Ars408Emulator, CanLogReplayer, ChannelGate, GnssEmulator
+from hil.emulators import (
+    Ars408Emulator,
+    CanLogReplayer,
+    ChannelGate,
+    GnssEmulator,
+    SignalControllerEmulator,
+)
 from hil.errors import HilError
 from hil.faults import FaultActions, bus_off, interface_down
 from hil.outbox_watch import OutboxWatch
@@ -42,6 +50,7 @@ from hil.scenario import (
     FaultSpec,
     GnssSpec,
     Scenario,
+    SignalControllerSpec,
     Verdict,
     evaluate,
 )
@@ -137,9 +146,13 @@ class _Bench:
             "mqtt_port": str(broker.port),
             "run_dir": str(self.run_dir),
         }
+        udp_ports: dict[str, int] = {}
         for spec in self.scenario.emulators:
             if isinstance(spec, GnssSpec):
                 values[f"gnss_{spec.name}"] = str(self.run_dir / spec.name)
+            elif isinstance(spec, SignalControllerSpec):
+                udp_ports[spec.name] = spec.port or free_udp_port()
+                values[f"spat_port_{spec.name}"] = str(udp_ports[spec.name])
         config_path = render_box_config(
             self.scenario.box_template, values, self.run_dir / "box.toml"
         )
@@ -157,7 +170,7 @@ class _Bench:
             client_id=f"hil-{self.scenario.name}",
         )
         recorder.start()
-        emulators = self._emulators()
+        emulators = self._emulators(udp_ports)
         daemon = DaemonProcess(config_path, self.run_dir / "daemon.log")
         watch = OutboxWatch(config.outbox.path)
         try:
@@ -217,7 +230,8 @@ class _Bench:
                 with contextlib.suppress(Exception):
                     emulator.stop()
 
-    def _emulators(self) -> list[Emulator]:
+    def _emulators(self, udp_ports: dict[str, int]) -> list[Emulator]:
+        """The scenario's emulators; a signal controller sends to ``udp_ports[its name]``."""
         emulators: list[Emulator] = []
         truth = self.scenario.truth
         for spec in self.scenario.emulators:
@@ -244,6 +258,15 @@ class _Bench:
                         heading_deg=spec.heading_deg,
                         cycle_s=spec.cycle_s,
                         gate=self.gates[spec.channel],
+                    )
+                )
+            elif isinstance(spec, SignalControllerSpec):
+                emulators.append(
+                    SignalControllerEmulator(
+                        spec.name,
+                        plan=spec.plan,
+                        target_port=udp_ports[spec.name],
+                        rate_hz=spec.rate_hz,
                     )
                 )
             else:
@@ -295,14 +318,14 @@ class _Bench:
             recording.emulator_stats[emulator.name] = dict(emulator.stats)
             if isinstance(emulator, GnssEmulator):
                 recording.gnss_delivered[emulator.name] = emulator.delivered
-            else:
+            elif not isinstance(emulator, SignalControllerEmulator):  # a CAN emulator
                 delivered = recording.can_delivered.setdefault(emulator.channel, Counter())
                 delivered.update(emulator.delivered)
         recording.can_wanted = _wanted_by_channel(config)
         return errors
 
 
-Emulator = CanLogReplayer | Ars408Emulator | GnssEmulator
+Emulator = CanLogReplayer | Ars408Emulator | GnssEmulator | SignalControllerEmulator
 
 
 class _FaultTimeline(threading.Thread):
@@ -326,6 +349,7 @@ class _FaultTimeline(threading.Thread):
         self.device = daemon
         self.watch = watch
         self.gnss = {e.name: e for e in emulators if isinstance(e, GnssEmulator)}
+        self.controllers = {e.name: e for e in emulators if isinstance(e, SignalControllerEmulator)}
         self.error: str | None = None
 
     def run(self) -> None:
@@ -364,6 +388,9 @@ class _FaultTimeline(threading.Thread):
         if kind == "gnss_garbage":
             gnss = self.gnss[target]
             return FaultActions(lambda: gnss.garbage_burst(fault.size), _nothing)
+        if kind == "controller_silent":
+            controller = self.controllers[target]
+            return FaultActions(lambda: controller.silence(True), lambda: controller.silence(False))
         if kind == "broker_outage":
             return FaultActions(self.broker.stop, self.broker.start)
         if kind == "daemon_kill":
@@ -377,6 +404,14 @@ class _FaultTimeline(threading.Thread):
 
 def _nothing() -> None:
     return None
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port free on ``host`` right now, for the daemon to bind (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _wanted_by_channel(config: BoxConfig) -> dict[str, frozenset[int] | None]:

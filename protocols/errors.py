@@ -6,6 +6,7 @@
     +-- DecodeError          bytes from outside are not a valid message
     |   +-- SchemaVersionError   an Envelope of a schema version we do not speak
     |   +-- NmeaError        an NMEA 0183 sentence we cannot use (``reason`` says why)
+    |   +-- TscbmError       a signal controller's SPaT broadcast we cannot use (``reason``)
     +-- TopicError           an MQTT topic that is not ``rg/v1/{region}/{device_id}/{stream}``
     +-- DbcLoadError         a DBC file cantools cannot load (names the line and the cause)
 
@@ -44,6 +45,14 @@ class NmeaError(DecodeError):
 
     ``reason`` is one of ``not_ascii``, ``malformed``, ``no_checksum``, ``checksum``,
     ``unsupported`` (a sentence type or talker we do not decode) or ``no_time``.
+    """
+
+
+class TscbmError(DecodeError):
+    """A datagram that is not a usable NTCIP 1202 SPaT broadcast (TSCBM).
+
+    ``reason`` is one of ``bad_length``, ``bad_header``, ``bad_phase_count``,
+    ``bad_phase_number`` or ``duplicate_phase``.
     """
 
 

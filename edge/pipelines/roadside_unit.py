@@ -1,4 +1,5 @@
-"""The roadside unit pipeline: radars + GNSS + signal plan -> objects, SPaT, events -> uplink."""
+"""The roadside unit pipeline: radars + GNSS + signal controller (or a fixed-time plan) ->
+objects, SPaT, events -> uplink."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from dataclasses import dataclass
 
 from edge.apps.speeding import SpeedingDetector
 from edge.pipelines.common import CounterSource, FixSource, HealthReport, counters_of, every
-from edge.port_io import can_batches, serial_lines
+from edge.port_io import can_batches, datagram_batches, serial_lines
 from edge.roadside.object_fusion import SensorPose, to_object_list
+from edge.roadside.signal_controller import Output, SignalControllerFeed, SpatDecoder
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.publisher import UplinkPublisher
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
+from hal.net.port import DatagramPort
 from hal.serial.port import SerialLinePort
 from protocols.radar.ars408 import RadarObjectList
 
@@ -37,6 +40,20 @@ class RadarInput:
 
 
 @dataclass(frozen=True)
+class SignalControllerInput:
+    """The signal controller: the port its datagrams arrive on, how one becomes SPaT (the
+    protocol), and how long it may be silent before that is a fault."""
+
+    port: DatagramPort
+    decode: SpatDecoder
+    timeout_s: float = 1.0
+
+
+WATCHDOG_PERIOD_S = 0.1
+"""How often the controller's silence is checked: a fault is reported at most this late."""
+
+
+@dataclass(frozen=True)
 class RoadsideUnitSettings:
     speed_limit_mps: float = 60 / 3.6
     speeding_tolerance_mps: float = 5 / 3.6
@@ -45,7 +62,12 @@ class RoadsideUnitSettings:
 
 
 class RoadsideUnitPipeline:
-    """Runs one roadside unit until cancelled. Ports must be open; the caller closes them."""
+    """Runs one roadside unit until cancelled. Ports must be open; the caller closes them.
+
+    SPaT comes from ``signal_controller`` as its datagrams arrive (at most ``spat_rate_hz``),
+    or else from the fixed-time ``signal_plan`` at ``spat_rate_hz``; never from both (a
+    ``ValueError``): a plan published while the controller is silent would be a guess.
+    """
 
     def __init__(
         self,
@@ -56,7 +78,10 @@ class RoadsideUnitPipeline:
         signal_plan: FixedTimePlan | None,
         uplink: UplinkPublisher,
         settings: RoadsideUnitSettings,
+        signal_controller: SignalControllerInput | None = None,
     ) -> None:
+        if signal_plan is not None and signal_controller is not None:
+            raise ValueError("SPaT comes from a signal controller or a fixed-time plan, not both")
         self._radars = list(radars)
         self._gnss = gnss
         self._fixes = fixes
@@ -80,6 +105,19 @@ class RoadsideUnitPipeline:
         if gnss is not None:
             self.health.add(f"serial.{gnss.name}", counters_of(gnss))
         self.health.add("nmea.rejects", lambda: fixes.rejects)
+        # The controller's port and the feed turning its datagrams into SPaT and faults.
+        self._controller: tuple[DatagramPort, SignalControllerFeed] | None = None
+        if signal_controller is not None:
+            port = signal_controller.port
+            feed = SignalControllerFeed(
+                uplink.identity.device_id,
+                signal_controller.decode,
+                timeout_s=signal_controller.timeout_s,
+                max_rate_hz=settings.spat_rate_hz,
+            )
+            self._controller = (port, feed)
+            self.health.add(f"udp.{port.name}", counters_of(port))
+            self.health.add("signal_controller", counters_of(feed))
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -90,6 +128,12 @@ class RoadsideUnitPipeline:
                 tasks.create_task(self._read_gnss(self._gnss), name="gnss")
             if self._plan is not None:
                 tasks.create_task(every(1 / self._settings.spat_rate_hz, self._publish_spat))
+            if self._controller is not None:
+                udp, feed = self._controller
+                tasks.create_task(self._read_controller(udp, feed), name=f"udp-{udp.name}")
+                tasks.create_task(
+                    every(WATCHDOG_PERIOD_S, lambda: self._submit(feed.check(time.monotonic())))
+                )
             tasks.create_task(every(self._settings.health_period_s, self._publish_health))
 
     async def _read_radars(self, port: CanPort, radars: Sequence[RadarInput]) -> None:
@@ -113,6 +157,16 @@ class RoadsideUnitPipeline:
         async for line in serial_lines(port):
             if self._fixes.feed(line) is not None:
                 self.counters["gnss_fixes"] += 1
+
+    async def _read_controller(self, port: DatagramPort, feed: SignalControllerFeed) -> None:
+        async for datagrams in datagram_batches(port):
+            now_s = time.monotonic()
+            for data, received_s in datagrams:
+                self._submit(feed.datagram(data, received_s, now_s))
+
+    def _submit(self, outputs: Sequence[Output]) -> None:
+        for body, capture_time_ns in outputs:
+            self._uplink.submit(body, capture_time_ns)
 
     def _publish_spat(self) -> None:
         assert self._plan is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import tomllib
 from pathlib import Path
@@ -19,6 +20,7 @@ from edge.vehicle.state_estimator import VehicleDimensions
 from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
     ROLES,
+    SIGNAL_CONTROLLER_PROTOCOLS,
     BoxConfig,
     CanBusConfig,
     DeviceConfig,
@@ -26,11 +28,13 @@ from firmware_py.config.model import (
     OutboxConfig,
     RadarConfig,
     RoadsideConfig,
+    SignalControllerConfig,
     SimulationConfig,
     VehicleConfig,
 )
 from firmware_py.config.reader import Table
 from firmware_py.errors import ConfigError
+from protocols.spat import DEFAULT_PORT as DEFAULT_TSCBM_PORT
 from protocols.topics import Stream, check_segment
 
 SHIPPED_DBC_DIR = Path(__file__).resolve().parents[2] / "protocols" / "dbc" / "files"
@@ -272,36 +276,81 @@ def _radar(t: Table, buses: set[str]) -> RadarConfig:
 
 
 def _roadside(t: Table) -> RoadsideConfig:
-    plan = None
-    if t.has("signal_plan"):
-        plan_t = t.table("signal_plan")
-        groups = []
-        for g in plan_t.tables("groups"):
-            groups.append(
-                SignalGroupPlan(
-                    signal_group=g.integer("signal_group", low=1, high=255),
-                    green_start_s=g.number("green_start_s", low=0),
-                    green_s=g.number("green_s", low=1),
-                    amber_s=g.number("amber_s", 3.0, low=0),
-                )
+    plan = _signal_plan(t.table("signal_plan")) if t.has("signal_plan") else None
+    controller = None
+    if t.has("signal_controller"):
+        if plan is not None:
+            # No fallback from the controller to the plan: SPaT guessed from a plan while the
+            # controller is silent could say green at a signal in flash or dark.
+            raise ConfigError(
+                f"{t.source}: {t.path}: signal_plan and signal_controller exclude each other: "
+                "SPaT comes from the controller when there is one (no fallback to a plan "
+                "while it is silent), else from the fixed-time plan; remove one"
             )
-            g.reject_unknown()
-        try:
-            plan = FixedTimePlan(
-                intersection_id=plan_t.integer("intersection_id", low=0, high=65535),
-                cycle_s=plan_t.number("cycle_s", low=1),
-                groups=tuple(groups),
-            )
-        except ValueError as err:
-            raise ConfigError(f"{t.source}: {plan_t.path}: {err}") from err
-        plan_t.reject_unknown()
+        controller = _signal_controller(t.table("signal_controller"))
     roadside = RoadsideConfig(
         speed_limit_mps=t.number("speed_limit_kph", 50.0, low=5, high=200) / 3.6,
         spat_rate_hz=t.number("spat_rate_hz", 10.0, low=0.1, high=50),
         signal_plan=plan,
+        signal_controller=controller,
     )
     t.reject_unknown()
     return roadside
+
+
+def _signal_plan(plan_t: Table) -> FixedTimePlan:
+    groups = []
+    for g in plan_t.tables("groups"):
+        groups.append(
+            SignalGroupPlan(
+                signal_group=g.integer("signal_group", low=1, high=255),
+                green_start_s=g.number("green_start_s", low=0),
+                green_s=g.number("green_s", low=1),
+                amber_s=g.number("amber_s", 3.0, low=0),
+            )
+        )
+        g.reject_unknown()
+    try:
+        plan = FixedTimePlan(
+            intersection_id=plan_t.integer("intersection_id", low=0, high=65535),
+            cycle_s=plan_t.number("cycle_s", low=1),
+            groups=tuple(groups),
+        )
+    except ValueError as err:
+        raise ConfigError(f"{plan_t.source}: {plan_t.path}: {err}") from err
+    plan_t.reject_unknown()
+    return plan
+
+
+def _ip_address(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return str(ipaddress.ip_address(value))
+
+
+def _signal_controller(t: Table) -> SignalControllerConfig:
+    bind = (
+        t.convert("bind", _ip_address, "a local IP address (0.0.0.0: every interface)")
+        if t.has("bind")
+        else "127.0.0.1"
+    )
+    groups: dict[int, int] = {}
+    for g in t.tables("signal_groups"):
+        phase = g.integer("phase", low=1, high=16)
+        if phase in groups:
+            raise g.error("phase", phase, "each phase once")
+        groups[phase] = g.integer("signal_group", low=1, high=255)
+        g.reject_unknown()
+    controller = SignalControllerConfig(
+        protocol=t.string("protocol", "tscbm", choices=SIGNAL_CONTROLLER_PROTOCOLS),
+        bind=bind,
+        port=t.integer("port", DEFAULT_TSCBM_PORT, low=1, high=65535),
+        timeout_s=t.number("timeout_s", 1.0, low=0.1, high=60),
+        intersection_id=t.integer("intersection_id", low=0, high=65535),
+        signal_groups=MappingProxyType(groups),
+    )
+    t.reject_unknown()
+    return controller
 
 
 def _outbox(t: Table, device_id: str, base_dir: Path) -> OutboxConfig:

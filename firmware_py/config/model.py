@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan
@@ -63,11 +65,32 @@ class VehicleConfig:
     hard_braking_mps2: float
 
 
+SIGNAL_CONTROLLER_PROTOCOLS = ("tscbm",)
+"""``tscbm``: the NTCIP 1202 SPaT broadcast (Econolite, Siemens, McCain; V2X Hub's input)."""
+
+
+@dataclass(frozen=True)
+class SignalControllerConfig:
+    """Where the signal controller's SPaT datagrams arrive and how to read them."""
+
+    protocol: str  # one of SIGNAL_CONTROLLER_PROTOCOLS
+    bind: str  # a local IP address; "0.0.0.0" for every interface
+    port: int
+    timeout_s: float  # silent longer than this: a SENSOR_FAULT event, no SPaT
+    intersection_id: int
+    # Phase number -> signal group; empty: every phase is the signal group of its number.
+    signal_groups: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
 @dataclass(frozen=True)
 class RoadsideConfig:
+    """``signal_plan`` and ``signal_controller`` exclude each other (the loader refuses
+    both): SPaT comes from the controller, or from the fixed-time plan where there is none."""
+
     speed_limit_mps: float
     spat_rate_hz: float
     signal_plan: FixedTimePlan | None
+    signal_controller: SignalControllerConfig | None = None
 
 
 @dataclass(frozen=True)

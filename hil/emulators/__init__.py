@@ -1,10 +1,12 @@
-"""Emulated hardware for the HIL bench: CAN log replay, ARS408 radars, GNSS receivers."""
+"""Emulated hardware for the HIL bench: CAN log replay, ARS408 radars, GNSS receivers, a traffic
+signal controller."""
 
 from hil.emulators.ars408 import Ars408Emulator
 from hil.emulators.base import CanEmulator, Emulator, HilEmulatorError, ThreadedEmulator
 from hil.emulators.can_replay import CanLogReplayer
 from hil.emulators.gate import ChannelGate
 from hil.emulators.gnss import GnssEmulator
+from hil.emulators.signal_controller import SignalControllerEmulator
 from hil.emulators.vehicle_log import write_vehicle_log
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "Emulator",
     "GnssEmulator",
     "HilEmulatorError",
+    "SignalControllerEmulator",
     "ThreadedEmulator",
     "write_vehicle_log",
 ]

@@ -14,6 +14,7 @@ from hil.scenario.expectations import (
     evaluate,
 )
 from hil.scenario.expectations_motion import ExpectTracks, ExpectVehicleState
+from hil.scenario.expectations_spat import ExpectSpat
 from hil.scenario.loader import load_scenario, parse_scenario, scenario_files
 from hil.scenario.model import (
     Ars408Spec,
@@ -22,6 +23,7 @@ from hil.scenario.model import (
     FaultSpec,
     GnssSpec,
     Scenario,
+    SignalControllerSpec,
 )
 
 __all__ = [
@@ -35,12 +37,14 @@ __all__ = [
     "ExpectMessages",
     "ExpectNoLoss",
     "ExpectRecovery",
+    "ExpectSpat",
     "ExpectTracks",
     "ExpectVehicleState",
     "Expectation",
     "FaultSpec",
     "GnssSpec",
     "Scenario",
+    "SignalControllerSpec",
     "Verdict",
     "evaluate",
     "load_scenario",

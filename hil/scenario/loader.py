@@ -17,12 +17,16 @@ scenario seconds (0 = the emulators start), unknown keys are errors::
                      longitude_deg, altitude_m, heading_deg, cycle_s (0.072)
                  kind = "gnss": name, actor or latitude_deg/longitude_deg/altitude_m,
                      rate_hz (5), quality (gnss, dgnss, rtk_float, rtk_fixed)
+                 kind = "signal_controller": name, port (default: a free one the bench
+                     picks), rate_hz (10), intersection_id, cycle_s, groups = [{signal_group
+                     (1-16), green_start_s, green_s, amber_s (3)}]
     [[fault]]    kind, target, at_s, duration_s; interface_down and bus_off target a CAN
                  emulator's channel; gnss_unplug, gnss_no_fix and gnss_garbage (bytes = 2000)
-                 a GNSS emulator; broker_outage and daemon_kill (duration_s: until the restart)
-                 take no target. A fault must end by duration_s.
+                 a GNSS emulator; controller_silent a signal controller; broker_outage and
+                 daemon_kill (duration_s: until the restart) take no target. A fault must end
+                 by duration_s.
     [[expect]]   kind (messages, tracks, vehicle_state, event, no_loss, can_received,
-                 gnss_received, recovery, counter), an optional name, and the kind's keys
+                 gnss_received, recovery, counter, spat), an optional name, and the kind's keys
                  (see ``hil.scenario.expectations``); after_s/until_s default to 0 and
                  duration_s, and may reach up to duration_s + settle_s.
 """
@@ -38,6 +42,7 @@ from types import MappingProxyType
 from typing import Any
 
 from edge.geo import GeoPoint
+from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from firmware_py.config.reader import Table
 from firmware_py.errors import ConfigError
 from firmware_py.simulation.world import INTERSECTION, STEP_S, Actor, Phase
@@ -54,9 +59,11 @@ from hil.scenario.expectations import (
     ExpectRecovery,
 )
 from hil.scenario.expectations_motion import LATENCY_S, ExpectTracks, ExpectVehicleState
+from hil.scenario.expectations_spat import END_TOLERANCE_S, ExpectSpat
 from hil.scenario.model import (
     CAN_EMULATORS,
     CAN_FAULTS,
+    CONTROLLER_FAULTS,
     FAULT_KINDS,
     GNSS_FAULTS,
     GNSS_QUALITIES,
@@ -66,6 +73,7 @@ from hil.scenario.model import (
     FaultSpec,
     GnssSpec,
     Scenario,
+    SignalControllerSpec,
 )
 from hil.world import GroundTruth
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -77,7 +85,8 @@ MAX_SETTLE_S = 600.0
 MAX_OFFSET_M = 100_000.0
 ACTOR_KINDS = ("car", "truck", "pedestrian", "motorcycle", "bicycle")
 TURN_SIGNALS = ("off", "left", "right")
-EMULATOR_KINDS = ("can_replay", "ars408", "gnss")
+EMULATOR_KINDS = ("can_replay", "ars408", "gnss", "signal_controller")
+TSCBM_PHASES = 16  # a signal controller's signal groups are its phases: 1-16
 UPLINK_STREAMS = tuple(s.value for s in Stream if s is not Stream.CMD)
 EVENT_TYPES = tuple(
     name.removeprefix(EVENT_PREFIX)
@@ -85,6 +94,7 @@ EVENT_TYPES = tuple(
     if not name.endswith("_UNSPECIFIED")
 )
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_PLACEHOLDER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # string.Template's, in a box template
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")  # Linux: IFNAMSIZ - 1, no '/' or ':'
 
 
@@ -337,8 +347,10 @@ class _Parser:
                     spec.sensor_id,
                 ):
                     raise t.error("sensor_id", spec.sensor_id, f"unique on {spec.channel}")
-        else:
+        elif kind == "gnss":
             spec = self.gnss(t, name)
+        else:
+            spec = self.signal_controller(t, name)
         t.reject_unknown()
         return spec
 
@@ -357,6 +369,42 @@ class _Parser:
             quality=t.string("quality", "rtk_fixed", choices=GNSS_QUALITIES),
         )
 
+    def signal_controller(self, t: Table, name: str) -> SignalControllerSpec:
+        if not _PLACEHOLDER.match(name):
+            # The box template refers to its port as $spat_port_<name>.
+            raise t.error("name", name, "letters, digits and _, starting with a letter")
+        port = t.integer("port", 0, low=1, high=65535)
+        if port and any(
+            isinstance(e, SignalControllerSpec) and e.port == port for e in self.emulators
+        ):
+            raise t.error("port", port, "a port no other signal controller uses")
+        groups = []
+        for g in t.tables("groups"):
+            groups.append(
+                SignalGroupPlan(
+                    signal_group=g.integer("signal_group", low=1, high=TSCBM_PHASES),
+                    green_start_s=_number(g, "green_start_s", low=0.0, high=MAX_DURATION_S),
+                    green_s=_number(g, "green_s", above=0.0, high=MAX_DURATION_S),
+                    amber_s=_number(g, "amber_s", 3.0, low=0.0, high=60.0),
+                )
+            )
+            g.reject_unknown()
+        numbers = [g.signal_group for g in groups]
+        if not numbers or len(set(numbers)) != len(numbers):
+            raise t.error("groups", numbers, "one or more groups, each signal_group once")
+        intersection_id = t.integer("intersection_id", low=0, high=65535)
+        cycle_s = _number(t, "cycle_s", above=0.0, high=MAX_DURATION_S)
+        try:
+            plan = FixedTimePlan(intersection_id, cycle_s, tuple(groups))
+        except ValueError as err:
+            raise t.error("groups", numbers, str(err)) from err
+        return SignalControllerSpec(
+            name=name,
+            plan=plan,
+            port=port,
+            rate_hz=_number(t, "rate_hz", 10.0, high=100.0, above=0.0),
+        )
+
     # --- [[fault]] --------------------------------------------------------------------------
 
     def fault(self, t: Table, can_channels: tuple[str, ...]) -> FaultSpec:
@@ -366,6 +414,8 @@ class _Parser:
             target = _one_of(t, "target", can_channels, "CAN emulators' channels")
         elif kind in GNSS_FAULTS:
             target = _one_of(t, "target", gnss_names, "GNSS emulators")
+        elif kind in CONTROLLER_FAULTS:
+            target = _one_of(t, "target", tuple(self.controllers()), "signal controllers")
         else:
             target = t.string("target", "", choices=("",))
         at_s = _number(t, "at_s", low=0.0, high=self.duration_s)
@@ -518,6 +568,27 @@ class _Parser:
             fault_label=" ".join(filter(None, (fault.kind, fault.target, f"at {fault.at_s:g} s"))),
         )
 
+    def controllers(self) -> dict[str, SignalControllerSpec]:
+        return {e.name: e for e in self.emulators if isinstance(e, SignalControllerSpec)}
+
+    def _spat(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+        controllers = self.controllers()
+        if t.has("emulator") or len(controllers) != 1:
+            emulator = _one_of(t, "emulator", tuple(controllers), "signal controllers")
+        else:
+            (emulator,) = controllers  # the only one: no need to name it
+        after_s, until_s = self._window(t)
+        return ExpectSpat(
+            name=name,
+            emulator=emulator,
+            plan=controllers[emulator].plan,
+            after_s=after_s,
+            until_s=until_s,
+            min_fraction=self._fraction(t),
+            latency_s=self._latency(t),
+            end_tolerance_s=_number(t, "end_tolerance_s", END_TOLERANCE_S, low=0.05, high=60.0),
+        )
+
     def _counter(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
         counter = _name(t, "counter")
         low = t.integer("min", None, low=0)
@@ -538,4 +609,5 @@ class _Parser:
         "gnss_received": _gnss_received,
         "recovery": _recovery,
         "counter": _counter,
+        "spat": _spat,
     }

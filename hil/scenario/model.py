@@ -9,14 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.geo import GeoPoint
+from edge.roadside.signal_plan import FixedTimePlan
 from hil.scenario.expectations import Expectation
 from hil.world import GroundTruth
 
 GNSS_QUALITIES = ("gnss", "dgnss", "rtk_float", "rtk_fixed")
 CAN_FAULTS = ("interface_down", "bus_off")
 GNSS_FAULTS = ("gnss_unplug", "gnss_no_fix", "gnss_garbage")
+CONTROLLER_FAULTS = ("controller_silent",)
 DAEMON_FAULTS = ("broker_outage", "daemon_kill")
-FAULT_KINDS = CAN_FAULTS + GNSS_FAULTS + DAEMON_FAULTS
+FAULT_KINDS = CAN_FAULTS + GNSS_FAULTS + CONTROLLER_FAULTS + DAEMON_FAULTS
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,19 @@ class GnssSpec:
     quality: str = "rtk_fixed"  # one of GNSS_QUALITIES
 
 
-EmulatorSpec = CanReplaySpec | Ars408Spec | GnssSpec
+@dataclass(frozen=True)
+class SignalControllerSpec:
+    """A traffic signal controller sending the NTCIP 1202 SPaT broadcast of ``plan`` (on
+    scenario time: its cycle starts at scenario second 0) to the daemon's UDP ``port``, which
+    the box template gets as ``$spat_port_<name>``; 0: the bench picks a free port."""
+
+    name: str
+    plan: FixedTimePlan
+    port: int = 0
+    rate_hz: float = 10.0
+
+
+EmulatorSpec = CanReplaySpec | Ars408Spec | GnssSpec | SignalControllerSpec
 CAN_EMULATORS = (CanReplaySpec, Ars408Spec)
 
 
@@ -62,8 +76,9 @@ CAN_EMULATORS = (CanReplaySpec, Ars408Spec)
 class FaultSpec:
     """A fault injected from ``at_s`` for ``duration_s`` seconds.
 
-    ``target`` is a CAN channel (interface_down, bus_off), a GNSS emulator's name (gnss_*) or
-    "" (broker_outage; daemon_kill, whose duration is the time until the daemon restarts).
+    ``target`` is a CAN channel (interface_down, bus_off), a GNSS emulator's name (gnss_*), a
+    signal controller emulator's name (controller_silent) or "" (broker_outage; daemon_kill,
+    whose duration is the time until the daemon restarts).
     ``size`` is the number of garbage bytes for gnss_garbage, 0 otherwise.
     """
 

@@ -19,7 +19,12 @@ ALLOWED: dict[str, set[str]] = {
 }
 VENDOR_ONLY_IN_ADAPTERS = {"can": "hal/can/", "serial": "hal/serial/"}
 """Inside hal, vendor libraries are imported only by adapters (STYLE.md, principle 1)."""
-EDGE_MAY_NOT_USE = ("hal.can.python_can_port", "hal.serial.pyserial_port", "hal.can.registry")
+EDGE_MAY_NOT_USE = (
+    "hal.can.python_can_port",
+    "hal.serial.pyserial_port",
+    "hal.can.registry",
+    "hal.net.udp_port",
+)
 """edge uses hal ports, never adapters: the composition root picks adapters."""
 
 

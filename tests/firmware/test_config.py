@@ -131,3 +131,85 @@ def test_mqtt_tls_files_are_resolved_and_checked(tmp_path: Path) -> None:
         load_text(tmp_path, VEHICLE + "\n" + tls.replace('"veh.key"', '"nope.key"'))
     with pytest.raises(ConfigError, match="cert_file and key_file go together"):
         load_text(tmp_path, VEHICLE + "\n" + tls.replace('key_file = "veh.key"\n', ""))
+
+
+# --- the roadside unit's signal controller ------------------------------------------------------
+
+ROADSIDE = (EXAMPLES_DIR / "roadside.toml").read_text()
+PLAN = ROADSIDE[ROADSIDE.index("[roadside.signal_plan]") : ROADSIDE.index("\n]\n") + 3]
+CONTROLLER = """
+[roadside.signal_controller]
+protocol = "tscbm"
+bind = "0.0.0.0"
+port = 6053
+timeout_s = 1.5
+intersection_id = 101
+signal_groups = [
+  { phase = 2, signal_group = 1 },
+  { phase = 4, signal_group = 2 },
+]
+"""
+
+
+def with_controller(controller: str = CONTROLLER, plan: str = "") -> str:
+    """The roadside example with its fixed-time plan replaced by ``plan`` + ``controller``."""
+    return ROADSIDE.replace(PLAN, plan + controller)
+
+
+def test_the_example_documents_the_controller_section_it_loads(tmp_path: Path) -> None:
+    # The example's commented [roadside.signal_controller], uncommented, is a valid config.
+    start = ROADSIDE.index("# [roadside.signal_controller]")
+    commented = ROADSIDE[start : ROADSIDE.index("\n\n", start)]
+    section = "\n".join(line.removeprefix("# ") for line in commented.splitlines())
+    path = tmp_path / "box.toml"
+    path.write_text(with_controller(section))
+    roadside = load_box_config(path).roadside
+    assert roadside is not None
+    assert roadside.signal_plan is None
+    controller = roadside.signal_controller
+    assert controller is not None
+    assert (controller.bind, controller.port, controller.intersection_id) == ("0.0.0.0", 6053, 101)
+    assert dict(controller.signal_groups) == {2: 1, 4: 2}
+
+
+def test_a_signal_controller_is_parsed_with_its_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "box.toml"
+    path.write_text(with_controller("[roadside.signal_controller]\nintersection_id = 7\n"))
+    roadside = load_box_config(path).roadside
+    assert roadside is not None
+    assert roadside.signal_controller is not None
+    controller = roadside.signal_controller
+    assert (controller.protocol, controller.bind, controller.port) == ("tscbm", "127.0.0.1", 6053)
+    assert (controller.timeout_s, controller.intersection_id) == (1.0, 7)
+    assert dict(controller.signal_groups) == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("", PLAN), r"signal_plan and signal_controller exclude each other.*remove one"),
+        (('bind = "0.0.0.0"', 'bind = "my-host"'), r"signal_controller\.bind = 'my-host'"),
+        (('bind = "0.0.0.0"', "bind = 1"), r"signal_controller\.bind = 1"),
+        (('protocol = "tscbm"', 'protocol = "ntcip1211"'), r"signal_controller\.protocol"),
+        (("port = 6053", "port = 0"), r"signal_controller\.port = 0"),
+        (("timeout_s = 1.5", "timeout_s = 0"), r"signal_controller\.timeout_s = 0"),
+        (("intersection_id = 101\n", ""), r"signal_controller\.intersection_id is required"),
+        (("phase = 4,", "phase = 2,"), r"signal_groups\[1\]\.phase = 2 is invalid: each phase"),
+        (("phase = 4,", "phase = 17,"), r"signal_groups\[1\]\.phase = 17"),
+        (
+            ("timeout_s = 1.5", "timeout = 1.5"),
+            r"unknown key 'roadside\.signal_controller\.timeout'",
+        ),
+    ],
+)
+def test_a_signal_controller_mistake_names_the_key(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    old, new = change
+    if old:
+        assert old in CONTROLLER
+        text = with_controller(CONTROLLER.replace(old, new, 1))
+    else:
+        text = with_controller(plan=new)
+    with pytest.raises(ConfigError, match=message):
+        load_text(tmp_path, text)

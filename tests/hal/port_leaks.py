@@ -6,18 +6,23 @@ import gc
 from dataclasses import dataclass
 
 from hal.can import python_can_port, socketcan_raw
+from hal.net import udp_port
 from hal.serial import pyserial_port
 
-ADAPTERS = (python_can_port, socketcan_raw, pyserial_port)
+ADAPTERS = (python_can_port, socketcan_raw, pyserial_port, udp_port)
 
 
 def _open_ports() -> list[
-    python_can_port.PythonCanPort | socketcan_raw.SocketCanRawPort | pyserial_port.PySerialLinePort
+    python_can_port.PythonCanPort
+    | socketcan_raw.SocketCanRawPort
+    | pyserial_port.PySerialLinePort
+    | udp_port.UdpDatagramPort
 ]:
     return [
         *python_can_port.open_ports(),
         *socketcan_raw.open_ports(),
         *pyserial_port.open_ports(),
+        *udp_port.open_ports(),
     ]
 
 

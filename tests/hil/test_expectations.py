@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from edge.geo import GeoPoint
+from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from firmware_py.simulation.world import INTERSECTION, Actor, Phase
 from hil.clock import ScenarioClock
 from hil.recording import FaultWindow, Received, Recording
@@ -24,6 +25,7 @@ from hil.scenario import (
     ExpectMessages,
     ExpectNoLoss,
     ExpectRecovery,
+    ExpectSpat,
     ExpectTracks,
     ExpectVehicleState,
     Verdict,
@@ -622,6 +624,100 @@ def test_counter_sums_each_boots_last_value() -> None:
     assert verdict.measured == "no health message reported can.x.bus_off"
 
 
+# --- spat -------------------------------------------------------------------------------------
+
+# Group 1 green 0-7 s, amber 7-10 s; group 2 green 10-17 s, amber 17-20 s.
+PLAN = FixedTimePlan(
+    101, 20.0, (SignalGroupPlan(1, 0.0, 7.0, 3.0), SignalGroupPlan(2, 10.0, 7.0, 3.0))
+)
+
+
+def spat_at_10_hz(
+    run: Run,
+    *,
+    lag_s: float = 0.05,
+    start: float = 0.5,
+    stop: float = 20.0,
+    plan: FixedTimePlan = PLAN,
+    end_error_s: float = 0.0,
+) -> None:
+    """SPaT of ``plan`` as the controller sent it ``lag_s`` before each capture."""
+    for i in range(round(start * 10), round(stop * 10)):
+        c = i / 10 + 0.003  # off the window edges
+        sent = plan.spat(c - lag_s)
+
+        def fill(env: pb.Envelope, sent: pb.SignalPhaseTiming = sent) -> None:
+            env.spat.CopyFrom(sent)
+            for phase in env.spat.phases:
+                phase.likely_end_s = round(phase.likely_end_s, 1) + end_error_s
+
+        run.add("spat", c, fill)
+
+
+def test_spat_matches_the_plan_within_the_latency() -> None:
+    run = new_run()
+    spat_at_10_hz(run, lag_s=0.2)
+    expectation = ExpectSpat(emulator="controller0", plan=PLAN, after_s=1.0)
+    verdict = check(expectation, run.recording)
+    assert verdict.passed, verdict
+    assert verdict.measured == "100.0 % of 190 SPaT messages captured in 1-20 s matched the plan"
+    assert expectation.describe().startswith("SPaT shows controller0's plan")
+
+
+def test_spat_mismatches_are_reported() -> None:
+    run = new_run()
+    spat_at_10_hz(run, lag_s=0.5)  # beyond the 0.3 s latency: wrong just after each change
+    strict = ExpectSpat(emulator="c", plan=PLAN, after_s=1.0, min_fraction=0.99)
+    verdict = check(strict, run.recording)
+    assert not verdict.passed
+    # Two messages after each of the changes at 7, 10 and 17 s.
+    assert verdict.measured.startswith("96.8 % of 190 SPaT messages captured in 1-20 s matched")
+    assert (
+        "6 did not: at 7.30 s got 1=GREEN(0.2 s) 2=RED(3.2 s), plan 1=AMBER(2.7 s) 2=RED(2.7 s); "
+        in verdict.measured
+    )
+    assert verdict.measured.endswith("; 3 more")
+    lenient = ExpectSpat(emulator="c", plan=PLAN, latency_s=0.6)
+    assert check(lenient, run.recording).passed
+
+
+def test_spat_fails_on_wrong_ends_intersection_or_groups() -> None:
+    late_ends = new_run()
+    spat_at_10_hz(late_ends, end_error_s=1.0)
+    assert not check(ExpectSpat(emulator="c", plan=PLAN), late_ends.recording).passed
+
+    other = FixedTimePlan(202, 20.0, PLAN.groups)
+    wrong_id = new_run()
+    spat_at_10_hz(wrong_id, plan=other)
+    verdict = check(ExpectSpat(emulator="c", plan=PLAN), wrong_id.recording)
+    assert not verdict.passed
+    assert "intersection 202, plan 101" in verdict.measured
+
+    extra = FixedTimePlan(101, 20.0, (*PLAN.groups, SignalGroupPlan(3, 0.0, 5.0)))
+    more_groups = new_run()
+    spat_at_10_hz(more_groups, plan=extra)
+    assert not check(ExpectSpat(emulator="c", plan=PLAN), more_groups.recording).passed
+
+
+def test_spat_fraction_and_window() -> None:
+    run = new_run()
+    spat_at_10_hz(run, stop=10.0)  # 95 messages of the plan, then 100 of a shifted one
+    spat_at_10_hz(run, plan=FixedTimePlan(101, 20.0, PLAN.groups, epoch_s=5.0), start=10.0)
+    assert check(ExpectSpat(emulator="c", plan=PLAN, min_fraction=0.45), run.recording).passed
+    assert not check(ExpectSpat(emulator="c", plan=PLAN), run.recording).passed
+    assert check(ExpectSpat(emulator="c", plan=PLAN, until_s=9.9), run.recording).passed
+    shifted = check(ExpectSpat(emulator="c", plan=PLAN, after_s=10.0), run.recording)
+    assert shifted.measured.startswith("0.0 % of 100 SPaT messages")
+
+
+def test_spat_without_messages_fails() -> None:
+    run = new_run()
+    spat_at_10_hz(run, stop=3.0)
+    verdict = check(ExpectSpat(emulator="c", plan=PLAN, after_s=5.0), run.recording)
+    assert not verdict.passed
+    assert verdict.measured == "no SPaT captured in 5-20 s (25 outside it)"
+
+
 # --- every kind -------------------------------------------------------------------------------
 
 EVERY_KIND: list[Expectation] = [
@@ -635,6 +731,7 @@ EVERY_KIND: list[Expectation] = [
     ExpectRecovery(fault=0, within_s=1, counter="can.powertrain.rx_frames"),
     ExpectRecovery(fault=0, within_s=1, stream="state"),
     ExpectCounter(counter="x", min_value=1),
+    ExpectSpat(emulator="controller0", plan=PLAN),
 ]
 
 
@@ -647,7 +744,7 @@ def test_every_kind_fails_on_an_empty_recording_without_raising() -> None:
 def test_every_kind_ignores_odd_envelopes() -> None:
     """Bodies missing from their stream, other devices, clocks far off: still no exception."""
     run = new_run()
-    for stream in ("state", "objects", "events", "health", "status"):
+    for stream in ("state", "objects", "events", "health", "status", "spat"):
         run.add(stream, 1.0, lambda env: None)
         run.add(stream, -1e6, lambda env: None, arrival_s=math.nan)
         run.add(stream, 1.0, lambda env: None, device="intruder")

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.geo import GeoPoint
+from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from firmware_py.simulation.world import INTERSECTION
 from hil.errors import HilError, ScenarioError
 from hil.scenario import (
@@ -28,11 +29,13 @@ from hil.scenario import (
     ExpectMessages,
     ExpectNoLoss,
     ExpectRecovery,
+    ExpectSpat,
     ExpectTracks,
     ExpectVehicleState,
     FaultSpec,
     GnssSpec,
     Scenario,
+    SignalControllerSpec,
     load_scenario,
     parse_scenario,
     scenario_files,
@@ -107,6 +110,18 @@ latitude_deg = 34.0
 longitude_deg = 108.0
 quality = "dgnss"
 
+[[emulator]]
+kind = "signal_controller"
+name = "controller0"
+port = 16053
+rate_hz = 5
+intersection_id = 101
+cycle_s = 20
+groups = [
+  { signal_group = 1, green_start_s = 0, green_s = 7, amber_s = 3 },
+  { signal_group = 2, green_start_s = 10, green_s = 7 },
+]
+
 [[fault]]
 kind = "interface_down"
 target = "vcan0"
@@ -147,6 +162,12 @@ duration_s = 2.0
 kind = "daemon_kill"
 target = ""
 at_s = 9.0
+duration_s = 2.0
+
+[[fault]]
+kind = "controller_silent"
+target = "controller0"
+at_s = 12.0
 duration_s = 2.0
 
 [[expect]]
@@ -215,6 +236,13 @@ kind = "counter"
 counter = "nmea.rejects.checksum"
 min = 1
 max = 10
+
+[[expect]]
+kind = "spat"
+after_s = 1.0
+min_fraction = 0.9
+latency_s = 0.5
+end_tolerance_s = 0.4
 """
 
 
@@ -253,7 +281,7 @@ def test_a_complete_file_loads_every_kind(valid_path: Path) -> None:
     assert s.truth.state("ego", 6.0).hazard
     assert s.truth.state("bike", 10.0).speed_mps == 4.5  # default: constant speed all run
 
-    powertrain, radar, gnss, fixed = s.emulators
+    powertrain, radar, gnss, fixed, controller = s.emulators
     assert powertrain == CanReplaySpec(
         "powertrain", "vcan0", (valid_path.parent / "data/drive.blf").resolve(), 2.0, 0.5, True
     )
@@ -263,6 +291,10 @@ def test_a_complete_file_loads_every_kind(valid_path: Path) -> None:
     assert gnss == GnssSpec("gnss0", "ego", None, 10.0, "rtk_fixed")
     assert fixed == GnssSpec("gnss-fixed", None, GeoPoint(34.0, 108.0, 0.0), 5.0, "dgnss")
     assert s.emulator("gnss0") is gnss
+    plan = FixedTimePlan(
+        101, 20.0, (SignalGroupPlan(1, 0.0, 7.0, 3.0), SignalGroupPlan(2, 10.0, 7.0))
+    )
+    assert controller == SignalControllerSpec("controller0", plan, port=16053, rate_hz=5.0)
 
     assert [f.kind for f in s.faults] == [
         "interface_down",
@@ -272,7 +304,9 @@ def test_a_complete_file_loads_every_kind(valid_path: Path) -> None:
         "gnss_garbage",
         "broker_outage",
         "daemon_kill",
+        "controller_silent",
     ]
+    assert s.faults[7] == FaultSpec("controller_silent", "controller0", 12.0, 2.0, 0)
     assert s.faults[4] == FaultSpec("gnss_garbage", "gnss-fixed", 5.0, 0.5, 300)
     assert s.faults[5] == FaultSpec("broker_outage", "", 6.0, 2.0, 0)
     assert s.faults[6].end_s == 11.0
@@ -314,6 +348,15 @@ def test_a_complete_file_loads_every_kind(valid_path: Path) -> None:
     assert isinstance(e[9], ExpectRecovery)
     assert (e[9].stream, e[9].fault_label) == ("state", "broker_outage at 6 s")
     assert e[10] == ExpectCounter(counter="nmea.rejects.checksum", min_value=1, max_value=10)
+    assert e[11] == ExpectSpat(
+        emulator="controller0",  # the only signal controller: not named in the file
+        plan=plan,
+        after_s=1.0,
+        until_s=20.0,
+        min_fraction=0.9,
+        latency_s=0.5,
+        end_tolerance_s=0.4,
+    )
     assert all(x.describe() for x in e)
 
 
@@ -503,7 +546,7 @@ ERRORS: dict[str, tuple[Mutation, str]] = {
     "can bus missing": (_delete("expect.6.bus"), "expect[6].bus"),
     "can max lost": (_set("expect.6.max_lost", -1), "expect[6].max_lost"),
     "gnss emulator": (_set("expect.7.emulator", "powertrain"), "expect[7].emulator"),
-    "recovery fault index": (_set("expect.8.fault", 7), "expect[8].fault"),
+    "recovery fault index": (_set("expect.8.fault", 8), "expect[8].fault"),
     "recovery without faults": (_all(_delete("fault"), _delete("expect.9")), "expect[8].fault"),
     "recovery counter and stream": (_set("expect.8.stream", "state"), "expect[8].counter"),
     "recovery neither": (_delete("expect.8.counter"), "expect[8].counter"),
@@ -515,6 +558,42 @@ ERRORS: dict[str, tuple[Mutation, str]] = {
     ),
     "counter min above max": (_set("expect.10.min", 11), "expect[10].max"),
     "counter name": (_set("expect.10.counter", ""), "expect[10].counter"),
+    "controller name not a placeholder": (_set("emulator.4.name", "ctl-0"), "emulator[4].name"),
+    "controller port": (_set("emulator.4.port", 70000), "emulator[4].port"),
+    "controller port repeated": (
+        _set(
+            "emulator",
+            [*valid_data()["emulator"], {**valid_data()["emulator"][4], "name": "controller1"}],
+        ),
+        "emulator[5].port",
+    ),
+    "controller rate": (_set("emulator.4.rate_hz", 0), "emulator[4].rate_hz"),
+    "controller intersection": (
+        _delete("emulator.4.intersection_id"),
+        "emulator[4].intersection_id",
+    ),
+    "controller cycle": (_set("emulator.4.cycle_s", 0), "emulator[4].cycle_s"),
+    "controller no groups": (_set("emulator.4.groups", []), "emulator[4].groups"),
+    "controller group repeated": (
+        _set("emulator.4.groups.1.signal_group", 1),
+        "emulator[4].groups",
+    ),
+    "controller group not a phase": (
+        _set("emulator.4.groups.1.signal_group", 17),
+        "emulator[4].groups[1].signal_group",
+    ),
+    "controller group unknown key": (
+        _set("emulator.4.groups.0.red_s", 3),
+        "emulator[4].groups[0].red_s",
+    ),
+    "controller green over the cycle": (
+        _set("emulator.4.groups.0.green_s", 18),
+        "emulator[4].groups",
+    ),
+    "controller fault on a gnss": (_set("fault.7.target", "gnss0"), "fault[7].target"),
+    "spat emulator not a controller": (_set("expect.11.emulator", "gnss0"), "expect[11].emulator"),
+    "spat fraction": (_set("expect.11.min_fraction", 2), "expect[11].min_fraction"),
+    "spat end tolerance": (_set("expect.11.end_tolerance_s", 0.01), "expect[11].end_tolerance_s"),
 }
 
 
@@ -548,6 +627,11 @@ MINIMAL = '[scenario]\nduration_s = 10\nbox = "configs/box.toml"\n'
         ('[[expect]]\nkind = "vehicle_state"\nactor = "ego"\n', "expect[0].actor"),
         ('[[expect]]\nkind = "can_received"\nchannel = "vcan0"\nbus = "b"\n', "expect[0].channel"),
         ('[[expect]]\nkind = "gnss_received"\nemulator = "g"\n', "expect[0].emulator"),
+        ('[[expect]]\nkind = "spat"\n', "expect[0].emulator"),
+        (
+            '[[fault]]\nkind = "controller_silent"\ntarget = "c"\nat_s = 1\nduration_s = 1\n',
+            "fault[0].target",
+        ),
     ],
 )
 def test_references_to_nothing_are_errors(tmp_path: Path, section: str, key: str) -> None:

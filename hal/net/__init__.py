@@ -1,0 +1,1 @@
+"""Network ports for sensors that speak over IP (signal controllers' UDP broadcasts)."""

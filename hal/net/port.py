@@ -1,0 +1,46 @@
+"""The datagram port: the one interface every datagram adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
+
+Datagram = tuple[bytes, float]
+"""A datagram's payload and its receive time (Unix seconds, the kernel's stamp where it
+gives one)."""
+
+
+@runtime_checkable
+class DatagramPort(Protocol):
+    """A bound datagram socket, read in batches. ``close()`` is safe to call twice."""
+
+    @property
+    def name(self) -> str:
+        """The configured port name, e.g. ``"signal-controller"``."""
+        ...
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        """Monotonic counters: ``rx_datagrams``, ``rx_bytes``, ``rx_errors``..."""
+        ...
+
+    def open(self) -> None:
+        """Bind. Raises ``PortOpenError`` saying why (address in use, not ours, no right)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def receive(self, timeout: float = 0.1, max_datagrams: int = 64) -> list[Datagram]:
+        """Block up to ``timeout`` s; return the datagrams queued, at most ``max_datagrams``
+        (maybe none). Raises ``PortClosedError`` when the port is not open."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
