@@ -28,6 +28,7 @@ from hal.can.frames import (
     FLAG_EXTENDED,
     FLAG_FD,
     FLAG_REMOTE,
+    FRAME_DTYPE,
     MAX_DATA,
     FrameBatch,
     empty_batch,
@@ -86,8 +87,47 @@ RAW_FRAME_DTYPE = np.dtype(
 """``struct canfd_frame``; a ``can_frame`` is its first ``CAN_MTU`` bytes."""
 assert RAW_FRAME_DTYPE.itemsize == CANFD_MTU
 
+TIMESPEC = struct.Struct("@ll")
+"""``struct timespec`` as an ``SCM_TIMESTAMPNS`` control message carries it (native longs)."""
+
 _STRUCT_HEAD = struct.Struct("=IBBBB")
-_DATA_COLUMNS = np.arange(MAX_DATA, dtype=np.uint8)
+_TIMESPEC_FIELD = np.dtype(f"=i{TIMESPEC.size // 2}")
+_WORDS = MAX_DATA // 8
+# The parse reads and writes payloads as little-endian 64-bit words, not bytes: masking a
+# word is one operation where masking its bytes would be eight.
+_SLOT_WORDS = np.dtype(
+    {
+        "names": ["can_id", "len", "flags", "words"],
+        "formats": ["=u4", "u1", "u1", ("<u8", (_WORDS,))],
+        "offsets": [0, 4, 5, 8],
+        "itemsize": CANFD_MTU,
+    }
+)
+_FRAME_FIELDS = FRAME_DTYPE.fields
+assert _FRAME_FIELDS is not None
+_BATCH_WORDS = np.dtype(
+    {
+        "names": ["timestamp", "arbitration_id", "flags", "dlc", "words"],
+        "formats": [
+            *(_FRAME_FIELDS[name][0] for name in ("timestamp", "arbitration_id", "flags", "dlc")),
+            ("<u8", (_WORDS,)),
+        ],
+        "offsets": [
+            _FRAME_FIELDS[name][1]
+            for name in ("timestamp", "arbitration_id", "flags", "dlc", "data")
+        ],
+        "itemsize": FRAME_DTYPE.itemsize,
+    }
+)
+"""``FRAME_DTYPE`` with its payload seen as eight words."""
+_WORD_MASKS = np.array(
+    [
+        [(1 << 8 * min(max(length - word, 0), 8)) - 1 for length in range(MAX_DATA + 1)]
+        for word in range(0, MAX_DATA, 8)
+    ],
+    dtype=np.uint64,
+)
+"""``_WORD_MASKS[w][n]``: the bytes of payload word ``w`` among the first ``n`` payload bytes."""
 
 
 @dataclass(frozen=True)
@@ -118,20 +158,21 @@ def parse_slots(
     anything else: truncated), ``timestamps[i]`` its receive time in Unix seconds. ``buffer``
     (bytes, bytearray, memoryview, array) must hold at least ``len(sizes)`` slots; bytes past
     a classic frame's 16 are ignored, so slots may keep stale bytes from earlier reads.
+    ``sizes`` as a list (what the reader keeps) is cheapest: one of a single size, as nearly
+    every burst is, is never converted to an array.
 
     Returns the good frames as a ``FRAME_DTYPE`` batch (in slot order) and the counts.
     Raises ``ValueError`` when ``buffer`` is too small or the arrays' lengths differ.
     """
-    size_array = np.asarray(sizes, dtype=np.int64)
+    count, fd, classic = _record_kinds(sizes)
     stamp_array = np.asarray(timestamps, dtype=np.float64)
-    count = len(size_array)
     if stamp_array.shape != (count,):
         raise ValueError(f"{count} sizes but timestamps of shape {stamp_array.shape}")
     view = memoryview(buffer).cast("B")
     if view.nbytes < count * CANFD_MTU:
         raise ValueError(f"buffer of {view.nbytes} bytes cannot hold {count} slots")
-    records = np.frombuffer(view, dtype=RAW_FRAME_DTYPE, count=count)
-    return _decode(records, size_array == CANFD_MTU, size_array == CAN_MTU, stamp_array)
+    records = np.frombuffer(view, dtype=_SLOT_WORDS, count=count)
+    return _decode(records, fd, classic, stamp_array)
 
 
 def parse_stream(raw: bytes, mtu: int, timestamp: float = 0.0) -> tuple[FrameBatch, ParseStats]:
@@ -143,61 +184,126 @@ def parse_stream(raw: bytes, mtu: int, timestamp: float = 0.0) -> tuple[FrameBat
     if mtu not in (CAN_MTU, CANFD_MTU):
         raise ValueError(f"mtu must be {CAN_MTU} or {CANFD_MTU}, got {mtu}")
     whole, tail = divmod(len(raw), mtu)
-    slots = np.zeros(whole, dtype=RAW_FRAME_DTYPE)
+    slots = np.zeros(whole, dtype=_SLOT_WORDS)
     if whole:
         packed = np.frombuffer(raw, dtype=np.uint8, count=whole * mtu).reshape(whole, mtu)
         slots.view(np.uint8).reshape(whole, CANFD_MTU)[:, :mtu] = packed
-    fd = np.full(whole, mtu == CANFD_MTU)
-    batch, stats = _decode(slots, fd, ~fd, np.full(whole, timestamp))
+    fd = mtu == CANFD_MTU
+    batch, stats = _decode(slots, fd, not fd, np.full(whole, timestamp))
     if tail:
         stats = replace(stats, truncated=stats.truncated + 1)
     return batch, stats
 
 
+def timespec_seconds(stamps: Sequence[bytes], missing: float) -> npt.NDArray[np.float64]:
+    """Unix seconds of ``TIMESPEC`` records, one bytes object each (as the reader keeps its
+    control messages' data); an all-zero record (no stamp came) gets ``missing``.
+
+    Raises ``ValueError`` when a record is not ``TIMESPEC.size`` bytes.
+    """
+    raw = b"".join(stamps)
+    if len(raw) != len(stamps) * TIMESPEC.size:
+        raise ValueError(f"timestamps must be {TIMESPEC.size}-byte struct timespec records")
+    pairs = np.frombuffer(raw, dtype=_TIMESPEC_FIELD).reshape(len(stamps), 2)
+    seconds: npt.NDArray[np.float64] = pairs[:, 0] + pairs[:, 1] * 1e-9
+    unstamped = pairs[:, 0] == 0
+    if unstamped.any():
+        seconds[unstamped] = missing
+    return seconds
+
+
+_Kinds = npt.NDArray[np.bool_] | bool
+
+
+def _record_kinds(sizes: npt.ArrayLike) -> tuple[int, _Kinds, _Kinds]:
+    """How many records there are, which are FD and which classic: a plain bool for records
+    all of one kind (counting a list is ~30 times faster than converting it to an array)."""
+    if isinstance(sizes, list):
+        count = len(sizes)
+        if sizes.count(CAN_MTU) == count:
+            return count, False, True
+        if sizes.count(CANFD_MTU) == count:
+            return count, True, False
+    size_array = np.asarray(sizes, dtype=np.int64)
+    return len(size_array), size_array == CANFD_MTU, size_array == CAN_MTU
+
+
 def _decode(
     records: npt.NDArray[Any],
-    fd: npt.NDArray[np.bool_],
-    classic: npt.NDArray[np.bool_],
+    fd: _Kinds,
+    classic: _Kinds,
     timestamps: npt.NDArray[np.float64],
 ) -> tuple[FrameBatch, ParseStats]:
-    lengths = records["len"]
-    too_long = (classic & (lengths > CLASSIC_MAX_DATA)) | (fd & (lengths > MAX_DATA))
-    keep = (fd | classic) & ~too_long
-    good = records[keep]
-    is_fd = fd[keep]
-    can_id = good["can_id"]
-    length = good["len"]
-    extended = (can_id & CAN_EFF_FLAG) != 0
-    error = (can_id & CAN_ERR_FLAG) != 0
-    # Remote frames exist only in classic CAN; an FD record's RTR bit means nothing.
-    remote = ((can_id & CAN_RTR_FLAG) != 0) & ~is_fd & ~error
-    flags = np.where(extended & ~error, FLAG_EXTENDED, 0).astype(np.uint8)
-    flags |= np.where(is_fd, FLAG_FD, 0).astype(np.uint8)
-    flags |= np.where(is_fd & ((good["flags"] & CANFD_BRS) != 0), FLAG_BRS, 0).astype(np.uint8)
-    flags |= np.where(error, FLAG_ERROR, 0).astype(np.uint8)
-    flags |= np.where(remote, FLAG_REMOTE, 0).astype(np.uint8)
+    """``records``: ``_SLOT_WORDS``; ``fd`` and ``classic`` as ``_record_kinds`` returns them.
 
-    batch = empty_batch(len(good))
-    batch["timestamp"] = timestamps[keep]
-    batch["arbitration_id"] = np.where(
-        error,
-        can_id & CAN_ERR_MASK,
-        np.where(extended, can_id & CAN_EFF_MASK, can_id & CAN_SFF_MASK),
-    )
-    batch["flags"] = flags
-    batch["dlc"] = length
-    # Only the first len bytes are payload (a remote frame has none): the rest of a slot may
-    # hold a longer earlier frame's bytes, or a classic frame's unused room.
-    payload_room = np.where(
-        remote, 0, np.minimum(length, np.where(is_fd, MAX_DATA, CLASSIC_MAX_DATA))
-    )
-    batch["data"] = np.where(payload_room[:, None] > _DATA_COLUMNS, good["data"], 0)
-    errors = int(np.count_nonzero(error))
+    Whole-array operations on the records where they lie: only a burst with records to drop
+    copies them, and error frames, remote requests and FD records cost nothing in a burst
+    without them.
+    """
+    # Contiguous copies of the fields read more than once (records are 72 bytes apart).
+    can_id = np.ascontiguousarray(records["can_id"])
+    length = np.ascontiguousarray(records["len"])
+    # Limits as uint8: an int64 one would widen every length before comparing.
+    if isinstance(fd, bool):  # one kind of record, none truncated (the usual burst)
+        truncated = 0
+        too_long = length > np.uint8(MAX_DATA if fd else CLASSIC_MAX_DATA)
+        keep = ~too_long
+    else:
+        typed = fd | classic
+        truncated = len(records) - int(np.count_nonzero(typed))
+        room = np.where(fd, np.uint8(MAX_DATA), np.uint8(CLASSIC_MAX_DATA))
+        too_long = (length > room) & typed
+        keep = typed & ~too_long
+    bad_length = int(np.count_nonzero(too_long))
+    if bad_length or truncated:
+        records, can_id, length = records[keep], can_id[keep], length[keep]
+        timestamps = timestamps[keep]
+        if not isinstance(fd, bool):
+            fd = fd[keep]
+    has_fd = fd if isinstance(fd, bool) else bool(fd.any())
+
+    extended = can_id >= CAN_EFF_FLAG
+    wide = extended  # ids of 29 bits
+    flags = extended * np.uint8(FLAG_EXTENDED)
+    payload = length  # bytes of payload: a remote request has none
+    errors = 0
+    if (can_id & np.uint32(CAN_ERR_FLAG | CAN_RTR_FLAG)).any():
+        error = (can_id & CAN_ERR_FLAG) != 0
+        errors = int(np.count_nonzero(error))
+        # An error frame's class bits take the 29 bits of an extended id (CAN_ERR_MASK), but
+        # it is no extended frame: FLAG_ERROR replaces FLAG_EXTENDED.
+        wide = extended | error
+        flags[error] = FLAG_ERROR
+        # Remote frames exist only in classic CAN; an FD record's RTR bit means nothing.
+        remote = ((can_id & CAN_RTR_FLAG) != 0) & ~error & ~np.asarray(fd)
+        flags[remote] |= FLAG_REMOTE
+        payload = np.where(remote, np.uint8(0), length)
+    if has_fd:
+        fd_rows = np.broadcast_to(fd, flags.shape)  # ``fd`` may be one bool for all
+        flags[fd_rows] |= FLAG_FD
+        flags[fd_rows & ((records["flags"] & CANFD_BRS) != 0)] |= FLAG_BRS
+
+    batch = empty_batch(len(records))
+    out = batch.view(_BATCH_WORDS)
+    out["timestamp"] = timestamps
+    id_masks = np.where(wide, np.uint32(CAN_EFF_MASK), np.uint32(CAN_SFF_MASK))
+    np.bitwise_and(can_id, id_masks, out=out["arbitration_id"])
+    out["flags"] = flags
+    out["dlc"] = length
+    # Only the first len bytes are payload: the rest of a slot may hold a longer earlier
+    # frame's bytes, or a classic frame's unused room. Word by word, straight into the batch,
+    # and only the words some frame uses (one for classic frames; the others stay zero): no
+    # temporary the size of the batch, which besides its own cost makes glibc give the
+    # heap's top back and fault it in again on every burst.
+    words, batch_words = records["words"], out["words"]
+    for word in range((int(payload.max(initial=0)) + 7) // 8):
+        masks = np.take(_WORD_MASKS[word], payload)
+        np.bitwise_and(words[:, word], masks, out=batch_words[:, word])
     stats = ParseStats(
-        data_frames=len(good) - errors,
+        data_frames=len(records) - errors,
         error_frames=errors,
-        truncated=int(np.count_nonzero(~(fd | classic))),
-        bad_length=int(np.count_nonzero(too_long)),
+        truncated=truncated,
+        bad_length=bad_length,
     )
     return batch, stats
 

@@ -19,7 +19,7 @@ value-table entry) is defined for makes cantools refuse the whole frame, and so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,10 @@ class SignalPlan:
     multiplexer_ids: npt.NDArray[np.int64] | None  # values of ``multiplexer`` it is in
     is_multiplexer: bool  # other signals depend on this one's value
     valid_ids: npt.NDArray[np.int64] | None  # for a multiplexer: values cantools accepts
+    # For a multiplexed signal: whether it is present, by position of the multiplexer's value
+    # in the multiplexer's ``valid_ids``, then False for a value not there (see
+    # ``decode_signals``). None: never present (no ids, or no such multiplexer).
+    mux_table: BoolArray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,12 +62,13 @@ class SignalBatch:
     """Integer signals of one message read from aligned words, decoded as one 2-D operation.
 
     A signal is extracted by two shifts: left by ``lefts`` to put its most significant bit at
-    bit 63, right by ``rights`` (64 - length) to bring it down, arithmetically for the first
-    ``signed`` signals (which sign-extends them) and logically for the others. Arrays are
-    column vectors (one row per signal) so they broadcast against a row of frames.
-    ``words`` lists the distinct ``(word_byte, big_endian)`` words; ``word_index`` says which
-    one each signal reads; ``output`` gives each signal's row, in the message's order.
-    ``scales`` is None when every scale is 1, ``offsets`` when every offset is 0.
+    bit 63, right by ``rights`` (64 - length) to bring it down: logically when no signal is
+    signed, else arithmetically (which sign-extends the signed ones), the unsigned ones then
+    masked to their length by ``masks`` (all ones for a signed signal; None: no unsigned
+    signal). Arrays are column vectors (one row per signal, in ``names`` order) so they
+    broadcast against a row of frames. ``words`` lists the distinct ``(word_byte, big_endian)``
+    words; ``word_index`` says which one each signal reads. ``scales`` is None when every
+    scale is 1, ``offsets`` when adding them changes nothing (all 0, no scale negative).
     """
 
     names: tuple[str, ...]
@@ -71,11 +76,11 @@ class SignalBatch:
     word_index: npt.NDArray[np.intp]
     lefts: U64Array
     rights: U64Array
-    signed: int
+    signed: bool  # some signal is signed: shift arithmetically
+    masks: npt.NDArray[np.int64] | None
     scales: FloatArray | None
     offsets: FloatArray | None
     columns: int  # aligned 64-bit words of payload the batch reads (highest word + 1)
-    output: tuple[tuple[str, int], ...]  # (name, row) in the message's signal order
 
 
 @dataclass(frozen=True)
@@ -123,11 +128,20 @@ def compile_message(message: Message) -> MessagePlan:
             return MessagePlan(message, None, 0)
         width = max(width, plan.word_byte + (16 if plan.two_words else 8))
         plans.append(plan)
-    ordered = _dependency_order(plans)
+    by_name = {p.name: p for p in plans}
+    ordered = _dependency_order([_with_mux_table(p, by_name) for p in plans])
     batched = tuple(p for p in ordered if _batchable(p))
     rest = tuple(p for p in ordered if not _batchable(p))
     multiplexed = any(p.is_multiplexer or p.multiplexer is not None for p in ordered)
     return MessagePlan(message, ordered, width, _compile_batch(batched), rest, multiplexed)
+
+
+def _with_mux_table(plan: SignalPlan, by_name: dict[str, SignalPlan]) -> SignalPlan:
+    parent = None if plan.multiplexer is None else by_name.get(plan.multiplexer)
+    if parent is None or parent.valid_ids is None or plan.multiplexer_ids is None:
+        return plan
+    table = np.append(np.isin(parent.valid_ids, plan.multiplexer_ids), False)
+    return replace(plan, mux_table=table)
 
 
 def _batchable(sig: SignalPlan) -> bool:
@@ -138,10 +152,6 @@ def _batchable(sig: SignalPlan) -> bool:
 def _compile_batch(signals: tuple[SignalPlan, ...]) -> SignalBatch | None:
     if not signals:
         return None
-    order = {s.name: i for i, s in enumerate(signals)}
-    # Signed signals first: the arithmetic right shift then applies to one slice of rows.
-    signals = tuple(sorted(signals, key=lambda s: not s.signed))
-    names = tuple(s.name for s in signals)
     words: dict[tuple[int, bool], int] = {}
     for sig in signals:
         words.setdefault((sig.word_byte, sig.big_endian), len(words))
@@ -152,21 +162,27 @@ def _compile_batch(signals: tuple[SignalPlan, ...]) -> SignalBatch | None:
     # Motorola: ``bit_offset`` is the MSB's position in the big-endian word, counted from its
     # top; Intel: the LSB's position from the bottom of the little-endian word.
     lefts = [s.bit_offset if s.big_endian else 64 - (s.bit_offset + s.length) for s in signals]
+    signed = any(s.signed for s in signals)
+    unsigned = not all(s.signed for s in signals)
     unscaled = all(s.scale == 1.0 for s in signals)
-    unshifted = all(s.offset == 0.0 for s in signals)
+    # Adding a zero offset still turns -0.0 (raw 0 times a negative scale) into 0.0, as
+    # cantools' ``raw * scale + offset`` does: it is skipped only where it changes nothing.
+    unshifted = all(s.offset == 0.0 and s.scale >= 0.0 for s in signals)
     return SignalBatch(
-        names=names,
+        names=tuple(s.name for s in signals),
         words=tuple(words),
         word_index=np.array([words[(s.word_byte, s.big_endian)] for s in signals], dtype=np.intp),
         lefts=column(lefts, np.uint64),
         rights=column([64 - s.length for s in signals], np.uint64),
-        signed=sum(1 for s in signals if s.signed),
+        signed=signed,
+        masks=(
+            column([-1 if s.signed else (1 << s.length) - 1 for s in signals], np.int64)
+            if signed and unsigned
+            else None
+        ),
         scales=None if unscaled else column([s.scale for s in signals], np.float64),
         offsets=None if unshifted else column([s.offset for s in signals], np.float64),
         columns=1 + max(byte // 8 for byte, _ in words),
-        output=tuple(
-            sorted(((name, row) for row, name in enumerate(names)), key=lambda o: order[o[0]])
-        ),
     )
 
 
@@ -352,52 +368,59 @@ def decode_batch_signals(batch: SignalBatch, words: PayloadWords) -> FloatArray:
     ``raw * scale + offset`` in float64, in that order, so results are bit-identical.
     """
     if len(batch.words) == 1:
-        base = words.word(*batch.words[0])
+        raw = words.word(*batch.words[0]) << batch.lefts
     else:
-        base = np.stack([words.word(*key) for key in batch.words])[batch.word_index]
-    return _batch_values(batch, base)
+        raw = np.take(np.stack([words.word(*key) for key in batch.words]), batch.word_index, 0)
+        np.left_shift(raw, batch.lefts, out=raw)
+    return _batch_values(batch, raw)
 
 
 def decode_aligned(
-    batch: SignalBatch, little: U64Array, big: U64Array | None
+    batch: SignalBatch, little: U64Array, scratch: U64Array | None = None
 ) -> dict[str, FloatArray]:
-    """Decode ``batch`` from payloads given as aligned words: native ``uint64[M, C]``, ``C``
-    at least ``batch.columns``, read little-endian (``little``) and big-endian (``big``;
-    None: byte-swapped here if needed). Returns the values by signal name, in the message's
-    signal order.
+    """Decode ``batch`` from payloads given as aligned words read little-endian: native
+    ``uint64[M, C]``, ``C`` at least ``batch.columns`` (big-endian words are swapped here).
+    ``scratch``: room for the raw bits, at least ``signals * M`` words (None: allocated).
+    Returns the values by signal name, in the message's signal order.
 
     The lean path of a message whose signals are all in its batch: no word cache, no
-    padded copy, a dozen numpy calls per message whatever its signal count.
+    padded copy, a handful of numpy calls per message whatever its signal count.
     """
-
-    def column(byte: int, big_endian: bool) -> U64Array:
-        nonlocal big
-        if not big_endian:
-            return little[:, byte // 8]
-        if big is None:
-            big = little.byteswap()
-        return big[:, byte // 8]
-
+    shape = (len(batch.names), little.shape[0])
     if len(batch.words) == 1:
-        base = column(*batch.words[0])
+        byte, big_endian = batch.words[0]
+        base = little[:, byte // 8]
+        if big_endian:
+            base = base.byteswap()
+        if scratch is None:
+            raw = base << batch.lefts
+        else:
+            raw = np.left_shift(
+                base, batch.lefts, out=scratch[: shape[0] * shape[1]].reshape(shape)
+            )
     else:
-        base = np.stack([column(*key) for key in batch.words])[batch.word_index]
-    rows = list(_batch_values(batch, base))
-    return {name: rows[row] for name, row in batch.output}
+        words = np.empty((len(batch.words), shape[1]), dtype=np.uint64)
+        for row, (byte, big_endian) in enumerate(batch.words):
+            words[row] = little[:, byte // 8]
+            if big_endian:
+                words[row].byteswap(inplace=True)
+        room = None if scratch is None else scratch[: shape[0] * shape[1]].reshape(shape)
+        raw = np.take(words, batch.word_index, axis=0, out=room)
+        np.left_shift(raw, batch.lefts, out=raw)
+    return dict(zip(batch.names, _batch_values(batch, raw), strict=True))
 
 
-def _batch_values(batch: SignalBatch, base: npt.NDArray[np.uint64]) -> FloatArray:
-    """``base``: the word each signal reads, ``uint64[M]`` (one word) or ``[signals, M]``."""
-    raw = base << batch.lefts
-    signed = batch.signed
-    if signed:
-        head = raw[:signed].view(np.int64)
-        np.right_shift(head, batch.rights[:signed].view(np.int64), out=head)
-    if signed < raw.shape[0]:
-        tail = raw[signed:]
-        np.right_shift(tail, batch.rights[signed:], out=tail)
+def _batch_values(batch: SignalBatch, raw: npt.NDArray[np.uint64]) -> FloatArray:
+    """``raw``: ``uint64[signals, M]``, each signal's word shifted left by ``lefts`` (its
+    most significant bit at bit 63); shifted right here, in place."""
     # Every raw value fits in int64 (lengths below 64), and int64 converts faster than uint64.
     integers = raw.view(np.int64)
+    if batch.signed:
+        np.right_shift(integers, batch.rights.view(np.int64), out=integers)
+        if batch.masks is not None:
+            np.bitwise_and(integers, batch.masks, out=integers)
+    else:
+        np.right_shift(raw, batch.rights, out=raw)
     values: FloatArray
     if batch.scales is None:
         values = integers.astype(np.float64)
@@ -408,6 +431,125 @@ def _batch_values(batch: SignalBatch, base: npt.NDArray[np.uint64]) -> FloatArra
     if batch.offsets is not None:
         values += batch.offsets
     return values
+
+
+@dataclass(frozen=True, eq=False)
+class BatchTable:
+    """The ``SignalBatch`` of many messages as one table, so that the frames of all of them
+    are decoded in one numpy pass over every (signal, frame) pair.
+
+    Decoding a message on its own costs a dozen numpy calls whatever its frame count, which
+    dominates at a few dozen frames per message (a burst of a few thousand frames of a busy
+    bus). Here the calls are per batch of messages; the price is gathering each pair's word
+    and parameters, a few more passes over the data. Rows: the signals of each ``SignalBatch``
+    in turn, ``first[i]`` the first row of batch ``i`` (None batches have no rows). Shifts
+    are arithmetic for every signal, then unsigned ones masked to their length; a scale of 1
+    and an offset of 0 are applied like any other: the values are those of
+    ``decode_aligned``, bit for bit.
+    """
+
+    first: npt.NDArray[np.intp]
+    counts: npt.NDArray[np.intp]  # signals per batch
+    word: npt.NDArray[np.intp]  # the aligned word each signal reads (payload byte // 8)
+    big_endian: BoolArray
+    lefts: U64Array
+    rights: npt.NDArray[np.int64]
+    masks: npt.NDArray[np.int64]
+    scales: FloatArray
+    offsets: FloatArray
+    any_big_endian: bool
+    any_unsigned: bool
+    any_scaled: bool
+    any_offset: bool
+
+    @staticmethod
+    def build(batches: tuple[SignalBatch | None, ...]) -> BatchTable:
+        """The table of ``batches`` (indexed as given; None: a message without one)."""
+        present = [b for b in batches if b is not None]
+        counts = np.array([0 if b is None else len(b.names) for b in batches], dtype=np.intp)
+
+        def rows(values: list[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArray[Any]:
+            return np.concatenate([np.zeros(0, dtype=dtype), *(v.reshape(-1) for v in values)])
+
+        # (payload byte, big-endian) of each signal's word.
+        words = rows([np.array(b.words, dtype=np.intp)[b.word_index] for b in present], np.intp)
+        words = words.reshape(-1, 2)
+        rights = rows([b.rights for b in present], np.uint64).astype(np.int64)
+        signed = rows(
+            [
+                np.full(len(b.names), b.signed) if b.masks is None else b.masks == -1
+                for b in present
+            ],
+            np.bool_,
+        )
+        # Lengths are below 64 (batched signals only): the mask fits in int64.
+        masks = np.where(signed, np.int64(-1), (np.int64(1) << (64 - rights)) - 1)
+        scales = [np.ones(len(b.names)) if b.scales is None else b.scales for b in present]
+        offsets = [np.zeros(len(b.names)) if b.offsets is None else b.offsets for b in present]
+        return BatchTable(
+            first=np.cumsum(counts) - counts,
+            counts=counts,
+            word=words[:, 0] // 8,
+            big_endian=words[:, 1] != 0,
+            lefts=rows([b.lefts for b in present], np.uint64),
+            rights=rights,
+            masks=masks,
+            scales=rows(scales, np.float64),
+            offsets=rows(offsets, np.float64),
+            any_big_endian=bool(words[:, 1].any()),
+            any_unsigned=bool((~signed).any()),
+            any_scaled=any(b.scales is not None for b in present),
+            any_offset=any(b.offsets is not None for b in present),
+        )
+
+    def decode(
+        self,
+        little: U64Array,
+        batches: npt.NDArray[np.intp],
+        starts: npt.NDArray[np.intp],
+        frames: npt.NDArray[np.intp],
+    ) -> FloatArray:
+        """Decode the frames of several batches at once.
+
+        ``little``: payloads as aligned words read little-endian, C-contiguous native
+        ``uint64[N, C]`` (``C`` at least every batch's ``columns``); batch ``batches[i]``
+        decodes rows ``starts[i]`` to ``starts[i] + frames[i]``. Returns one block per batch,
+        in order: ``float64[signals, frames[i]]``, row-major, one after the other.
+        """
+        counts = self.counts[batches]
+        # One segment per (batch, signal): its table row, frames and first row of ``little``.
+        group = np.repeat(np.arange(len(batches)), counts)
+        first_segment = np.cumsum(counts) - counts
+        signal = self.first[batches][group] + (np.arange(len(group)) - first_segment[group])
+        segment_frames = frames[group]
+        first_element = np.cumsum(segment_frames) - segment_frames
+        elements = int(first_element[-1] + segment_frames[-1]) if len(group) else 0
+        columns = little.shape[1]
+        source = little.reshape(-1)
+        # Each pair's word, by flat index: the big-endian words are a byte-swapped copy after
+        # the little-endian ones (the copy is of the few words a burst has, not of the pairs).
+        base = (starts[group] - first_element) * columns + self.word[signal]
+        if self.any_big_endian:
+            source = np.concatenate([source, little.byteswap().reshape(-1)])
+            base += self.big_endian[signal] * little.size
+        index = np.arange(0, elements * columns, columns) + np.repeat(base, segment_frames)
+        raw = np.take(source, index)
+        np.left_shift(raw, np.repeat(self.lefts[signal], segment_frames), out=raw)
+        # Every raw value fits in int64 (lengths below 64), and int64 converts faster.
+        integers = raw.view(np.int64)
+        np.right_shift(integers, np.repeat(self.rights[signal], segment_frames), out=integers)
+        if self.any_unsigned:
+            np.bitwise_and(integers, np.repeat(self.masks[signal], segment_frames), out=integers)
+        values: FloatArray
+        if self.any_scaled:
+            # float64(raw) * scale, then + offset: cantools' order, so the same values.
+            scales = np.repeat(self.scales[signal], segment_frames)
+            values = np.multiply(integers, scales, dtype=np.float64)
+        else:
+            values = integers.astype(np.float64)
+        if self.any_offset:
+            values += np.repeat(self.offsets[signal], segment_frames)
+        return values
 
 
 def decode_signals(
@@ -428,28 +570,42 @@ def decode_signals(
         # The plan's signal order (the DBC's, multiplexers first), whatever the decode order.
         return {sig.name: values[sig.name] for sig in plan.signals or ()}, None
     n = words.rows
-    mux_numbers: dict[str, npt.NDArray[np.int64]] = {}
+    # Each multiplexer's value as its position in the multiplexer's valid_ids (len: not
+    # there): a child's presence is then one lookup in its table, not a set test per signal.
+    positions: dict[str, npt.NDArray[np.intp]] = {}
     refused = np.zeros(n, dtype=bool)
     ordered: dict[str, FloatArray] = {}
     for sig in plan.signals or ():  # dependency order: a multiplexer before its signals
         value = values[sig.name]
         here: BoolArray | None = None
         if sig.multiplexer is not None:
-            number = mux_numbers.get(sig.multiplexer)
-            if sig.multiplexer_ids is None or number is None:
+            position = positions.get(sig.multiplexer)
+            if sig.mux_table is None or position is None:
                 here = np.zeros(n, dtype=bool)
             else:
-                # Where the multiplexer itself is absent its number is -1, which no id matches.
-                here = np.isin(number, sig.multiplexer_ids)
+                here = np.take(sig.mux_table, position)
             value = np.where(here, value, np.nan)
         if sig.is_multiplexer:
             finite = np.isfinite(value)
             # cantools takes int() of the scaled value: truncation toward zero. A row where
             # the multiplexer is absent or not finite selects nothing (-1 is no id: ids >= 0).
             number = np.where(finite, np.trunc(np.where(finite, value, 0.0)), -1.0)
-            mux_numbers[sig.name] = number.astype(np.int64)
+            position, known = _positions(sig.valid_ids, number.astype(np.int64))
+            positions[sig.name] = position
             if sig.valid_ids is not None:
-                bad = ~(np.isin(mux_numbers[sig.name], sig.valid_ids) & finite)
+                bad = ~(known & finite)
                 refused |= bad if here is None else bad & here
         ordered[sig.name] = value
     return ordered, refused
+
+
+def _positions(
+    valid: npt.NDArray[np.int64] | None, number: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.intp], BoolArray]:
+    """Each ``number``'s position in the sorted ``valid`` (``len(valid)`` where it is not
+    there), and whether it is there."""
+    if valid is None or valid.shape[0] == 0:
+        return np.zeros(number.shape[0], dtype=np.intp), np.zeros(number.shape[0], dtype=bool)
+    position = np.searchsorted(valid, number)
+    known = np.take(valid, np.minimum(position, valid.shape[0] - 1)) == number
+    return np.where(known, position, valid.shape[0]), known

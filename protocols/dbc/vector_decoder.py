@@ -5,8 +5,11 @@ word of the payload, the shift, the mask, sign and scaling, and its multiplexer)
 grouped by message with numpy: ids are mapped to messages by a lookup table (11-bit ids) or a
 binary search (29-bit ids), one stable sort puts each message's frames next to each other,
 and each message is then a slice decoded by a few 2-D operations over (signals x frames).
-The Python work per batch is per message, never per frame, and per signal only for the few
-signals that cannot be batched (floats, 64-bit and word-straddling signals, multiplexing).
+Messages with few frames in the batch (the usual case at a few thousand frames per batch)
+share those operations: their signals are decoded together in one pass (``BatchTable``), so
+what remains per message is building its result. The Python work per batch is per message,
+never per frame, and per signal only for the few signals that cannot be batched (floats,
+64-bit and word-straddling signals, multiplexing).
 
 J1939: a message of a DBC whose protocol is J1939 (cantools' ``Message.protocol``) matches
 frames on its parameter group number, whatever their priority and source address. For a PDU1
@@ -29,6 +32,7 @@ from cantools.database.can import Database, Message
 from cantools.errors import Error as CantoolsError
 
 from protocols.dbc.plan import (
+    BatchTable,
     MessagePlan,
     PayloadWords,
     compile_message,
@@ -38,6 +42,10 @@ from protocols.dbc.plan import (
 
 _FLAG_EXTENDED = 0x01  # the frame-batch flag bits (documented with the batch layout)
 _FLAG_NOT_DATA = 0x08 | 0x10  # error frames and remote requests carry no signals
+
+TOGETHER_BELOW = 4096
+"""Lean messages with fewer (signal, frame) pairs than this in a batch are decoded together
+(measured: above it, gathering the pairs costs more than the calls it saves)."""
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -113,9 +121,27 @@ class VectorDecoder:
         self._by_pgn = {pgn: plans[0] for pgn, plans in by_pgn.items() if len(plans) == 1}
         self._plans: tuple[MessagePlan, ...] = tuple(self._by_name.values())
         self._tables = _IdTables.build(self._plans, self._exact, self._by_pgn)
+        # Per slot, for the decode loop: the message name and the batch when it is the whole
+        # decode (cantools' ``name`` is a property; ``batch_only`` checks three fields).
+        self._names = tuple(str(p.message.name) for p in self._plans)
+        self._lean = tuple(p.batch_only for p in self._plans)
+        self._lean_names = tuple(() if b is None else b.names for b in self._lean)
+        self._signal_counts = np.array(
+            [0 if b is None else len(b.names) for b in self._lean], dtype=np.int64
+        )
+        # Lean messages with few frames in a batch are decoded together (see ``BatchTable``);
+        # the payload words each reads (int64 max for the others: never together).
+        self._together = BatchTable.build(self._lean)
+        self._lean_columns = np.array(
+            [np.iinfo(np.int64).max if b is None else b.columns for b in self._lean],
+            dtype=np.int64,
+        )
+        # Payload words any message reads (bytes past every message's end are never needed).
+        self._columns = max([1, *(-(-p.length // 8) for p in self._plans)])
         self._big_endian = any(
             p.batch is not None and any(big for _, big in p.batch.words) for p in self._plans
         )
+        self._word_view: tuple[np.dtype[Any], np.dtype[Any] | None] | None = None
         self.rejects: Counter[str] = Counter()
         self.vectorised: frozenset[str] = frozenset(
             name for name, p in self._by_name.items() if p.signals is not None
@@ -176,7 +202,9 @@ class VectorDecoder:
         """
         ids = np.asarray(arbitration_id, dtype=np.uint32).reshape(-1)
         payload = np.asarray(data, dtype=np.uint8)
-        lengths = np.asarray(dlc, dtype=np.int64).reshape(-1)
+        lengths = np.asarray(dlc).reshape(-1)
+        if lengths.dtype.kind not in "ui":  # uint8 (frame batches, kernel structs) stays as is
+            lengths = lengths.astype(np.int64)
         times = np.asarray(timestamp, dtype=np.float64).reshape(-1)
         n = ids.shape[0]
         if payload.ndim != 2 or payload.shape[0] != n or payload.shape[1] < 8:
@@ -188,7 +216,9 @@ class VectorDecoder:
             extended = np.asarray(is_extended, dtype=bool).reshape(-1)
             if extended.shape[0] != n:
                 raise ValueError("is_extended must have the same length as arbitration_id")
-        return self._decode(ids, payload, lengths, times, extended, None)
+        return self._decode(
+            ids, _little_endian_words(payload, self._columns), lengths, times, extended, None
+        )
 
     def decode_batch(self, batch: npt.NDArray[Any]) -> dict[str, DecodedMessage]:
         """Decode a frame batch: a structured array with fields ``timestamp``,
@@ -200,11 +230,12 @@ class VectorDecoder:
         is_data = (flags & _FLAG_NOT_DATA) == 0
         not_data = int(batch.shape[0] - np.count_nonzero(is_data))
         self.rejects["not_data"] += not_data
+        words = self._batch_words(batch)
         if not_data == 0:  # the usual case: no copy of the batch to drop rows
             return self._decode(
                 batch["arbitration_id"].astype(np.uint32, copy=False),
-                batch["data"],
-                batch["dlc"].astype(np.int64),
+                words,
+                batch["dlc"],
                 batch["timestamp"].astype(np.float64, copy=False),
                 (flags & _FLAG_EXTENDED) != 0,
                 None,
@@ -212,75 +243,107 @@ class VectorDecoder:
         rows = np.flatnonzero(is_data)
         return self._decode(
             batch["arbitration_id"][rows].astype(np.uint32),
-            batch["data"][rows],
-            batch["dlc"][rows].astype(np.int64),
+            np.take(words, rows, axis=0),
+            batch["dlc"][rows],
             batch["timestamp"][rows].astype(np.float64),
             (flags[rows] & _FLAG_EXTENDED) != 0,
             rows.astype(np.intp),
         )
 
+    def _batch_words(self, batch: npt.NDArray[Any]) -> npt.NDArray[np.unsignedinteger[Any]]:
+        """The payload words the messages read, as ``_little_endian_words`` gives them; for
+        the usual batch a view of it (no copy: the decode gathers each frame's words once,
+        from there)."""
+        if self._word_view is None or self._word_view[0] is not batch.dtype:
+            self._word_view = (batch.dtype, _word_view(batch.dtype, self._columns))
+        view = self._word_view[1]
+        if view is None:
+            return _little_endian_words(batch["data"], self._columns)
+        words: npt.NDArray[np.unsignedinteger[Any]] = batch.view(view)["words"]
+        return words
+
     def _decode(
         self,
         ids: npt.NDArray[np.uint32],
-        payload: npt.NDArray[np.uint8],
-        lengths: npt.NDArray[np.int64],
+        words: npt.NDArray[np.unsignedinteger[Any]],
+        lengths: npt.NDArray[np.integer[Any]],
         times: FloatArray,
         extended: npt.NDArray[np.bool_] | None,
         rows: IndexArray | None,
     ) -> dict[str, DecodedMessage]:
-        """Decode frames; ``rows`` are their rows in the caller's input (None: 0..N-1)."""
+        """Decode frames; ``words``: their payloads as ``_little_endian_words`` gives them
+        (any strides), ``rows``: their rows in the caller's input (None: 0..N-1)."""
         out: dict[str, DecodedMessage] = {}
         n = ids.shape[0]
         if n == 0:
             return out
-        slots = self._tables.slots(ids, extended)
-        counts = np.bincount(slots + 1, minlength=len(self._plans) + 1)
-        unknown = int(counts[0])
+        plans = len(self._plans)
+        buckets = self._tables.buckets(ids, extended, lengths)
+        # One stable sort (a radix sort for int16) groups each message's frames in input (time)
+        # order, unknown frames first and short ones last; the bucket counts give every
+        # group's bounds (``first[k]``: where bucket k starts in the sorted order).
+        order = np.argsort(buckets, kind="stable")
+        counts = np.bincount(buckets, minlength=plans + 2)
+        first = np.cumsum(counts) - counts
+        bounds = first.tolist()
+        unknown, short = bounds[1], int(counts[plans + 1])
         self.rejects["unknown_id"] += unknown
-        if unknown == n:
+        self.rejects["short_frame"] += short
+        if unknown + short == n:
             return out
-        # One stable sort (a radix sort for int16 slots) groups each message's frames in input
-        # (time) order; unknown frames (slot -1) sort first and are dropped.
-        known = np.argsort(slots, kind="stable")[unknown:]
-        # Each payload as 64-bit words, little- and (when a message needs it) big-endian, once
-        # for the whole batch: each message then reads columns of these, without a copy.
+        known = order[unknown : n - short]
+        # Each payload's 64-bit words, read little-endian, gathered once for the whole batch
+        # in message order: each message then reads columns of these without a copy.
         # np.take: about three times faster than fancy indexing for rows of a 2-D array.
-        little = np.take(_little_endian_words(payload), known, axis=0)
-        big = little.byteswap() if self._big_endian else None
+        little = np.take(words, known, axis=0)
+        little = little.astype(np.uint64, copy=False)  # native order (a copy on big-endian)
         sorted_times = np.take(times, known)
         sorted_ids = np.take(ids, known)
         sorted_rows = known if rows is None else np.take(rows, known)
-        per_slot = counts[1:]
-        # Slot -1 (unknown) reads the table's last entry, 0: never short.
-        short = lengths < self._tables.lengths[slots]
-        n_short = int(np.count_nonzero(short))
-        self.rejects["short_frame"] += n_short
-        if n_short:
-            short = short[known]
-        ends = np.cumsum(per_slot).tolist()
         columns = little.shape[1]
-        for slot in np.flatnonzero(per_slot).tolist():
-            plan = self._plans[slot]
-            end = ends[slot]
-            start = end - int(per_slot[slot])
-            group: slice | IndexArray = slice(start, end)
-            if n_short and short[start:end].any():
-                kept = np.flatnonzero(~short[start:end]) + start
-                if kept.shape[0] == 0:
-                    continue
-                group = kept
+        sizes = counts[1 : plans + 1]
+        pairs = sizes * self._signal_counts  # (signal, frame) pairs of each lean message
+        # Lean messages with few pairs are decoded together, in one pass: on their own, each
+        # would cost more numpy calls than work (see ``BatchTable``).
+        together = (pairs > 0) & (pairs < TOGETHER_BELOW) & (self._lean_columns <= columns)
+        alone = np.flatnonzero(sizes * ~together).tolist()
+        any_together = bool(together.any())
+        if any_together:
+            slots = np.flatnonzero(together)
+            starts = np.take(first, slots + 1) - unknown
+            frames = np.take(sizes, slots)
+            values = self._together.decode(little, slots, starts, frames)
+            block_ends = np.cumsum(np.take(pairs, slots))
+            for slot, start, count, end in zip(
+                slots.tolist(), starts.tolist(), frames.tolist(), block_ends.tolist(), strict=True
+            ):
+                names = self._lean_names[slot]
+                block = values[end - len(names) * count : end].reshape(len(names), count)
+                out[self._names[slot]] = DecodedMessage(
+                    sorted_times[start : start + count],
+                    # One row per signal; strict=True would double the cost of this line.
+                    dict(zip(names, block, strict=False)),
+                    sorted_rows[start : start + count],
+                    sorted_ids[start : start + count],
+                )
+        if not alone:
+            return out
+        # One scratch buffer for every other message's raw bits, reused message after message
+        # (cache-warm; a fresh array each would be megabytes of page faults per batch).
+        scratch = np.empty(int(np.max(pairs * ~together, initial=0)), dtype=np.uint64)
+        for slot in alone:
+            group = slice(bounds[slot + 1] - unknown, bounds[slot + 2] - unknown)
             group_little = little[group]
-            batch = plan.batch_only
+            batch = self._lean[slot]
             if batch is not None and batch.columns <= columns:
-                out[plan.message.name] = DecodedMessage(
+                out[self._names[slot]] = DecodedMessage(
                     timestamp=sorted_times[group],
-                    signals=decode_aligned(
-                        batch, group_little, None if big is None else big[group]
-                    ),
+                    signals=decode_aligned(batch, group_little, scratch),
                     index=sorted_rows[group],
                     arbitration_id=sorted_ids[group],
                 )
                 continue
+            plan = self._plans[slot]
             if plan.signals is None:
                 decoded = self._decode_slow(plan.message, _payload_bytes(group_little))
             else:
@@ -289,7 +352,7 @@ class VectorDecoder:
                     plan.length,
                     plan.width,
                     group_little,
-                    None if big is None else big[group],
+                    group_little.byteswap() if self._big_endian else None,
                 )
                 decoded = self._decode_fast(plan, group_words)
             if decoded is None:
@@ -312,6 +375,9 @@ class VectorDecoder:
                 index=group_rows,
                 arbitration_id=group_ids,
             )
+        if any_together:  # messages in the decoder's order, whichever way they went
+            ordered = (self._names[slot] for slot in np.flatnonzero(sizes).tolist())
+            return {name: out[name] for name in ordered if name in out}
         return out
 
     def _decode_fast(
@@ -359,17 +425,43 @@ def _key(frame_id: int, extended: bool) -> int:
     return frame_id | (1 << 32 if extended else 0)
 
 
-def _little_endian_words(payload: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
-    """``payload`` as little-endian 64-bit words, ``uint64[N, ceil(W / 8)]`` (zero-padded)."""
-    width = payload.shape[1]
+def _little_endian_words(
+    payload: npt.NDArray[np.uint8], columns: int
+) -> npt.NDArray[np.unsignedinteger[Any]]:
+    """The first ``columns`` 64-bit words of each payload, contiguous ``<u8[N, C]``
+    (C <= ``columns``, fewer when the payload is narrower; a partial last word is zero-padded).
+
+    Only those bytes are copied out of wider rows (a frame batch's 64-byte payloads, kernel
+    structs): np.take of a strided array is twice as slow as this copy and a take.
+    """
+    width = min(payload.shape[1], 8 * columns)
     if width % 8:
         padded = np.zeros((payload.shape[0], width + 8 - width % 8), dtype=np.uint8)
-        padded[:, :width] = payload
-        payload = padded
-    words: npt.NDArray[np.uint64] = (
-        np.ascontiguousarray(payload).view("<u8").astype(np.uint64, copy=False)
+        padded[:, :width] = payload[:, :width]
+        payload, width = padded, padded.shape[1]
+    words: npt.NDArray[np.unsignedinteger[Any]] = np.ascontiguousarray(payload[:, :width]).view(
+        "<u8"
     )
     return words
+
+
+def _word_view(dtype: np.dtype[Any], columns: int) -> np.dtype[Any] | None:
+    """``dtype`` seen as its first ``columns`` payload words (field ``words``, little-endian
+    ``u8``); None when its ``data`` is not a byte array that wide."""
+    data = None if dtype.fields is None else dtype.fields.get("data")
+    if data is None:
+        return None
+    data_type, offset = data[0], data[1]
+    if data_type.base != np.uint8 or len(data_type.shape) != 1 or data_type.shape[0] < 8 * columns:
+        return None
+    return np.dtype(
+        {
+            "names": ["words"],
+            "formats": [("<u8", (columns,))],
+            "offsets": [offset],
+            "itemsize": dtype.itemsize,
+        }
+    )
 
 
 def _payload_bytes(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
@@ -388,20 +480,20 @@ def _j1939_pgns(ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
 
 @dataclass(frozen=True, eq=False)
 class _IdTables:
-    """Frame id -> message slot (index into the decoder's plans), built once per decoder.
+    """Frame id -> bucket (``slot + 1``, the slot indexing the decoder's plans; 0: no
+    message), built once per decoder.
 
-    11-bit ids index ``standard`` directly (its last entry, -1, catches every other id);
+    11-bit ids index ``standard`` directly (its last entry, 0, catches every other id);
     29-bit ids are binary-searched in ``extended_ids``, then (J1939) their PGN in ``pgns``.
-    ``lengths`` is each slot's message length, the minimum dlc of its frames, and a final 0
-    for slot -1.
+    ``lengths`` is each bucket's minimum dlc: 0 for unknown ids, then each message's length.
     """
 
     standard: npt.NDArray[np.int16]
     extended_ids: npt.NDArray[np.uint32]
-    extended_slots: npt.NDArray[np.int16]
+    extended_buckets: npt.NDArray[np.int16]
     pgns: npt.NDArray[np.uint32]
-    pgn_slots: npt.NDArray[np.int16]
-    lengths: npt.NDArray[np.int64]
+    pgn_buckets: npt.NDArray[np.int16]
+    lengths: npt.NDArray[np.integer[Any]]
 
     @staticmethod
     def build(
@@ -411,53 +503,67 @@ class _IdTables:
     ) -> _IdTables:
         if len(plans) >= np.iinfo(np.int16).max:
             raise ValueError(f"too many messages for one decoder: {len(plans)}")
-        slot_of = {id(plan): slot for slot, plan in enumerate(plans)}
-        standard_ids = {k: slot_of[id(p)] for k, p in exact.items() if not k & (1 << 32)}
+        bucket_of = {id(plan): slot + 1 for slot, plan in enumerate(plans)}
+        standard_ids = {k: bucket_of[id(p)] for k, p in exact.items() if not k & (1 << 32)}
         size = max([0x7FF, *standard_ids]) + 2
-        standard = np.full(size, -1, dtype=np.int16)
-        for frame_id, slot in standard_ids.items():
-            standard[frame_id] = slot
+        standard = np.zeros(size, dtype=np.int16)
+        for frame_id, bucket in standard_ids.items():
+            standard[frame_id] = bucket
         extended = sorted(
-            (k & 0xFFFFFFFF, slot_of[id(p)]) for k, p in exact.items() if k & (1 << 32)
+            (k & 0xFFFFFFFF, bucket_of[id(p)]) for k, p in exact.items() if k & (1 << 32)
         )
-        pgns = sorted((pgn, slot_of[id(p)]) for pgn, p in by_pgn.items())
+        pgns = sorted((pgn, bucket_of[id(p)]) for pgn, p in by_pgn.items())
         return _IdTables(
             standard=standard,
             extended_ids=np.array([k for k, _ in extended], dtype=np.uint32),
-            extended_slots=np.array([s for _, s in extended], dtype=np.int16),
+            extended_buckets=np.array([b for _, b in extended], dtype=np.int16),
             pgns=np.array([k for k, _ in pgns], dtype=np.uint32),
-            pgn_slots=np.array([s for _, s in pgns], dtype=np.int16),
-            lengths=np.array([*(p.length for p in plans), 0], dtype=np.int64),
+            pgn_buckets=np.array([b for _, b in pgns], dtype=np.int16),
+            # uint8 when it can, to compare with a frame batch's uint8 dlc without widening.
+            lengths=np.array(
+                [0, *(p.length for p in plans)],
+                dtype=np.uint8 if all(p.length < 256 for p in plans) else np.int16,
+            ),
         )
 
-    def slots(
-        self, ids: npt.NDArray[np.uint32], extended: npt.NDArray[np.bool_] | None
+    def buckets(
+        self,
+        ids: npt.NDArray[np.uint32],
+        extended: npt.NDArray[np.bool_] | None,
+        lengths: npt.NDArray[np.integer[Any]],
     ) -> npt.NDArray[np.int16]:
-        """Each frame's slot, -1 for an id no message has. ``extended`` None: ids > 0x7FF."""
+        """Each frame's bucket: 0 for an id no message has, ``slot + 1`` for a frame of the
+        message in that slot, ``len(plans) + 1`` for a frame shorter than its message.
+        ``extended`` None: ids above 0x7FF are extended.
+
+        One array gives the counts and the grouping (one sort) of every kind of frame, so no
+        group needs a mask of its short frames.
+        """
         beyond = self.standard.shape[0] - 1
         index = np.minimum(ids, beyond)
         if extended is not None:
-            index[extended] = beyond
-        slots: npt.NDArray[np.int16] = self.standard[index]
-        if self.extended_ids.shape[0] == 0 and self.pgns.shape[0] == 0:
-            return slots
-        rows = np.flatnonzero(ids > 0x7FF if extended is None else extended)
-        if rows.shape[0]:
-            slots[rows] = self._extended(ids[rows])
-        return slots
+            np.putmask(index, extended, beyond)  # a 29-bit id never matches an 11-bit one
+        # np.take: twice as fast as fancy indexing for a 1-D lookup table.
+        buckets: npt.NDArray[np.int16] = np.take(self.standard, index)
+        if self.extended_ids.shape[0] or self.pgns.shape[0]:
+            rows = np.flatnonzero(ids > 0x7FF if extended is None else extended)
+            if rows.shape[0]:
+                buckets[rows] = self._extended(ids[rows])
+        # Bucket 0 (unknown) reads the table's first entry, 0: never short.
+        np.putmask(buckets, lengths < np.take(self.lengths, buckets), self.lengths.shape[0])
+        return buckets
 
     def _extended(self, ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.int16]:
-        slots = np.full(ids.shape[0], -1, dtype=np.int16)
-        _search(self.extended_ids, self.extended_slots, ids, slots)
+        buckets = np.zeros(ids.shape[0], dtype=np.int16)
+        _search(self.extended_ids, self.extended_buckets, ids, buckets)
         if self.pgns.shape[0]:
             # An exact 29-bit match wins; only the rest are matched on their PGN.
-            missing = np.flatnonzero(slots < 0)
-            found = np.full(missing.shape[0], -1, dtype=np.int16)
-            _search(
-                self.pgns, self.pgn_slots, _j1939_pgns(ids[missing] & np.uint32(0x1FFFFFFF)), found
-            )
-            slots[missing] = found
-        return slots
+            missing = np.flatnonzero(buckets == 0)
+            found = np.zeros(missing.shape[0], dtype=np.int16)
+            pgns = _j1939_pgns(ids[missing] & np.uint32(0x1FFFFFFF))
+            _search(self.pgns, self.pgn_buckets, pgns, found)
+            buckets[missing] = found
+        return buckets
 
 
 def _search(

@@ -25,6 +25,7 @@ from hal.can.frame_structs import (
     CANFD_FDF,
     CANFD_MTU,
     FD_DATA_LENGTHS,
+    TIMESPEC,
     CanFilter,
     compute_filters,
     pack_filters,
@@ -32,6 +33,7 @@ from hal.can.frame_structs import (
     parse_slots,
     parse_stream,
     summarize_error_frames,
+    timespec_seconds,
 )
 from hal.can.frames import (
     FLAG_BRS,
@@ -85,6 +87,160 @@ def test_any_slot_buffer_and_sizes_parse_and_short_records_are_counted(
     assert len(batch) + stats.bad_length + odd == slots
     # Frames keep slot order: their timestamps are slot indexes, increasing.
     assert np.all(np.diff(batch["timestamp"]) > 0)
+
+
+def reference_parse(
+    buffer: bytes, sizes: list[int], stamps: list[float]
+) -> tuple[list[tuple[float, int, int, int, bytes]], tuple[int, int, int, int]]:
+    """What ``parse_slots`` must return, record by record: rows of (timestamp, id, flags,
+    dlc, 64 data bytes) and the counts (data frames, error frames, truncated, bad length)."""
+    rows: list[tuple[float, int, int, int, bytes]] = []
+    counts = [0, 0, 0, 0]
+    for i, size in enumerate(sizes):
+        if size not in (CAN_MTU, CANFD_MTU):
+            counts[2] += 1
+            continue
+        fd = size == CANFD_MTU
+        can_id, length, fd_flags = struct.unpack_from("=IBB", buffer, i * CANFD_MTU)
+        if length > (64 if fd else 8):
+            counts[3] += 1
+            continue
+        error = bool(can_id & CAN_ERR_FLAG)
+        extended = bool(can_id & CAN_EFF_FLAG)
+        remote = bool(can_id & CAN_RTR_FLAG) and not fd and not error
+        flags = (
+            (FLAG_EXTENDED if extended and not error else 0)
+            | (FLAG_FD if fd else 0)
+            | (FLAG_BRS if fd and fd_flags & CANFD_BRS else 0)
+            | (FLAG_ERROR if error else 0)
+            | (FLAG_REMOTE if remote else 0)
+        )
+        arbitration_id = can_id & (0x1FFF_FFFF if error or extended else 0x7FF)
+        start = i * CANFD_MTU + 8
+        data = b"" if remote else buffer[start : start + length]
+        rows.append((stamps[i], arbitration_id, flags, length, data.ljust(64, b"\0")))
+        counts[1 if error else 0] += 1
+    return rows, (counts[0], counts[1], counts[2], counts[3])
+
+
+def batch_rows(batch: np.ndarray) -> list[tuple[float, int, int, int, bytes]]:
+    return [
+        (
+            float(f["timestamp"]),
+            int(f["arbitration_id"]),
+            int(f["flags"]),
+            int(f["dlc"]),
+            bytes(f["data"]),
+        )
+        for f in batch
+    ]
+
+
+# Records with the fields that matter drawn from their interesting values: id flag bits,
+# lengths at and past each kind's limit, BRS on or off; the rest of each slot arbitrary.
+records = st.tuples(
+    st.integers(0, 0x1FFF_FFFF),
+    st.sampled_from(
+        [
+            0,
+            CAN_EFF_FLAG,
+            CAN_RTR_FLAG,
+            CAN_ERR_FLAG,
+            CAN_EFF_FLAG | CAN_RTR_FLAG,
+            CAN_EFF_FLAG | CAN_ERR_FLAG,
+            0xE000_0000,
+        ]
+    ),
+    st.sampled_from([0, 1, 3, 8, 9, 12, 48, 64, 65, 255]),
+    st.sampled_from([0, CANFD_FDF, CANFD_FDF | CANFD_BRS, 0xFF]),
+    st.binary(min_size=CANFD_MTU, max_size=CANFD_MTU),
+)
+record_sizes = {
+    "classic": st.just(CAN_MTU),
+    "fd": st.just(CANFD_MTU),
+    "mixed": st.sampled_from([CAN_MTU, CANFD_MTU]),
+    "truncated": st.sampled_from([CAN_MTU, CANFD_MTU, 0, -1, 8, 15, 17, 71, 73]),
+}
+
+
+@settings(max_examples=150)
+@pytest.mark.parametrize("kinds", sorted(record_sizes))
+@given(data=st.data(), specs=st.lists(records, max_size=24))
+def test_slots_parse_like_the_plain_reference_record_by_record(
+    kinds: str, data: st.DataObject, specs: list[tuple[int, int, int, int, bytes]]
+) -> None:
+    # Bursts of one kind take the fast path (sizes as a list, never made an array); mixed
+    # and truncated ones the general one; sizes as an array always the general one.
+    buffer = bytearray()
+    for id_bits, flag_bits, length, fd_flags, rest in specs:
+        buffer += struct.pack("=IBBBB", id_bits | flag_bits, length, fd_flags, 0, 0) + rest[8:]
+    sizes = [data.draw(record_sizes[kinds]) for _ in specs]
+    stamps = [1000.0 + i for i in range(len(specs))]
+    want_rows, want_counts = reference_parse(bytes(buffer), sizes, stamps)
+    for given_sizes in (sizes, np.array(sizes, dtype=np.int64)):
+        batch, stats = parse_slots(buffer, given_sizes, stamps)
+        assert batch.dtype == FRAME_DTYPE
+        assert batch_rows(batch) == want_rows
+        assert (stats.data_frames, stats.error_frames, stats.truncated, stats.bad_length) == (
+            want_counts
+        )
+
+
+def test_the_fast_path_handles_every_kind_of_frame_in_a_classic_burst() -> None:
+    # One size for all (the reader's usual burst), with a remote request, an error frame, an
+    # extended id, a length past 8 (dropped) and stale bytes after short payloads.
+    stale = bytes(range(100, 172))
+    slots = [
+        pack_frame(0x123, b"\x01\x02"),
+        pack_frame(0x7FF | CAN_RTR_FLAG, b"", length=6),
+        error_record(CAN_ERR_BUSOFF),
+        pack_frame(0x18FEF100 | CAN_EFF_FLAG, b"abcdefgh"),
+        struct.pack("=IBBBB", 0x55, 9, 0, 0, 0) + bytes(8),
+        pack_frame(0x1, b""),
+    ]
+    buffer = b"".join(record + stale[len(record) :] for record in slots)
+    batch, stats = parse_slots(buffer, [CAN_MTU] * len(slots), np.arange(6.0))
+    assert (stats.data_frames, stats.error_frames, stats.bad_length, stats.truncated) == (
+        4,
+        1,
+        1,
+        0,
+    )
+    assert batch["arbitration_id"].tolist() == [0x123, 0x7FF, CAN_ERR_BUSOFF, 0x18FEF100, 0x1]
+    assert batch["flags"].tolist() == [0, FLAG_REMOTE, FLAG_ERROR, FLAG_EXTENDED, 0]
+    assert batch["dlc"].tolist() == [2, 6, 8, 8, 0]
+    assert batch["timestamp"].tolist() == [0.0, 1.0, 2.0, 3.0, 5.0]
+    assert bytes(batch["data"][0]) == b"\x01\x02" + bytes(62)
+    assert not batch["data"][1].any()  # a remote request carries no payload
+    assert bytes(batch["data"][3]) == b"abcdefgh" + bytes(56)
+    assert not batch["data"][4].any()
+
+
+def test_fd_bursts_keep_only_each_frames_own_bytes() -> None:
+    stale = bytes([0xEE]) * CANFD_MTU
+    lengths = [64, 12, 0, 48, 8]
+    records = [
+        pack_frame(0x100 + n, bytes(range(1, n + 1)), fd=True, fd_flags=CANFD_FDF | CANFD_BRS)
+        for n in lengths
+    ]
+    # A short FD frame right after a long one: its slot still holds the long one's bytes.
+    buffer = b"".join(r[: 8 + n] + stale[8 + n :] for r, n in zip(records, lengths, strict=True))
+    for sizes in ([CANFD_MTU] * 5, [CANFD_MTU, CANFD_MTU, CAN_MTU, CANFD_MTU, CAN_MTU]):
+        batch, stats = parse_slots(buffer, sizes, np.zeros(5))
+        assert stats.data_frames == 5
+        for frame, n, size in zip(batch, lengths, sizes, strict=True):
+            assert bytes(frame["data"]) == bytes(range(1, n + 1)).ljust(64, b"\0")
+            fd = size == CANFD_MTU
+            assert int(frame["flags"]) == ((FLAG_FD | FLAG_BRS) if fd else 0)
+
+
+def test_timespecs_become_seconds_and_a_missing_stamp_gets_the_read_time() -> None:
+    stamps = [TIMESPEC.pack(1_700_000_000, 250_000_000), bytes(TIMESPEC.size)]
+    seconds = timespec_seconds(stamps, 99.5)
+    assert seconds.tolist() == [1_700_000_000.25, 99.5]
+    assert timespec_seconds([], 1.0).shape == (0,)
+    with pytest.raises(ValueError, match="struct timespec"):
+        timespec_seconds([b"\x00" * 4], 1.0)
 
 
 def test_a_buffer_too_small_for_the_sizes_is_a_value_error() -> None:

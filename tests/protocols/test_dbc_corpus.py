@@ -14,6 +14,7 @@ import math
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import cantools
 import numpy as np
@@ -23,8 +24,10 @@ from cantools.database.can.signal import Signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import protocols.dbc.vector_decoder as vector_decoder
 from hal.can.frames import make_batch
 from protocols.dbc import LoadedDbc, VectorDecoder, j1939_pgn, load_dbc
+from protocols.dbc.vector_decoder import TOGETHER_BELOW
 from tests.protocols.test_dbc_decoder import _cantools_decode, _same
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -125,12 +128,20 @@ FRAMES = st.lists(
 )
 
 
+@pytest.mark.parametrize("together_below", [0, TOGETHER_BELOW], ids=["alone", "together"])
 @pytest.mark.parametrize("label", sorted(CORPUS))
 @settings(max_examples=8, deadline=None)
 @given(frames=FRAMES)
 def test_every_message_decodes_like_cantools(
-    label: str, frames: list[tuple[bytes, int, int | None]]
+    label: str, together_below: int, frames: list[tuple[bytes, int, int | None]]
 ) -> None:
+    # Both ways of decoding a lean message: alone, or together with the others (a few frames
+    # per message as here always go together unless told not to).
+    with mock.patch.object(vector_decoder, "TOGETHER_BELOW", together_below):
+        _decodes_like_cantools(label, frames)
+
+
+def _decodes_like_cantools(label: str, frames: list[tuple[bytes, int, int | None]]) -> None:
     db = _loaded(label).database
     decoder = VectorDecoder(db)
     rows: list[tuple[float, int, bytes, int]] = []

@@ -1,19 +1,34 @@
-"""The benchmark's array building (raw ``(t, id, bytes)`` tuples -> decoder arrays) in each of
-its paths, and the decoder's output layout (signal order, input-order index)."""
+"""The benchmark's path (the SocketCAN reader's raw slots -> the port's parse -> FrameBatch ->
+``decode_batch``) against plainly built arrays; the decoder's two ways of decoding a lean
+message (together with others, or alone) and its reading of batches, and its output layout
+(signal order, input-order index)."""
 
 from __future__ import annotations
 
-import numpy as np
+from unittest import mock
 
-from firmware_py.bench.decode_bench import DEFAULT_DBC, decode_frames, frame_mix
+import numpy as np
+import pytest
+
+import protocols.dbc.vector_decoder as vector_decoder
+from firmware_py.bench.decode_bench import (
+    DEFAULT_DBC,
+    Frame,
+    SocketCanBurst,
+    decode_burst,
+    frame_mix,
+    socketcan_burst,
+    socketcan_bursts,
+)
+from hal.can.frame_structs import CAN_ERR_FLAG, CAN_MTU, CAN_RTR_FLAG, CANFD_MTU, pack_frame
+from hal.can.frames import FRAME_DTYPE, make_batch
 from protocols.dbc import DecodedMessage, VectorDecoder, load_dbc
+from tests.protocols.test_dbc_corpus import CORPUS, _loaded
 
 DB = load_dbc(DEFAULT_DBC).database
 
 
-def _reference(
-    decoder: VectorDecoder, frames: list[tuple[float, int, bytes]]
-) -> dict[str, DecodedMessage]:
+def _reference(decoder: VectorDecoder, frames: list[Frame]) -> dict[str, DecodedMessage]:
     """The same frames through ``decode`` with arrays built the plain way, row by row."""
     width = max(8, *(len(data) for _, _, data in frames))
     data = np.zeros((len(frames), width), dtype=np.uint8)
@@ -28,31 +43,128 @@ def _assert_same(got: dict[str, DecodedMessage], want: dict[str, DecodedMessage]
     assert got.keys() == want.keys()
     for name, message in want.items():
         np.testing.assert_array_equal(got[name].index, message.index)
-        np.testing.assert_array_equal(got[name].timestamp, message.timestamp)
+        # Timestamps went through struct timespec: nanoseconds, not float64 bits.
+        np.testing.assert_allclose(got[name].timestamp, message.timestamp, rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(got[name].arbitration_id, message.arbitration_id)
         assert list(got[name].signals) == list(message.signals)
         for signal, values in message.signals.items():
             np.testing.assert_array_equal(got[name].signals[signal], values)
 
 
-def test_mixed_lengths_full_frames_and_long_payloads_build_the_same_arrays() -> None:
+def _assert_identical(got: dict[str, DecodedMessage], want: dict[str, DecodedMessage]) -> None:
+    """Same messages in the same order, every array the same bits (-0.0 and NaNs too)."""
+    assert list(got) == list(want)
+    for name, message in want.items():
+        for field in ("timestamp", "index", "arbitration_id"):
+            assert getattr(got[name], field).tobytes() == getattr(message, field).tobytes()
+        assert list(got[name].signals) == list(message.signals)
+        for signal, values in message.signals.items():
+            assert got[name].signals[signal].tobytes() == values.tobytes(), (name, signal)
+
+
+def test_raw_slots_decode_like_plain_arrays() -> None:
     frames = frame_mix(DB, 400, seed=3).frames
     assert {len(data) for _, _, data in frames} != {8}  # the mix has short messages
+    burst = socketcan_burst(frames)
+    assert burst.sizes == [CAN_MTU] * len(frames)
+    assert len(burst.slots) == CANFD_MTU * len(frames)
+    _assert_same(decode_burst(VectorDecoder(DB), burst), _reference(VectorDecoder(DB), frames))
+
+
+def test_bursts_split_the_frames_in_reads_of_the_batch_size() -> None:
+    frames = frame_mix(DB, 1000, seed=7).frames
+    bursts = socketcan_bursts(frames, 300)
+    assert [len(b.sizes) for b in bursts] == [300, 300, 300, 100]
     decoder = VectorDecoder(DB)
-    _assert_same(decode_frames(decoder, frames), _reference(decoder, frames))
-    full = [(t, i, data) for t, i, data in frames if len(data) == 8]
-    _assert_same(decode_frames(decoder, full), _reference(decoder, full))
-    # A 64-byte (CAN FD) and a 300-byte payload (no CAN at all) of unknown ids: counted.
-    odd = [*full[:5], (9.0, 0x7FE, bytes(64)), (9.1, 0x7FD, bytes(300))]
-    fresh = VectorDecoder(DB)
-    _assert_same(decode_frames(fresh, odd), _reference(VectorDecoder(DB), odd))
-    assert fresh.rejects["unknown_id"] == 2
+    for i, burst in enumerate(bursts):
+        want = _reference(VectorDecoder(DB), frames[300 * i : 300 * (i + 1)])
+        _assert_same(decode_burst(decoder, burst), want)
+
+
+def test_fd_records_29_bit_ids_and_short_frames() -> None:
+    full = [f for f in frame_mix(DB, 50, seed=5).frames if len(f[2]) == 8][:5]
+    odd = [
+        *full,
+        (9.0, 0x7FE, bytes(64)),  # a CAN FD record of an unknown id
+        (9.1, 0x1ABCDE, bytes(8)),  # a 29-bit id the DBC does not have
+        (9.2, full[0][1], full[0][2][:3]),  # shorter than its message
+    ]
+    burst = socketcan_burst(odd)
+    assert burst.sizes[len(full)] == CANFD_MTU
+    decoder = VectorDecoder(DB)
+    _assert_same(decode_burst(decoder, burst), _reference(VectorDecoder(DB), odd))
+    assert decoder.rejects["unknown_id"] == 2
+    assert decoder.rejects["short_frame"] == 1
+
+
+def test_error_and_remote_frames_are_counted_and_index_stays_the_slot_number() -> None:
+    frames = frame_mix(DB, 6, seed=6).frames
+    burst = socketcan_burst(frames)
+    slots = bytearray(burst.slots)
+    for row, flag in ((1, CAN_ERR_FLAG), (4, CAN_RTR_FLAG)):
+        slots[row * CANFD_MTU : row * CANFD_MTU + CAN_MTU] = pack_frame(0x20 | flag, bytes(8))
+    mixed = SocketCanBurst(bytes(slots), burst.sizes, burst.stamps)
+    rows = np.array([0, 2, 3, 5])
+    # The data frames alone, with their index mapped back to slot numbers.
+    want = {
+        name: DecodedMessage(m.timestamp, m.signals, rows[m.index], m.arbitration_id)
+        for name, m in _reference(VectorDecoder(DB), [frames[r] for r in rows]).items()
+    }
+    decoder = VectorDecoder(DB)
+    _assert_same(decode_burst(decoder, mixed), want)
+    assert decoder.rejects["not_data"] == 2
 
 
 def test_signals_keep_the_dbc_order_and_index_points_at_the_input_rows() -> None:
     frames = frame_mix(DB, 300, seed=4).frames
-    decoded = decode_frames(VectorDecoder(DB), frames)
+    decoded = decode_burst(VectorDecoder(DB), socketcan_burst(frames))
     for name, message in decoded.items():
         dbc = DB.get_message_by_name(name)
         assert list(message.signals) == [s.name for s in dbc.signals]
         assert all(frames[row][1] == dbc.frame_id for row in message.index.tolist())
         assert np.all(np.diff(message.index) > 0)  # each message's frames in input order
+
+
+# Every corpus DBC that defines messages (one cantools test file defines none).
+WITH_MESSAGES = [label for label in sorted(CORPUS) if _loaded(label).database.messages]
+
+
+@pytest.mark.parametrize("label", WITH_MESSAGES)
+def test_lean_messages_decode_to_the_same_bits_together_or_alone(label: str) -> None:
+    db = _loaded(label).database
+    messages = db.messages
+    rng = np.random.default_rng(11)
+    picked = rng.integers(0, len(messages), 3000)
+    ids = [int(messages[i].frame_id) for i in picked]
+    extended = [bool(messages[i].is_extended_frame) for i in picked]
+    lengths = [int(messages[i].length) for i in picked]
+    data = rng.integers(0, 256, (len(picked), 64), dtype=np.uint8)
+    stamps = np.arange(len(picked), dtype=np.float64)
+
+    def decoded(together_below: int) -> dict[str, DecodedMessage]:
+        with mock.patch.object(vector_decoder, "TOGETHER_BELOW", together_below):
+            return VectorDecoder(db).decode(ids, data, lengths, stamps, extended)
+
+    alone, together = decoded(0), decoded(1 << 40)
+    assert alone
+    _assert_identical(together, alone)
+    _assert_identical(decoded(200), alone)  # some of each, in the decoder's message order
+
+
+def test_batches_with_another_layout_decode_the_same() -> None:
+    frames = frame_mix(DB, 500, seed=9).frames
+    batch = make_batch(frames)
+    want = VectorDecoder(DB).decode_batch(batch)
+    # Narrower payloads than the messages read (no word view: copied and zero-padded), a
+    # wider record, and a strided batch.
+    narrow = np.dtype([("timestamp", "f8"), ("arbitration_id", "u4"), ("flags", "u1"),
+                       ("dlc", "u1"), ("data", "u1", (8,))])  # fmt: skip
+    wide = np.dtype([*FRAME_DTYPE.descr, ("extra", "u1", (5,))])
+    for dtype in (narrow, wide):
+        other = np.zeros(len(batch), dtype=dtype)
+        for field in ("timestamp", "arbitration_id", "flags", "dlc"):
+            other[field] = batch[field]
+        other["data"] = batch["data"][:, : other["data"].shape[1]]
+        _assert_identical(VectorDecoder(DB).decode_batch(other), want)
+    doubled = np.repeat(batch, 2)[::2]
+    _assert_identical(VectorDecoder(DB).decode_batch(doubled), want)
