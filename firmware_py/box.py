@@ -21,6 +21,7 @@ from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewa
 from edge.roadside.object_fusion import SensorPose
 from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
+from edge.v2x import V2xRadio
 from firmware_py import __version__
 from firmware_py.config.loader import heading_rad
 from firmware_py.config.model import (
@@ -29,6 +30,7 @@ from firmware_py.config.model import (
     OutboxConfig,
     RadarConfig,
     SignalControllerConfig,
+    V2xConfig,
 )
 from firmware_py.errors import FirmwareError
 from firmware_py.simulation.gnss import GnssSimulator, fixed_point, riding
@@ -38,6 +40,7 @@ from firmware_py.simulation.world import INTERSECTION, intersection_actors
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.can.registry import WantedIds, create_can_port
+from hal.net.udp_link import UdpLink
 from hal.net.udp_port import UdpDatagramPort
 from hal.serial.pyserial_port import PySerialLinePort
 from protocols.dbc import VectorDecoder, load_dbc
@@ -55,6 +58,8 @@ ROLE = {
 }
 SIGNAL_CONTROLLER_PORT = "signal-controller"
 """The signal controller's UDP port's name: health counters ``udp.signal-controller.*``."""
+V2X_RADIO_PORT = "v2x-radio"
+"""The C-V2X radio link's name: health counters ``udp.v2x-radio.*``."""
 
 
 @dataclass
@@ -138,6 +143,7 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
         allow_missing_checksum=bool(config.gnss and config.gnss.allow_missing_checksum)
     )
 
+    radio = _v2x_radio(config.v2x, stack) if config.v2x is not None else None
     pipeline: VehicleGatewayPipeline | RoadsideUnitPipeline
     if config.device.role == "vehicle_gateway":
         assert config.vehicle is not None  # the loader guarantees it
@@ -166,6 +172,7 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
                 hard_braking_mps2=config.vehicle.hard_braking_mps2,
                 dimensions=config.vehicle.dimensions,
             ),
+            radio=radio,
         )
     else:
         radars = []
@@ -199,6 +206,7 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
                 spat_rate_hz=roadside.spat_rate_hz if roadside else 10.0,
                 health_period_s=config.health_period_s,
             ),
+            radio=radio,
         )
     return Box(config, uplink, pipeline, simulators)
 
@@ -279,3 +287,17 @@ def _signal_controller_input(
         return to_spat(decode_tscbm(data), config.intersection_id, groups)
 
     return SignalControllerInput(port, decode, timeout_s=config.timeout_s)
+
+
+def _v2x_radio(config: V2xConfig, stack: ExitStack) -> V2xRadio:
+    """Open the radio's UDP link (closed by ``stack``); "udp" is the only radio the loader
+    accepts."""
+    link = UdpLink(
+        V2X_RADIO_PORT,
+        config.listen_host,
+        config.listen_port,
+        peer_host=config.radio_host,
+        peer_port=config.radio_port,
+    )
+    stack.enter_context(link)
+    return V2xRadio(link, config.station_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from hil.clock import ScenarioClock
 from hil.world import GroundTruth
@@ -51,6 +52,9 @@ class Recording:
     can_wanted: dict[str, frozenset[int] | None] = field(default_factory=dict)
     # Per GNSS emulator: epochs written while a reader had the port open.
     gnss_delivered: dict[str, int] = field(default_factory=dict)
+    # Per C-V2X radio emulator: (arrival in scenario seconds, kind, decoded fields) of every
+    # message the daemon handed the radio to broadcast.
+    v2x_sent: dict[str, list[tuple[float, str, dict[str, Any]]]] = field(default_factory=dict)
     # Every emulator's own counters, for the report.
     emulator_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     daemon_starts: list[float] = field(default_factory=list)  # scenario seconds

@@ -1,13 +1,13 @@
 """Run one scenario: broker, emulators, the real daemon, faults on a timeline, then the checks.
 
 The bench plays the world around a box: it starts a private Mosquitto, renders the scenario's
-box config (broker port, the GNSS emulator's serial device, the signal controller's UDP port,
-a private outbox), starts ``roadgate run`` as a separate process and waits for its birth
-message, then starts the emulators at scenario time 0 and injects the faults at their times.
-Everything the daemon publishes is recorded by a subscriber, as a cloud service would see it;
-the daemon's outbox is watched from outside. After ``duration_s`` the emulators stop, the
-bench watches ``settle_s`` longer, stops everything and checks the expectations against the
-recording.
+box config (broker port, the GNSS emulator's serial device, the signal controller's and the
+C-V2X radio's UDP ports, a private outbox), starts ``roadgate run`` as a separate process and
+waits for its birth message, then starts the emulators at scenario time 0 and injects the
+faults at their times. Everything the daemon publishes is recorded by a subscriber, as a cloud
+service would see it; the daemon's outbox is watched from outside. After ``duration_s`` the
+emulators stop, the bench watches ``settle_s`` longer, stops everything and checks the
+expectations against the recording.
 
 Needs the scenario's vcan interfaces (``roadgate hil up``, or ``roadgate hil run`` which
 creates them, inside user-mode-linux where this kernel has no CAN).
@@ -37,6 +37,7 @@ from hil.emulators import (
     Ars408Emulator,
     CanLogReplayer,
     ChannelGate,
+    CV2xRadioEmulator,
     GnssEmulator,
     SignalControllerEmulator,
 )
@@ -47,6 +48,7 @@ from hil.recording import FaultWindow, Received, Recording
 from hil.scenario import (
     Ars408Spec,
     CanReplaySpec,
+    CV2xRadioSpec,
     FaultSpec,
     GnssSpec,
     Scenario,
@@ -153,6 +155,16 @@ class _Bench:
             elif isinstance(spec, SignalControllerSpec):
                 udp_ports[spec.name] = spec.port or free_udp_port()
                 values[f"spat_port_{spec.name}"] = str(udp_ports[spec.name])
+            elif isinstance(spec, CV2xRadioSpec):
+                # Two ports: the radio's (the daemon sends there) and the daemon's own.
+                radio_port = free_udp_port()
+                listen_port = free_udp_port()
+                while listen_port == radio_port:
+                    listen_port = free_udp_port()
+                udp_ports[spec.name] = radio_port
+                udp_ports[f"{spec.name}/box"] = listen_port
+                values[f"v2x_radio_port_{spec.name}"] = str(radio_port)
+                values[f"v2x_listen_port_{spec.name}"] = str(listen_port)
         config_path = render_box_config(
             self.scenario.box_template, values, self.run_dir / "box.toml"
         )
@@ -231,7 +243,8 @@ class _Bench:
                     emulator.stop()
 
     def _emulators(self, udp_ports: dict[str, int]) -> list[Emulator]:
-        """The scenario's emulators; a signal controller sends to ``udp_ports[its name]``."""
+        """The scenario's emulators; a signal controller sends to ``udp_ports[its name]``, a
+        radio listens there and sends to ``udp_ports[its name + "/box"]``."""
         emulators: list[Emulator] = []
         truth = self.scenario.truth
         for spec in self.scenario.emulators:
@@ -266,6 +279,17 @@ class _Bench:
                         spec.name,
                         plan=spec.plan,
                         target_port=udp_ports[spec.name],
+                        rate_hz=spec.rate_hz,
+                    )
+                )
+            elif isinstance(spec, CV2xRadioSpec):
+                emulators.append(
+                    CV2xRadioEmulator(
+                        spec.name,
+                        truth,
+                        listen_port=udp_ports[spec.name],
+                        box_port=udp_ports[f"{spec.name}/box"],
+                        remote_actors=spec.remote_actors,
                         rate_hz=spec.rate_hz,
                     )
                 )
@@ -318,6 +342,8 @@ class _Bench:
             recording.emulator_stats[emulator.name] = dict(emulator.stats)
             if isinstance(emulator, GnssEmulator):
                 recording.gnss_delivered[emulator.name] = emulator.delivered
+            elif isinstance(emulator, CV2xRadioEmulator):
+                recording.v2x_sent[emulator.name] = emulator.sent
             elif not isinstance(emulator, SignalControllerEmulator):  # a CAN emulator
                 delivered = recording.can_delivered.setdefault(emulator.channel, Counter())
                 delivered.update(emulator.delivered)
@@ -325,7 +351,9 @@ class _Bench:
         return errors
 
 
-Emulator = CanLogReplayer | Ars408Emulator | GnssEmulator | SignalControllerEmulator
+Emulator = (
+    CanLogReplayer | Ars408Emulator | GnssEmulator | SignalControllerEmulator | CV2xRadioEmulator
+)
 
 
 class _FaultTimeline(threading.Thread):

@@ -7,6 +7,7 @@
     |   +-- SchemaVersionError   an Envelope of a schema version we do not speak
     |   +-- NmeaError        an NMEA 0183 sentence we cannot use (``reason`` says why)
     |   +-- TscbmError       a signal controller's SPaT broadcast we cannot use (``reason``)
+    +-- V2xError             a T/CSAE 53 MessageFrame we cannot decode or encode (``reason``)
     +-- TopicError           an MQTT topic that is not ``rg/v1/{region}/{device_id}/{stream}``
     +-- DbcLoadError         a DBC file cantools cannot load (names the line and the cause)
 
@@ -53,6 +54,15 @@ class TscbmError(DecodeError):
 
     ``reason`` is one of ``bad_length``, ``bad_header``, ``bad_phase_count``,
     ``bad_phase_number`` or ``duplicate_phase``.
+    """
+
+
+class V2xError(ProtocolError):
+    """A UPER-encoded T/CSAE 53-2017 ``MessageFrame`` that could not be decoded or encoded.
+
+    ``reason`` is ``empty`` or ``malformed`` (bytes that are not a valid ``MessageFrame``,
+    values out of their ranges included) when decoding, ``unencodable`` when a message does
+    not fit the standard (e.g. a SPaT without phases, or with more than 16).
     """
 
 

@@ -17,11 +17,13 @@ from edge.roadside.object_fusion import SensorPose, to_object_list
 from edge.roadside.signal_controller import Output, SignalControllerFeed, SpatDecoder
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.publisher import UplinkPublisher
+from edge.v2x.radio import V2xRadio
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.net.port import DatagramPort
 from hal.serial.port import SerialLinePort
 from protocols.radar.ars408 import RadarObjectList
+from protocols.schema.v1 import roadgate_pb2 as pb
 
 log = logging.getLogger("edge.roadside_unit")
 
@@ -67,6 +69,7 @@ class RoadsideUnitPipeline:
     SPaT comes from ``signal_controller`` as its datagrams arrive (at most ``spat_rate_hz``),
     or else from the fixed-time ``signal_plan`` at ``spat_rate_hz``; never from both (a
     ``ValueError``): a plan published while the controller is silent would be a guess.
+    With a ``radio``, every SPaT published also goes on the air as a SPAT.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class RoadsideUnitPipeline:
         uplink: UplinkPublisher,
         settings: RoadsideUnitSettings,
         signal_controller: SignalControllerInput | None = None,
+        radio: V2xRadio | None = None,
     ) -> None:
         if signal_plan is not None and signal_controller is not None:
             raise ValueError("SPaT comes from a signal controller or a fixed-time plan, not both")
@@ -105,6 +109,10 @@ class RoadsideUnitPipeline:
         if gnss is not None:
             self.health.add(f"serial.{gnss.name}", counters_of(gnss))
         self.health.add("nmea.rejects", lambda: fixes.rejects)
+        self._radio = radio
+        if radio is not None:
+            self.health.add(f"udp.{radio.link.name}", counters_of(radio.link))
+            self.health.add("v2x", counters_of(radio))
         # The controller's port and the feed turning its datagrams into SPaT and faults.
         self._controller: tuple[DatagramPort, SignalControllerFeed] | None = None
         if signal_controller is not None:
@@ -126,6 +134,8 @@ class RoadsideUnitPipeline:
                 tasks.create_task(self._read_radars(port, radars), name=f"can-{name}")
             if self._gnss is not None:
                 tasks.create_task(self._read_gnss(self._gnss), name="gnss")
+            if self._radio is not None:
+                tasks.create_task(self._radio.run(), name="v2x-radio")
             if self._plan is not None:
                 tasks.create_task(every(1 / self._settings.spat_rate_hz, self._publish_spat))
             if self._controller is not None:
@@ -167,11 +177,13 @@ class RoadsideUnitPipeline:
     def _submit(self, outputs: Sequence[Output]) -> None:
         for body, capture_time_ns in outputs:
             self._uplink.submit(body, capture_time_ns)
+            if self._radio is not None and isinstance(body, pb.SignalPhaseTiming):
+                self._radio.broadcast_spat(body, capture_time_ns)
 
     def _publish_spat(self) -> None:
         assert self._plan is not None
         now_ns = time.time_ns()
-        self._uplink.submit(self._plan.spat(now_ns / 1e9), now_ns)
+        self._submit([(self._plan.spat(now_ns / 1e9), now_ns)])
 
     def _publish_health(self) -> None:
         self._uplink.submit(self.health.snapshot(), time.time_ns())

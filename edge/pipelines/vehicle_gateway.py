@@ -13,6 +13,7 @@ from edge.apps.emergency_brake import HARD_BRAKING_MPS2, EmergencyBrakeDetector
 from edge.pipelines.common import FixSource, FrameDecoder, HealthReport, counters_of, every
 from edge.port_io import can_batches, serial_lines
 from edge.uplink.publisher import UplinkPublisher
+from edge.v2x.radio import V2xRadio
 from edge.vehicle.signal_map import VehicleSignalMap
 from edge.vehicle.state_estimator import VehicleDimensions, VehicleStateEstimator
 from hal.can.port import CanPort
@@ -30,7 +31,10 @@ class VehicleGatewaySettings:
 
 
 class VehicleGatewayPipeline:
-    """Runs one vehicle gateway until cancelled. Ports must be open; the caller closes them."""
+    """Runs one vehicle gateway until cancelled. Ports must be open; the caller closes them.
+
+    With a ``radio``, every vehicle state published also goes on the air as a BSM.
+    """
 
     def __init__(
         self,
@@ -42,6 +46,7 @@ class VehicleGatewayPipeline:
         fixes: FixSource,
         uplink: UplinkPublisher,
         settings: VehicleGatewaySettings,
+        radio: V2xRadio | None = None,
     ) -> None:
         self._can_ports = list(can_ports)
         self._decoder = decoder
@@ -60,6 +65,10 @@ class VehicleGatewayPipeline:
         # Bad bytes are counted by reason where they are found; health carries them to the cloud.
         self.health.add("can.rejects", lambda: decoder.rejects)
         self.health.add("nmea.rejects", lambda: fixes.rejects)
+        self._radio = radio
+        if radio is not None:
+            self.health.add(f"udp.{radio.link.name}", counters_of(radio.link))
+            self.health.add("v2x", counters_of(radio))
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -68,6 +77,8 @@ class VehicleGatewayPipeline:
                 tasks.create_task(self._read_can(port), name=f"can-{port.name}")
             if self._gnss is not None:
                 tasks.create_task(self._read_gnss(self._gnss), name="gnss")
+            if self._radio is not None:
+                tasks.create_task(self._radio.run(), name="v2x-radio")
             tasks.create_task(every(1 / self._settings.state_rate_hz, self._publish_state))
             tasks.create_task(every(self._settings.health_period_s, self._publish_health))
 
@@ -89,6 +100,8 @@ class VehicleGatewayPipeline:
         now_ns = time.time_ns()
         state = self._estimator.state(now_ns / 1e9)
         self._uplink.submit(state, now_ns)
+        if self._radio is not None:
+            self._radio.broadcast_state(state, now_ns)
         event = self._brake.evaluate(state)
         if event is not None:
             log.info("%s: %s", self._uplink.identity.device_id, event.description)

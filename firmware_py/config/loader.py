@@ -19,8 +19,11 @@ from edge.vehicle.signal_map import EnumSignalRef, SignalRef, VehicleSignalMap
 from edge.vehicle.state_estimator import VehicleDimensions
 from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
+    DEFAULT_V2X_LISTEN_PORT,
+    DEFAULT_V2X_RADIO_PORT,
     ROLES,
     SIGNAL_CONTROLLER_PROTOCOLS,
+    V2X_RADIOS,
     BoxConfig,
     CanBusConfig,
     DeviceConfig,
@@ -30,6 +33,7 @@ from firmware_py.config.model import (
     RoadsideConfig,
     SignalControllerConfig,
     SimulationConfig,
+    V2xConfig,
     VehicleConfig,
 )
 from firmware_py.config.reader import Table
@@ -87,6 +91,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         radars=tuple(_radar(t, set(names)) for t in root.tables("radar")),
         simulation=_simulation(root.table("simulation")),
         outbox=_outbox(root.table("outbox"), device.device_id, base_dir),
+        v2x=_v2x(root.table("v2x")) if root.has("v2x") else None,
     )
     if device.role == "vehicle_gateway" and config.vehicle is None:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
@@ -351,6 +356,29 @@ def _signal_controller(t: Table) -> SignalControllerConfig:
     )
     t.reject_unknown()
     return controller
+
+
+def _v2x(t: Table) -> V2xConfig:
+    """``[v2x]``: the C-V2X radio's UDP host interface."""
+    listen_host = (
+        t.convert("listen_host", _ip_address, "a local IP address (0.0.0.0: every interface)")
+        if t.has("listen_host")
+        else "127.0.0.1"
+    )
+    v2x = V2xConfig(
+        radio=t.string("radio", "udp", choices=V2X_RADIOS),
+        radio_host=t.string("radio_host", "127.0.0.1"),
+        radio_port=t.integer("radio_port", DEFAULT_V2X_RADIO_PORT, low=1, high=65535),
+        listen_host=listen_host,
+        listen_port=t.integer("listen_port", DEFAULT_V2X_LISTEN_PORT, low=1, high=65535),
+        station_id=t.integer("station_id", low=0, high=2**63 - 1),
+    )
+    if not v2x.radio_host:
+        raise t.error("radio_host", v2x.radio_host, "the radio's host name or address")
+    if v2x.radio_host == v2x.listen_host and v2x.radio_port == v2x.listen_port:
+        raise t.error("radio_port", v2x.radio_port, "a port other than listen_port")
+    t.reject_unknown()
+    return v2x
 
 
 def _outbox(t: Table, device_id: str, base_dir: Path) -> OutboxConfig:

@@ -93,6 +93,24 @@ class RoadsideConfig:
     signal_controller: SignalControllerConfig | None = None
 
 
+V2X_RADIOS = ("udp",)
+"""``udp``: the radio's host interface is UDP datagrams, one UPER ``MessageFrame`` each."""
+DEFAULT_V2X_RADIO_PORT = 30301
+DEFAULT_V2X_LISTEN_PORT = 30300
+
+
+@dataclass(frozen=True)
+class V2xConfig:
+    """The box's C-V2X radio: where messages to broadcast go, where what it heard arrives."""
+
+    radio: str  # one of V2X_RADIOS
+    radio_host: str  # the radio's address
+    radio_port: int
+    listen_host: str  # a local IP address the radio sends to
+    listen_port: int
+    station_id: int  # the BSM's temporary id, as a number (8 bytes, big-endian)
+
+
 @dataclass(frozen=True)
 class OutboxConfig:
     path: Path
@@ -120,6 +138,7 @@ class BoxConfig:
     roadside: RoadsideConfig | None = None
     radars: tuple[RadarConfig, ...] = field(default_factory=tuple)
     simulation: SimulationConfig = field(default_factory=lambda: SimulationConfig(False, ""))
+    v2x: V2xConfig | None = None
     outbox: OutboxConfig = field(
         default_factory=lambda: OutboxConfig(
             DEFAULT_STATE_DIR / "outbox.sqlite3", OutboxLimits(), Durability.NORMAL

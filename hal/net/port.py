@@ -44,3 +44,15 @@ class DatagramPort(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@runtime_checkable
+class DatagramLink(DatagramPort, Protocol):
+    """A datagram port that also sends, to the one peer it is configured for (a C-V2X
+    radio's host interface: messages to broadcast go to it, those it received come back)."""
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data`` as one datagram to the peer; never blocks. Raises
+        ``TransmitError`` when the kernel refuses it (buffer full, no route, too long) and
+        ``PortClosedError`` when the port is not open."""
+        ...

@@ -1,9 +1,10 @@
 """Emulated hardware for the HIL bench: CAN log replay, ARS408 radars, GNSS receivers, a traffic
-signal controller."""
+signal controller, a C-V2X radio."""
 
 from hil.emulators.ars408 import Ars408Emulator
 from hil.emulators.base import CanEmulator, Emulator, HilEmulatorError, ThreadedEmulator
 from hil.emulators.can_replay import CanLogReplayer
+from hil.emulators.cv2x_radio import CV2xRadioEmulator
 from hil.emulators.gate import ChannelGate
 from hil.emulators.gnss import GnssEmulator
 from hil.emulators.signal_controller import SignalControllerEmulator
@@ -11,6 +12,7 @@ from hil.emulators.vehicle_log import write_vehicle_log
 
 __all__ = [
     "Ars408Emulator",
+    "CV2xRadioEmulator",
     "CanEmulator",
     "CanLogReplayer",
     "ChannelGate",

@@ -15,10 +15,12 @@ from hil.scenario.expectations import (
 )
 from hil.scenario.expectations_motion import ExpectTracks, ExpectVehicleState
 from hil.scenario.expectations_spat import ExpectSpat
+from hil.scenario.expectations_v2x import ExpectV2x
 from hil.scenario.loader import load_scenario, parse_scenario, scenario_files
 from hil.scenario.model import (
     Ars408Spec,
     CanReplaySpec,
+    CV2xRadioSpec,
     EmulatorSpec,
     FaultSpec,
     GnssSpec,
@@ -28,6 +30,7 @@ from hil.scenario.model import (
 
 __all__ = [
     "Ars408Spec",
+    "CV2xRadioSpec",
     "CanReplaySpec",
     "EmulatorSpec",
     "ExpectCanReceived",
@@ -39,6 +42,7 @@ __all__ = [
     "ExpectRecovery",
     "ExpectSpat",
     "ExpectTracks",
+    "ExpectV2x",
     "ExpectVehicleState",
     "Expectation",
     "FaultSpec",

@@ -20,13 +20,14 @@ scenario seconds (0 = the emulators start), unknown keys are errors::
                  kind = "signal_controller": name, port (default: a free one the bench
                      picks), rate_hz (10), intersection_id, cycle_s, groups = [{signal_group
                      (1-16), green_start_s, green_s, amber_s (3)}]
+                 kind = "cv2x_radio": name, remote_actors ([]), rate_hz (10)
     [[fault]]    kind, target, at_s, duration_s; interface_down and bus_off target a CAN
                  emulator's channel; gnss_unplug, gnss_no_fix and gnss_garbage (bytes = 2000)
                  a GNSS emulator; controller_silent a signal controller; broker_outage and
                  daemon_kill (duration_s: until the restart) take no target. A fault must end
                  by duration_s.
     [[expect]]   kind (messages, tracks, vehicle_state, event, no_loss, can_received,
-                 gnss_received, recovery, counter, spat), an optional name, and the kind's keys
+                 gnss_received, recovery, counter, spat, v2x), an optional name, and the kind's keys
                  (see ``hil.scenario.expectations``); after_s/until_s default to 0 and
                  duration_s, and may reach up to duration_s + settle_s.
 """
@@ -60,6 +61,9 @@ from hil.scenario.expectations import (
 )
 from hil.scenario.expectations_motion import LATENCY_S, ExpectTracks, ExpectVehicleState
 from hil.scenario.expectations_spat import END_TOLERANCE_S, ExpectSpat
+from hil.scenario.expectations_v2x import END_TOLERANCE_S as V2X_END_TOLERANCE_S
+from hil.scenario.expectations_v2x import MESSAGES as V2X_MESSAGES
+from hil.scenario.expectations_v2x import ExpectV2x
 from hil.scenario.model import (
     CAN_EMULATORS,
     CAN_FAULTS,
@@ -69,6 +73,7 @@ from hil.scenario.model import (
     GNSS_QUALITIES,
     Ars408Spec,
     CanReplaySpec,
+    CV2xRadioSpec,
     EmulatorSpec,
     FaultSpec,
     GnssSpec,
@@ -85,7 +90,7 @@ MAX_SETTLE_S = 600.0
 MAX_OFFSET_M = 100_000.0
 ACTOR_KINDS = ("car", "truck", "pedestrian", "motorcycle", "bicycle")
 TURN_SIGNALS = ("off", "left", "right")
-EMULATOR_KINDS = ("can_replay", "ars408", "gnss", "signal_controller")
+EMULATOR_KINDS = ("can_replay", "ars408", "gnss", "signal_controller", "cv2x_radio")
 TSCBM_PHASES = 16  # a signal controller's signal groups are its phases: 1-16
 UPLINK_STREAMS = tuple(s.value for s in Stream if s is not Stream.CMD)
 EVENT_TYPES = tuple(
@@ -349,6 +354,8 @@ class _Parser:
                     raise t.error("sensor_id", spec.sensor_id, f"unique on {spec.channel}")
         elif kind == "gnss":
             spec = self.gnss(t, name)
+        elif kind == "cv2x_radio":
+            spec = self.cv2x_radio(t, name)
         else:
             spec = self.signal_controller(t, name)
         t.reject_unknown()
@@ -368,6 +375,31 @@ class _Parser:
             rate_hz=_number(t, "rate_hz", 5.0, high=50.0, above=0.0),
             quality=t.string("quality", "rtk_fixed", choices=GNSS_QUALITIES),
         )
+
+    def cv2x_radio(self, t: Table, name: str) -> CV2xRadioSpec:
+        if not _PLACEHOLDER.match(name):
+            # The box template refers to its ports as $v2x_radio_port_<name>, ...
+            raise t.error("name", name, "letters, digits and _, starting with a letter")
+        actors = (
+            t.convert("remote_actors", self._actor_names, "a list of actors' names")
+            if t.has("remote_actors")
+            else ()
+        )
+        return CV2xRadioSpec(
+            name=name,
+            remote_actors=actors,
+            rate_hz=_number(t, "rate_hz", 10.0, high=100.0, above=0.0),
+        )
+
+    def _actor_names(self, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("not a list of strings")
+        unknown = [v for v in value if v not in self.actors]
+        if unknown:
+            raise ValueError(f"no actors {unknown}; the world has {sorted(self.actors)}")
+        if len(set(value)) != len(value):
+            raise ValueError("each actor once")
+        return tuple(value)
 
     def signal_controller(self, t: Table, name: str) -> SignalControllerSpec:
         if not _PLACEHOLDER.match(name):
@@ -589,6 +621,40 @@ class _Parser:
             end_tolerance_s=_number(t, "end_tolerance_s", END_TOLERANCE_S, low=0.05, high=60.0),
         )
 
+    def _v2x(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+        radios = tuple(e.name for e in self.emulators if isinstance(e, CV2xRadioSpec))
+        if t.has("emulator") or len(radios) != 1:
+            emulator = _one_of(t, "emulator", radios, "C-V2X radios")
+        else:
+            (emulator,) = radios  # the only one: no need to name it
+        message = _one_of(t, "message", V2X_MESSAGES, "message types")
+        after_s, until_s = self._window(t)
+        actor = None
+        if message == "bsm":
+            actor = _one_of(t, "actor", tuple(self.actors), "actors") if t.has("actor") else None
+            position_tolerance_m = _number(t, "position_tolerance_m", 3.0, above=0.0)
+            speed_tolerance_mps = _number(t, "speed_tolerance_mps", 0.5, above=0.0)
+            end_tolerance_s = V2X_END_TOLERANCE_S
+        else:  # spat: left unread, the BSM keys are unknown keys
+            position_tolerance_m, speed_tolerance_mps = 3.0, 0.5
+            end_tolerance_s = _number(
+                t, "end_tolerance_s", V2X_END_TOLERANCE_S, low=0.05, high=60.0
+            )
+        return ExpectV2x(
+            name=name,
+            emulator=emulator,
+            message=message,
+            after_s=after_s,
+            until_s=until_s,
+            min_rate_hz=_optional_number(t, "min_rate_hz", low=0.0),
+            actor=actor,
+            position_tolerance_m=position_tolerance_m,
+            speed_tolerance_mps=speed_tolerance_mps,
+            end_tolerance_s=end_tolerance_s,
+            min_fraction=self._fraction(t),
+            latency_s=self._latency(t),
+        )
+
     def _counter(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
         counter = _name(t, "counter")
         low = t.integer("min", None, low=0)
@@ -610,4 +676,5 @@ class _Parser:
         "recovery": _recovery,
         "counter": _counter,
         "spat": _spat,
+        "v2x": _v2x,
     }

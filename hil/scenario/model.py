@@ -68,7 +68,19 @@ class SignalControllerSpec:
     rate_hz: float = 10.0
 
 
-EmulatorSpec = CanReplaySpec | Ars408Spec | GnssSpec | SignalControllerSpec
+@dataclass(frozen=True)
+class CV2xRadioSpec:
+    """A C-V2X radio on its UDP host interface: records what the daemon sends to its port
+    (``$v2x_radio_port_<name>`` in the box template) and sends the BSMs of
+    ``remote_actors`` at ``rate_hz`` to the daemon's port (``$v2x_listen_port_<name>``);
+    the bench picks both ports."""
+
+    name: str
+    remote_actors: tuple[str, ...] = ()
+    rate_hz: float = 10.0
+
+
+EmulatorSpec = CanReplaySpec | Ars408Spec | GnssSpec | SignalControllerSpec | CV2xRadioSpec
 CAN_EMULATORS = (CanReplaySpec, Ars408Spec)
 
 

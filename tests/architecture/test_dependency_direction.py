@@ -24,6 +24,7 @@ EDGE_MAY_NOT_USE = (
     "hal.serial.pyserial_port",
     "hal.can.registry",
     "hal.net.udp_port",
+    "hal.net.udp_link",
 )
 """edge uses hal ports, never adapters: the composition root picks adapters."""
 

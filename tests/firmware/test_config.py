@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config, load_bridge_config
+from firmware_py.config.model import BoxConfig
 from firmware_py.errors import ConfigError
 from protocols.topics import Stream
 
@@ -213,3 +214,58 @@ def test_a_signal_controller_mistake_names_the_key(
         text = with_controller(plan=new)
     with pytest.raises(ConfigError, match=message):
         load_text(tmp_path, text)
+
+
+# --- the C-V2X radio --------------------------------------------------------------------------
+
+
+def v2x_section(example: str) -> str:
+    """The example's commented [v2x] section, uncommented."""
+    start = example.index("# [v2x]")
+    commented = example[start : example.index("\n\n", start)]
+    return "\n".join(line.removeprefix("# ") for line in commented.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("example", "station_id"), [("vehicle-toyota.toml", 1234), ("roadside.toml", 2001)]
+)
+def test_the_examples_document_the_v2x_section_they_load(
+    tmp_path: Path, example: str, station_id: int
+) -> None:
+    text = (EXAMPLES_DIR / example).read_text()
+    assert load_text_config(tmp_path, text).v2x is None
+    v2x = load_text_config(tmp_path, text + "\n" + v2x_section(text) + "\n").v2x
+    assert v2x is not None
+    assert (v2x.radio, v2x.radio_host, v2x.radio_port) == ("udp", "127.0.0.1", 30301)
+    assert (v2x.listen_host, v2x.listen_port, v2x.station_id) == ("127.0.0.1", 30300, station_id)
+
+
+def test_v2x_defaults_need_only_the_station_id(tmp_path: Path) -> None:
+    v2x = load_text_config(tmp_path, VEHICLE + "\n[v2x]\nstation_id = 7\n").v2x
+    assert v2x is not None
+    assert (v2x.radio_port, v2x.listen_port, v2x.station_id) == (30301, 30300, 7)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("", r"v2x\.station_id is required"),
+        ("station_id = -1", r"v2x\.station_id = -1"),
+        ('station_id = 1\nradio = "serial"', r"v2x\.radio = 'serial'"),
+        ("station_id = 1\nradio_port = 0", r"v2x\.radio_port = 0"),
+        ("station_id = 1\nlisten_port = 70000", r"v2x\.listen_port = 70000"),
+        ('station_id = 1\nlisten_host = "my-host"', r"v2x\.listen_host = 'my-host'"),
+        ('station_id = 1\nradio_host = ""', r"v2x\.radio_host = ''"),
+        ("station_id = 1\nradio_port = 30300", r"v2x\.radio_port = 30300.*other than listen_port"),
+        ("station_id = 1\nchannel = 172", r"unknown key 'v2x\.channel'"),
+    ],
+)
+def test_a_v2x_mistake_names_the_key(tmp_path: Path, section: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_text(tmp_path, VEHICLE + "\n[v2x]\n" + section + "\n")
+
+
+def load_text_config(tmp_path: Path, text: str) -> BoxConfig:
+    path = tmp_path / "box.toml"
+    path.write_text(text)
+    return load_box_config(path)

@@ -147,6 +147,8 @@ def test_the_shipped_scenario_renders_a_box_config_with_the_controller_port(
         "run_dir": str(tmp_path),
         "gnss_gnss0": str(tmp_path / "gnss0"),
         f"spat_port_{controller.name}": str(port),
+        "v2x_radio_port_radio0": "30301",  # the scenario's C-V2X radio
+        "v2x_listen_port_radio0": "30300",
     }
     config = load_box_config(
         render_box_config(scenario.box_template, values, tmp_path / "box.toml")
