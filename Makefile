@@ -24,7 +24,7 @@ typecheck:
 	$(BIN)/mypy
 
 pytest:
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=10
 
 ## Regenerate the protobuf code and stubs after editing protocols/schema/v1/roadgate.proto.
 proto:
