@@ -14,6 +14,7 @@ from hil.scenario.expectations import (
     evaluate,
 )
 from hil.scenario.expectations_motion import ExpectTracks, ExpectVehicleState
+from hil.scenario.expectations_objects import ExpectObjectsNear
 from hil.scenario.expectations_spat import ExpectSpat
 from hil.scenario.expectations_v2x import ExpectV2x
 from hil.scenario.loader import load_scenario, parse_scenario, scenario_files
@@ -39,6 +40,7 @@ __all__ = [
     "ExpectGnssReceived",
     "ExpectMessages",
     "ExpectNoLoss",
+    "ExpectObjectsNear",
     "ExpectRecovery",
     "ExpectSpat",
     "ExpectTracks",

@@ -60,6 +60,7 @@ from hil.scenario.expectations import (
     ExpectRecovery,
 )
 from hil.scenario.expectations_motion import LATENCY_S, ExpectTracks, ExpectVehicleState
+from hil.scenario.expectations_objects import ExpectObjectsNear
 from hil.scenario.expectations_spat import END_TOLERANCE_S, ExpectSpat
 from hil.scenario.expectations_v2x import END_TOLERANCE_S as V2X_END_TOLERANCE_S
 from hil.scenario.expectations_v2x import MESSAGES as V2X_MESSAGES
@@ -518,6 +519,35 @@ class _Parser:
             latency_s=self._latency(t),
         )
 
+    def _objects_near(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+        sensor: str = t.string("sensor")
+
+        def points(value: object) -> tuple[tuple[float, float], ...]:
+            if not isinstance(value, list) or not value:
+                raise ValueError("not a non-empty list")
+            out = []
+            for point in value:
+                if (
+                    not isinstance(point, list)
+                    or len(point) != 2
+                    or any(isinstance(v, bool) or not isinstance(v, int | float) for v in point)
+                    or not all(math.isfinite(v) for v in point)
+                ):
+                    raise ValueError("a point is not [forward_m, left_m]")
+                out.append((float(point[0]), float(point[1])))
+            return tuple(out)
+
+        after_s, until_s = self._window(t)
+        return ExpectObjectsNear(
+            name=name,
+            sensor=sensor,
+            points=t.convert("points", points, "a list of [forward_m, left_m] points"),
+            after_s=after_s,
+            until_s=until_s,
+            tolerance_m=_number(t, "tolerance_m", 0.5, above=0.0),
+            min_fraction=_number(t, "min_fraction", 0.8, low=0.0, high=1.0),
+        )
+
     def _vehicle_state(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
         actor = _one_of(t, "actor", tuple(self.actors), "actors")
         after_s, until_s = self._window(t)
@@ -668,6 +698,7 @@ class _Parser:
     _KINDS: Mapping[str, Callable[[_Parser, Table, str, tuple[str, ...]], Expectation]] = {
         "messages": _messages,
         "tracks": _tracks,
+        "objects_near": _objects_near,
         "vehicle_state": _vehicle_state,
         "event": _event,
         "no_loss": _no_loss,

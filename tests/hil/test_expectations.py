@@ -24,6 +24,7 @@ from hil.scenario import (
     ExpectGnssReceived,
     ExpectMessages,
     ExpectNoLoss,
+    ExpectObjectsNear,
     ExpectRecovery,
     ExpectSpat,
     ExpectTracks,
@@ -321,6 +322,39 @@ def test_tracks_of_an_empty_field_of_view() -> None:
 
 
 # --- vehicle_state ----------------------------------------------------------------------------
+
+
+def sensor_frame_lists(run: Run, points_per_list: list[list[tuple[float, float]]]) -> None:
+    """One object list per entry, 0.1 s apart, with objects at (forward, left) metres."""
+    for i, points in enumerate(points_per_list):
+
+        def fill(env: pb.Envelope, points: list[tuple[float, float]] = points) -> None:
+            env.object_list.sensor_id = "radar0"
+            for j, (x, y) in enumerate(points):
+                env.object_list.objects.add(object_id=j, x_m=x, y_m=y)
+
+        run.add("objects", 1.0 + 0.1 * i, fill)
+
+
+def test_objects_near_counts_the_lists_holding_each_point() -> None:
+    run = new_run()
+    # (11.4, 0.2) in 9 of 10 lists, (17.6, -0.4) in 6 of 10, jittering by a few centimetres.
+    sensor_frame_lists(
+        run,
+        [[(11.43, 0.18), (17.55, -0.41)]] * 6 + [[(11.38, 0.2)]] * 3 + [[(5.6, 0.6)]],
+    )
+    both = ExpectObjectsNear(sensor="radar0", points=((11.4, 0.2), (17.6, -0.4)), min_fraction=0.6)
+    verdict = check(both, run.recording)
+    assert verdict.passed, verdict
+    assert verdict.measured == "10 lists; (11.4, 0.2) in 90.0 %, (17.6, -0.4) in 60.0 %"
+    strict = ExpectObjectsNear(sensor="radar0", points=((11.4, 0.2), (17.6, -0.4)))
+    assert not check(strict, run.recording).passed  # 60 % < the default 80 %
+    tight = ExpectObjectsNear(sensor="radar0", points=((11.4, 0.2),), tolerance_m=0.01)
+    assert not check(tight, run.recording).passed
+    elsewhere = ExpectObjectsNear(sensor="radar1", points=((11.4, 0.2),))
+    verdict = check(elsewhere, run.recording)
+    assert not verdict.passed
+    assert "no object list from radar1" in verdict.measured
 
 
 def test_vehicle_state_follows_the_actor_through_braking() -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from firmware_py.simulation.world import INTERSECTION
+from hil.commands import SCENARIO_DIR
 from hil.errors import HilError, ScenarioError
 from hil.scenario import (
     Ars408Spec,
@@ -28,6 +29,7 @@ from hil.scenario import (
     ExpectGnssReceived,
     ExpectMessages,
     ExpectNoLoss,
+    ExpectObjectsNear,
     ExpectRecovery,
     ExpectSpat,
     ExpectTracks,
@@ -747,3 +749,19 @@ def test_arbitrary_documents_raise_only_scenario_errors(
     shared_path: Path, data: dict[str, Any]
 ) -> None:
     _parse_or_scenario_error(data, shared_path)
+
+
+def test_objects_near_points_load_and_bad_points_name_the_key(tmp_path: Path) -> None:
+    shipped = SCENARIO_DIR / "roadside-ars408-capture.toml"
+    scenario = load_scenario(shipped)
+    near = [e for e in scenario.expectations if isinstance(e, ExpectObjectsNear)]
+    assert [e.points for e in near] == [((11.4, 0.2),), ((17.6, -0.4),)]
+    # The copy lives elsewhere: make its relative paths absolute.
+    text = shipped.read_text()
+    for folder in ("configs", "data"):
+        text = text.replace(f'"{folder}/', f'"{SCENARIO_DIR / folder}/')
+    path = tmp_path / "capture.toml"
+    for bad in ("[]", "[[1.0]]", '[["a", 2]]', "[[true, 1]]", "3", "[[1, nan]]"):
+        path.write_text(text.replace("points = [[11.4, 0.2]]", f"points = {bad}"))
+        with pytest.raises(ScenarioError, match=r"expect\[0\]\.points"):
+            load_scenario(path)
