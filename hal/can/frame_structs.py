@@ -206,9 +206,8 @@ def timespec_seconds(stamps: Sequence[bytes], missing: float) -> npt.NDArray[np.
         raise ValueError(f"timestamps must be {TIMESPEC.size}-byte struct timespec records")
     pairs = np.frombuffer(raw, dtype=_TIMESPEC_FIELD).reshape(len(stamps), 2)
     seconds: npt.NDArray[np.float64] = pairs[:, 0] + pairs[:, 1] * 1e-9
-    unstamped = pairs[:, 0] == 0
-    if unstamped.any():
-        seconds[unstamped] = missing
+    if not pairs[:, 0].all():  # one pass and no mask when every frame is stamped (usual)
+        seconds[pairs[:, 0] == 0] = missing
     return seconds
 
 

@@ -19,7 +19,7 @@ value-table entry) is defined for makes cantools refuse the whole frame, and so 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -450,6 +450,7 @@ class BatchTable:
 
     first: npt.NDArray[np.intp]
     counts: npt.NDArray[np.intp]  # signals per batch
+    batch: npt.NDArray[np.intp]  # the batch each row is a signal of
     word: npt.NDArray[np.intp]  # the aligned word each signal reads (payload byte // 8)
     big_endian: BoolArray
     lefts: U64Array
@@ -461,6 +462,7 @@ class BatchTable:
     any_unsigned: bool
     any_scaled: bool
     any_offset: bool
+    _cache: dict[int, npt.NDArray[np.intp]] = field(default_factory=dict)
 
     @staticmethod
     def build(batches: tuple[SignalBatch | None, ...]) -> BatchTable:
@@ -489,6 +491,7 @@ class BatchTable:
         return BatchTable(
             first=np.cumsum(counts) - counts,
             counts=counts,
+            batch=np.repeat(np.arange(len(batches), dtype=np.intp), counts),
             word=words[:, 0] // 8,
             big_endian=words[:, 1] != 0,
             lefts=rows([b.lefts for b in present], np.uint64),
@@ -505,51 +508,67 @@ class BatchTable:
     def decode(
         self,
         little: U64Array,
-        batches: npt.NDArray[np.intp],
+        selected: BoolArray,
         starts: npt.NDArray[np.intp],
         frames: npt.NDArray[np.intp],
     ) -> FloatArray:
         """Decode the frames of several batches at once.
 
         ``little``: payloads as aligned words read little-endian, C-contiguous native
-        ``uint64[N, C]`` (``C`` at least every batch's ``columns``); batch ``batches[i]``
-        decodes rows ``starts[i]`` to ``starts[i] + frames[i]``. Returns one block per batch,
-        in order: ``float64[signals, frames[i]]``, row-major, one after the other.
+        ``uint64[N, C]`` (``C`` at least every selected batch's ``columns``); indexed by
+        batch: ``selected[i]``, whether to decode batch ``i``, from row ``starts[i]`` of
+        ``little`` for ``frames[i]`` rows. Returns one block per selected batch, in batch
+        order: ``float64[signals, frames[i]]``, row-major, one after the other.
         """
-        counts = self.counts[batches]
-        # One segment per (batch, signal): its table row, frames and first row of ``little``.
-        group = np.repeat(np.arange(len(batches)), counts)
-        first_segment = np.cumsum(counts) - counts
-        signal = self.first[batches][group] + (np.arange(len(group)) - first_segment[group])
-        segment_frames = frames[group]
-        first_element = np.cumsum(segment_frames) - segment_frames
-        elements = int(first_element[-1] + segment_frames[-1]) if len(group) else 0
+        # One segment per selected table row (a signal of a selected batch): the batch's
+        # frames, at the batch's first row of ``little``. Usually every batch is selected
+        # (every message in the burst): the table's own arrays are then the segments'.
+        chosen = np.take(selected, self.batch)
+        rows: npt.NDArray[np.intp] | slice = slice(None)
+        if not chosen.all():
+            rows = np.flatnonzero(chosen)
+        batch = self.batch[rows]
+        segment_frames = np.take(frames, batch)
+        ends = np.cumsum(segment_frames)
+        elements = int(ends[-1]) if len(ends) else 0
         columns = little.shape[1]
         source = little.reshape(-1)
-        # Each pair's word, by flat index: the big-endian words are a byte-swapped copy after
-        # the little-endian ones (the copy is of the few words a burst has, not of the pairs).
-        base = (starts[group] - first_element) * columns + self.word[signal]
+        # Each pair's word, by flat index: the segment's base repeated, plus the element's
+        # number times ``columns``. The big-endian words are a byte-swapped copy after the
+        # little-endian ones (the copy is of the few words a burst has, not of the pairs).
+        base = (np.take(starts, batch) - (ends - segment_frames)) * columns + self.word[rows]
         if self.any_big_endian:
             source = np.concatenate([source, little.byteswap().reshape(-1)])
-            base += self.big_endian[signal] * little.size
-        index = np.arange(0, elements * columns, columns) + np.repeat(base, segment_frames)
+            base += self.big_endian[rows] * little.size
+        index = np.repeat(base, segment_frames)
+        index += self._steps(elements, columns)
         raw = np.take(source, index)
-        np.left_shift(raw, np.repeat(self.lefts[signal], segment_frames), out=raw)
+        del index
+        np.left_shift(raw, np.repeat(self.lefts[rows], segment_frames), out=raw)
         # Every raw value fits in int64 (lengths below 64), and int64 converts faster.
         integers = raw.view(np.int64)
-        np.right_shift(integers, np.repeat(self.rights[signal], segment_frames), out=integers)
+        np.right_shift(integers, np.repeat(self.rights[rows], segment_frames), out=integers)
         if self.any_unsigned:
-            np.bitwise_and(integers, np.repeat(self.masks[signal], segment_frames), out=integers)
+            np.bitwise_and(integers, np.repeat(self.masks[rows], segment_frames), out=integers)
         values: FloatArray
         if self.any_scaled:
             # float64(raw) * scale, then + offset: cantools' order, so the same values.
-            scales = np.repeat(self.scales[signal], segment_frames)
+            scales = np.repeat(self.scales[rows], segment_frames)
             values = np.multiply(integers, scales, dtype=np.float64)
         else:
             values = integers.astype(np.float64)
         if self.any_offset:
-            values += np.repeat(self.offsets[signal], segment_frames)
+            values += np.repeat(self.offsets[rows], segment_frames)
         return values
+
+    def _steps(self, elements: int, columns: int) -> npt.NDArray[np.intp]:
+        """``arange(elements) * columns``, kept between calls (a table decodes burst after
+        burst of about the same size)."""
+        steps = self._cache.get(columns)
+        if steps is None or steps.shape[0] < elements:
+            steps = np.arange(max(elements, 4096), dtype=np.intp) * columns
+            self._cache[columns] = steps
+        return steps[:elements]
 
 
 def decode_signals(

@@ -6,10 +6,11 @@ grouped by message with numpy: ids are mapped to messages by a lookup table (11-
 binary search (29-bit ids), one stable sort puts each message's frames next to each other,
 and each message is then a slice decoded by a few 2-D operations over (signals x frames).
 Messages with few frames in the batch (the usual case at a few thousand frames per batch)
-share those operations: their signals are decoded together in one pass (``BatchTable``), so
-what remains per message is building its result. The Python work per batch is per message,
-never per frame, and per signal only for the few signals that cannot be batched (floats,
-64-bit and word-straddling signals, multiplexing).
+share those operations: their signals are decoded together in one pass (``BatchTable``), into
+one array of values that the result (``DecodedBatch``) cuts into messages only when they are
+looked up. The Python work per batch is per message decoded alone, never per frame, and per
+signal only for the few signals that cannot be batched (floats, 64-bit and word-straddling
+signals, multiplexing).
 
 J1939: a message of a DBC whose protocol is J1939 (cantools' ``Message.protocol``) matches
 frames on its parameter group number, whatever their priority and source address. For a PDU1
@@ -22,7 +23,7 @@ source address, say) matches only exactly.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,6 @@ FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 
 
-@dataclass(frozen=True)
 class DecodedMessage:
     """All frames of one message in a batch, in input order.
 
@@ -59,12 +59,163 @@ class DecodedMessage:
     is each frame's row in the input arrays, to restore the order across messages.
     ``arbitration_id`` is each frame's id (for J1939: priority and source address vary).
     Value-table signals hold their numeric value (the code); see ``VectorDecoder.choices``.
+    The arrays may be views of arrays the whole batch shares: copy one before writing to it.
     """
 
-    timestamp: FloatArray
-    signals: dict[str, FloatArray]
-    index: IndexArray
-    arbitration_id: npt.NDArray[np.uint32] | None = None
+    __slots__ = ("_arbitration_id", "_block", "_index", "_names", "_signals", "_timestamp")
+
+    def __init__(
+        self,
+        timestamp: FloatArray,
+        signals: Mapping[str, FloatArray],
+        index: IndexArray,
+        arbitration_id: npt.NDArray[np.uint32] | None = None,
+    ) -> None:
+        self._timestamp = timestamp
+        self._signals: Mapping[str, FloatArray] | None = signals
+        self._index = index
+        self._arbitration_id = arbitration_id
+        self._names: tuple[str, ...] = ()
+        self._block: FloatArray | None = None
+
+    @staticmethod
+    def _of_block(
+        timestamp: FloatArray,
+        names: tuple[str, ...],
+        block: FloatArray,
+        index: IndexArray,
+        arbitration_id: npt.NDArray[np.uint32],
+    ) -> DecodedMessage:
+        """The message whose signals are the rows of ``block`` (``float64[signals, frames]``),
+        made into ``signals`` when first read."""
+        message = DecodedMessage(timestamp, {}, index, arbitration_id)
+        message._signals, message._names, message._block = None, names, block
+        return message
+
+    @property
+    def timestamp(self) -> FloatArray:
+        return self._timestamp
+
+    @property
+    def signals(self) -> Mapping[str, FloatArray]:
+        if self._signals is None:
+            assert self._block is not None
+            # One row per signal; strict=True would double the cost of this line.
+            self._signals = dict(zip(self._names, self._block, strict=False))
+        return self._signals
+
+    @property
+    def index(self) -> IndexArray:
+        return self._index
+
+    @property
+    def arbitration_id(self) -> npt.NDArray[np.uint32] | None:
+        return self._arbitration_id
+
+    def __repr__(self) -> str:
+        return f"<DecodedMessage: {len(self._timestamp)} frames, signals {list(self.signals)}>"
+
+
+@dataclass(frozen=True, eq=False)
+class _Together:
+    """What ``BatchTable`` decoded in one batch, for ``DecodedBatch`` to cut up on demand.
+
+    ``times``, ``rows`` and ``ids``: of the known frames in message order; ``values``: the
+    table's output; per decoder slot: ``together`` (decoded here), ``starts`` (first frame in
+    message order), ``sizes`` (frames) and ``ends`` (end of its block in ``values``).
+    """
+
+    times: FloatArray
+    rows: IndexArray
+    ids: npt.NDArray[np.uint32]
+    values: FloatArray
+    together: npt.NDArray[np.bool_]
+    starts: npt.NDArray[np.intp]
+    sizes: npt.NDArray[np.intp]
+    ends: npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """A decoder's slots as ``DecodedBatch`` needs them: names, slot by name, and the signal
+    names of each slot decoded by ``BatchTable`` (the rows of its block; empty for others)."""
+
+    names: tuple[str, ...]
+    slot_of: Mapping[str, int]
+    signals: tuple[tuple[str, ...], ...]
+
+
+class DecodedBatch(Mapping[str, DecodedMessage]):
+    """The result of a decode: ``DecodedMessage`` by message name, in the decoder's message
+    order; messages without a decoded frame are absent.
+
+    Messages decoded together (``BatchTable``: the usual case at a few thousand frames per
+    batch) share one array of values; each one's ``DecodedMessage`` (views of it) is made when
+    first looked up, so that a consumer pays for the messages it reads, not for every message
+    of every batch.
+    """
+
+    __slots__ = ("_keys", "_layout", "_messages", "_together")
+
+    def __init__(
+        self,
+        layout: _Layout,
+        messages: dict[str, DecodedMessage],
+        together: _Together | None,
+    ) -> None:
+        self._layout = layout
+        self._messages = messages  # decoded on their own, then the others once looked up
+        self._together = together
+        self._keys: list[str] | None = None
+
+    def __getitem__(self, name: str) -> DecodedMessage:
+        message = self._messages.get(name)
+        if message is not None:
+            return message
+        part, slot = self._together, self._layout.slot_of.get(name, -1)
+        if part is None or slot < 0 or not part.together[slot]:
+            raise KeyError(name)
+        start, count, end = int(part.starts[slot]), int(part.sizes[slot]), int(part.ends[slot])
+        names = self._layout.signals[slot]
+        block = part.values[end - len(names) * count : end].reshape(len(names), count)
+        stop = start + count
+        message = DecodedMessage._of_block(
+            part.times[start:stop], names, block, part.rows[start:stop], part.ids[start:stop]
+        )
+        self._messages[name] = message
+        return message
+
+    def __contains__(self, name: object) -> bool:
+        if name in self._messages:
+            return True
+        part = self._together
+        if part is None or not isinstance(name, str):
+            return False
+        slot = self._layout.slot_of.get(name, -1)
+        return slot >= 0 and bool(part.together[slot])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return f"<DecodedBatch: {', '.join(self._names())}>"
+
+    def _names(self) -> list[str]:
+        if self._keys is None:
+            if self._together is None:
+                self._keys = list(self._messages)  # added in slot order
+            else:
+                # Slots with frames, decoded together or on their own (and not all refused).
+                names, together = self._layout.names, self._together.together
+                self._keys = [
+                    names[slot]
+                    for slot in np.flatnonzero(self._together.sizes).tolist()
+                    if together[slot] or names[slot] in self._messages
+                ]
+        return self._keys
 
 
 def j1939_pgn(frame_id: int) -> int:
@@ -125,7 +276,11 @@ class VectorDecoder:
         # decode (cantools' ``name`` is a property; ``batch_only`` checks three fields).
         self._names = tuple(str(p.message.name) for p in self._plans)
         self._lean = tuple(p.batch_only for p in self._plans)
-        self._lean_names = tuple(() if b is None else b.names for b in self._lean)
+        self._layout = _Layout(
+            self._names,
+            {name: slot for slot, name in enumerate(self._names)},
+            tuple(() if b is None else b.names for b in self._lean),
+        )
         self._signal_counts = np.array(
             [0 if b is None else len(b.names) for b in self._lean], dtype=np.int64
         )
@@ -191,7 +346,7 @@ class VectorDecoder:
         dlc: npt.ArrayLike,
         timestamp: npt.ArrayLike,
         is_extended: npt.ArrayLike | None = None,
-    ) -> dict[str, DecodedMessage]:
+    ) -> DecodedBatch:
         """Decode frames given as parallel arrays.
 
         Takes ``arbitration_id: uint32[N]``, ``data: uint8[N, W]`` (W >= 8, payload
@@ -220,7 +375,7 @@ class VectorDecoder:
             ids, _little_endian_words(payload, self._columns), lengths, times, extended, None
         )
 
-    def decode_batch(self, batch: npt.NDArray[Any]) -> dict[str, DecodedMessage]:
+    def decode_batch(self, batch: npt.NDArray[Any]) -> DecodedBatch:
         """Decode a frame batch: a structured array with fields ``timestamp``,
         ``arbitration_id``, ``flags``, ``dlc`` and ``data`` (flag 0x01 = extended id).
 
@@ -270,13 +425,13 @@ class VectorDecoder:
         times: FloatArray,
         extended: npt.NDArray[np.bool_] | None,
         rows: IndexArray | None,
-    ) -> dict[str, DecodedMessage]:
+    ) -> DecodedBatch:
         """Decode frames; ``words``: their payloads as ``_little_endian_words`` gives them
         (any strides), ``rows``: their rows in the caller's input (None: 0..N-1)."""
         out: dict[str, DecodedMessage] = {}
         n = ids.shape[0]
         if n == 0:
-            return out
+            return DecodedBatch(self._layout, out, None)
         plans = len(self._plans)
         buckets = self._tables.buckets(ids, extended, lengths)
         # One stable sort (a radix sort for int16) groups each message's frames in input (time)
@@ -290,7 +445,7 @@ class VectorDecoder:
         self.rejects["unknown_id"] += unknown
         self.rejects["short_frame"] += short
         if unknown + short == n:
-            return out
+            return DecodedBatch(self._layout, out, None)
         known = order[unknown : n - short]
         # Each payload's 64-bit words, read little-endian, gathered once for the whole batch
         # in message order: each message then reads columns of these without a copy.
@@ -307,27 +462,23 @@ class VectorDecoder:
         # would cost more numpy calls than work (see ``BatchTable``).
         together = (pairs > 0) & (pairs < TOGETHER_BELOW) & (self._lean_columns <= columns)
         alone = np.flatnonzero(sizes * ~together).tolist()
-        any_together = bool(together.any())
-        if any_together:
-            slots = np.flatnonzero(together)
-            starts = np.take(first, slots + 1) - unknown
-            frames = np.take(sizes, slots)
-            values = self._together.decode(little, slots, starts, frames)
-            block_ends = np.cumsum(np.take(pairs, slots))
-            for slot, start, count, end in zip(
-                slots.tolist(), starts.tolist(), frames.tolist(), block_ends.tolist(), strict=True
-            ):
-                names = self._lean_names[slot]
-                block = values[end - len(names) * count : end].reshape(len(names), count)
-                out[self._names[slot]] = DecodedMessage(
-                    sorted_times[start : start + count],
-                    # One row per signal; strict=True would double the cost of this line.
-                    dict(zip(names, block, strict=False)),
-                    sorted_rows[start : start + count],
-                    sorted_ids[start : start + count],
-                )
+        part: _Together | None = None
+        if together.any():
+            starts = first[1 : plans + 1] - unknown  # by slot
+            # Each slot's block in ``values``: the table's blocks follow the slot order.
+            ends = np.cumsum(pairs * together)
+            part = _Together(
+                sorted_times,
+                sorted_rows,
+                sorted_ids,
+                self._together.decode(little, together, starts, sizes),
+                together,
+                starts,
+                sizes,
+                ends,
+            )
         if not alone:
-            return out
+            return DecodedBatch(self._layout, out, part)
         # One scratch buffer for every other message's raw bits, reused message after message
         # (cache-warm; a fresh array each would be megabytes of page faults per batch).
         scratch = np.empty(int(np.max(pairs * ~together, initial=0)), dtype=np.uint64)
@@ -375,10 +526,7 @@ class VectorDecoder:
                 index=group_rows,
                 arbitration_id=group_ids,
             )
-        if any_together:  # messages in the decoder's order, whichever way they went
-            ordered = (self._names[slot] for slot in np.flatnonzero(sizes).tolist())
-            return {name: out[name] for name in ordered if name in out}
-        return out
+        return DecodedBatch(self._layout, out, part)
 
     def _decode_fast(
         self, plan: MessagePlan, words: PayloadWords

@@ -247,7 +247,8 @@ def test_bench_decode_runs_and_writes_its_json(
     result_path = tmp_path / "bench.json"
     assert main(["bench", "decode", "--frames", "300", "--json", str(result_path)]) == 0
     result = json.loads(result_path.read_text())
-    assert set(result) == {"ours", "peer", "ratio", "unit", "frames", "dbc"}
+    assert set(result) == {"ours", "peer", "ratio", "unit", "frames", "dbc", "ours_all_signals"}
+    assert result["ours_all_signals"] > 0
     assert result["unit"] == "frames/s"
     assert result["frames"] == 300
     assert result["dbc"] == "toyota_nodsu_pt_generated.dbc"

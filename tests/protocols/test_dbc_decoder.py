@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def _assert_matches_cantools(
     frame_ids: list[int],
     extended: list[bool],
     payloads: list[bytes],
-    decoded: dict[str, DecodedMessage],
+    decoded: Mapping[str, DecodedMessage],
 ) -> int:
     """Check every decoded row against cantools; returns the number of rows checked."""
     checked = 0

@@ -5,6 +5,7 @@ message (together with others, or alone) and its reading of batches, and its out
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from unittest import mock
 
 import numpy as np
@@ -28,7 +29,7 @@ from tests.protocols.test_dbc_corpus import CORPUS, _loaded
 DB = load_dbc(DEFAULT_DBC).database
 
 
-def _reference(decoder: VectorDecoder, frames: list[Frame]) -> dict[str, DecodedMessage]:
+def _reference(decoder: VectorDecoder, frames: list[Frame]) -> Mapping[str, DecodedMessage]:
     """The same frames through ``decode`` with arrays built the plain way, row by row."""
     width = max(8, *(len(data) for _, _, data in frames))
     data = np.zeros((len(frames), width), dtype=np.uint8)
@@ -39,7 +40,7 @@ def _reference(decoder: VectorDecoder, frames: list[Frame]) -> dict[str, Decoded
     )
 
 
-def _assert_same(got: dict[str, DecodedMessage], want: dict[str, DecodedMessage]) -> None:
+def _assert_same(got: Mapping[str, DecodedMessage], want: Mapping[str, DecodedMessage]) -> None:
     assert got.keys() == want.keys()
     for name, message in want.items():
         np.testing.assert_array_equal(got[name].index, message.index)
@@ -51,7 +52,9 @@ def _assert_same(got: dict[str, DecodedMessage], want: dict[str, DecodedMessage]
             np.testing.assert_array_equal(got[name].signals[signal], values)
 
 
-def _assert_identical(got: dict[str, DecodedMessage], want: dict[str, DecodedMessage]) -> None:
+def _assert_identical(
+    got: Mapping[str, DecodedMessage], want: Mapping[str, DecodedMessage]
+) -> None:
     """Same messages in the same order, every array the same bits (-0.0 and NaNs too)."""
     assert list(got) == list(want)
     for name, message in want.items():
@@ -141,7 +144,7 @@ def test_lean_messages_decode_to_the_same_bits_together_or_alone(label: str) -> 
     data = rng.integers(0, 256, (len(picked), 64), dtype=np.uint8)
     stamps = np.arange(len(picked), dtype=np.float64)
 
-    def decoded(together_below: int) -> dict[str, DecodedMessage]:
+    def decoded(together_below: int) -> Mapping[str, DecodedMessage]:
         with mock.patch.object(vector_decoder, "TOGETHER_BELOW", together_below):
             return VectorDecoder(db).decode(ids, data, lengths, stamps, extended)
 
@@ -168,3 +171,41 @@ def test_batches_with_another_layout_decode_the_same() -> None:
         _assert_identical(VectorDecoder(DB).decode_batch(other), want)
     doubled = np.repeat(batch, 2)[::2]
     _assert_identical(VectorDecoder(DB).decode_batch(doubled), want)
+
+
+def test_the_result_is_a_mapping_in_the_decoders_order_built_on_lookup() -> None:
+    frames = frame_mix(DB, 300, seed=12).frames
+    decoder = VectorDecoder(DB)
+    decoded = decode_burst(decoder, socketcan_burst(frames))
+    present = {DB.get_message_by_frame_id(frame_id).name for _, frame_id, _ in frames}
+    assert list(decoded) == [m.name for m in DB.messages if m.name in present]
+    assert len(decoded) == len(present)
+    name = next(iter(decoded))
+    absent = next(m.name for m in DB.messages if m.name not in present)
+    assert name in decoded
+    assert absent not in decoded
+    assert 42 not in decoded  # type: ignore[comparison-overlap]  # any key: False, no error
+    assert decoded.get(absent) is None
+    assert decoded.get("no such message") is None
+    with pytest.raises(KeyError):
+        decoded[absent]
+    message = decoded[name]
+    assert decoded[name] is message  # made once, on the first lookup
+    signals = message.signals
+    assert list(signals) == [s.name for s in DB.get_message_by_name(name).signals]
+    assert "no such signal" not in signals
+    with pytest.raises(KeyError):
+        signals["no such signal"]
+    assert name in repr(decoded)
+    assert "frames" in repr(message)
+
+
+def test_a_result_stays_valid_while_later_bursts_are_decoded() -> None:
+    frames = frame_mix(DB, 3000, seed=13).frames
+    first, *later = socketcan_bursts(frames, 1000)
+    want = decode_burst(VectorDecoder(DB), first)
+    decoder = VectorDecoder(DB)
+    decoded = decode_burst(decoder, first)  # nothing looked up yet
+    for burst in later:
+        decode_burst(decoder, burst)
+    _assert_identical(decoded, want)
