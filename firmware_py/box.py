@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import ExitStack
@@ -90,6 +91,11 @@ async def run_box(config: BoxConfig) -> None:
             config.uplink.host,
             config.uplink.port,
         )
+        # Everything built so far lives as long as the process: collect once and move it out
+        # of the collector's sight, so that no full collection of it (measured at about 17 ms
+        # within the first seconds) stalls the uplink's latency later.
+        gc.collect()
+        gc.freeze()
         await box.run()
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
 
 import aiomqtt
 from google.protobuf.message import Message
@@ -22,6 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.clock import WallClock
+from edge.errors import UplinkError
 from edge.identity import DeviceIdentity
 from edge.uplink.backoff import Backoff
 from edge.uplink.outbox import OutboxEntry, SqliteOutbox
@@ -34,6 +35,11 @@ log = logging.getLogger("edge.uplink")
 
 WINDOW = 256
 """Messages in flight at once (QoS 1 messages awaiting their PUBACK)."""
+
+ACK_COMMIT_DELAY_S = 1.0
+"""How long the deletion of acknowledged messages may wait for a commit when nothing new goes
+out (normally they ride along with the next send's commit). Losing them to a killed process
+only re-sends messages that the bridge stores once."""
 
 
 class UplinkPublisher:
@@ -60,10 +66,14 @@ class UplinkPublisher:
         self._clock = clock or WallClock()
         self._software_version = software_version
         self._work = asyncio.Event()
+        # Rows may be waiting that are not in flight: set by submit, cleared by a full refill.
+        self._unsent = True
+        self._ack_commit: asyncio.TimerHandle | None = None
         # Rows up to this id were waiting before the current connection: they are backlog.
         self._backlog_up_to = outbox.max_id()
         self.published: Counter[str] = Counter()
         self.connected = asyncio.Event()
+        self._topics = {stream: identity.topic(stream) for stream in Stream}  # once, not per send
         self._properties = _publish_properties(settings) if settings.mqtt5 else {}
 
     @property
@@ -90,6 +100,7 @@ class UplinkPublisher:
             capture_time_ns,
             envelope.SerializeToString(),
         )
+        self._unsent = True
         self._work.set()
         return sequence
 
@@ -185,55 +196,81 @@ class UplinkPublisher:
         A sliding window rather than batch after batch: the link never idles waiting for the
         slowest acknowledgement of a batch. paho sends in call order, so each stream stays in
         order; rows are taken by priority, then age, so a new safety event is next in line.
+        This loop wakes only when there is something to send (or the window has room again):
+        each send takes itself out of the outbox when acknowledged, so at steady rates a
+        message costs the event loop little more than its own send.
         """
-        outbox = self.outbox
-        in_flight: dict[asyncio.Task[Any], int] = {}
+        window = _Window(self.settings.ack_timeout_s, self._work)
+        self._unsent = True  # what was in flight on the last connection goes again
         try:
             while True:
                 self._work.clear()
-                if len(in_flight) <= WINDOW // 2:
+                window.check()
+                if self._unsent and len(window) <= WINDOW // 2:
                     # Commit first: a message goes out only once it is on disk.
-                    outbox.commit()
-                    busy = set(in_flight.values())
-                    for entry in outbox.peek(WINDOW + len(busy)):
-                        if entry.row_id in busy or len(in_flight) >= WINDOW:
-                            continue
-                        historical = entry.row_id <= self._backlog_up_to
-                        task = asyncio.create_task(self._send(client, entry, historical=historical))
-                        in_flight[task] = entry.row_id
-                if not in_flight:
-                    await self._work.wait()
-                    continue
-                wake: asyncio.Task[Any] = asyncio.create_task(self._work.wait())
-                done, _ = await asyncio.wait(
-                    [*in_flight, wake], return_when=asyncio.FIRST_COMPLETED
-                )
-                wake.cancel()
-                for finished in done:
-                    row_id = in_flight.pop(finished, None)
-                    if row_id is None:
-                        continue
-                    finished.result()  # a lost connection raises here; the rest stay queued
-                    outbox.ack(row_id)
+                    self.outbox.commit()
+                    self._refill(client, window)
+                await self._work.wait()
         finally:
-            for task in in_flight:
-                task.cancel()
-            # Wait for the cancellations: the tasks must not outlive this connection.
-            await asyncio.gather(*in_flight, return_exceptions=True)
+            if self._ack_commit is not None:
+                self._ack_commit.cancel()
+                self._ack_commit = None
+            await window.close()
 
-    async def _send(self, client: aiomqtt.Client, entry: OutboxEntry, *, historical: bool) -> None:
+    def _refill(self, client: aiomqtt.Client, window: _Window) -> None:
+        """Send what waits in the outbox, up to ``WINDOW`` in flight."""
+        busy = window.sends.keys()
+        limit = WINDOW + len(busy)
+        entries = self.outbox.peek(limit)
+        self._unsent = len(entries) == limit  # a full page may have more behind it
+        for entry in entries:
+            if entry.row_id in busy:
+                continue
+            if len(window) >= WINDOW:
+                self._unsent = True
+                break
+            historical = entry.row_id <= self._backlog_up_to
+            send = self._send(client, entry, window, historical=historical)
+            window.add(entry.row_id, asyncio.create_task(send))
+
+    async def _send(
+        self, client: aiomqtt.Client, entry: OutboxEntry, window: _Window, *, historical: bool
+    ) -> None:
         envelope = pb.Envelope.FromString(entry.body)
         envelope.publish_time_ns = self._clock.now_ns()
         envelope.historical = historical
         # Cancelled or disconnected while waiting for the acknowledgement: the entry stays in
         # the outbox and goes again on the next connection. The bridge dedupes a second copy.
-        await client.publish(
-            self.identity.topic(entry.stream),
-            envelope.SerializeToString(),
-            qos=self.settings.qos.get(entry.stream, 1),
-            properties=self._properties.get(entry.stream),
-        )
+        try:
+            # No timeout per message: the window keeps one for all messages in flight.
+            await client.publish(
+                self._topics[entry.stream],
+                envelope.SerializeToString(),
+                qos=self.settings.qos.get(entry.stream, 1),
+                properties=self._properties.get(entry.stream),
+                timeout=math.inf,
+            )
+            window.remove(entry.row_id)
+            self.outbox.ack(entry.row_id)
+        except Exception as err:  # raised by the drain: a lost connection ends the session
+            window.fail(err)
+            return
         self.published[entry.stream.value] += 1
+        if self._unsent and len(window) <= WINDOW // 2:
+            self._work.set()
+        if self._ack_commit is None:
+            self._ack_commit = asyncio.get_running_loop().call_later(
+                ACK_COMMIT_DELAY_S, self._commit_acks
+            )
+
+    def _commit_acks(self) -> None:
+        self._ack_commit = None
+        if not self.outbox.uncommitted:
+            return
+        try:
+            self.outbox.commit()
+        except UplinkError as err:  # a timer has no caller: the drain's next commit raises it
+            log.error("%s: %s", self.identity.device_id, err)
 
     async def _say_goodbye(self, client: aiomqtt.Client) -> None:
         try:
@@ -287,6 +324,64 @@ class UplinkPublisher:
         flat["uplink.queued"] = self.queued
         flat["uplink.queued_bytes"] = self.outbox.size_bytes
         return flat
+
+
+class _Window:
+    """The messages in flight on one connection, oldest first, and what ends the session.
+
+    A send that is acknowledged takes itself off, so the drain is not woken per message. One
+    timer for the whole window fails the session when the oldest message has waited longer
+    than ``timeout_s`` (paho does not fail in-flight publishes when the socket dies silently),
+    instead of a timeout, with its task and timer, per message.
+    """
+
+    def __init__(self, timeout_s: float, work: asyncio.Event) -> None:
+        self.sends: dict[int, tuple[asyncio.Task[None], float]] = {}  # row id -> (task, sent)
+        self._loop = asyncio.get_running_loop()
+        self._timeout_s = timeout_s
+        self._work = work
+        self._timer: asyncio.TimerHandle | None = None
+        self._error: Exception | None = None
+
+    def __len__(self) -> int:
+        return len(self.sends)
+
+    def add(self, row_id: int, task: asyncio.Task[None]) -> None:
+        self.sends[row_id] = (task, self._loop.time())
+        if self._timer is None:
+            self._timer = self._loop.call_later(self._timeout_s, self._expired)
+
+    def remove(self, row_id: int) -> None:
+        del self.sends[row_id]
+
+    def fail(self, error: Exception) -> None:
+        """End the session with ``error`` (the first one counts)."""
+        if self._error is None:
+            self._error = error
+        self._work.set()
+
+    def check(self) -> None:
+        """Raise what ended the session, if anything did."""
+        if self._error is not None:
+            raise self._error
+
+    async def close(self) -> None:
+        """Cancel what is in flight and wait for it: no send outlives its connection."""
+        if self._timer is not None:
+            self._timer.cancel()
+        tasks = [task for task, _ in self.sends.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _expired(self) -> None:
+        self._timer = None
+        for _, sent in self.sends.values():  # only the oldest matters
+            if self._loop.time() - sent >= self._timeout_s:
+                self.fail(aiomqtt.MqttError(f"no acknowledgement within {self._timeout_s:g} s"))
+            else:
+                self._timer = self._loop.call_at(sent + self._timeout_s, self._expired)
+            return
 
 
 CONTENT_TYPE = "application/x-protobuf; messageType=roadgate.v1.Envelope"

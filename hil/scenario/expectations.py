@@ -265,7 +265,10 @@ class ExpectNoLoss(Expectation):
     """Every message seen in the daemon's outbox reached the bench, and the outbox ended empty."""
 
     def describe(self) -> str:
-        return "no message lost: everything seen in the outbox was received, outbox left empty"
+        return (
+            "no message lost: everything seen in the outbox was received, outbox empty after "
+            "a clean stop"
+        )
 
     def _check(self, recording: Recording) -> tuple[bool, str]:
         mine = [m for m in recording.messages if m.device_id == recording.device_id]
@@ -279,7 +282,7 @@ class ExpectNoLoss(Expectation):
             f"{historical} historical)",
             f"outbox: {len(recording.outbox_seen)} seen, {len(missing)} never received"
             + (f" (first: boot {missing[0][0][:8]} seq {missing[0][1]})" if missing else "")
-            + f", {recording.outbox_left} left after the run",
+            + f", {recording.outbox_left} left after the clean stop",
             "sequence gaps: " + _sequence_gaps(kept),
         ]
         if not data:

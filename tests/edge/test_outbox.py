@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from edge.errors import UplinkError
-from edge.uplink.outbox import Durability, OutboxLimits, SqliteOutbox
+from edge.uplink.outbox import (
+    CHECKPOINT_EVERY_COMMITS,
+    WRITER_CHECKPOINT_PAGES,
+    Durability,
+    OutboxLimits,
+    SqliteOutbox,
+)
 from protocols.topics import Stream
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -55,6 +63,36 @@ def test_a_killed_process_keeps_what_it_committed(tmp_path: Path) -> None:
     with SqliteOutbox(path) as reopened:
         assert [e.body for e in reopened.peek(10)] == [b"committed"]
         assert reopened.next_sequence() == 2
+
+
+def test_checkpoints_run_in_a_thread_that_stops_with_the_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with SqliteOutbox(path) as outbox:
+        empty = path.stat().st_size
+        for _ in range(CHECKPOINT_EVERY_COMMITS):
+            put(outbox, Stream.STATE, size=1000)
+            outbox.commit()
+        assert CHECKPOINT_EVERY_COMMITS * 3 < WRITER_CHECKPOINT_PAGES  # the writer never did
+        # Only a checkpoint moves committed pages from the WAL into the database file.
+        deadline = time.monotonic() + 10
+        while path.stat().st_size <= empty and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size > empty + 100 * 1000
+        assert any(t.name == "outbox-checkpoint" for t in threading.enumerate())
+    assert not any(t.name == "outbox-checkpoint" for t in threading.enumerate())
+
+
+def test_size_and_uncommitted_changes_are_tracked() -> None:
+    with SqliteOutbox(":memory:") as outbox:
+        assert (len(outbox), outbox.uncommitted) == (0, False)
+        first = put(outbox, Stream.STATE)
+        put(outbox, Stream.STATE)
+        assert (len(outbox), outbox.uncommitted) == (2, True)
+        outbox.commit()
+        assert not outbox.uncommitted
+        outbox.ack(first)
+        outbox.ack(first)  # a second acknowledgement of the same row changes nothing
+        assert (len(outbox), outbox.size_bytes, outbox.uncommitted) == (1, 100, True)
 
 
 def test_peek_orders_by_priority_then_age() -> None:

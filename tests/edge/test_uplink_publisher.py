@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from edge.identity import DeviceIdentity
 from edge.uplink.outbox import OutboxLimits, SqliteOutbox
-from edge.uplink.publisher import UplinkPublisher
+from edge.uplink.publisher import ACK_COMMIT_DELAY_S, UplinkPublisher
 from edge.uplink.settings import UplinkSettings
 from protocols.envelope import decode
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -181,3 +182,87 @@ async def test_mqtt5_properties_name_the_content_and_expire_high_rate_streams(
         assert getattr(props, "ContentType", "").startswith("application/x-protobuf"), stream
     assert 0 < getattr(received["state"], "MessageExpiryInterval", 0) <= 7
     assert not hasattr(received["events"], "MessageExpiryInterval")
+
+
+async def test_acknowledged_messages_leave_the_file_soon_after(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    settings = UplinkSettings(host=mosquitto.host, port=mosquitto.port)
+    path = tmp_path / "outbox.sqlite3"
+    with SqliteOutbox(path) as outbox:
+        uplink = UplinkPublisher(identity, settings, outbox)
+        task = asyncio.create_task(uplink.run())
+        try:
+            for i in range(20):
+                uplink.submit(pb.VehicleState(speed_mps=i), i)
+            await eventually(lambda: uplink.queued == 0, what="all acknowledged")
+
+            def on_disk() -> int:
+                with contextlib.closing(sqlite3.connect(path)) as db:
+                    return int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+            # The deletions ride along with the next commit, or a timer commits them.
+            await eventually(lambda: on_disk() == 0, within_s=ACK_COMMIT_DELAY_S + 5)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _remaining_length(reader: asyncio.StreamReader) -> int:
+    value, shift = 0, 0
+    while True:
+        (byte,) = await reader.readexactly(1)
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value
+        shift += 7
+
+
+async def test_a_broker_that_stops_acknowledging_is_a_lost_connection() -> None:
+    """A broker that takes messages but never acknowledges them (a link that died silently):
+    after ``ack_timeout_s`` the publisher reconnects, and the message waits in the outbox."""
+    connects = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connects
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                (header,) = await reader.readexactly(1)
+                body = await reader.readexactly(await _remaining_length(reader))
+                kind = header >> 4
+                if kind == 1:  # CONNECT
+                    connects += 1
+                    writer.write(b"\x20\x02\x00\x00")
+                elif kind == 3 and header & 0x06:  # PUBLISH, QoS 1
+                    topic_end = 2 + int.from_bytes(body[:2], "big")
+                    if body[2:topic_end].endswith(b"/status"):  # birth and goodbye only
+                        writer.write(b"\x40\x02" + body[topic_end : topic_end + 2])
+                elif kind == 12:  # PINGREQ
+                    writer.write(b"\xd0\x00")
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
+    settings = UplinkSettings(
+        port=port,
+        qos={Stream.STATE: 1, Stream.STATUS: 1},
+        ack_timeout_s=0.5,
+        reconnect_min_s=0.05,
+        reconnect_max_s=0.1,
+    )
+    async with server:
+        uplink = UplinkPublisher(identity, settings, SqliteOutbox(":memory:"))
+        uplink.submit(pb.VehicleState(speed_mps=1.0), 1)
+        task = asyncio.create_task(uplink.run())
+        try:
+            await eventually(lambda: connects >= 2, what="a new connection after the timeout")
+            assert uplink.queued == 1
+            assert uplink.published["state"] == 0
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -456,7 +456,7 @@ def test_no_loss_passes_when_everything_seen_arrived() -> None:
     verdict = check(ExpectNoLoss(), run.recording)
     assert verdict.passed, verdict
     assert "21 data messages received (1 duplicates removed, 1 historical)" in verdict.measured
-    assert "outbox: 8 seen, 0 never received, 0 left after the run" in verdict.measured
+    assert "outbox: 8 seen, 0 never received, 0 left after the clean stop" in verdict.measured
     assert "boot boot-1 1-21: 0 gaps, 0 missing" in verdict.measured
 
 
@@ -474,7 +474,7 @@ def test_no_loss_fails_on_a_missing_message_or_a_full_outbox() -> None:
     run.recording.outbox_left = 3
     verdict = check(ExpectNoLoss(), run.recording)
     assert not verdict.passed
-    assert "3 left after the run" in verdict.measured
+    assert "3 left after the clean stop" in verdict.measured
 
 
 def test_no_loss_with_nothing_received_fails() -> None:
