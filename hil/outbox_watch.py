@@ -17,6 +17,7 @@ class OutboxWatch:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.seen: set[tuple[str, int]] = set()
+        self.last: set[tuple[str, int]] = set()  # what the latest read found
         self.read_errors = 0
 
     def start(self) -> None:
@@ -42,8 +43,10 @@ class OutboxWatch:
             # The daemon may be creating the file or checkpointing: the next poll will see it.
             self.read_errors += 1
             return 0
+        keys = {(str(boot), int(seq)) for boot, seq in rows}
         with self._lock:
-            self.seen.update((str(boot), int(seq)) for boot, seq in rows)
+            self.seen.update(keys)
+            self.last = keys
         return len(rows)
 
     def _poll(self) -> None:

@@ -62,6 +62,9 @@ class Recording:
     # read just before every fault), and how many were still there after the run.
     outbox_seen: set[tuple[str, int]] = field(default_factory=set)
     outbox_left: int = 0
+    # Which messages were left after the clean stop (empty when unknown): a message the
+    # subscriber received whose acknowledgement came too late to delete it is not lost.
+    outbox_left_keys: set[tuple[str, int]] = field(default_factory=set)
 
     def stream(self, stream: str, device_id: str | None = None) -> list[Received]:
         """Messages of ``stream`` (from ``device_id`` when given), in arrival order."""

@@ -224,6 +224,7 @@ class _Bench:
             # After a clean stop: acknowledged rows are deleted in batches while it runs, so
             # only what was never acknowledged may be left.
             recording.outbox_left = watch.read_now()
+            recording.outbox_left_keys = set(watch.last)
             recording.outbox_seen = set(watch.seen)
             time.sleep(0.5)  # the offline status, for the record
             if errors:

@@ -474,7 +474,23 @@ def test_no_loss_fails_on_a_missing_message_or_a_full_outbox() -> None:
     run.recording.outbox_left = 3
     verdict = check(ExpectNoLoss(), run.recording)
     assert not verdict.passed
-    assert "3 left after the clean stop" in verdict.measured
+    assert "3 left after the clean stop (3 never received)" in verdict.measured
+
+
+def test_no_loss_accepts_a_received_message_left_in_flight_at_the_stop() -> None:
+    run = new_run()
+    state_at_10_hz(run, 1.0, 3.0)
+    last = run.recording.messages[-1].envelope
+    run.recording.outbox_left = 1
+    run.recording.outbox_left_keys = {(last.boot_id, last.sequence)}
+    verdict = check(ExpectNoLoss(), run.recording)
+    assert verdict.passed, verdict
+    assert "1 left after the clean stop (0 never received)" in verdict.measured
+    run.recording.outbox_left = 2
+    run.recording.outbox_left_keys.add((last.boot_id, last.sequence + 1))  # never sent
+    verdict = check(ExpectNoLoss(), run.recording)
+    assert not verdict.passed
+    assert "2 left after the clean stop (1 never received)" in verdict.measured
 
 
 def test_no_loss_with_nothing_received_fails() -> None:
