@@ -44,6 +44,37 @@ def fixed_point(point: GeoPoint) -> Track:
     return lambda _now: (point, 0.0, 0.0)
 
 
+def epoch_sentences(
+    utc: datetime,
+    point: GeoPoint,
+    speed_mps: float,
+    course_deg: float,
+    quality: FixQuality,
+    *,
+    hdop: float,
+    satellites: int = 18,
+) -> bytes:
+    """One receiver epoch: GGA and RMC for ``point`` at ``utc``, CR/LF terminated."""
+    gga = format_gga(
+        utc,
+        point.latitude_deg,
+        point.longitude_deg,
+        altitude_msl_m=point.altitude_m,
+        quality=quality,
+        satellites=satellites,
+        hdop=hdop,
+    )
+    rmc = format_rmc(
+        utc,
+        point.latitude_deg,
+        point.longitude_deg,
+        speed_mps=speed_mps,
+        course_deg=course_deg,
+        quality=quality,
+    )
+    return gga + b"\r\n" + rmc + b"\r\n"
+
+
 class GnssSimulator:
     """Owns a pseudo-terminal pair; ``run()`` writes NMEA to it at ``rate_hz``."""
 
@@ -85,24 +116,7 @@ class GnssSimulator:
         """The GGA and RMC of the epoch at Unix time ``now``, CR/LF terminated."""
         point, speed, course = self._track(now)
         utc = datetime.fromtimestamp(now, tz=UTC)
-        gga = format_gga(
-            utc,
-            point.latitude_deg,
-            point.longitude_deg,
-            altitude_msl_m=point.altitude_m,
-            quality=FixQuality.RTK_FIXED,
-            satellites=18,
-            hdop=0.6,
-        )
-        rmc = format_rmc(
-            utc,
-            point.latitude_deg,
-            point.longitude_deg,
-            speed_mps=speed,
-            course_deg=course,
-            quality=FixQuality.RTK_FIXED,
-        )
-        return gga + b"\r\n" + rmc + b"\r\n"
+        return epoch_sentences(utc, point, speed, course, FixQuality.RTK_FIXED, hdop=0.6)
 
     async def run(self) -> None:
         """Write an epoch every period until cancelled."""

@@ -22,10 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from edge.geo import GeoPoint
+from firmware_py.simulation.gnss import epoch_sentences
 from hil.clock import ScenarioClock
 from hil.emulators.base import HilEmulatorError, ThreadedEmulator
 from hil.world import GroundTruth
-from protocols.nmea import FixQuality, format_gga, format_rmc
+from protocols.nmea import FixQuality, format_gga
 from protocols.nmea.fields import checksum
 
 QUALITIES = {
@@ -166,24 +167,15 @@ class GnssEmulator(ThreadedEmulator):
         else:
             assert self._position is not None
             point, speed, course = self._position, 0.0, 0.0
-        gga = format_gga(
+        return epoch_sentences(
             utc,
-            point.latitude_deg,
-            point.longitude_deg,
-            altitude_msl_m=point.altitude_m,
-            quality=self._quality,
-            satellites=SATELLITES,
+            point,
+            speed,
+            course,
+            self._quality,
             hdop=_HDOP[self._quality],
+            satellites=SATELLITES,
         )
-        rmc = format_rmc(
-            utc,
-            point.latitude_deg,
-            point.longitude_deg,
-            speed_mps=speed,
-            course_deg=course,
-            quality=self._quality,
-        )
-        return gga + b"\r\n" + rmc + b"\r\n"
 
     def _open(self) -> None:
         with self._lock:
