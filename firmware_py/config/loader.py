@@ -174,7 +174,14 @@ def _uplink(t: Table, device_id: str, base_dir: Path) -> UplinkSettings:
         mqtt5=t.boolean("mqtt5", False),
         expiry_s=t.integer("expiry_s", 10, low=1),
         qos=MappingProxyType(qos),
+        reconnect_min_s=t.number("reconnect_min_s", 0.5, low=0.1, high=60),
+        # A fleet reconnecting after a broker restart spreads over up to this long (jittered).
+        reconnect_max_s=t.number("reconnect_max_s", 30.0, low=0.1, high=3600),
     )
+    if settings.reconnect_max_s < settings.reconnect_min_s:
+        raise t.error(
+            "reconnect_max_s", settings.reconnect_max_s, "must not be below reconnect_min_s"
+        )
     t.reject_unknown()
     return settings
 

@@ -67,6 +67,10 @@ def load_text(tmp_path: Path, text: str) -> None:
         (("hard_braking_mps2 = -4.0", "hard_braking_mps2 = 4.0"), r"hard_braking_mps2 = 4.0"),
         (('actor = "veh-001"', 'actor = "veh-001"\nspeed = 3'), r"unknown key 'simulation\.speed'"),
         (("[mqtt]", "[mqtt"), r"not valid TOML"),
+        (
+            ("keepalive_s = 30", "keepalive_s = 30\nreconnect_min_s = 5\nreconnect_max_s = 1"),
+            r"mqtt\.reconnect_max_s = 1\.0 is invalid: must not be below reconnect_min_s",
+        ),
     ],
 )
 def test_a_mistake_names_the_key_the_value_and_what_is_valid(
@@ -76,6 +80,13 @@ def test_a_mistake_names_the_key_the_value_and_what_is_valid(
     assert old in VEHICLE
     with pytest.raises(ConfigError, match=message):
         load_text(tmp_path, VEHICLE.replace(old, new, 1))
+
+
+def test_the_reconnect_backoff_is_configurable(tmp_path: Path) -> None:
+    path = tmp_path / "box.toml"
+    path.write_text(VEHICLE.replace("keepalive_s = 30", "keepalive_s = 30\nreconnect_max_s = 2.0"))
+    uplink = load_box_config(path).uplink
+    assert (uplink.reconnect_min_s, uplink.reconnect_max_s) == (0.5, 2.0)
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
