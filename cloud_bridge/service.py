@@ -2,6 +2,9 @@
 
 One ``BridgeService`` owns one MQTT connection and one store. Run it as a task; cancel the task
 (or press Ctrl-C under ``asyncio.run``) to stop it: what was received is committed first.
+Under QoS 1 (the default) a message is acknowledged to the broker only once it is committed, so
+a bridge killed at any moment loses nothing: the broker sends what was not acknowledged again,
+and the store's key (device, boot, sequence) keeps one copy.
 
 Downlink commands (stream ``cmd``) match the subscription but are ignored, neither stored nor
 dead-lettered: cloud services publish them through the downlink component, which records what
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 
 import aiomqtt
 
+from cloud_bridge.rate_limit import DeviceRateLimiter, device_key
+from cloud_bridge.session import connect_options
 from cloud_bridge.settings import BridgeSettings
 from cloud_bridge.stats import BridgeStats
 from cloud_bridge.store import SqliteStore
@@ -137,6 +142,13 @@ class BridgeService:
         self._reconnect_initial_s = reconnect_initial_s
         self._reconnect_max_s = reconnect_max_s
         self._reject_log = reject_log if reject_log is not None else RejectLog()
+        self._rate_limiter = DeviceRateLimiter(
+            settings.device_messages_per_s,
+            settings.device_bytes_per_s,
+            settings.device_burst_s,
+            settings.device_backlog_bytes,
+        )
+        self._capture_window = settings.capture_window
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until cancelled; set ``ready`` once subscribed for the first time.
@@ -145,7 +157,11 @@ class BridgeService:
         the start too: a bridge may well boot before its broker) and ingests. Raises
         ``StoreError`` if the store cannot be opened or written.
         """
-        with SqliteStore(self.settings.store_path) as store:
+        with SqliteStore(
+            self.settings.store_path,
+            max_dead_letters=self.settings.max_dead_letters,
+            max_dead_letter_bytes=self.settings.max_dead_letter_bytes,
+        ) as store:
             try:
                 await self._connect_forever(store, ready)
             finally:
@@ -156,19 +172,22 @@ class BridgeService:
         delays: Iterator[float] | None = None  # not None while disconnected
         while True:
             reader: _MessageReader | None = None
+            client = aiomqtt.Client(
+                mqtt.host,
+                mqtt.port,
+                identifier=mqtt.client_id,
+                keepalive=mqtt.keepalive_s,
+                username=mqtt.username,
+                password=mqtt.password,
+                tls_params=mqtt.tls,
+                # A persistent session (the broker queues for us while we reconnect) and,
+                # over MQTT 5, a Maximum Packet Size: see cloud_bridge.session.
+                **connect_options(self.settings),
+            )
+            if self.settings.subscribe_qos == 1:
+                _ack_after_commit(client)
             try:
-                async with aiomqtt.Client(
-                    mqtt.host,
-                    mqtt.port,
-                    identifier=mqtt.client_id,
-                    keepalive=mqtt.keepalive_s,
-                    username=mqtt.username,
-                    password=mqtt.password,
-                    tls_params=mqtt.tls,
-                    # A persistent session: the broker keeps our subscription and queues QoS 1
-                    # messages while we reconnect, so an outage of the bridge loses nothing.
-                    clean_session=False,
-                ) as client:
+                async with client:
                     await client.subscribe(self.topic_filter, qos=self.settings.subscribe_qos)
                     if delays is not None:
                         _LOG.warning(
@@ -185,7 +204,7 @@ class BridgeService:
                     if ready is not None:
                         ready.set()
                     reader = _MessageReader(client.messages)
-                    await self._consume(reader, store)
+                    await self._consume(reader, store, client)
             except aiomqtt.MqttError as err:
                 if delays is None:
                     _LOG.warning(
@@ -197,14 +216,20 @@ class BridgeService:
                     )
                     delays = backoff_delays(self._reconnect_initial_s, self._reconnect_max_s)
             finally:
-                # The client is disconnected now, so an interrupted read ends at once.
+                # The client is disconnected now, so an interrupted read ends at once. Its
+                # message cannot be acknowledged any more: the broker sends it again, deduped.
                 if reader is not None and (late := await reader.leftover()) is not None:
                     self._ingest(store, [late])
             if delays is not None:
                 await asyncio.sleep(next(delays))
 
-    async def _consume(self, reader: _MessageReader, store: SqliteStore) -> None:
-        """Take messages in batches until the connection drops (raises ``MqttError``)."""
+    async def _consume(
+        self, reader: _MessageReader, store: SqliteStore, client: aiomqtt.Client
+    ) -> None:
+        """Take messages in batches until the connection drops (raises ``MqttError``).
+
+        Acknowledges each batch to the broker through ``client`` once it is committed.
+        """
         loop = asyncio.get_running_loop()
         while True:
             batch: list[aiomqtt.Message] = []
@@ -216,8 +241,8 @@ class BridgeService:
                 while reader.backlog() and len(batch) < self._max_batch and loop.time() < deadline:
                     batch.append(await reader.next())
             except asyncio.CancelledError:
-                # The client acknowledged queued messages to the broker on arrival: take them too,
-                # so that stopping loses nothing that was received. Only those queued now, which
+                # Commit the queued messages too, so that a stop does not make the broker send
+                # them again (and loses none under QoS 0 or 2). Only those queued now, which
                 # these awaits return at once: a flood still arriving must not delay the stop.
                 with contextlib.suppress(aiomqtt.MqttError):
                     for _ in range(reader.backlog()):
@@ -226,6 +251,7 @@ class BridgeService:
             finally:
                 if batch:
                     self._ingest(store, batch)
+                    _acknowledge(client, batch)
 
     def _ingest(self, store: SqliteStore, batch: list[aiomqtt.Message]) -> None:
         """Validate a batch, store and dead-letter it in one transaction, update the stats."""
@@ -240,8 +266,24 @@ class BridgeService:
                     stats.record_ignored()
                     continue
                 payload = message.payload
-                verdict = validate(topic, payload, limit)
+                verdict = validate(
+                    topic,
+                    payload,
+                    limit,
+                    received_time_ns=received_ns,
+                    window=self._capture_window,
+                )
+                # After validation: backlog (historical) has an allowance of its own.
+                historical = isinstance(verdict, Accepted) and verdict.envelope.historical
+                if not self._rate_limiter.allow(
+                    device_key(topic), len(payload), historical=historical
+                ):
+                    stats.record_rate_limited()
+                    self._reject_log.note("rate_limited", topic, "over the device's flood limit")
+                    continue
                 if isinstance(verdict, Accepted):
+                    if verdict.clock_suspect:
+                        stats.record_clock_suspect()
                     if store.store(verdict, received_ns):
                         stats.record_stored(
                             verdict.envelope.device_id, verdict.topic.stream.value, received_ns
@@ -253,19 +295,46 @@ class BridgeService:
                     self._reject_log.note(verdict.reason, topic, verdict.detail)
                     # Keep at most the size limit of an oversized payload: enough to inspect it,
                     # without letting one device fill the disk through the dead-letter table.
-                    store.dead_letter(
+                    dropped = store.dead_letter(
                         topic, payload[:limit], verdict.reason, verdict.detail, received_ns
                     )
+                    stats.record_dead_letters_dropped(dropped)
         self._reject_log.flush()
+
+
+def _ack_after_commit(client: aiomqtt.Client) -> None:
+    """Make ``client`` leave QoS 1 acknowledgements to :func:`_acknowledge`.
+
+    paho acknowledges a QoS 1 message as soon as it is queued in memory, and a bridge killed
+    before its next commit would lose what the broker then considers delivered. Set before
+    connecting: a persistent session's backlog arrives right after the CONNACK. aiomqtt 2.5
+    does not expose paho's manual acknowledgement (aiomqtt issue #345), hence its paho client.
+    QoS 2 keeps paho's own acknowledgement: paho keeps a QoS 2 exchange in memory only, so
+    after a restart it would leave the broker's PUBREL unanswered and that slot stuck.
+    """
+    client._client.manual_ack_set(True)
+
+
+def _acknowledge(client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+    """Acknowledge the QoS 1 messages of a committed ``batch``; a no-op without manual acks.
+
+    Runs on the event loop, which drives paho's socket: paho queues each PUBACK and aiomqtt
+    writes it when the socket is writable. On a connection that has dropped nothing is sent,
+    and the broker sends the messages again, which the store's dedupe key absorbs.
+    """
+    paho = client._client
+    for message in batch:
+        if message.qos == 1:
+            paho.ack(message.mid, 1)
 
 
 class _MessageReader:
     """Reads ``client.messages`` so that cancelling a read never loses a message.
 
     aiomqtt's iterator takes a message off its queue in an inner task; when the caller is
-    cancelled right after that, the message (already acknowledged to the broker) is dropped.
-    Here the read runs as a task of its own that cancellation does not touch: the next call, or
-    :meth:`leftover`, picks up its result.
+    cancelled right after that, the message is dropped (the broker sends it again if it is
+    QoS 1, not otherwise). Here the read runs as a task of its own that cancellation does not
+    touch: the next call, or :meth:`leftover`, picks up its result.
     """
 
     def __init__(self, messages: aiomqtt.client.MessagesIterator) -> None:

@@ -25,6 +25,10 @@ class StatsSnapshot:
     """An immutable summary of :class:`BridgeStats` at one moment.
 
     ``rates`` are stored messages per second per stream over the last ``window_s`` seconds.
+    ``rate_limited`` counts messages dropped by the per-device flood limit (not stored, not
+    dead-lettered), ``clock_suspect`` stored messages whose capture time lay outside the window
+    around the bridge's clock, ``dead_letters_dropped`` old dead letters dropped to keep the
+    dead-letter table within its caps.
     """
 
     received: int
@@ -35,6 +39,9 @@ class StatsSnapshot:
     rates: Mapping[str, float]
     window_s: float
     activity: tuple[StreamActivity, ...]
+    rate_limited: int = 0
+    clock_suspect: int = 0
+    dead_letters_dropped: int = 0
 
     @property
     def rejected_total(self) -> int:
@@ -92,6 +99,9 @@ class BridgeStats:
         self.stored = 0
         self.duplicates = 0
         self.ignored = 0
+        self.rate_limited = 0
+        self.clock_suspect = 0
+        self.dead_letters_dropped = 0
         self.rejected: Counter[str] = Counter()
         self._activity: dict[tuple[str, str], _Activity] = {}
         self._rates: dict[str, _RateWindow] = {}
@@ -125,6 +135,18 @@ class BridgeStats:
         """One message was deliberately not processed (e.g. downlink commands)."""
         self.ignored += 1
 
+    def record_rate_limited(self) -> None:
+        """One message was over its device's flood limit: dropped, neither stored nor rejected."""
+        self.rate_limited += 1
+
+    def record_clock_suspect(self) -> None:
+        """One stored message had a capture time outside the window around the bridge's clock."""
+        self.clock_suspect += 1
+
+    def record_dead_letters_dropped(self, count: int) -> None:
+        """``count`` old dead letters were dropped to keep the table within its caps."""
+        self.dead_letters_dropped += count
+
     def rate(self, stream: str) -> float:
         """Stored messages per second on ``stream`` over the last ``window_s`` seconds."""
         window = self._rates.get(stream)
@@ -147,6 +169,9 @@ class BridgeStats:
                 StreamActivity(device, stream, act.count, act.last_received_time_ns)
                 for (device, stream), act in sorted(self._activity.items())
             ),
+            rate_limited=self.rate_limited,
+            clock_suspect=self.clock_suspect,
+            dead_letters_dropped=self.dead_letters_dropped,
         )
 
     def _bucket(self) -> int:

@@ -24,6 +24,7 @@ from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.v2x import V2xRadio
 from firmware_py import __version__
+from firmware_py.broker_security import warn_if_plaintext
 from firmware_py.config.loader import heading_rad
 from firmware_py.config.model import (
     SIMULATED,
@@ -82,6 +83,8 @@ class Box:
 
 async def run_box(config: BoxConfig) -> None:
     """Open the box's ports, build it and run it until cancelled; close everything after."""
+    uplink = config.uplink
+    warn_if_plaintext(uplink.host, uplink.port, tls=uplink.tls is not None, source=config.source)
     with ExitStack() as stack:
         box = build_box(config, stack)
         log.info(

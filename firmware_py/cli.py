@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -53,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--duration",
-        type=float,
+        type=_duration,
         default=0.0,
         help="stop after this many seconds (default: run until Ctrl-C)",
     )
@@ -67,12 +68,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run one box (roadside unit or vehicle gateway)")
     run.add_argument("--config", type=Path, required=True, help="the box's TOML config")
-    run.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    run.add_argument("--duration", type=_duration, default=0.0, help="stop after this many seconds")
     run.set_defaults(handler=_run)
 
     bridge = commands.add_parser("bridge", help="run the cloud bridge")
     bridge.add_argument("--config", type=Path, required=True, help="the bridge's TOML config")
-    bridge.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds")
+    bridge.add_argument(
+        "--duration", type=_duration, default=0.0, help="stop after this many seconds"
+    )
     bridge.set_defaults(handler=_bridge)
 
     config = commands.add_parser("config", help="check config files")
@@ -81,6 +84,23 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", type=Path, nargs="+")
     check.add_argument("--bridge", action="store_true", help="the files are bridge configs")
     check.set_defaults(handler=_config_check)
+
+    broker = commands.add_parser("broker", help="files for the MQTT broker (Mosquitto)")
+    broker_commands = broker.add_subparsers(required=True, metavar="ACTION")
+    acl = broker_commands.add_parser(
+        "acl",
+        help="write the broker's ACL file from the fleet registry",
+        description="Write Mosquitto's ACL file from a registry of devices (id = certificate "
+        "CN, region): each device may write only its own topics in its own region; the bridge "
+        "and command identities get rules of their own.",
+    )
+    acl.add_argument(
+        "--devices", type=Path, required=True, metavar="FILE", help="the fleet registry (TOML)"
+    )
+    acl.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="write here (default: standard output)"
+    )
+    acl.set_defaults(handler=_broker_acl)
 
     decode = commands.add_parser(
         "decode",
@@ -200,6 +220,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _duration(text: str) -> float:
+    """A ``--duration``: finite seconds, 0 for "until stopped" (nan would never end)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be finite seconds >= 0, got {text!r}")
+    return value
+
+
 def _demo(args: argparse.Namespace) -> int:
     from firmware_py.demo.runner import run_demo
 
@@ -219,10 +250,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def _bridge(args: argparse.Namespace) -> int:
     from cloud_bridge.service import BridgeService
+    from firmware_py.broker_security import warn_if_plaintext
     from firmware_py.config.loader import load_bridge_config
     from firmware_py.lifecycle import run_until_stopped
 
     settings = load_bridge_config(args.config)
+    mqtt = settings.mqtt
+    warn_if_plaintext(mqtt.host, mqtt.port, tls=mqtt.tls is not None, source=str(args.config))
     logging.getLogger("firmware_py").info(
         "bridge: %s:%d -> %s", settings.mqtt.host, settings.mqtt.port, settings.store_path
     )
@@ -239,6 +273,19 @@ def _config_check(args: argparse.Namespace) -> int:
         else:
             load_box_config(path)
         print(f"{path}: ok")
+    return 0
+
+
+def _broker_acl(args: argparse.Namespace) -> int:
+    from firmware_py.broker_acl import load_registry, render_acl, write_acl
+
+    registry = load_registry(args.devices)
+    text = render_acl(registry)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_acl(text, args.output)
+        print(f"{args.output}: {len(registry.devices)} devices", file=sys.stderr)
     return 0
 
 

@@ -7,6 +7,7 @@ write in a private directory) and queues as the shipped ``roadgate.conf`` does.
 from __future__ import annotations
 
 import getpass
+import random
 import shutil
 import signal
 import socket
@@ -32,10 +33,30 @@ class Broker:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free now and outside the kernel's ephemeral range.
+
+    A broker is stopped and started again on its port (outages, kills): a port from the
+    ephemeral range could meanwhile become the local end of some client's connection, and the
+    restarted broker could not listen on it.
+    """
+    low = _ephemeral_range()[0]
+    for _ in range(1000):
+        port = random.randrange(10_000, low) if low > 10_100 else random.randrange(1024, 10_000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 below the ephemeral range")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def mosquitto_binary() -> str:
@@ -94,8 +115,9 @@ class MosquittoProcess:
             f"listener {self.port} 127.0.0.1\n{listener_config}\n{persistence}"
             # As in firmware_py/deploy/mosquitto/roadgate.conf: a subscriber that acknowledges
             # slowly (a bridge on a lossy link, or reconnecting) must not lose its backlog to
-            # Mosquitto's default limit of 1,000 queued messages per client.
-            "max_queued_messages 200000\n"
+            # Mosquitto's default limit of 1,000 queued messages per client. The bridge
+            # acknowledges after its commit: an inflight window of 20 would slow it down.
+            "max_queued_messages 200000\nmax_inflight_messages 1000\n"
             f"log_dest file {self.log_path}\nlog_type error\nlog_type warning\n"
             f"log_type notice\n{extra_config}"
         )

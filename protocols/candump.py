@@ -20,11 +20,15 @@ Both formats candump writes are understood, line by line:
   A classic length is printed ``[8]``, a CAN FD length always with two digits (``[08]``).
 
 Identifiers of 3 hex digits are 11-bit, of 8 digits 29-bit (can-utils' rule). The ``-tA``
-date-time timestamp is not understood (it is local time of an unknown zone).
+date-time timestamp is not understood (it is local time of an unknown zone). A CAN FD frame
+has 0-8, 12, 16, 20, 24, 32, 48 or 64 bytes (ISO 11898-1): a line with another length
+(``##1`` and 10 bytes, ``[13]``) or a classic frame of more than 8 is rejected as
+``bad_length``; a timestamp too large for a float is ``malformed``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -35,6 +39,8 @@ import numpy.typing as npt
 
 MAX_DATA = 64
 """Payload room per frame: CAN FD's maximum. Classic frames use the first 8 bytes."""
+FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
+"""The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
 
 _CAN_ERR_FLAG = 0x2000_0000  # the kernel's error-frame flag, visible in an 8-digit log id
 _EFF_MASK = 0x1FFF_FFFF
@@ -76,7 +82,8 @@ class CandumpFrames:
     log format (0x1 bit-rate switch, 0x2 error state indicator). ``channel`` indexes
     ``channels`` (the interface names, in order of appearance). ``line`` is each frame's
     0-based position in the input lines. ``rejects`` counts lines that are not frames, by
-    reason: ``malformed`` or ``error_frame`` (a kernel error frame: not a bus message).
+    reason: ``malformed``, ``bad_length`` (a length no frame of its kind has) or
+    ``error_frame`` (a kernel error frame: not a bus message).
     Blank lines are skipped without being counted.
     """
 
@@ -161,6 +168,8 @@ def _parse_line(text: str) -> _Frame:
         arbitration_id, is_extended = _identifier(match.group("id"))
         payload = bytes.fromhex(match.group("data"))
         stamp = float(match.group("ts"))
+        if stamp == math.inf:  # hundreds of digits: not a time
+            raise _RejectedLineError()
         return (
             stamp,
             match.group("chan"),
@@ -195,8 +204,14 @@ def _identifier(digits: str) -> tuple[int, bool]:
 
 
 def _timestamp(match: re.Match[str]) -> float:
+    """The line's timestamp; NaN when it has none. Rejects one too large for a float."""
     stamp = match.group("ts")
-    return float(stamp) if stamp is not None else float("nan")
+    if stamp is None:
+        return math.nan
+    value = float(stamp)
+    if value == math.inf:  # hundreds of digits: not a time
+        raise _RejectedLineError()
+    return value
 
 
 def _log_frame(match: re.Match[str]) -> _Frame:
@@ -210,6 +225,8 @@ def _log_frame(match: re.Match[str]) -> _Frame:
         flags = int(fd_match.group("flags"), 16)
         payload = _hex_payload(fd_match.group("data"), MAX_DATA)
         dlc = len(payload)
+        if dlc not in FD_DATA_LENGTHS:
+            raise _RejectedLineError("bad_length")
     elif classic is not None:
         is_remote = classic.group("rtr") is not None
         if is_remote:
@@ -242,7 +259,7 @@ def _hex_payload(digits: str, limit: int) -> bytes:
         raise _RejectedLineError()
     payload = bytes.fromhex("".join(parts))
     if len(payload) > limit:
-        raise _RejectedLineError()
+        raise _RejectedLineError("bad_length")
     return payload
 
 
@@ -255,8 +272,8 @@ def _screen_frame(match: re.Match[str]) -> _Frame:
         length_text = "8"
     is_fd = len(length_text) == 2
     dlc = int(length_text)
-    if dlc > (MAX_DATA if is_fd else 8):
-        raise _RejectedLineError()
+    if dlc not in FD_DATA_LENGTHS or (not is_fd and dlc > 8):
+        raise _RejectedLineError("bad_length")
     rest = match.group("rest").strip()
     is_remote = not is_fd and rest == "remote request"
     if is_remote:

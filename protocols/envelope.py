@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError as _PbDecodeError
 from google.protobuf.message import Message
 
@@ -43,6 +47,73 @@ def seal(
     )
     getattr(env, field).CopyFrom(body)
     return env
+
+
+def non_finite_fields(message: Message) -> list[str]:
+    """The float and double fields of ``message`` (nested messages, repeated fields and map
+    values included) that hold NaN or an infinity, as paths like ``objects[3].x_m``.
+
+    Empty when every value is finite: what a box may publish (JSON, the cloud's stores and
+    every consumer downstream have no use for NaN or infinity). Never raises.
+    """
+    bad: list[str] = []
+    _collect_non_finite(message, "", bad)
+    return bad
+
+
+def _collect_non_finite(message: Message, prefix: str, bad: list[str]) -> None:
+    # ListFields only yields fields set to a non-default value: NaN and infinities are
+    # never default, and messages without float fields are skipped by their descriptor.
+    if not _has_floats(message.DESCRIPTOR):
+        return
+    for fd, value in message.ListFields():
+        path = prefix + fd.name
+        if fd.cpp_type in _FLOAT_TYPES:
+            if fd.is_repeated:
+                bad.extend(f"{path}[{i}]" for i, v in enumerate(value) if not math.isfinite(v))
+            elif not math.isfinite(value):
+                bad.append(path)
+        elif fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+            entry = fd.message_type
+            if entry is not None and entry.GetOptions().map_entry:
+                value_fd = entry.fields_by_name["value"]
+                for key in value:
+                    item = value[key]
+                    if value_fd.cpp_type in _FLOAT_TYPES:
+                        if not math.isfinite(item):
+                            bad.append(f"{path}[{key!r}]")
+                    elif value_fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE:
+                        _collect_non_finite(item, f"{path}[{key!r}].", bad)
+            elif fd.is_repeated:
+                for i, item in enumerate(value):
+                    _collect_non_finite(item, f"{path}[{i}].", bad)
+            else:
+                _collect_non_finite(value, f"{path}.", bad)
+
+
+_FLOAT_TYPES = frozenset((FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT))
+_HAS_FLOATS: dict[str, bool] = {}
+
+
+def _has_floats(descriptor: Any, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message of this type can hold a float or double anywhere (cached)."""
+    name = descriptor.full_name
+    known = _HAS_FLOATS.get(name)
+    if known is not None:
+        return known
+    if name in seen:  # a recursive type: the fields already being looked at decide
+        return False
+    result = False
+    for fd in descriptor.fields:
+        if fd.cpp_type in _FLOAT_TYPES or (
+            fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE
+            and _has_floats(fd.message_type, seen | {name})
+        ):
+            result = True
+            break
+    if not seen:  # an answer inside a recursion may be partial: only whole ones are kept
+        _HAS_FLOATS[name] = result
+    return result
 
 
 def stream_of(env: pb.Envelope) -> Stream:

@@ -1,7 +1,14 @@
-"""A message store on SQLite (stdlib ``sqlite3``, WAL mode): messages, dead letters, status."""
+"""A message store on SQLite (stdlib ``sqlite3``, WAL mode): messages, dead letters, status.
+
+Bounded by construction where input decides the size: dead letters are capped in rows and bytes
+(the oldest dropped first, counted in ``dead_letters_dropped``); messages are bounded upstream
+(payload size limit, per-device flood limit). Device status follows the order of a device's
+messages, never their timestamps (see :meth:`SqliteStore.store`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,6 +25,9 @@ from cloud_bridge.validation import Accepted
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import Stream
 
+WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
+"""What the write-ahead log is truncated to after a checkpoint (a batch may grow it further)."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     device_id TEXT NOT NULL,
@@ -32,6 +42,7 @@ CREATE TABLE IF NOT EXISTS messages (
     historical INTEGER NOT NULL,
     payload BLOB NOT NULL,
     body_json TEXT NOT NULL,
+    clock_suspect INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (device_id, boot_id, sequence)
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -49,29 +60,47 @@ CREATE TABLE IF NOT EXISTS device_status (
     role TEXT NOT NULL,
     software_version TEXT NOT NULL,
     updated_time_ns INTEGER NOT NULL,
-    boot_id TEXT NOT NULL
+    boot_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS device_boots (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    UNIQUE (device_id, boot_id)
 );
 """
 
+# Columns added after the first release: (table, column, definition), added to older files.
+_ADDED_COLUMNS = (
+    ("messages", "clock_suspect", "INTEGER NOT NULL DEFAULT 0"),
+    ("device_status", "sequence", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+# Bytes a dead letter holds: everything in it came from outside (a topic may be 64 KiB too).
+_DEAD_LETTER_SIZE = "LENGTH(payload) + LENGTH(CAST(topic AS BLOB)) + LENGTH(CAST(detail AS BLOB))"
+
 _INSERT_MESSAGE = """
 INSERT INTO messages (device_id, boot_id, sequence, stream, region, topic, capture_time_ns,
-    publish_time_ns, received_time_ns, historical, payload, body_json)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    publish_time_ns, received_time_ns, historical, payload, body_json, clock_suspect)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (device_id, boot_id, sequence) DO NOTHING
 """
 
-# Status messages can arrive out of order (retained birth replayed, backlog after an outage), so
-# a row is only replaced by a status captured at the same time or later.
 _UPSERT_STATUS = """
 INSERT INTO device_status (device_id, region, liveness, role, software_version, updated_time_ns,
-    boot_id)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+    boot_id, sequence)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (device_id) DO UPDATE SET
     region = excluded.region, liveness = excluded.liveness, role = excluded.role,
     software_version = excluded.software_version, updated_time_ns = excluded.updated_time_ns,
-    boot_id = excluded.boot_id
-WHERE excluded.updated_time_ns >= device_status.updated_time_ns
+    boot_id = excluded.boot_id, sequence = excluded.sequence
 """
+
+_BOOT_RANK = "SELECT id FROM device_boots WHERE device_id = ? AND boot_id = ?"
+
+_ONLINE = "LIVENESS_ONLINE"
+_LOST = "LIVENESS_LOST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +119,7 @@ class StoredMessage:
     historical: bool
     payload: bytes
     body_json: str
+    clock_suspect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +136,11 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class DeviceStatusRecord:
-    """One row of ``device_status``: the latest status a device published."""
+    """One row of ``device_status``: the latest status a device published.
+
+    ``updated_time_ns`` is the status's capture time (as the device's clock said), ``boot_id``
+    and ``sequence`` identify the message it came from.
+    """
 
     device_id: str
     region: str
@@ -115,6 +149,7 @@ class DeviceStatusRecord:
     software_version: str
     updated_time_ns: int
     boot_id: str
+    sequence: int = 0
 
 
 class SqliteStore:
@@ -123,11 +158,33 @@ class SqliteStore:
     A context manager; ``close()`` is idempotent. Writes outside :meth:`transaction` commit one
     by one; wrap a batch in ``with store.transaction():`` (or use :meth:`store_many`) to commit
     it at once. Not thread-safe: use it from the thread that opened it.
+
+    At most ``max_dead_letters`` dead letters of at most ``max_dead_letter_bytes`` (payload,
+    topic and detail) are kept; ``dead_letters_dropped`` counts those dropped since opening.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        """Open (creating if needed) the store at ``path``. Raises ``StoreError``."""
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_dead_letters: int = 10_000,
+        max_dead_letter_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        """Open (creating or upgrading if needed) the store at ``path``.
+
+        Raises ``StoreError``, or ``ValueError`` for a cap below 1.
+        """
+        if max_dead_letters < 1 or max_dead_letter_bytes < 1:
+            raise ValueError(
+                f"dead-letter caps {max_dead_letters} rows, {max_dead_letter_bytes} bytes are "
+                "not valid: use >= 1 each"
+            )
         self.path = Path(path)
+        self.max_dead_letters = max_dead_letters
+        self.max_dead_letter_bytes = max_dead_letter_bytes
+        self.dead_letters_dropped = 0
+        self._dead_letter_rows = 0
+        self._dead_letter_bytes = 0
         self._in_transaction = False
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so batching is explicit.
@@ -139,7 +196,12 @@ class SqliteStore:
             # power loss, which the broker's QoS 1 redelivery does not cover either way.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # A batch of large messages grows the WAL; without a limit it keeps that size on
+            # disk for good. Truncated back to this after each checkpoint.
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
             self._db.executescript(_SCHEMA)
+            _add_missing_columns(self._db)
+            self._count_dead_letters()
         except sqlite3.Error as err:
             raise StoreError(f"cannot open store {self.path}: {err}") from err
 
@@ -184,18 +246,28 @@ class SqliteStore:
             yield
         except BaseException:
             db.rollback()
+            self._recount_after_rollback()
             raise
         else:
             try:
                 db.commit()
             except sqlite3.Error as err:
                 db.rollback()
+                self._recount_after_rollback()
                 raise StoreError(f"cannot commit to {self.path}: {err}") from err
         finally:
             self._in_transaction = False
 
     def store(self, accepted: Accepted, received_time_ns: int) -> bool:
         """Store one accepted message; status messages also update ``device_status``.
+
+        A device's status follows the order of its messages, never their capture times (one
+        status dated 2100 by a clock glitch would otherwise hide every later one): a status
+        of a boot first seen later wins over one of an earlier boot (boots are ranked in the
+        order their first status arrived, so a restarted device wins at once, even with an
+        outbox that started its sequence numbers over); within a boot, the higher sequence
+        wins, except that ``LOST`` always replaces ``ONLINE``: the last will is sealed when
+        the connection is made, so its sequence precedes the birth published after it.
 
         Returns False (and changes nothing) for a duplicate of (device, boot, sequence).
         Raises ``StoreError``.
@@ -215,13 +287,14 @@ class SqliteStore:
             int(env.historical),
             accepted.payload,
             json_format.MessageToJson(env, preserving_proto_field_name=True, indent=None),
+            int(accepted.clock_suspect),
         )
         with self.transaction():
             db = self._conn()
             try:
                 inserted = db.execute(_INSERT_MESSAGE, row).rowcount == 1
                 if inserted and topic.stream is Stream.STATUS:
-                    db.execute(_UPSERT_STATUS, _status_row(accepted))
+                    _update_status(db, _status_row(accepted))
             except sqlite3.Error as err:
                 raise StoreError(f"cannot store a message in {self.path}: {err}") from err
         return inserted
@@ -236,20 +309,68 @@ class SqliteStore:
 
     def dead_letter(
         self, topic: str, payload: bytes, reason: str, detail: str, received_time_ns: int
-    ) -> None:
-        """Record a rejected message with its reason. Raises ``StoreError``."""
+    ) -> int:
+        """Record a rejected message with its reason; drop the oldest past the caps.
+
+        Returns how many older dead letters were dropped to stay within the caps (also added
+        to ``dead_letters_dropped``). Raises ``StoreError``.
+        """
         # Topics come from outside: never let an unencodable character fail the write.
         safe_topic = topic.encode("utf-8", "backslashreplace").decode("utf-8")
         safe_detail = detail.encode("utf-8", "backslashreplace").decode("utf-8")
+        size = len(payload) + len(safe_topic.encode("utf-8")) + len(safe_detail.encode("utf-8"))
         with self.transaction():
+            db = self._conn()
             try:
-                self._conn().execute(
+                db.execute(
                     "INSERT INTO dead_letters (received_time_ns, topic, reason, detail, payload) "
                     "VALUES (?, ?, ?, ?, ?)",
                     (received_time_ns, safe_topic, reason, safe_detail, bytes(payload)),
                 )
+                self._dead_letter_rows += 1
+                self._dead_letter_bytes += size
+                dropped = self._trim_dead_letters(db)
             except sqlite3.Error as err:
                 raise StoreError(f"cannot store a dead letter in {self.path}: {err}") from err
+        self.dead_letters_dropped += dropped
+        return dropped
+
+    def dead_letter_usage(self) -> tuple[int, int]:
+        """Dead letters kept now: (rows, bytes of payload, topic and detail)."""
+        return self._dead_letter_rows, self._dead_letter_bytes
+
+    def _trim_dead_letters(self, db: sqlite3.Connection) -> int:
+        excess_rows = self._dead_letter_rows - self.max_dead_letters
+        excess_bytes = self._dead_letter_bytes - self.max_dead_letter_bytes
+        if excess_rows <= 0 and excess_bytes <= 0:
+            return 0
+        last_id, rows, freed = None, 0, 0
+        for row_id, size in db.execute(
+            f"SELECT id, {_DEAD_LETTER_SIZE} FROM dead_letters ORDER BY id"
+        ):
+            if rows >= excess_rows and freed >= excess_bytes:
+                break
+            last_id, rows, freed = row_id, rows + 1, freed + int(size)
+        if last_id is None:
+            return 0
+        db.execute("DELETE FROM dead_letters WHERE id <= ?", (last_id,))
+        self._dead_letter_rows -= rows
+        self._dead_letter_bytes -= freed
+        return rows
+
+    def _count_dead_letters(self) -> None:
+        row = (
+            self._conn()
+            .execute(f"SELECT COUNT(*), COALESCE(SUM({_DEAD_LETTER_SIZE}), 0) FROM dead_letters")
+            .fetchone()
+        )
+        self._dead_letter_rows, self._dead_letter_bytes = int(row[0]), int(row[1])
+
+    def _recount_after_rollback(self) -> None:
+        # The running totals counted writes that were just undone. If even counting fails,
+        # the caller is already handling an error and the next open counts again.
+        with contextlib.suppress(sqlite3.Error):
+            self._count_dead_letters()
 
     def count_messages(self, stream: str | None = None, device_id: str | None = None) -> int:
         """Number of stored messages, optionally of one stream and/or device."""
@@ -261,7 +382,7 @@ class SqliteStore:
         where, args = _filters(device_id=device_id)
         rows = self._query(
             "SELECT device_id, boot_id, sequence, stream, region, topic, capture_time_ns, "
-            "publish_time_ns, received_time_ns, historical, payload, body_json "
+            "publish_time_ns, received_time_ns, historical, payload, body_json, clock_suspect "
             f"FROM messages{where} ORDER BY device_id, boot_id, sequence",
             args,
         )
@@ -285,7 +406,7 @@ class SqliteStore:
         """The latest status of every device that published one, ordered by device id."""
         rows = self._query(
             "SELECT device_id, region, liveness, role, software_version, updated_time_ns, "
-            "boot_id FROM device_status ORDER BY device_id",
+            "boot_id, sequence FROM device_status ORDER BY device_id",
             (),
         )
         return [DeviceStatusRecord(*row) for row in rows]
@@ -312,7 +433,7 @@ def _filters(**columns: str | None) -> tuple[str, tuple[object, ...]]:
 
 def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
     (device_id, boot_id, sequence, stream, region, topic, capture, publish, received) = row[:9]
-    historical, payload, body_json = row[9:]
+    historical, payload, body_json, clock_suspect = row[9:]
     return StoredMessage(
         device_id=device_id,
         boot_id=boot_id,
@@ -326,7 +447,41 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         historical=bool(historical),
         payload=payload,
         body_json=body_json,
+        clock_suspect=bool(clock_suspect),
     )
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Upgrade a store written by an older bridge: add the columns it lacks."""
+    for table, column, definition in _ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
+def _update_status(db: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+    """Make ``row`` (see :func:`_status_row`) the device's status if it supersedes the current."""
+    device_id, liveness, boot_id, sequence = row[0], row[2], row[6], row[7]
+    db.execute(
+        "INSERT INTO device_boots (device_id, boot_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (device_id, boot_id),
+    )
+    current = db.execute(
+        "SELECT boot_id, sequence, liveness FROM device_status WHERE device_id = ?", (device_id,)
+    ).fetchone()
+    if current is not None:
+        current_boot, current_sequence, current_liveness = current
+        if current_boot != boot_id:
+            # A boot the device_boots table does not know (a store older than it) ranks first.
+            (rank,) = db.execute(_BOOT_RANK, (device_id, boot_id)).fetchone()
+            current_rank = db.execute(_BOOT_RANK, (device_id, current_boot)).fetchone()
+            if current_rank is not None and rank < current_rank[0]:
+                return
+        elif sequence <= current_sequence and not (
+            liveness == _LOST and current_liveness == _ONLINE
+        ):
+            return
+    db.execute(_UPSERT_STATUS, row)
 
 
 def _status_row(accepted: Accepted) -> tuple[object, ...]:
@@ -339,6 +494,7 @@ def _status_row(accepted: Accepted) -> tuple[object, ...]:
         env.status.software_version,
         env.capture_time_ns,
         env.boot_id,
+        env.sequence,
     )
 
 

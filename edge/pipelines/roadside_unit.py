@@ -11,7 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge.apps.speeding import SpeedingDetector
-from edge.pipelines.common import CounterSource, FixSource, HealthReport, counters_of, every
+from edge.pipelines.common import (
+    CounterSource,
+    FixSource,
+    HealthReport,
+    PublishGuard,
+    counters_of,
+    every,
+)
 from edge.port_io import can_batches, datagram_batches, serial_lines
 from edge.roadside.object_fusion import SensorPose, to_object_list
 from edge.roadside.signal_controller import Output, SignalControllerFeed, SpatDecoder
@@ -98,7 +105,9 @@ class RoadsideUnitPipeline:
             tolerance_mps=settings.speeding_tolerance_mps,
         )
         self.counters: Counter[str] = Counter()
+        self._guard = PublishGuard(uplink.identity.device_id)
         self.health = HealthReport({"pipeline": lambda: self.counters, "": uplink.counters})
+        self.health.add("publish.refused", lambda: self._guard.counters)
         # Several radars may share one bus (ARS408 sensor-id offsets): one reader per port.
         self._by_port: dict[str, tuple[CanPort, list[RadarInput]]] = {}
         for radar in self._radars:
@@ -157,10 +166,13 @@ class RoadsideUnitPipeline:
         now_ns = time.time_ns()
         objects = to_object_list(radar_list, radar.pose)
         self.counters["object_lists"] += 1
+        if not self._guard.admit(objects):
+            return  # neither published nor judged by the apps
         self._uplink.submit(objects, now_ns)
         for event in self._speeding.evaluate(objects):
-            log.info("%s: %s", self._uplink.identity.device_id, event.description)
-            self._uplink.submit(event, now_ns)
+            if self._guard.admit(event):
+                log.info("%s: %s", self._uplink.identity.device_id, event.description)
+                self._uplink.submit(event, now_ns)
 
     async def _read_gnss(self, port: SerialLinePort) -> None:
         # The RSU's position is surveyed; GNSS gives it time and a health signal.
@@ -176,6 +188,8 @@ class RoadsideUnitPipeline:
 
     def _submit(self, outputs: Sequence[Output]) -> None:
         for body, capture_time_ns in outputs:
+            if not self._guard.admit(body):
+                continue
             self._uplink.submit(body, capture_time_ns)
             if self._radio is not None and isinstance(body, pb.SignalPhaseTiming):
                 self._radio.broadcast_spat(body, capture_time_ns)
@@ -186,4 +200,6 @@ class RoadsideUnitPipeline:
         self._submit([(self._plan.spat(now_ns / 1e9), now_ns)])
 
     def _publish_health(self) -> None:
-        self._uplink.submit(self.health.snapshot(), time.time_ns())
+        health = self.health.snapshot()
+        if self._guard.admit(health):
+            self._uplink.submit(health, time.time_ns())

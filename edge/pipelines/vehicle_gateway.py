@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from edge.apps.emergency_brake import HARD_BRAKING_MPS2, EmergencyBrakeDetector
-from edge.pipelines.common import FixSource, FrameDecoder, HealthReport, counters_of, every
+from edge.pipelines.common import (
+    FixSource,
+    FrameDecoder,
+    HealthReport,
+    PublishGuard,
+    counters_of,
+    every,
+)
 from edge.port_io import can_batches, serial_lines
 from edge.uplink.publisher import UplinkPublisher
 from edge.v2x.radio import V2xRadio
@@ -57,7 +64,10 @@ class VehicleGatewayPipeline:
         self._estimator = VehicleStateEstimator(signal_map, settings.dimensions)
         self._brake = EmergencyBrakeDetector(uplink.identity.device_id, settings.hard_braking_mps2)
         self.counters: Counter[str] = Counter()
+        self._guard = PublishGuard(uplink.identity.device_id)
         self.health = HealthReport({"pipeline": lambda: self.counters, "": uplink.counters})
+        self.health.add("publish.refused", lambda: self._guard.counters)
+        self.health.add("state.rejects", lambda: self._estimator.rejects)
         for port in self._can_ports:
             self.health.add(f"can.{port.name}", counters_of(port))
         if gnss is not None:
@@ -99,13 +109,17 @@ class VehicleGatewayPipeline:
             return  # nothing heard from the vehicle yet: no state to report
         now_ns = time.time_ns()
         state = self._estimator.state(now_ns / 1e9)
+        if not self._guard.admit(state):
+            return  # neither published, nor on the air, nor judged by the apps
         self._uplink.submit(state, now_ns)
         if self._radio is not None:
             self._radio.broadcast_state(state, now_ns)
         event = self._brake.evaluate(state)
-        if event is not None:
+        if event is not None and self._guard.admit(event):
             log.info("%s: %s", self._uplink.identity.device_id, event.description)
             self._uplink.submit(event, now_ns)
 
     def _publish_health(self) -> None:
-        self._uplink.submit(self.health.snapshot(), time.time_ns())
+        health = self.health.snapshot()
+        if self._guard.admit(health):
+            self._uplink.submit(health, time.time_ns())

@@ -78,7 +78,7 @@ def to_object_list(radar: RadarObjectList, pose: SensorPose) -> pb.ObjectList:
                 length_m=obj.length_m or 0.0,
                 width_m=obj.width_m or 0.0,
                 existence_probability=ARS408_EXISTENCE[existence] if existence else 0.0,
-                rcs_dbsm=obj.rcs_dbsm,
+                rcs_dbsm=obj.rcs_dbsm if obj.rcs_dbsm is not None else 0.0,  # none reported
             )
         )
     return out

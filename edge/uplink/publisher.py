@@ -36,10 +36,16 @@ log = logging.getLogger("edge.uplink")
 WINDOW = 256
 """Messages in flight at once (QoS 1 messages awaiting their PUBACK)."""
 
+MAX_PAYLOAD_BYTES = 65536
+"""The largest envelope the uplink sends: the bridge's default ``max_payload_bytes``, under the
+shipped broker's ``max_packet_size``. A larger one would get the box disconnected by the broker
+and then be re-sent from the outbox forever, so ``submit`` refuses it."""
+
 ACK_COMMIT_DELAY_S = 1.0
 """How long the deletion of acknowledged messages may wait for a commit when nothing new goes
 out (normally they ride along with the next send's commit). Losing them to a killed process
-only re-sends messages that the bridge stores once."""
+only re-sends messages that the bridge stores once. Also how long submitted messages wait for
+a commit while the broker is away (nothing is sent, so no send commits them)."""
 
 
 class UplinkPublisher:
@@ -72,6 +78,7 @@ class UplinkPublisher:
         # Rows up to this id were waiting before the current connection: they are backlog.
         self._backlog_up_to = outbox.max_id()
         self.published: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()  # per stream: over MAX_PAYLOAD_BYTES
         self.connected = asyncio.Event()
         self._topics = {stream: identity.topic(stream) for stream in Stream}  # once, not per send
         self._properties = _publish_properties(settings) if settings.mqtt5 else {}
@@ -84,28 +91,47 @@ class UplinkPublisher:
     def submit(self, body: Message, capture_time_ns: int) -> int:
         """Seal ``body`` (an Envelope body message) and put it in the outbox.
 
-        Returns its sequence number. Raises ``TypeError`` for a message that is not an Envelope
-        body and ``UplinkError`` when the outbox cannot be written.
+        Returns its sequence number. A message over ``MAX_PAYLOAD_BYTES`` is refused: counted
+        and logged, never queued. Raises ``TypeError`` for a message that is not an Envelope
+        body and ``UplinkError`` when the outbox is closed. A full or failing disk is no error:
+        the outbox keeps the message in memory and evicts telemetry to make room.
         """
         stream = STREAM_OF_BODY.get(_body_field(body))
         if stream is None:
             raise TypeError(f"{body.DESCRIPTOR.full_name} is not an Envelope body")
         sequence = self.outbox.next_sequence()
-        envelope = self._seal(body, sequence, capture_time_ns)
+        payload = self._seal(body, sequence, capture_time_ns).SerializeToString()
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self.refused[stream.value] += 1
+            log.error(
+                "%s: refused a message of %d bytes on %s (over %d): the broker would disconnect "
+                "the box for it",
+                self.identity.device_id,
+                len(payload),
+                stream.value,
+                MAX_PAYLOAD_BYTES,
+            )
+            return sequence
         self.outbox.put(
-            stream,
-            PRIORITY[stream],
-            self.identity.boot_id,
-            sequence,
-            capture_time_ns,
-            envelope.SerializeToString(),
+            stream, PRIORITY[stream], self.identity.boot_id, sequence, capture_time_ns, payload
         )
         self._unsent = True
         self._work.set()
+        if self._ack_commit is None:
+            self._commit_soon()
         return sequence
 
     async def run(self) -> None:
         """Connect, publish until cancelled, reconnecting as needed; then say goodbye."""
+        try:
+            await self._run()
+        finally:
+            # The caller closes the outbox next: no commit may fire after that.
+            if self._ack_commit is not None:
+                self._ack_commit.cancel()
+                self._ack_commit = None
+
+    async def _run(self) -> None:
         backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
         lost_logged = False
         while True:
@@ -207,7 +233,8 @@ class UplinkPublisher:
                 self._work.clear()
                 window.check()
                 if self._unsent and len(window) <= WINDOW // 2:
-                    # Commit first: a message goes out only once it is on disk.
+                    # Commit first: a message goes out only once it is on disk (or, when the
+                    # disk refuses it, held in memory: sending it beats keeping it).
                     self.outbox.commit()
                     self._refill(client, window)
                 await self._work.wait()
@@ -259,17 +286,24 @@ class UplinkPublisher:
         if self._unsent and len(window) <= WINDOW // 2:
             self._work.set()
         if self._ack_commit is None:
-            self._ack_commit = asyncio.get_running_loop().call_later(
-                ACK_COMMIT_DELAY_S, self._commit_acks
-            )
+            self._commit_soon()
 
-    def _commit_acks(self) -> None:
+    def _commit_soon(self) -> None:
+        """Commit within ``ACK_COMMIT_DELAY_S`` (one timer at a time)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # submitted before the loop runs: run() commits
+            return
+        self._ack_commit = loop.call_later(ACK_COMMIT_DELAY_S, self._commit_later)
+
+    def _commit_later(self) -> None:
         self._ack_commit = None
         if not self.outbox.uncommitted:
             return
         try:
-            self.outbox.commit()
-        except UplinkError as err:  # a timer has no caller: the drain's next commit raises it
+            if not self.outbox.commit():
+                self._commit_soon()  # the disk refused it: try again (the outbox paces it)
+        except UplinkError as err:  # closed: a timer has no caller to raise to
             log.error("%s: %s", self.identity.device_id, err)
 
     async def _say_goodbye(self, client: aiomqtt.Client) -> None:
@@ -318,9 +352,12 @@ class UplinkPublisher:
         )
 
     def counters(self) -> Mapping[str, int]:
-        """Published and evicted messages per stream, and the backlog, for health reports."""
+        """Published and evicted messages per stream, the outbox's evictions per reason, failed
+        commits and uncommitted messages, and the backlog, for health reports."""
         flat = {f"uplink.published.{k}": v for k, v in self.published.items()}
+        flat.update({f"uplink.refused.oversize.{k}": v for k, v in self.refused.items()})
         flat.update({f"uplink.evicted.{k}": v for k, v in self.outbox.evicted.items()})
+        flat.update({f"uplink.outbox.{k}": v for k, v in self.outbox.counters().items()})
         flat["uplink.queued"] = self.queued
         flat["uplink.queued_bytes"] = self.outbox.size_bytes
         return flat

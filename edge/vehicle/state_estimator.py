@@ -3,14 +3,21 @@
 A first, simple fusion: position and course come from the GNSS fix; between fixes (GNSS gives
 1-10 Hz, CAN 50-100 Hz) the position is propagated with the wheel speed along a heading
 integrated from the yaw rate, so that a 10 Hz state stream does not jump.
+
+Only finite values are taken: a NaN or infinite signal value (an IEEE float signal's bits, a
+multiplexed signal absent from a frame, a conversion that overflows or has a NaN scale) or
+GNSS field is dropped and counted in ``rejects``; the field keeps its last good value.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from edge.geo import GeoPoint
 from edge.vehicle.signal_map import VehicleSignalMap
@@ -77,7 +84,13 @@ class VehicleDimensions:
 
 
 class VehicleStateEstimator:
-    """Holds the latest value of every mapped signal and the last GNSS fix."""
+    """Holds the latest value of every mapped signal and the last GNSS fix.
+
+    ``rejects`` counts what was dropped, by reason: ``non_finite.<field>`` (decoded values of
+    a mapped signal that were NaN or infinite), ``bad_scaling.<field>`` (a finite value the
+    mapping's scale and offset turned non-finite) and ``gnss_non_finite`` (fixes with a
+    non-finite position).
+    """
 
     def __init__(self, signal_map: VehicleSignalMap, dimensions: VehicleDimensions) -> None:
         self._map = signal_map
@@ -92,38 +105,66 @@ class VehicleStateEstimator:
         self._heading_rad = 0.0
         self._heading_time: float | None = None
         self.last_can_time: float | None = None
+        self.rejects: Counter[str] = Counter()
 
     def update_can(self, decoded: Mapping[str, Decoded]) -> None:
-        """Take the newest value of each mapped signal from one decoded batch."""
+        """Take the newest finite value of each mapped signal from one decoded batch."""
         for name, ref in self._map.numeric.items():
             message = decoded.get(ref.message)
             if message is None or len(message.timestamp) == 0:
                 continue
-            raw = float(message.signals[ref.signal][-1])
-            self._values[name] = raw * ref.scale + ref.offset
             self.last_can_time = float(message.timestamp[-1])
+            raw = self._newest_finite(name, message.signals[ref.signal])
+            if raw is None:
+                continue
+            value = raw * ref.scale + ref.offset
+            if not math.isfinite(value):
+                self.rejects[f"bad_scaling.{name}"] += 1
+                continue
+            self._values[name] = value
         for name, enum_ref in self._map.enums.items():
             message = decoded.get(enum_ref.message)
             if message is None or len(message.timestamp) == 0:
                 continue
-            state = enum_ref.values.get(int(message.signals[enum_ref.signal][-1]))
+            code = self._newest_finite(name, message.signals[enum_ref.signal])
+            if code is None:
+                continue
+            state = enum_ref.values.get(int(code))
             if state is not None:
                 self._enums[name] = state
 
+    def _newest_finite(self, name: str, column: Any) -> float | None:
+        """The last finite value of a decoded column; the others dropped and counted."""
+        values = np.asarray(column, dtype=np.float64)
+        finite = np.isfinite(values)
+        if finite.all():  # the usual batch: one vectorised check
+            return float(values[-1])
+        self.rejects[f"non_finite.{name}"] += int(values.shape[0] - np.count_nonzero(finite))
+        good = np.flatnonzero(finite)
+        return float(values[good[-1]]) if good.shape[0] else None
+
     def update_gnss(self, fix: Fix, receive_time: float) -> None:
-        """Take a GNSS fix received at ``receive_time`` (Unix seconds)."""
-        if fix.latitude_deg is None or fix.longitude_deg is None:
+        """Take a GNSS fix received at ``receive_time`` (Unix seconds).
+
+        A fix whose position is missing or not finite counts as no fix; its other fields are
+        used only when finite.
+        """
+        lat, lon = fix.latitude_deg, fix.longitude_deg
+        if lat is None or lon is None or not (math.isfinite(lat) and math.isfinite(lon)):
+            if lat is not None and lon is not None:
+                self.rejects["gnss_non_finite"] += 1
             self._fix_quality = pb.FIX_QUALITY_NONE
             return
-        self._fix_point = GeoPoint(fix.latitude_deg, fix.longitude_deg, fix.altitude_m or 0.0)
+        self._fix_point = GeoPoint(lat, lon, _finite(fix.altitude_m) or 0.0)
         self._fix_time = receive_time
         self._fix_quality = FIX_QUALITY.get(getattr(fix.quality, "name", ""), pb.FIX_QUALITY_GNSS)
         # HDOP times a typical 2.5 m user range error: a rough 1-sigma horizontal accuracy.
-        self._fix_accuracy_m = (fix.hdop or 0.0) * 2.5
+        self._fix_accuracy_m = (_finite(fix.hdop) or 0.0) * 2.5
         self._satellites = fix.satellites or 0
-        speed = fix.speed_mps if fix.speed_mps is not None else self._values.get("speed_mps", 0.0)
-        if fix.course_deg is not None and speed >= MIN_SPEED_FOR_COURSE_MPS:
-            self._heading_rad = math.radians(fix.course_deg) % math.tau
+        fix_speed, course = _finite(fix.speed_mps), _finite(fix.course_deg)
+        speed = fix_speed if fix_speed is not None else self._values.get("speed_mps", 0.0)
+        if course is not None and speed >= MIN_SPEED_FOR_COURSE_MPS:
+            self._heading_rad = math.radians(course) % math.tau
             self._heading_time = receive_time
 
     def state(self, now: float) -> pb.VehicleState:
@@ -169,3 +210,8 @@ class VehicleStateEstimator:
         if self._values.get("hazard_lights", 0.0) >= 0.5:
             return pb.TURN_SIGNAL_HAZARD
         return _TURN_SIGNAL.get(self._enums.get("turn_signal", ""), pb.TURN_SIGNAL_UNSPECIFIED)
+
+
+def _finite(value: float | None) -> float | None:
+    """``value`` when it is a finite number, else None."""
+    return value if value is not None and math.isfinite(value) else None

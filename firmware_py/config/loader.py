@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import tomllib
+import re
 from pathlib import Path
 from types import MappingProxyType
 
@@ -15,7 +15,13 @@ from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import DEFAULT_QOS, UplinkSettings
-from edge.vehicle.signal_map import EnumSignalRef, SignalRef, VehicleSignalMap
+from edge.vehicle.signal_map import (
+    GEAR_NAMES,
+    TURN_SIGNAL_NAMES,
+    EnumSignalRef,
+    SignalRef,
+    VehicleSignalMap,
+)
 from edge.vehicle.state_estimator import VehicleDimensions
 from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
@@ -36,7 +42,8 @@ from firmware_py.config.model import (
     V2xConfig,
     VehicleConfig,
 )
-from firmware_py.config.reader import Table
+from firmware_py.config.reader import UINT32_MAX, Table
+from firmware_py.config.reader import read_toml as read_toml  # used here; others import it
 from firmware_py.errors import ConfigError
 from protocols.spat import DEFAULT_PORT as DEFAULT_TSCBM_PORT
 from protocols.topics import Stream, check_segment
@@ -45,18 +52,28 @@ SHIPPED_DBC_DIR = Path(__file__).resolve().parents[2] / "protocols" / "dbc" / "f
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
 
-def read_toml(path: Path) -> Table:
-    """Parse ``path``; raises ``ConfigError`` naming the file and the TOML error."""
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from err
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path}: not UTF-8 text (TOML must be): {err}") from err
-    return Table(data, "", str(path))
+MQTT_STRING_BYTES = 65_535  # an MQTT UTF-8 string has a 2-byte length (MQTT 3.1.1, 1.5.3)
+MAX_PAYLOAD_BYTES = 128 * 1024 * 1024  # half what an MQTT packet can hold (268,435,455)
+MAX_OUTBOX_MB = 2**40  # 2**60 bytes: sizes in bytes stay within SQLite's int64
+MAX_OUTBOX_AGE_H = 10 * 366 * 24.0  # ten years: "keep everything"
+MAX_SECONDS = 3600.0  # a health period, a signal cycle: an hour is already far beyond use
+_RAW_VALUE = re.compile(r"^-?[0-9]{1,19}$")  # ASCII digits only: int() also takes "²", "٣"
+
+
+def _mqtt_string(t: Table, key: str, default: str | None) -> str | None:
+    """An MQTT UTF-8 string: no NUL (MQTT 3.1.1, 1.5.3), at most 65,535 bytes."""
+    value = t.string(key, default)
+    if value is not None and ("\0" in value or len(value.encode()) > MQTT_STRING_BYTES):
+        raise t.error(key, value, "at most 65535 bytes of UTF-8, without NUL characters")
+    return value
+
+
+def _client_id(t: Table, default: str) -> str:
+    # A persistent session (clean_session=False) needs a stable, non-empty client id.
+    value = _mqtt_string(t, "client_id", default)
+    if not value:
+        raise t.error("client_id", value, "a non-empty MQTT client id")
+    return value
 
 
 def load_box_config(path: Path) -> BoxConfig:
@@ -79,13 +96,14 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
     if len(set(names)) != len(names):
         raise ConfigError(f"{root.source}: CAN bus names must be unique, got {names}")
     gnss = _gnss(root.table("gnss")) if root.has("gnss") else None
+    health_t = root.table("health")
     config = BoxConfig(
         source=root.source,
         device=device,
         uplink=_uplink(root.table("mqtt"), device.device_id, base_dir),
         can=can,
         gnss=gnss,
-        health_period_s=root.table("health").number("period_s", 5.0, low=0.1),
+        health_period_s=health_t.number("period_s", 5.0, low=0.1, high=MAX_SECONDS),
         vehicle=_vehicle(root.table("vehicle")) if root.has("vehicle") else None,
         roadside=_roadside(root.table("roadside")) if root.has("roadside") else None,
         radars=tuple(_radar(t, set(names)) for t in root.tables("radar")),
@@ -93,6 +111,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         outbox=_outbox(root.table("outbox"), device.device_id, base_dir),
         v2x=_v2x(root.table("v2x")) if root.has("v2x") else None,
     )
+    health_t.reject_unknown()
     if device.role == "vehicle_gateway" and config.vehicle is None:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
     if device.role == "roadside_unit" and not config.radars:
@@ -106,27 +125,49 @@ def load_bridge_config(path: Path) -> BridgeSettings:
     root = read_toml(path)
     mqtt_t = root.table("mqtt")
     mqtt = MqttSettings(
-        host=mqtt_t.string("host", "127.0.0.1"),
+        host=mqtt_t.text("host", "127.0.0.1", what="the broker's host name or address"),
         port=mqtt_t.integer("port", 1883, low=1, high=65535),
-        client_id=mqtt_t.string("client_id", "roadgate-bridge"),
+        client_id=_client_id(mqtt_t, "roadgate-bridge"),
         keepalive_s=mqtt_t.integer("keepalive_s", 30, low=5, high=65535),
-        username=mqtt_t.string("username", None),
-        password=mqtt_t.string("password", None),
+        username=_mqtt_string(mqtt_t, "username", None),
+        password=_mqtt_string(mqtt_t, "password", None),
         tls=_tls(mqtt_t, path.parent),
+        mqtt5=mqtt_t.boolean("mqtt5", True),
     )
     mqtt_t.reject_unknown()
     bridge_t = root.table("bridge")
-    store = Path(bridge_t.string("store", "roadgate-bridge.sqlite3"))
     settings = BridgeSettings(
         mqtt=mqtt,
-        store_path=store if store.is_absolute() else path.parent / store,
-        region=bridge_t.string("region", "+"),
-        max_payload_bytes=bridge_t.integer("max_payload_bytes", 65536, low=64),
+        store_path=bridge_t.file_path("store", "roadgate-bridge.sqlite3", base_dir=path.parent),
+        region=(
+            bridge_t.convert("region", _region_or_all, "a region, or + for every region")
+            if bridge_t.has("region")
+            else "+"
+        ),
+        max_payload_bytes=bridge_t.integer(
+            "max_payload_bytes", 65536, low=64, high=MAX_PAYLOAD_BYTES
+        ),
         subscribe_qos=bridge_t.integer("subscribe_qos", 1, low=0, high=2),
+        max_dead_letters=bridge_t.integer("max_dead_letters", 10_000, low=1),
+        max_dead_letter_bytes=bridge_t.integer("max_dead_letter_bytes", 16 * 1024 * 1024, low=1),
+        device_messages_per_s=bridge_t.number("device_messages_per_s", 200.0, above=0),
+        device_bytes_per_s=bridge_t.number("device_bytes_per_s", 2 * 1024 * 1024, above=0),
+        device_burst_s=bridge_t.number("device_burst_s", 30.0, above=0),
+        device_backlog_bytes=bridge_t.integer("device_backlog_bytes", 64 * 1024 * 1024, low=1),
+        capture_max_age_s=bridge_t.number("capture_max_age_s", 7 * 24 * 3600.0, low=0),
+        capture_max_ahead_s=bridge_t.number("capture_max_ahead_s", 300.0, low=0),
     )
     bridge_t.reject_unknown()
     root.reject_unknown()
     return settings
+
+
+def _region_or_all(value: object) -> str:
+    if value == "+":
+        return "+"
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return check_segment("region", value)
 
 
 def _tls(mqtt: Table, base_dir: Path) -> TLSParameters | None:
@@ -136,15 +177,8 @@ def _tls(mqtt: Table, base_dir: Path) -> TLSParameters | None:
     t = mqtt.table("tls")
     files: dict[str, str | None] = {}
     for key in ("ca_file", "cert_file", "key_file"):
-        name = t.string(key, None)
-        if name is None:
-            files[key] = None
-            continue
-        path = Path(name).expanduser()
-        path = path if path.is_absolute() else base_dir / path
-        if not path.is_file():
-            raise t.error(key, name, f"no such file ({path})")
-        files[key] = str(path)
+        path = t.existing_file(key, base_dir=base_dir)
+        files[key] = None if path is None else str(path)
     if (files["cert_file"] is None) != (files["key_file"] is None):
         raise ConfigError(f"{t.source}: {t.path}: cert_file and key_file go together (mutual TLS)")
     if files["ca_file"] is None:
@@ -164,15 +198,16 @@ def _uplink(t: Table, device_id: str, base_dir: Path) -> UplinkSettings:
             raise qos_t.error(key, qos_t.integer(key), f"not a stream; valid: {streams}")
         qos[Stream(key)] = qos_t.integer(key, low=0, high=2)
     settings = UplinkSettings(
-        host=t.string("host", "127.0.0.1"),
+        host=t.text("host", "127.0.0.1", what="the broker's host name or address"),
         port=t.integer("port", 1883, low=1, high=65535),
-        client_id=t.string("client_id", device_id),
+        client_id=_client_id(t, device_id),
         keepalive_s=t.integer("keepalive_s", 30, low=5, high=65535),
-        username=t.string("username", None),
-        password=t.string("password", None),
+        username=_mqtt_string(t, "username", None),
+        password=_mqtt_string(t, "password", None),
         tls=_tls(t, base_dir),
         mqtt5=t.boolean("mqtt5", False),
-        expiry_s=t.integer("expiry_s", 10, low=1),
+        # MQTT 5's Message Expiry Interval is a four-byte integer (MQTT 5.0, 3.3.2.3.3).
+        expiry_s=t.integer("expiry_s", 10, low=1, high=UINT32_MAX),
         qos=MappingProxyType(qos),
         reconnect_min_s=t.number("reconnect_min_s", 0.5, low=0.1, high=60),
         # A fleet reconnecting after a broker restart spreads over up to this long (jittered).
@@ -188,34 +223,39 @@ def _uplink(t: Table, device_id: str, base_dir: Path) -> UplinkSettings:
 
 def _can_bus(t: Table, base_dir: Path) -> CanBusConfig:
     dbc_name = t.string("dbc")
-    dbc = _resolve_dbc(dbc_name, base_dir)
-    if not dbc.is_file():
+    dbc = _resolve_dbc(dbc_name, t.file_path("dbc", base_dir=base_dir))
+    if not _is_file(dbc):
         raise t.error("dbc", dbc_name, f"no such file (looked at {dbc} and {SHIPPED_DBC_DIR})")
     bus = CanBusConfig(
-        name=t.string("name"),
-        interface=t.string("interface", "socketcan"),
-        channel=t.string("channel"),
+        name=t.text("name", what="a bus name"),
+        interface=t.text("interface", "socketcan", what="a python-can interface"),
+        channel=t.text("channel", what="a CAN channel"),
         bitrate=t.integer("bitrate", None, low=10_000, high=8_000_000),
         fd=t.boolean("fd", False),
         dbc=dbc,
-        dbc_encoding=t.string("dbc_encoding", None),
+        dbc_encoding=t.encoding("dbc_encoding"),
     )
     t.reject_unknown()
     return bus
 
 
-def _resolve_dbc(name: str, base_dir: Path) -> Path:
-    path = Path(name)
-    if path.is_absolute():
+def _resolve_dbc(name: str, path: Path) -> Path:
+    """``path`` (``name`` resolved against the config's folder) if there, else a shipped DBC."""
+    if _is_file(path) or name.startswith("~") or Path(name).is_absolute():
         return path
-    if (base_dir / path).is_file():
-        return base_dir / path
-    return SHIPPED_DBC_DIR / path
+    return SHIPPED_DBC_DIR / name
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, a loop of links
+        return False
 
 
 def _gnss(t: Table) -> GnssConfig:
     gnss = GnssConfig(
-        port=t.string("port"),
+        port=t.text("port", what='a serial device, a pyserial URL or "simulated"'),
         baudrate=t.integer("baudrate", 9600, low=300, high=4_000_000),
         allow_missing_checksum=t.boolean("allow_missing_checksum", False),
     )
@@ -234,13 +274,16 @@ def _signal_ref(t: Table) -> SignalRef:
     return ref
 
 
-def _enum_ref(t: Table) -> EnumSignalRef:
+def _enum_ref(t: Table, states: tuple[str, ...]) -> EnumSignalRef:
+    """An enum signal; its values must be ``states`` (if any: an unknown enum fails later)."""
     values_t = t.table("values", required=True)
     values = {}
     for key, _ in values_t.items():
-        if not key.lstrip("-").isdigit():
-            raise values_t.error(key, values_t.string(key), "keys must be raw integer values")
-        values[int(key)] = values_t.string(key)
+        if not _RAW_VALUE.match(key) or not -(2**63) <= int(key) < 2**64:
+            raise values_t.error(
+                key, values_t.string(key), "keys must be raw integer values, such as 1 or -2"
+            )
+        values[int(key)] = values_t.string(key, choices=states)
     ref = EnumSignalRef(t.string("message"), t.string("signal"), MappingProxyType(values))
     t.reject_unknown()
     return ref
@@ -249,7 +292,8 @@ def _enum_ref(t: Table) -> EnumSignalRef:
 def _vehicle(t: Table) -> VehicleConfig:
     signals_t, enums_t = t.table("signals"), t.table("enums")
     numeric = {key: _signal_ref(signals_t.table(key)) for key, _ in signals_t.items()}
-    enums = {key: _enum_ref(enums_t.table(key)) for key, _ in enums_t.items()}
+    states = {"turn_signal": TURN_SIGNAL_NAMES, "gear": GEAR_NAMES}
+    enums = {key: _enum_ref(enums_t.table(key), states.get(key, ())) for key, _ in enums_t.items()}
     try:
         signal_map = VehicleSignalMap(MappingProxyType(numeric), MappingProxyType(enums))
     except ValueError as err:
@@ -279,7 +323,7 @@ def _radar(t: Table, buses: set[str]) -> RadarConfig:
         position=GeoPoint(
             t.number("latitude_deg", low=-90, high=90),
             t.number("longitude_deg", low=-180, high=180),
-            t.number("altitude_m", 0.0),
+            t.number("altitude_m", 0.0, low=-1000, high=10_000),
         ),
         heading_deg=t.number("heading_deg", low=0, high=360),
     )
@@ -316,16 +360,16 @@ def _signal_plan(plan_t: Table) -> FixedTimePlan:
         groups.append(
             SignalGroupPlan(
                 signal_group=g.integer("signal_group", low=1, high=255),
-                green_start_s=g.number("green_start_s", low=0),
-                green_s=g.number("green_s", low=1),
-                amber_s=g.number("amber_s", 3.0, low=0),
+                green_start_s=g.number("green_start_s", low=0, high=MAX_SECONDS),
+                green_s=g.number("green_s", low=1, high=MAX_SECONDS),
+                amber_s=g.number("amber_s", 3.0, low=0, high=MAX_SECONDS),
             )
         )
         g.reject_unknown()
     try:
         plan = FixedTimePlan(
             intersection_id=plan_t.integer("intersection_id", low=0, high=65535),
-            cycle_s=plan_t.number("cycle_s", low=1),
+            cycle_s=plan_t.number("cycle_s", low=1, high=MAX_SECONDS),
             groups=tuple(groups),
         )
     except ValueError as err:
@@ -390,17 +434,22 @@ def _v2x(t: Table) -> V2xConfig:
 
 def _outbox(t: Table, device_id: str, base_dir: Path) -> OutboxConfig:
     default = DEFAULT_STATE_DIR / f"{device_id}-outbox.sqlite3"
-    path = Path(t.string("path", str(default))).expanduser()
+    path = t.file_path("path", str(default), base_dir=base_dir)
     try:
         limits = OutboxLimits(
-            max_bytes=int(t.number("max_mb", 64.0, low=0.001) * 1024 * 1024),
-            max_age_s=t.number("max_age_h", 24.0, low=0.001) * 3600,
-            hard_max_bytes=int(t.number("hard_max_mb", 256.0, low=0.001) * 1024 * 1024),
+            max_bytes=int(t.number("max_mb", 64.0, low=0.001, high=MAX_OUTBOX_MB) * 1024 * 1024),
+            max_age_s=t.number("max_age_h", 24.0, low=0.001, high=MAX_OUTBOX_AGE_H) * 3600,
+            hard_max_bytes=int(
+                t.number("hard_max_mb", 256.0, low=0.001, high=MAX_OUTBOX_MB) * 1024 * 1024
+            ),
+            min_free_bytes=int(
+                t.number("min_free_mb", 16.0, low=0.0, high=MAX_OUTBOX_MB) * 1024 * 1024
+            ),
         )
     except ValueError as err:
         raise ConfigError(f"{t.source}: {t.path}: {err}") from err
     config = OutboxConfig(
-        path=path if path.is_absolute() else base_dir / path,
+        path=path,
         limits=limits,
         durability=Durability(
             t.string("durability", "normal", choices=[d.value for d in Durability])

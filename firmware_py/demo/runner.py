@@ -78,7 +78,11 @@ async def _run(
     async with embedded_broker() as port:
         log.info("embedded MQTT broker on 127.0.0.1:%d, store %s", port, store)
         bridge = BridgeService(
-            BridgeSettings(MqttSettings(port=port, client_id="roadgate-demo-bridge"), store),
+            BridgeSettings(
+                # The embedded broker (amqtt) speaks MQTT 3.1.1 only.
+                MqttSettings(port=port, client_id="roadgate-demo-bridge", mqtt5=False),
+                store,
+            ),
             stats,
         )
         bridge_ready, monitor_ready = asyncio.Event(), asyncio.Event()

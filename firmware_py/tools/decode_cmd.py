@@ -51,8 +51,9 @@ class DecodeOptions:
 class DecodeSummary:
     """Counts of one run: lines read, frames among them, frames decoded, rejects by reason.
 
-    ``rejects`` merges the candump parser's (``malformed``, ``error_frame``) and the
-    decoder's (``unknown_id``, ``short_frame``, ``not_data``, ``decode_error``) reasons.
+    ``rejects`` merges the candump parser's (``malformed``, ``bad_length``: a length no CAN or
+    CAN FD frame has, ``error_frame``) and the decoder's (``unknown_id``, ``short_frame``,
+    ``not_data``, ``decode_error``) reasons.
     """
 
     lines: int = 0

@@ -4,12 +4,15 @@ Plain output is one human-readable line per fix; ``--json`` prints one JSON obje
 with gpsd-like keys: ``time`` (ISO 8601 UTC), ``mode`` (gpsd's: 1 no fix, 2 2D, 3 3D),
 ``lat``, ``lon`` (degrees), ``alt`` (metres, ``alt_ref`` says ellipsoid or MSL), ``quality``
 (the GGA code), ``sats``, ``hdop``, ``speed`` (m/s) and ``course`` (degrees); a field the
-receiver did not send is null.
+receiver did not send is null. No input makes it fail: sentences it cannot use are counted by
+reason (the summary on stderr), and a fix with a value that is not finite (which the parser
+never lets through) would be counted as ``non_finite`` and not printed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -102,8 +105,12 @@ def run_nmea(
     summary = NmeaSummary(rejects=assembler.rejects)
     with open_input(source) as stream:
         for fix in iter_fixes(assembler, line_batches(stream)):
+            record = fix_record(fix)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in record.values()):
+                summary.rejects["non_finite"] += 1
+                continue
             summary.fixes += 1
-            text = json.dumps(fix_record(fix), allow_nan=False) if as_json else fix_text(fix)
+            text = json.dumps(record, allow_nan=False) if as_json else fix_text(fix)
             out.write(text + "\n")
     out.flush()
     return summary

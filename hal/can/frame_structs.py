@@ -22,7 +22,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hal.can.frames import CLASSIC_MAX_DATA as CLASSIC_MAX_DATA  # re-exported
+from hal.can.frames import FD_DATA_LENGTHS as FD_DATA_LENGTHS  # re-exported
 from hal.can.frames import (
+    FD_LENGTH_VALID,
     FLAG_BRS,
     FLAG_ERROR,
     FLAG_EXTENDED,
@@ -37,11 +40,8 @@ from hal.can.port import BusState
 
 CAN_MTU = 16
 CANFD_MTU = 72
-CLASSIC_MAX_DATA = 8
 MAX_STANDARD_ID = 0x7FF
 MAX_EXTENDED_ID = 0x1FFF_FFFF
-FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
-"""The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
 
 # can_id flag bits and masks (<linux/can.h>).
 CAN_EFF_FLAG = 0x8000_0000
@@ -136,7 +136,9 @@ class ParseStats:
 
     ``data_frames`` data and remote frames, ``error_frames`` kernel error frames (both are in
     the batch); ``truncated`` records of neither ``CAN_MTU`` nor ``CANFD_MTU`` bytes and
-    ``bad_length`` records whose length field exceeds their type's maximum (both dropped).
+    ``bad_length`` records whose length field no frame of their type has: above 8 for a
+    classic frame, other than 0-8, 12, 16, 20, 24, 32, 48 or 64 for an FD one (the kernel
+    only checks ``len <= 64``, so a virtual bus passes a 10-byte FD frame on; both dropped).
     """
 
     data_frames: int = 0
@@ -245,15 +247,17 @@ def _decode(
     # Limits as uint8: an int64 one would widen every length before comparing.
     if isinstance(fd, bool):  # one kind of record, none truncated (the usual burst)
         truncated = 0
-        too_long = length > np.uint8(MAX_DATA if fd else CLASSIC_MAX_DATA)
-        keep = ~too_long
+        bad = ~np.take(FD_LENGTH_VALID, length) if fd else length > np.uint8(CLASSIC_MAX_DATA)
+        keep = ~bad
     else:
         typed = fd | classic
         truncated = len(records) - int(np.count_nonzero(typed))
-        room = np.where(fd, np.uint8(MAX_DATA), np.uint8(CLASSIC_MAX_DATA))
-        too_long = (length > room) & typed
-        keep = typed & ~too_long
-    bad_length = int(np.count_nonzero(too_long))
+        invalid = np.where(
+            fd, ~np.take(FD_LENGTH_VALID, length), length > np.uint8(CLASSIC_MAX_DATA)
+        )
+        bad = invalid & typed
+        keep = typed & ~bad
+    bad_length = int(np.count_nonzero(bad))
     if bad_length or truncated:
         records, can_id, length = records[keep], can_id[keep], length[keep]
         timestamps = timestamps[keep]

@@ -15,6 +15,12 @@ import numpy.typing as npt
 
 MAX_DATA = 64
 """Bytes of payload room per frame: CAN FD's maximum. Classic frames use the first 8."""
+CLASSIC_MAX_DATA = 8
+FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
+"""The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
+FD_LENGTH_VALID = np.isin(np.arange(256), sorted(FD_DATA_LENGTHS))
+"""``FD_LENGTH_VALID[n]``: whether ``n`` bytes is a CAN FD length (a lookup table, so that a
+batch's uint8 lengths are checked with one ``np.take``)."""
 
 FLAG_EXTENDED = 0x01  # 29-bit identifier
 FLAG_FD = 0x02  # CAN FD frame
@@ -47,13 +53,15 @@ def make_batch(
     """Build a batch from ``(timestamp, arbitration_id, data[, flags])`` tuples.
 
     A convenience for tests, simulators and slow paths; hot paths fill arrays directly.
-    Raises ``ValueError`` for data longer than 64 bytes.
+    Raises ``ValueError`` for data of a length no CAN or CAN FD frame has (9-11 bytes, say).
     """
     batch = empty_batch(len(frames))
     for i, frame in enumerate(frames):
         timestamp, arbitration_id, data = frame[0], frame[1], frame[2]
-        if len(data) > MAX_DATA:
-            raise ValueError(f"frame {i}: {len(data)} data bytes, at most {MAX_DATA}")
+        if len(data) not in FD_DATA_LENGTHS:
+            raise ValueError(
+                f"frame {i}: {len(data)} data bytes; a frame has one of {sorted(FD_DATA_LENGTHS)}"
+            )
         default_flags = FLAG_EXTENDED if arbitration_id > 0x7FF else 0
         flags = frame[3] if len(frame) == 4 else default_flags
         batch[i]["timestamp"] = timestamp

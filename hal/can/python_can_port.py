@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hal.can.frames import (
+    CLASSIC_MAX_DATA,
+    FD_DATA_LENGTHS,
     FLAG_BRS,
     FLAG_ERROR,
     FLAG_EXTENDED,
@@ -37,9 +39,6 @@ _log = logging.getLogger("hal.can")
 
 MAX_STANDARD_ID = 0x7FF
 MAX_EXTENDED_ID = 0x1FFF_FFFF
-CLASSIC_MAX_DATA = 8
-FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
-"""The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
 
 _open_ports: OpenPorts[PythonCanPort] = OpenPorts("CAN port", _log)
 
@@ -58,7 +57,9 @@ class PythonCanPort(AdapterBase):
     """A ``CanPort`` backed by ``can.Bus``. Created closed: call ``open()`` or use ``with``.
 
     Counters: ``rx_frames`` (data and remote frames received), ``rx_error_frames``,
-    ``tx_frames``, ``tx_errors``, ``disconnects``, ``reopens``.
+    ``rx_bad_length`` (frames dropped for a length no frame of their kind has: a classic
+    frame above 8 bytes, an FD frame of 9-11 bytes say; python-can's virtual bus passes them
+    on), ``tx_frames``, ``tx_errors``, ``disconnects``, ``reopens``.
 
     When the driver fails while receiving (a USB adapter unplugged, an interface gone), the port
     shuts the bus down, reports ``DOWN``, logs once, and tries to reopen it on later receive
@@ -99,6 +100,7 @@ class PythonCanPort(AdapterBase):
         self._bus: can.BusABC | None = None
         self._rx_frames = 0
         self._rx_error_frames = 0
+        self._rx_bad_length = 0
         self._tx_frames = 0
         self._tx_errors = 0
 
@@ -132,6 +134,7 @@ class PythonCanPort(AdapterBase):
         return {
             "rx_frames": self._rx_frames,
             "rx_error_frames": self._rx_error_frames,
+            "rx_bad_length": self._rx_bad_length,
             "tx_frames": self._tx_frames,
             "tx_errors": self._tx_errors,
             "disconnects": self._disconnects,
@@ -259,9 +262,21 @@ class PythonCanPort(AdapterBase):
         data = batch["data"]
         count = 0
         errors = 0
+        bad_length = 0
         while msg is not None:
             payload = msg.data
-            length = min(len(payload), MAX_DATA)
+            length = len(payload)
+            if not msg.is_error_frame and (
+                length not in FD_DATA_LENGTHS
+                or not (msg.is_fd or length <= CLASSIC_MAX_DATA)
+                or (msg.is_remote_frame and not 0 <= msg.dlc <= CLASSIC_MAX_DATA)
+            ):
+                bad_length += 1
+                if count + bad_length >= max_frames:  # bounded work per call, as for good ones
+                    break
+                msg = self._recv(bus, 0.0)
+                continue
+            length = min(length, MAX_DATA)  # an error frame's data is the kernel's 8 bytes
             frame_flags = 0
             if msg.is_extended_id:
                 frame_flags |= FLAG_EXTENDED
@@ -287,6 +302,7 @@ class PythonCanPort(AdapterBase):
             msg = self._recv(bus, 0.0)
         self._rx_frames += count - errors
         self._rx_error_frames += errors
+        self._rx_bad_length += bad_length
         # A short batch is copied out so that a caller keeping it does not pin max_frames' room.
         return batch[:count] if 2 * count >= max_frames else batch[:count].copy()
 

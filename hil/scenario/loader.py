@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -44,7 +43,7 @@ from typing import Any
 
 from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
-from firmware_py.config.reader import Table
+from firmware_py.config.reader import Table, read_toml
 from firmware_py.errors import ConfigError
 from firmware_py.simulation.world import INTERSECTION, STEP_S, Actor, Phase
 from hil.errors import ScenarioError
@@ -112,54 +111,21 @@ def scenario_files(directory: Path) -> list[Path]:
 def load_scenario(path: Path) -> Scenario:
     """Load and validate ``path``. Raises ``ScenarioError`` naming the file and the key."""
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as err:
-        raise ScenarioError(f"cannot read scenario file {path}: {err.strerror or err}") from err
-    except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{path}: not valid TOML: {err}") from err
-    except UnicodeDecodeError as err:
-        raise ScenarioError(f"{path}: not UTF-8 text (TOML must be): {err}") from err
-    return parse_scenario(data, path)
+        root = read_toml(path, "scenario file")
+        return _Parser(path).scenario(root)
+    except ConfigError as err:
+        raise ScenarioError(str(err)) from err
 
 
 def parse_scenario(data: Mapping[str, Any], path: Path) -> Scenario:
     """Build a ``Scenario`` from parsed TOML; relative paths resolve against ``path``'s folder."""
     try:
-        return _Parser(path).scenario(Table(data, "", str(path)))
+        return _Parser(path).scenario(Table.document(data, str(path)))
     except ConfigError as err:
         raise ScenarioError(str(err)) from err
 
 
-# --- typed values with the checks Table lacks (finite numbers, strict bounds, names) ----------
-
-
-def _number(
-    t: Table,
-    key: str,
-    default: float | None = None,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    above: float | None = None,
-) -> float:
-    """A finite number in [low, high] and > above; required when ``default`` is None."""
-    if default is None:
-        value = t.number(key, low=low, high=high)
-    else:
-        value = t.number(key, default, low=low, high=high)
-    # TOML has inf and nan; nan passes every comparison, so test it explicitly.
-    if not math.isfinite(value):
-        raise t.error(key, value, "expected a finite number")
-    if above is not None and value <= above:
-        raise t.error(key, value, f"expected a number above {above}")
-    return float(value)
-
-
-def _optional_number(
-    t: Table, key: str, *, low: float | None = None, high: float | None = None
-) -> float | None:
-    return _number(t, key, low=low, high=high) if t.has(key) else None
+# --- typed values with the checks Table lacks (names, interfaces, files) -------------------
 
 
 def _name(t: Table, key: str) -> str:
@@ -199,9 +165,9 @@ def _file(t: Table, key: str, base_dir: Path) -> Path:
 
 def _geo(t: Table) -> GeoPoint:
     return GeoPoint(
-        _number(t, "latitude_deg", low=-90.0, high=90.0),
-        _number(t, "longitude_deg", low=-180.0, high=180.0),
-        _number(t, "altitude_m", 0.0, low=-1000.0, high=10_000.0),
+        t.number("latitude_deg", low=-90.0, high=90.0),
+        t.number("longitude_deg", low=-180.0, high=180.0),
+        t.number("altitude_m", 0.0, low=-1000.0, high=10_000.0),
     )
 
 
@@ -221,8 +187,8 @@ class _Parser:
         s = root.table("scenario", required=True)
         name = _name(s, "name") if s.has("name") else self.path.stem
         description: str = s.string("description", "")
-        self.duration_s = _number(s, "duration_s", above=0.0, high=MAX_DURATION_S)
-        settle_s = _number(s, "settle_s", 3.0, low=0.0, high=MAX_SETTLE_S)
+        self.duration_s = s.number("duration_s", above=0.0, high=MAX_DURATION_S)
+        settle_s = s.number("settle_s", 3.0, low=0.0, high=MAX_SETTLE_S)
         self.end_s = self.duration_s + settle_s
         box = _file(s, "box", self.base_dir)
         truth = self.world(root.table("world"))
@@ -284,7 +250,7 @@ class _Parser:
         return GroundTruth(origin, MappingProxyType(dict(self.actors)))
 
     def actor(self, t: Table, name: str) -> Actor:
-        speed = _number(t, "speed_mps", 0.0, low=0.0, high=100.0)
+        speed = t.number("speed_mps", 0.0, low=0.0, high=100.0)
         phases = (
             tuple(self.phase(p) for p in t.tables("phases"))
             if t.has("phases")
@@ -298,22 +264,22 @@ class _Parser:
         actor = Actor(
             name,
             t.string("kind", "car", choices=ACTOR_KINDS),
-            start_east_m=_number(t, "start_east_m", low=-MAX_OFFSET_M, high=MAX_OFFSET_M),
-            start_north_m=_number(t, "start_north_m", low=-MAX_OFFSET_M, high=MAX_OFFSET_M),
-            heading_deg=_number(t, "heading_deg", 0.0, low=-360.0, high=360.0),
+            start_east_m=t.number("start_east_m", low=-MAX_OFFSET_M, high=MAX_OFFSET_M),
+            start_north_m=t.number("start_north_m", low=-MAX_OFFSET_M, high=MAX_OFFSET_M),
+            heading_deg=t.number("heading_deg", 0.0, low=-360.0, high=360.0),
             speed_mps=speed,
             phases=phases,
-            length_m=_number(t, "length_m", 4.5, high=50.0, above=0.0),
-            width_m=_number(t, "width_m", 1.8, high=10.0, above=0.0),
-            rcs_dbsm=_number(t, "rcs_dbsm", 10.0, low=-50.0, high=60.0),
+            length_m=t.number("length_m", 4.5, high=50.0, above=0.0),
+            width_m=t.number("width_m", 1.8, high=10.0, above=0.0),
+            rcs_dbsm=t.number("rcs_dbsm", 10.0, low=-50.0, high=60.0),
         )
         t.reject_unknown()
         return actor
 
     def phase(self, t: Table) -> Phase:
         phase = Phase(
-            duration_s=_number(t, "duration_s", low=STEP_S, high=MAX_DURATION_S + MAX_SETTLE_S),
-            accel_mps2=_number(t, "accel_mps2", 0.0, low=-20.0, high=20.0),
+            duration_s=t.number("duration_s", low=STEP_S, high=MAX_DURATION_S + MAX_SETTLE_S),
+            accel_mps2=t.number("accel_mps2", 0.0, low=-20.0, high=20.0),
             brake=t.boolean("brake", False),
             turn_signal=t.string("turn_signal", "off", choices=TURN_SIGNALS),
             hazard=t.boolean("hazard", False),
@@ -334,8 +300,8 @@ class _Parser:
                 name=name,
                 channel=_ifname(t, "channel"),
                 log=_file(t, "log", self.base_dir),
-                speed=_number(t, "speed", 1.0, high=1000.0, above=0.0),
-                start_s=_number(t, "start_s", 0.0, low=0.0, high=self.duration_s),
+                speed=t.number("speed", 1.0, high=1000.0, above=0.0),
+                start_s=t.number("start_s", 0.0, low=0.0, high=self.duration_s),
                 loop=t.boolean("loop", False),
             )
         elif kind == "ars408":
@@ -344,8 +310,8 @@ class _Parser:
                 channel=_ifname(t, "channel"),
                 sensor_id=t.integer("sensor_id", low=0, high=7),
                 position=_geo(t),
-                heading_deg=_number(t, "heading_deg", low=-360.0, high=360.0),
-                cycle_s=_number(t, "cycle_s", 0.072, low=0.01, high=10.0),
+                heading_deg=t.number("heading_deg", low=-360.0, high=360.0),
+                cycle_s=t.number("cycle_s", 0.072, low=0.01, high=10.0),
             )
             for other in self.emulators:
                 if isinstance(other, Ars408Spec) and (other.channel, other.sensor_id) == (
@@ -373,7 +339,7 @@ class _Parser:
             name=name,
             actor=actor,
             position=_geo(t) if fixed else None,
-            rate_hz=_number(t, "rate_hz", 5.0, high=50.0, above=0.0),
+            rate_hz=t.number("rate_hz", 5.0, high=50.0, above=0.0),
             quality=t.string("quality", "rtk_fixed", choices=GNSS_QUALITIES),
         )
 
@@ -389,7 +355,7 @@ class _Parser:
         return CV2xRadioSpec(
             name=name,
             remote_actors=actors,
-            rate_hz=_number(t, "rate_hz", 10.0, high=100.0, above=0.0),
+            rate_hz=t.number("rate_hz", 10.0, high=100.0, above=0.0),
         )
 
     def _actor_names(self, value: Any) -> tuple[str, ...]:
@@ -416,9 +382,9 @@ class _Parser:
             groups.append(
                 SignalGroupPlan(
                     signal_group=g.integer("signal_group", low=1, high=TSCBM_PHASES),
-                    green_start_s=_number(g, "green_start_s", low=0.0, high=MAX_DURATION_S),
-                    green_s=_number(g, "green_s", above=0.0, high=MAX_DURATION_S),
-                    amber_s=_number(g, "amber_s", 3.0, low=0.0, high=60.0),
+                    green_start_s=g.number("green_start_s", low=0.0, high=MAX_DURATION_S),
+                    green_s=g.number("green_s", above=0.0, high=MAX_DURATION_S),
+                    amber_s=g.number("amber_s", 3.0, low=0.0, high=60.0),
                 )
             )
             g.reject_unknown()
@@ -426,7 +392,7 @@ class _Parser:
         if not numbers or len(set(numbers)) != len(numbers):
             raise t.error("groups", numbers, "one or more groups, each signal_group once")
         intersection_id = t.integer("intersection_id", low=0, high=65535)
-        cycle_s = _number(t, "cycle_s", above=0.0, high=MAX_DURATION_S)
+        cycle_s = t.number("cycle_s", above=0.0, high=MAX_DURATION_S)
         try:
             plan = FixedTimePlan(intersection_id, cycle_s, tuple(groups))
         except ValueError as err:
@@ -435,7 +401,7 @@ class _Parser:
             name=name,
             plan=plan,
             port=port,
-            rate_hz=_number(t, "rate_hz", 10.0, high=100.0, above=0.0),
+            rate_hz=t.number("rate_hz", 10.0, high=100.0, above=0.0),
         )
 
     # --- [[fault]] --------------------------------------------------------------------------
@@ -451,8 +417,8 @@ class _Parser:
             target = _one_of(t, "target", tuple(self.controllers()), "signal controllers")
         else:
             target = t.string("target", "", choices=("",))
-        at_s = _number(t, "at_s", low=0.0, high=self.duration_s)
-        duration_s = _number(t, "duration_s", above=0.0, high=self.duration_s)
+        at_s = t.number("at_s", low=0.0, high=self.duration_s)
+        duration_s = t.number("duration_s", above=0.0, high=self.duration_s)
         if at_s + duration_s > self.duration_s + 1e-9:
             raise t.error(
                 "duration_s", duration_s, f"the fault must end by duration_s = {self.duration_s:g}"
@@ -477,23 +443,23 @@ class _Parser:
         return expectation
 
     def _window(self, t: Table) -> tuple[float, float]:
-        after_s = _number(t, "after_s", 0.0, low=0.0, high=self.end_s)
-        until_s = _number(t, "until_s", self.duration_s, low=0.0, high=self.end_s)
+        after_s = t.number("after_s", 0.0, low=0.0, high=self.end_s)
+        until_s = t.number("until_s", self.duration_s, low=0.0, high=self.end_s)
         if until_s <= after_s:
             raise t.error("until_s", until_s, f"a time after after_s = {after_s:g}")
         return after_s, until_s
 
     def _fraction(self, t: Table) -> float:
-        return _number(t, "min_fraction", 0.95, low=0.0, high=1.0)
+        return t.number("min_fraction", 0.95, low=0.0, high=1.0)
 
     def _latency(self, t: Table) -> float:
-        return _number(t, "latency_s", LATENCY_S, low=0.0, high=5.0)
+        return t.number("latency_s", LATENCY_S, low=0.0, high=5.0)
 
     def _messages(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
         stream = t.string("stream", choices=UPLINK_STREAMS)
         min_count = t.integer("min_count", 1, low=0)
-        min_rate_hz = _optional_number(t, "min_rate_hz", low=0.0)
-        max_gap_s = _optional_number(t, "max_gap_s", low=0.0)
+        min_rate_hz = t.number("min_rate_hz", None, low=0.0)
+        max_gap_s = t.number("max_gap_s", None, low=0.0)
         after_s, until_s = self._window(t)
         return ExpectMessages(
             name=name,
@@ -514,7 +480,7 @@ class _Parser:
             count=t.integer("count", low=0, high=1000),
             after_s=after_s,
             until_s=until_s,
-            position_tolerance_m=_number(t, "position_tolerance_m", 2.0, above=0.0),
+            position_tolerance_m=t.number("position_tolerance_m", 2.0, above=0.0),
             min_fraction=self._fraction(t),
             latency_s=self._latency(t),
         )
@@ -544,8 +510,8 @@ class _Parser:
             points=t.convert("points", points, "a list of [forward_m, left_m] points"),
             after_s=after_s,
             until_s=until_s,
-            tolerance_m=_number(t, "tolerance_m", 0.5, above=0.0),
-            min_fraction=_number(t, "min_fraction", 0.8, low=0.0, high=1.0),
+            tolerance_m=t.number("tolerance_m", 0.5, above=0.0),
+            min_fraction=t.number("min_fraction", 0.8, low=0.0, high=1.0),
         )
 
     def _vehicle_state(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
@@ -556,8 +522,8 @@ class _Parser:
             actor=actor,
             after_s=after_s,
             until_s=until_s,
-            speed_tolerance_mps=_number(t, "speed_tolerance_mps", 0.5, above=0.0),
-            position_tolerance_m=_number(t, "position_tolerance_m", 3.0, above=0.0),
+            speed_tolerance_mps=t.number("speed_tolerance_mps", 0.5, above=0.0),
+            position_tolerance_m=t.number("position_tolerance_m", 3.0, above=0.0),
             min_fraction=self._fraction(t),
             latency_s=self._latency(t),
         )
@@ -616,7 +582,7 @@ class _Parser:
             raise t.error("fault", value, "an index into [[fault]], but there is none")
         index = t.integer("fault", low=0, high=len(self.faults) - 1)
         fault = self.faults[index]
-        within_s = _number(t, "within_s", above=0.0, high=self.end_s)
+        within_s = t.number("within_s", above=0.0, high=self.end_s)
         if t.has("counter") == t.has("stream"):
             raise t.error("counter", t.string("counter", None), "exactly one of counter, stream")
         counter = _name(t, "counter") if t.has("counter") else None
@@ -648,7 +614,7 @@ class _Parser:
             until_s=until_s,
             min_fraction=self._fraction(t),
             latency_s=self._latency(t),
-            end_tolerance_s=_number(t, "end_tolerance_s", END_TOLERANCE_S, low=0.05, high=60.0),
+            end_tolerance_s=t.number("end_tolerance_s", END_TOLERANCE_S, low=0.05, high=60.0),
         )
 
     def _v2x(self, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
@@ -662,21 +628,19 @@ class _Parser:
         actor = None
         if message == "bsm":
             actor = _one_of(t, "actor", tuple(self.actors), "actors") if t.has("actor") else None
-            position_tolerance_m = _number(t, "position_tolerance_m", 3.0, above=0.0)
-            speed_tolerance_mps = _number(t, "speed_tolerance_mps", 0.5, above=0.0)
+            position_tolerance_m = t.number("position_tolerance_m", 3.0, above=0.0)
+            speed_tolerance_mps = t.number("speed_tolerance_mps", 0.5, above=0.0)
             end_tolerance_s = V2X_END_TOLERANCE_S
         else:  # spat: left unread, the BSM keys are unknown keys
             position_tolerance_m, speed_tolerance_mps = 3.0, 0.5
-            end_tolerance_s = _number(
-                t, "end_tolerance_s", V2X_END_TOLERANCE_S, low=0.05, high=60.0
-            )
+            end_tolerance_s = t.number("end_tolerance_s", V2X_END_TOLERANCE_S, low=0.05, high=60.0)
         return ExpectV2x(
             name=name,
             emulator=emulator,
             message=message,
             after_s=after_s,
             until_s=until_s,
-            min_rate_hz=_optional_number(t, "min_rate_hz", low=0.0),
+            min_rate_hz=t.number("min_rate_hz", None, low=0.0),
             actor=actor,
             position_tolerance_m=position_tolerance_m,
             speed_tolerance_mps=speed_tolerance_mps,

@@ -5,10 +5,16 @@ signals, signals past the message end, ...); then, when cantools still refuses t
 dropping the one statement it names, provided that statement carries no decoding information
 (a comment, a value table, an attribute), and trying again. Signal and message definitions are
 never dropped: a file whose ``BO_``/``SG_`` cantools refuses fails with ``DbcLoadError``.
+
+Numbers are checked too: cantools reads ``1e999`` as infinity. A signal whose factor or offset
+is not finite, or whose integer range times its factor overflows a float, could only ever
+decode to NaN or infinity: the file fails with ``DbcLoadError`` naming it. A non-finite
+minimum or maximum says only "no limit": it is set to None (no limit) and reported.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +54,9 @@ class LoadedDbc:
 
     ``relaxations`` holds one human-readable entry per relaxation: each statement dropped
     (``dropped line N: <statement> (cantools: <error>)``), then the strict-mode error text that
-    ``strict=False`` let through (for example overlapping signals); empty when the file loaded
-    strictly as written. ``dropped`` holds the dropped statements themselves.
+    ``strict=False`` let through (for example overlapping signals), then each non-finite
+    signal limit taken as no limit; empty when the file loaded strictly as written.
+    ``dropped`` holds the dropped statements themselves.
     """
 
     database: Database
@@ -63,12 +70,14 @@ def load_dbc(path: str | Path, encoding: str | None = None) -> LoadedDbc:
     Loads strictly first and falls back to ``strict=False``, recording the strict error in
     ``LoadedDbc.relaxations``. When cantools refuses even that, drops the comment, value table
     or attribute statement it names (one at a time, at most 20) and tries again, recording each
-    in ``relaxations`` and ``dropped``. ``encoding=None`` tries utf-8, then cp1252.
+    in ``relaxations`` and ``dropped``. A non-finite signal minimum or maximum becomes None
+    (no limit), noted in ``relaxations``. ``encoding=None`` tries utf-8, then cp1252.
 
     Raises ``DbcLoadError`` when the file cannot be read or decoded, or cantools cannot load it
-    without dropping a statement that defines messages or signals; the message names the file,
-    the cause and, when cantools knows it, the line. Raises ``ValueError`` for an unknown
-    encoding name.
+    without dropping a statement that defines messages or signals, or a signal's factor or
+    offset is not finite or overflows (reason ``non_finite``); the message names the file,
+    the cause and, when cantools knows it, the line (else the message and signal). Raises
+    ``ValueError`` for an unknown encoding name.
     """
     path = Path(path)
     lines = _read_text(path, encoding).split("\n")
@@ -76,11 +85,11 @@ def load_dbc(path: str | Path, encoding: str | None = None) -> LoadedDbc:
     while True:
         text = "\n".join(lines)
         try:
-            return _loaded(_load(text, strict=True), dropped, ())
+            return _loaded(path, _load(text, strict=True), dropped, ())
         except UnsupportedDatabaseFormatError as strict_err:
             relaxation = _describe(strict_err)
         try:
-            return _loaded(_load(text, strict=False), dropped, (relaxation,))
+            return _loaded(path, _load(text, strict=False), dropped, (relaxation,))
         except UnsupportedDatabaseFormatError as err:
             cause = _describe(err)
             statement = _offending_statement(lines, err) if len(dropped) < _MAX_DROPS else None
@@ -98,9 +107,43 @@ def load_dbc(path: str | Path, encoding: str | None = None) -> LoadedDbc:
         lines[first : last + 1] = [""] * (last + 1 - first)
 
 
-def _loaded(db: Database, dropped: list[DroppedStatement], relaxed: tuple[str, ...]) -> LoadedDbc:
+def _loaded(
+    path: Path, db: Database, dropped: list[DroppedStatement], relaxed: tuple[str, ...]
+) -> LoadedDbc:
     notes = tuple(f"dropped line {d.line}: {d.text} (cantools: {d.cause})" for d in dropped)
-    return LoadedDbc(db, notes + relaxed, tuple(dropped))
+    return LoadedDbc(db, notes + relaxed + _check_numbers(path, db), tuple(dropped))
+
+
+def _check_numbers(path: Path, db: Database) -> tuple[str, ...]:
+    """Refuse signals that can only decode to non-finite values; drop non-finite limits.
+
+    Returns a note per limit dropped. Raises ``DbcLoadError`` naming the message and signal.
+    """
+    notes: list[str] = []
+    for message in db.messages:
+        for signal in message.signals:
+            where = f"{path}: message {message.name} signal {signal.name}"
+            scale, offset = float(signal.scale), float(signal.offset)
+            if not (math.isfinite(scale) and math.isfinite(offset)):
+                raise DbcLoadError(
+                    f"{where}: factor {scale} and offset {offset} must be finite numbers",
+                    reason="non_finite",
+                )
+            # The largest raw magnitude of an integer signal; an IEEE float signal's own bits
+            # may be NaN or infinite whatever its factor (decoders pass those on as such).
+            if not signal.is_float and not math.isfinite(
+                2.0 ** int(signal.length) * abs(scale) + abs(offset)
+            ):
+                raise DbcLoadError(
+                    f"{where}: factor {scale} overflows for a {signal.length}-bit raw value",
+                    reason="non_finite",
+                )
+            for limit in ("minimum", "maximum"):
+                value = getattr(signal, limit)
+                if value is not None and not math.isfinite(float(value)):
+                    setattr(signal, limit, None)
+                    notes.append(f"{where}: {limit} {value} is not finite; taken as no limit")
+    return tuple(notes)
 
 
 def _offending_statement(

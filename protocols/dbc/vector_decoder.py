@@ -43,6 +43,11 @@ from protocols.dbc.plan import (
 
 _FLAG_EXTENDED = 0x01  # the frame-batch flag bits (documented with the batch layout)
 _FLAG_NOT_DATA = 0x08 | 0x10  # error frames and remote requests carry no signals
+_FRAME_LENGTHS = (*range(9), 12, 16, 20, 24, 32, 48, 64)
+"""The payload lengths a CAN or CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
+_LENGTH_VALID = np.isin(np.arange(257), _FRAME_LENGTHS)
+"""``_LENGTH_VALID[n]``: whether ``n`` bytes is a frame length; index 256 stands for every
+length out of uint8's range (False)."""
 
 TOGETHER_BELOW = 4096
 """Lean messages with fewer (signal, frame) pairs than this in a batch are decoded together
@@ -241,7 +246,8 @@ class VectorDecoder:
     is still decoded on its own bits.
 
     ``rejects`` counts frames not decoded, by reason: ``short_frame`` (dlc below the message
-    length), ``unknown_id`` (no selected message has that id or J1939 PGN), ``not_data``
+    length), ``bad_length`` (a dlc no frame has: 9-11, 13-15, ... or above 64 bytes),
+    ``unknown_id`` (no selected message has that id or J1939 PGN), ``not_data``
     (error or remote frame), ``decode_error`` (a multiplexer value the DBC does not define,
     which cantools refuses too). Decoding never raises on frame contents.
     """
@@ -434,6 +440,11 @@ class VectorDecoder:
             return DecodedBatch(self._layout, out, None)
         plans = len(self._plans)
         buckets = self._tables.buckets(ids, extended, lengths)
+        bad_length, bad = _bad_lengths(lengths), 0
+        if bad_length is not None:  # rare: counted apart, grouped with the short frames
+            np.putmask(buckets, bad_length, plans + 1)
+            bad = int(np.count_nonzero(bad_length))
+            self.rejects["bad_length"] += bad
         # One stable sort (a radix sort for int16) groups each message's frames in input (time)
         # order, unknown frames first and short ones last; the bucket counts give every
         # group's bounds (``first[k]``: where bucket k starts in the sorted order).
@@ -443,7 +454,7 @@ class VectorDecoder:
         bounds = first.tolist()
         unknown, short = bounds[1], int(counts[plans + 1])
         self.rejects["unknown_id"] += unknown
-        self.rejects["short_frame"] += short
+        self.rejects["short_frame"] += short - bad
         if unknown + short == n:
             return DecodedBatch(self._layout, out, None)
         known = order[unknown : n - short]
@@ -567,6 +578,20 @@ class VectorDecoder:
         if good.all():
             return {name: values[j] for j, name in enumerate(names)}, None
         return {name: values[j, good] for j, name in enumerate(names)}, good
+
+
+def _bad_lengths(lengths: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.bool_] | None:
+    """Which frames have a length no CAN or CAN FD frame has; None when none (the usual
+    batch: one table lookup of its lengths, no mask kept)."""
+    if lengths.dtype == np.uint8:
+        index: npt.NDArray[np.integer[Any]] = lengths
+    else:  # any other integer type: negatives and lengths past 255 read entry 256 (False)
+        index = np.where((lengths < 0) | (lengths > 255), 256, lengths)
+    valid = np.take(_LENGTH_VALID, index)
+    if valid.all():
+        return None
+    bad: npt.NDArray[np.bool_] = ~valid
+    return bad
 
 
 def _key(frame_id: int, extended: bool) -> int:

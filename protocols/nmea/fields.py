@@ -23,6 +23,11 @@ _DATE_RE = re.compile(r"(\d\d)(\d\d)(\d\d)")
 _COORD_RE = re.compile(r"(\d+)(\d\d(?:\.\d*)?)")
 _HEADER_RE = re.compile(r"\$([A-Z]{2})([A-Z]{3})(?=[,*]|$)")
 _CHECKSUM_RE = re.compile(r"[0-9A-Fa-f]{2}")
+# A decimal number as NMEA 0183 writes one: no exponent, no "inf" or "nan", no "1_000".
+_NUMBER_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)", re.ASCII)
+_MAX_INTEGER_DIGITS = 9
+"""An integer field (satellites, IDs, counts) never needs more; longer ones are malformed
+(and Python refuses to convert one of more than 4300 digits)."""
 
 
 def checksum(body: str) -> int:
@@ -108,7 +113,7 @@ def coordinate(text: str, hemisphere: str, allowed: str, limit: float) -> float 
     if not text and not hemisphere:
         return None
     match = _COORD_RE.fullmatch(text)
-    if match is None or hemisphere == "" or hemisphere not in allowed:
+    if match is None or hemisphere == "" or hemisphere not in allowed or len(match[1]) > 3:
         raise NmeaError(f"coordinate {text!r} {hemisphere!r}", reason="malformed")
     minutes = float(match[2])
     degrees = int(match[1]) + minutes / 60.0
@@ -118,25 +123,31 @@ def coordinate(text: str, hemisphere: str, allowed: str, limit: float) -> float 
 
 
 def number(text: str, *, low: float = -math.inf, high: float = math.inf) -> float | None:
-    """A finite decimal number within ``[low, high]``; None when empty."""
+    """A finite decimal number within ``[low, high]``; None when empty.
+
+    Only plain decimals are numbers: ``inf``, ``nan`` and ``1e9`` are ``malformed``, and so
+    is one too large for a float (400 digits) or outside the bounds. ``-0`` is 0.
+    """
     if not text:
         return None
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise NmeaError(f"number {text!r}", reason="malformed") from err
-    if not low <= value <= high:  # also rejects NaN and infinities
+    if _NUMBER_RE.fullmatch(text) is None:
+        raise NmeaError(f"number {text!r}", reason="malformed")
+    value = float(text) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if not (math.isfinite(value) and low <= value <= high):
         raise NmeaError(f"number {text!r} not in [{low}, {high}]", reason="malformed")
     return value
 
 
-def integer(text: str) -> int | None:
-    """A non-negative decimal integer; None when empty."""
+def integer(text: str, *, high: int = 10**_MAX_INTEGER_DIGITS - 1) -> int | None:
+    """A non-negative decimal integer up to ``high``; None when empty."""
     if not text:
         return None
-    if not (text.isascii() and text.isdigit()):
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_INTEGER_DIGITS:
         raise NmeaError(f"integer {text!r}", reason="malformed")
-    return int(text)
+    value = int(text)
+    if value > high:
+        raise NmeaError(f"integer {text!r} above {high}", reason="malformed")
+    return value
 
 
 def angle(text: str) -> float | None:
@@ -144,6 +155,39 @@ def angle(text: str) -> float | None:
     return number(text, low=0.0, high=360.0)
 
 
-def non_negative(text: str) -> float | None:
-    """A length, dilution or probability that cannot be negative; None when empty."""
-    return number(text, low=0.0)
+def non_negative(text: str, high: float = math.inf) -> float | None:
+    """A length, dilution or speed that cannot be negative (up to ``high``); None when empty."""
+    return number(text, low=0.0, high=high)
+
+
+MAX_ALTITUDE_M = 1_000_000.0
+MIN_ALTITUDE_M = -12_000.0
+"""Heights a receiver can report: from below the deepest ocean trench to low Earth orbit."""
+MAX_GEOID_SEPARATION_M = 200.0
+"""The geoid stays within about 110 m of the WGS-84 ellipsoid."""
+MAX_SPEED_KNOTS = 100_000.0
+"""About 51 km/s: beyond anything a receiver moves at (low Earth orbit is 15,000 knots)."""
+MAX_DOP = 1000.0
+"""Dilutions of precision: receivers print 99.9 or 99.99 for "none"; more is nonsense."""
+MAX_ERROR_M = 1e7
+"""An error estimate (GST, GBS) larger than the Earth's radius means nothing."""
+
+
+def altitude(text: str) -> float | None:
+    """A height in metres between ``MIN_ALTITUDE_M`` and ``MAX_ALTITUDE_M``; None when empty."""
+    return number(text, low=MIN_ALTITUDE_M, high=MAX_ALTITUDE_M)
+
+
+def speed_knots(text: str) -> float | None:
+    """A speed in knots, 0 to ``MAX_SPEED_KNOTS``; None when empty."""
+    return non_negative(text, MAX_SPEED_KNOTS)
+
+
+def dop(text: str) -> float | None:
+    """A dilution of precision, 0 to ``MAX_DOP``; None when empty."""
+    return non_negative(text, MAX_DOP)
+
+
+def error_m(text: str) -> float | None:
+    """A 1-sigma error estimate in metres, 0 to ``MAX_ERROR_M``; None when empty."""
+    return non_negative(text, MAX_ERROR_M)

@@ -25,15 +25,22 @@ from protocols.nmea.fields import (
     GNSS_TALKERS,
     KMH_MPS,
     KNOT_MPS,
+    MAX_ERROR_M,
+    MAX_GEOID_SEPARATION_M,
+    MAX_SPEED_KNOTS,
+    altitude,
     angle,
     calendar_date,
     checksum,
     coordinate,
     ddmmyy,
+    dop,
+    error_m,
     field,
     integer,
     non_negative,
     number,
+    speed_knots,
     split_sentence,
     time_of_day,
 )
@@ -84,6 +91,8 @@ _FAA_MODE = {
     "S": FixQuality.NONE,
 }
 _THS_MODES = frozenset("AEMSV")
+_MAX_SATELLITES = 999
+"""Satellites used or in view: NMEA prints two digits, a few multi-GNSS receivers three."""
 
 
 @dataclass(frozen=True)
@@ -252,10 +261,12 @@ def _gga(talker: str, f: list[str]) -> GgaSentence:
         latitude_deg=coordinate(field(f, 1), field(f, 2), "NS", 90.0),
         longitude_deg=coordinate(field(f, 3), field(f, 4), "EW", 180.0),
         quality=quality,
-        satellites=integer(field(f, 6)),
-        hdop=non_negative(field(f, 7)),
-        altitude_msl_m=number(field(f, 8)),
-        geoid_separation_m=number(field(f, 10)),
+        satellites=integer(field(f, 6), high=_MAX_SATELLITES),
+        hdop=dop(field(f, 7)),
+        altitude_msl_m=altitude(field(f, 8)),
+        geoid_separation_m=number(
+            field(f, 10), low=-MAX_GEOID_SEPARATION_M, high=MAX_GEOID_SEPARATION_M
+        ),
     )
 
 
@@ -266,7 +277,7 @@ def _rmc(talker: str, f: list[str]) -> RmcSentence:
         raise NmeaError(f"RMC status {status!r}", reason="malformed")
     mode = field(f, 11)[:1]
     quality = FixQuality.NONE if status == "V" else _FAA_MODE.get(mode, FixQuality.GNSS)
-    speed_knots = non_negative(field(f, 6))
+    knots = speed_knots(field(f, 6))
     return RmcSentence(
         talker=talker,
         time_of_day=tod,
@@ -274,7 +285,7 @@ def _rmc(talker: str, f: list[str]) -> RmcSentence:
         quality=quality,
         latitude_deg=coordinate(field(f, 2), field(f, 3), "NS", 90.0),
         longitude_deg=coordinate(field(f, 4), field(f, 5), "EW", 180.0),
-        speed_mps=None if speed_knots is None else speed_knots * KNOT_MPS,
+        speed_mps=None if knots is None else knots * KNOT_MPS,
         course_deg=angle(field(f, 7)),
     )
 
@@ -300,11 +311,12 @@ def _vtg(talker: str, f: list[str]) -> VtgSentence:
     else:
         # NMEA 1.x has no unit letters: course,magnetic,knots,km/h
         course, knots, kmh, mode = field(f, 0), field(f, 2), field(f, 3), ""
-    speed_knots, speed_kmh = non_negative(knots), non_negative(kmh)
-    if speed_knots is not None:
-        speed: float | None = speed_knots * KNOT_MPS
+    in_knots = speed_knots(knots)
+    in_kmh = non_negative(kmh, MAX_SPEED_KNOTS * KNOT_MPS / KMH_MPS)
+    if in_knots is not None:
+        speed: float | None = in_knots * KNOT_MPS
     else:
-        speed = None if speed_kmh is None else speed_kmh * KMH_MPS
+        speed = None if in_kmh is None else in_kmh * KMH_MPS
     if mode and mode[:1] not in _FAA_MODE:
         raise NmeaError(f"VTG mode {mode!r}", reason="malformed")
     return VtgSentence(
@@ -326,9 +338,9 @@ def _gsa(talker: str, f: list[str]) -> GsaSentence:
         talker=talker,
         mode=None if mode_code is None else FixMode(mode_code),
         satellites_used=used,
-        pdop=non_negative(field(f, 14)),
-        hdop=non_negative(field(f, 15)),
-        vdop=non_negative(field(f, 16)),
+        pdop=dop(field(f, 14)),
+        hdop=dop(field(f, 15)),
+        vdop=dop(field(f, 16)),
         system_id=_system_id(field(f, 17)),
     )
 
@@ -359,7 +371,7 @@ def _gsv(talker: str, f: list[str]) -> GsvSentence:
         talker=talker,
         message_count=count,
         message_number=position,
-        in_view=integer(field(f, 2)),
+        in_view=integer(field(f, 2), high=_MAX_SATELLITES),
         satellite_ids=tuple(ids),
         signal_id=signal or None,
     )
@@ -369,13 +381,13 @@ def _gst(talker: str, f: list[str]) -> GstSentence:
     return GstSentence(
         talker=talker,
         time_of_day=time_of_day(field(f, 0)),
-        rms_m=non_negative(field(f, 1)),
-        major_m=non_negative(field(f, 2)),
-        minor_m=non_negative(field(f, 3)),
+        rms_m=error_m(field(f, 1)),
+        major_m=error_m(field(f, 2)),
+        minor_m=error_m(field(f, 3)),
         orientation_deg=number(field(f, 4), low=-360.0, high=360.0),
-        latitude_m=non_negative(field(f, 5)),
-        longitude_m=non_negative(field(f, 6)),
-        altitude_m=non_negative(field(f, 7)),
+        latitude_m=error_m(field(f, 5)),
+        longitude_m=error_m(field(f, 6)),
+        altitude_m=error_m(field(f, 7)),
     )
 
 
@@ -384,13 +396,13 @@ def _gbs(talker: str, f: list[str]) -> GbsSentence:
         talker=talker,
         time_of_day=time_of_day(field(f, 0)),
         # Signed: u-blox's own documented example has negative expected errors.
-        latitude_error_m=number(field(f, 1)),
-        longitude_error_m=number(field(f, 2)),
-        altitude_error_m=number(field(f, 3)),
+        latitude_error_m=number(field(f, 1), low=-MAX_ERROR_M, high=MAX_ERROR_M),
+        longitude_error_m=number(field(f, 2), low=-MAX_ERROR_M, high=MAX_ERROR_M),
+        altitude_error_m=number(field(f, 3), low=-MAX_ERROR_M, high=MAX_ERROR_M),
         failed_satellite=integer(field(f, 4)),
         missed_detection_probability=number(field(f, 5), low=0.0, high=1.0),
-        bias_m=number(field(f, 6)),
-        bias_sigma_m=non_negative(field(f, 7)),
+        bias_m=number(field(f, 6), low=-MAX_ERROR_M, high=MAX_ERROR_M),
+        bias_sigma_m=error_m(field(f, 7)),
     )
 
 

@@ -122,7 +122,8 @@ def encode_object_list(
                     "Obj_VrelLong": obj.vrel_long_mps,
                     "Obj_VrelLat": obj.vrel_lat_mps,
                     "Obj_DynProp": obj.dyn_prop,
-                    "Obj_RCS": obj.rcs_dbsm,
+                    # No RCS: the DBC's start value, like any signal the object does not carry.
+                    **({} if obj.rcs_dbsm is None else {"Obj_RCS": obj.rcs_dbsm}),
                 },
             )
         )

@@ -48,6 +48,10 @@ class RadarObjectListAssembler:
     by one cycle. Slots layout: complete when every slot message has arrived; slots whose
     ``drop`` signal holds a dropped code (no target) are left out of the list.
 
+    Only finite values come out: a frame whose counter, object count, object id or drop
+    status is NaN or infinite (an IEEE float signal's bits) is dropped (``non_finite_frames``)
+    and an object with a non-finite field is left out of its list (``non_finite_objects``).
+
     ``counters``: ``cycles`` (emitted), ``partial_cycles`` (dropped: a new cycle began before
     this one was complete, or ``flush`` found it incomplete), ``missed_cycles`` (counter
     jumps beyond its usual step), ``orphan_frames`` (object frames outside a cycle or for an
@@ -78,6 +82,19 @@ class RadarObjectListAssembler:
             {} if slots is None else dict(zip(definition.object_messages, slots, strict=True))
         )
         self._primary = definition.object_messages[0]
+        # The signals of each message that structure a cycle (int() of NaN would raise).
+        structural = {
+            definition.counter,
+            definition.object_count,
+            definition.id_signal,
+            definition.drop_signal,
+        }
+        self._structural: dict[str, tuple[str, ...]] = {
+            name: tuple(
+                s.name for s in db.get_message_by_name(name).signals if s.name in structural
+            )
+            for name in definition.messages
+        }
         self._optional = definition.object_messages[1:] if slots is None else ()
         self._expect = dict.fromkeys(self._optional, True)
         self._cycle: _Cycle | None = None
@@ -133,7 +150,9 @@ class RadarObjectListAssembler:
         for name in self.definition.messages:
             message = decoded.get(name)
             if message is not None:
-                rows.extend((int(i), name, pos) for pos, i in enumerate(message.index.tolist()))
+                positions = self._finite_positions(name, message)
+                index = message.index.tolist()
+                rows.extend((int(index[pos]), name, pos) for pos in positions)
         rows.sort()
         done: list[RadarObjectList] = []
         for _, name, pos in rows:
@@ -143,6 +162,19 @@ class RadarObjectListAssembler:
             if finished is not None:
                 done.append(finished)
         return done
+
+    def _finite_positions(self, name: str, message: DecodedMessage) -> list[int]:
+        """Positions of the message's frames whose structural signals are all finite; the
+        others are counted (``non_finite_frames``)."""
+        count = len(message.timestamp)
+        columns = [message.signals[signal] for signal in self._structural[name]]
+        columns.append(message.timestamp)
+        finite = np.isfinite(np.vstack(columns)).all(axis=0)
+        if finite.all():  # the usual case: one vectorised check per message and batch
+            return list(range(count))
+        self.counters["non_finite_frames"] += count - int(np.count_nonzero(finite))
+        positions: list[int] = np.flatnonzero(finite).tolist()
+        return positions
 
     def flush(self) -> RadarObjectList | None:
         """Close the current cycle: its list if it is complete, else None."""
@@ -245,7 +277,11 @@ class RadarObjectListAssembler:
             if drop is not None and int(parts[None][drop]) in self.definition.drop_values:
                 self.counters["dropped_objects"] += 1
                 continue
-            objects.append(self._object(object_id, parts))
+            obj = self._object(object_id, parts)
+            if obj is None:
+                self.counters["non_finite_objects"] += 1
+                continue
+            objects.append(obj)
         return RadarObjectList(
             sensor_id=self.sensor_id,
             cycle_counter=cycle.counter,
@@ -253,12 +289,17 @@ class RadarObjectListAssembler:
             objects=tuple(objects),
         )
 
-    def _object(self, object_id: int, parts: dict[str | None, dict[str, float]]) -> RadarObject:
-        fields: dict[str, Any] = {"object_id": object_id}
+    def _object(
+        self, object_id: int, parts: dict[str | None, dict[str, float]]
+    ) -> RadarObject | None:
+        """The object made of its messages' values; None when a value is not finite."""
+        fields: dict[str, Any] = {"object_id": object_id, "rcs_dbsm": None}
         polar = self.definition.polar
         if polar is not None:
             distance = _value(polar.range, parts) or 0.0
             angle = polar.angle_sign * (_value(polar.angle, parts) or 0.0)
+            if not (math.isfinite(distance) and math.isfinite(angle)):
+                return None  # math.cos of an infinity raises
             cos, sin = math.cos(angle), math.sin(angle)
             fields["dist_long_m"] = distance * cos
             fields["dist_lat_m"] = distance * sin
@@ -268,7 +309,12 @@ class RadarObjectListAssembler:
                 fields["vrel_lat_mps"] = rate * sin
         for name, source in self.definition.fields.items():
             value = _value(source, parts)
+            if value is not None and not math.isfinite(value):
+                return None
             fields[name] = int(value) if value is not None and FIELDS[name][2] else value
+        for name in ("dist_long_m", "dist_lat_m", "vrel_long_mps", "vrel_lat_mps"):
+            if not math.isfinite(fields[name]):  # polar: a huge range times cos, say
+                return None
         return RadarObject(**fields)
 
 

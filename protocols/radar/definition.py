@@ -18,6 +18,7 @@ range rate, converted to x forward / y left). A field is a signal name, or a tab
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ FIELDS: dict[str, tuple[str | None, bool, bool]] = {
     "vrel_long_mps": ("m/s", True, False),
     "vrel_lat_mps": ("m/s", True, False),
     "dyn_prop": (None, True, True),
-    "rcs_dbsm": (None, True, False),
+    "rcs_dbsm": (None, False, False),
     "obj_class": (None, False, True),
     "length_m": (None, False, False),
     "width_m": (None, False, False),
@@ -294,6 +295,10 @@ def _source(
         value = table["value"]
         if len(table) != 1 or not isinstance(value, int | float) or isinstance(value, bool):
             raise reader.fail(key, spec, "a constant is a table with only 'value', a number")
+        if not math.isfinite(value):
+            raise reader.fail(
+                key, spec, "a finite number (leave out a field the radar does not report)"
+            )
         return FieldSource(signal=None, value=float(value))
     name = reader.string(f"{key}.signal", table.get("signal"))
     owners = [m for m in messages if name in {s.name for s in m.signals}]

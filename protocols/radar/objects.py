@@ -12,7 +12,8 @@ class RadarObject:
     ``dyn_prop`` and ``obj_class`` are codes of the ARS408 DBC (e.g. class 1 = car; a radar
     without them gets the constant its definition gives); ``prob_of_exist_code`` is the
     ARS408 code (0 invalid, 1 <25% ... 7 <=100%). Optional fields are None when the radar
-    does not send them; ``rcs_dbsm`` is NaN for a radar that reports no RCS.
+    does not send them (``rcs_dbsm`` too: a radar that reports no RCS). Every value the
+    assembler produces is finite.
     """
 
     object_id: int
@@ -21,7 +22,7 @@ class RadarObject:
     vrel_long_mps: float
     vrel_lat_mps: float
     dyn_prop: int
-    rcs_dbsm: float
+    rcs_dbsm: float | None
     obj_class: int | None = None
     length_m: float | None = None
     width_m: float | None = None

@@ -129,8 +129,12 @@ def station_id_bytes(station_id: int) -> bytes:
 
 
 def _clamp(value: float, low: int, high: int) -> int:
+    # NaN is no value: the lowest code. An infinity is beyond any bound (round() of one
+    # would raise OverflowError).
     if math.isnan(value):
         return low
+    if math.isinf(value):
+        return high if value > 0 else low
     return max(low, min(high, round(value)))
 
 

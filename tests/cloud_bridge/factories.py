@@ -22,7 +22,7 @@ def envelope(
 ) -> pb.Envelope:
     """A valid Envelope; a vehicle state body unless ``body`` is given."""
     if body is None:
-        body = pb.VehicleState(speed_mps=10.0 + sequence, heading_rad=0.5)
+        body = pb.VehicleState(speed_mps=10.0 + sequence % 100, heading_rad=0.5)
     capture = T0_NS + sequence * 100_000_000 if capture_time_ns is None else capture_time_ns
     return seal(
         body,

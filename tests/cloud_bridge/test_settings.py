@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
 
 from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.validation import CaptureWindow
 
 
 def test_defaults() -> None:
@@ -40,8 +42,35 @@ def test_mqtt_settings_reject_invalid_values(kwargs: dict[str, object], message:
         ({"region": "#"}, "region '#'"),
         ({"max_payload_bytes": 0}, "max_payload_bytes 0"),
         ({"subscribe_qos": 3}, "subscribe_qos 3"),
+        ({"max_dead_letters": 0}, "max_dead_letters 0"),
+        ({"max_dead_letter_bytes": -1}, "max_dead_letter_bytes -1"),
+        ({"device_messages_per_s": 0.0}, "device_messages_per_s 0.0"),
+        ({"device_bytes_per_s": math.nan}, "device_bytes_per_s nan"),
+        ({"device_burst_s": -1.0}, "device_burst_s -1.0"),
+        ({"device_backlog_bytes": 0}, "device_backlog_bytes 0"),
+        ({"capture_max_age_s": -1.0}, "capture_max_age_s -1.0"),
+        ({"capture_max_ahead_s": math.nan}, "capture_max_ahead_s nan"),
     ],
 )
 def test_bridge_settings_reject_invalid_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BridgeSettings(MqttSettings(), Path("x"), **kwargs)  # type: ignore[arg-type]
+
+
+def test_bounds_have_defaults_sized_for_a_fleet() -> None:
+    settings = BridgeSettings(MqttSettings(), Path("bridge.sqlite3"))
+
+    assert settings.mqtt.mqtt5 is True
+    assert (settings.max_dead_letters, settings.max_dead_letter_bytes) == (10_000, 16 * 2**20)
+    # About 3x a four-radar roadside unit's ~70 msg/s, with 30 s of burst for a backlog.
+    assert (settings.device_messages_per_s, settings.device_burst_s) == (200.0, 30.0)
+    assert (settings.device_bytes_per_s, settings.device_backlog_bytes) == (2 * 2**20, 64 * 2**20)
+    assert settings.capture_window == CaptureWindow(7 * 86_400.0, 300.0)
+
+
+def test_the_packet_limit_leaves_room_for_a_topic_beyond_the_payload_limit() -> None:
+    settings = BridgeSettings(MqttSettings(), Path("x"), max_payload_bytes=1000)
+
+    # The largest topic (65,535 bytes) with a payload at the limit still fits.
+    assert settings.max_packet_bytes >= 1000 + 65_535 + 2 + 5
+    assert settings.max_packet_bytes < 1000 + 2 * 65_536

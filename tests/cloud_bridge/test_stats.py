@@ -87,3 +87,19 @@ def test_snapshot_is_immutable_and_detached() -> None:
 def test_rejects_a_bad_window(window_s: float, bucket_s: float) -> None:
     with pytest.raises(ValueError, match="bucket"):
         BridgeStats(window_s=window_s, bucket_s=bucket_s)
+
+
+def test_counts_floods_suspect_clocks_and_dropped_dead_letters() -> None:
+    stats = BridgeStats()
+    before = stats.snapshot()
+    stats.record_rate_limited()
+    stats.record_rate_limited()
+    stats.record_clock_suspect()
+    stats.record_dead_letters_dropped(0)
+    stats.record_dead_letters_dropped(3)
+
+    snap = stats.snapshot()
+
+    assert (before.rate_limited, before.clock_suspect, before.dead_letters_dropped) == (0, 0, 0)
+    assert (snap.rate_limited, snap.clock_suspect, snap.dead_letters_dropped) == (2, 1, 3)
+    assert snap.rejected_total == 0  # a flood is not a reject: nothing was dead-lettered

@@ -1,4 +1,6 @@
-"""Mutual TLS and per-device ACLs with the shipped Mosquitto configuration (roadgate.acl)."""
+"""The shipped Mosquitto configuration (roadgate.conf) with an ACL from ``roadgate broker acl``:
+mutual TLS, each device confined to its own topics in its own region, the services to theirs,
+and the packet size limit."""
 
 from __future__ import annotations
 
@@ -14,16 +16,32 @@ from edge.identity import DeviceIdentity
 from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
+from firmware_py.cli import main
 from protocols.envelope import decode
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.support.certs import Issued, TestPki
-from tests.support.mosquitto import Broker, private_mosquitto
+from tests.support.mosquitto import Broker
+from tests.support.shipped_broker import shipped_mosquitto
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.asyncio]
 
-PROJECT = Path(__file__).resolve().parents[2]
-ACL = PROJECT / "firmware_py" / "deploy" / "mosquitto" / "roadgate.acl"
 REGION = "xian-gaoxin"
+OTHER_REGION = "xian-qujiang"
+REGISTRY = f"""
+[[device]]
+id = "veh-a"
+region = "{REGION}"
+
+[[device]]
+id = "veh-b"
+region = "{REGION}"
+
+[[device]]
+id = "rsu-c"
+region = "{OTHER_REGION}"
+"""
+BRIDGE_MAX_PAYLOAD = 65536  # cloud_bridge.settings.BridgeSettings.max_payload_bytes
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +51,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 
 @pytest.fixture
 def tls_broker(tmp_path: Path, pki: TestPki) -> Iterator[Broker]:
-    server = pki.issue("localhost", server=True)
-    listener = (
-        f"cafile {pki.ca_file}\ncertfile {server.cert}\nkeyfile {server.key}\n"
-        "tls_version tlsv1.2\nrequire_certificate true\nuse_identity_as_username true\n"
-    )
-    with private_mosquitto(
-        tmp_path, listener_config=listener, anonymous=False, extra_config=f"acl_file {ACL}\n"
-    ) as broker:
+    """The shipped conf, with the ACL `roadgate broker acl` makes from ``REGISTRY``."""
+    registry, acl = tmp_path / "devices.toml", tmp_path / "roadgate.acl"
+    registry.write_text(REGISTRY)
+    assert main(["broker", "acl", "--devices", str(registry), "--output", str(acl)]) == 0
+    with shipped_mosquitto(tmp_path, pki, acl) as broker:
         yield broker
 
 
@@ -154,3 +169,83 @@ async def test_a_broker_with_an_unknown_certificate_is_refused(
     with pytest.raises(aiomqtt.MqttError):
         async with connect(tls_broker, params, "veh-a"):
             pass
+
+
+async def test_a_device_writes_only_in_its_own_region(tls_broker: Broker, pki: TestPki) -> None:
+    a, bridge = pki.issue("veh-a"), pki.issue("roadgate-bridge")
+    async with (
+        connect(tls_broker, tls(pki, bridge), "bridge") as cloud,
+        connect(tls_broker, tls(pki, a), "veh-a") as dev_a,
+    ):
+        await cloud.subscribe("rg/v1/#", qos=1)
+        # Its own device id, another region: refused. Then its own region, which must be the
+        # first thing the bridge sees (the broker keeps a client's order).
+        for stream in ("state", "status", "events"):
+            await dev_a.publish(f"rg/v1/{OTHER_REGION}/veh-a/{stream}", b"elsewhere", qos=1)
+        await dev_a.publish(f"rg/v1/{REGION}/veh-a/state", b"own", qos=1)
+        first = await next_message(cloud)
+    assert (str(first.topic), first.payload) == (f"rg/v1/{REGION}/veh-a/state", b"own")
+
+
+async def test_services_cannot_publish_as_devices(tls_broker: Broker, pki: TestPki) -> None:
+    a, bridge = pki.issue("veh-a"), pki.issue("roadgate-bridge")
+    commands = pki.issue("roadgate-commands")
+    async with (
+        connect(tls_broker, tls(pki, bridge), "bridge") as cloud,
+        connect(tls_broker, tls(pki, commands), "commands") as commander,
+        connect(tls_broker, tls(pki, a), "veh-a") as dev_a,
+    ):
+        await cloud.subscribe("rg/v1/#", qos=1)
+        await dev_a.subscribe(f"rg/v1/{REGION}/veh-a/cmd", qos=1)
+        # Uplinks of a real device, and of a "device" named like the service itself (which the
+        # old `pattern write rg/v1/+/%u/...` rules allowed). Each publish is acknowledged only
+        # after the broker has routed it, so anything let through would reach the bridge before
+        # the device's own message below.
+        for client, name in ((cloud, "roadgate-bridge"), (commander, "roadgate-commands")):
+            for device in ("veh-a", name):
+                for stream in ("state", "objects", "events", "status", "ack"):
+                    await client.publish(f"rg/v1/{REGION}/{device}/{stream}", b"forged", qos=1)
+        await cloud.publish(f"rg/v1/{REGION}/veh-a/cmd", b"bridge command", qos=1)
+        await dev_a.publish(f"rg/v1/{REGION}/veh-a/state", b"genuine", qos=1)
+        await commander.publish(f"rg/v1/{REGION}/veh-a/cmd", b"real command", qos=1)
+        first_up = await next_message(cloud)
+        first_down = await next_message(dev_a)
+    assert (str(first_up.topic), first_up.payload) == (f"rg/v1/{REGION}/veh-a/state", b"genuine")
+    assert first_down.payload == b"real command"
+
+
+async def test_a_certificate_missing_from_the_registry_has_no_access(
+    tls_broker: Broker, pki: TestPki
+) -> None:
+    stranger, a, bridge = pki.issue("veh-z"), pki.issue("veh-a"), pki.issue("roadgate-bridge")
+    async with (
+        connect(tls_broker, tls(pki, bridge), "bridge") as cloud,
+        connect(tls_broker, tls(pki, stranger), "veh-z") as dev_z,
+        connect(tls_broker, tls(pki, a), "veh-a") as dev_a,
+    ):
+        await cloud.subscribe("rg/v1/#", qos=1)
+        await dev_z.publish(f"rg/v1/{REGION}/veh-z/state", b"unknown", qos=1)
+        await dev_a.publish(f"rg/v1/{REGION}/veh-a/state", b"known", qos=1)
+        first = await next_message(cloud)
+    assert first.payload == b"known"
+
+
+async def test_the_broker_refuses_a_packet_over_its_limit(tls_broker: Broker, pki: TestPki) -> None:
+    a, bridge = pki.issue("veh-a"), pki.issue("roadgate-bridge")
+    topic = f"rg/v1/{REGION}/veh-a/objects"
+    largest = bytes(range(256)) * (BRIDGE_MAX_PAYLOAD // 256)  # what the bridge still takes
+    async with connect(tls_broker, tls(pki, bridge), "bridge") as cloud:
+        await cloud.subscribe("rg/v1/#", qos=1)
+        async with connect(tls_broker, tls(pki, a), "veh-a") as dev_a:
+            with pytest.raises(aiomqtt.MqttError):  # never acknowledged...
+                await dev_a.publish(topic, b"x" * (1024 * 1024), qos=1)
+            with pytest.raises(aiomqtt.MqttError, match="Disconnected"):  # ...but disconnected
+                await anext(dev_a.messages)
+        await eventually(
+            lambda: "veh-a disconnected due to oversize packet" in tls_broker.log_path.read_text(),
+            what="the broker logs the oversize packet",
+        )
+        async with connect(tls_broker, tls(pki, a), "veh-a") as dev_a:
+            await dev_a.publish(topic, largest, qos=1)
+        first = await next_message(cloud)
+    assert (str(first.topic), first.payload) == (topic, largest)

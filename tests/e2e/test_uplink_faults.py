@@ -57,7 +57,7 @@ async def test_a_20_s_broker_outage_loses_nothing(tmp_path: Path) -> None:
                 if i % 100 == 99:
                     sent["events"].append(uplink.submit(pb.TrafficEvent(event_id=str(i)), i))
                 else:
-                    sent["state"].append(uplink.submit(pb.VehicleState(speed_mps=i), i))
+                    sent["state"].append(uplink.submit(pb.VehicleState(speed_mps=i % 100), i))
                 if i == MESSAGES // 5:
                     # Kill the broker mid-stream (SIGTERM: it saves its sessions, as a broker
                     # restarted by systemd does) and keep producing through the outage.

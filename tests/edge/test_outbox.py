@@ -14,6 +14,8 @@ import pytest
 from edge.errors import UplinkError
 from edge.uplink.outbox import (
     CHECKPOINT_EVERY_COMMITS,
+    EXPIRY_CHECK_S,
+    MEMORY_MAX_BYTES,
     WRITER_CHECKPOINT_PAGES,
     Durability,
     OutboxLimits,
@@ -153,6 +155,22 @@ def test_age_bound_evicts_old_telemetry_only() -> None:
         assert outbox.evicted == {"state": 1}
 
 
+def test_commit_applies_the_age_bound_once_a_minute() -> None:
+    now = [0]
+    limits = OutboxLimits(max_age_s=10.0)
+    with SqliteOutbox(":memory:", limits=limits, clock_ns=lambda: now[0]) as outbox:
+        put(outbox, Stream.STATE)
+        outbox.commit()
+        now[0] = int(30e9)  # older than max_age_s, but the last check was under a minute ago
+        outbox.commit()
+        assert outbox.evicted == {}
+        now[0] = int(EXPIRY_CHECK_S * 1e9)
+        fresh = put(outbox, Stream.STATE)
+        outbox.commit()
+        assert [e.row_id for e in outbox.peek(10)] == [fresh]
+        assert outbox.evicted == {"state": 1}
+
+
 def test_closed_outbox_raises_and_close_is_idempotent(tmp_path: Path) -> None:
     outbox = SqliteOutbox(tmp_path / "o.sqlite3")
     outbox.close()
@@ -169,3 +187,45 @@ def test_an_unwritable_place_is_an_uplink_error(tmp_path: Path) -> None:
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match="max_bytes"):
         OutboxLimits(max_bytes=10, hard_max_bytes=5)
+    with pytest.raises(ValueError, match="min_free_bytes"):
+        OutboxLimits(min_free_bytes=-1)
+
+
+def test_uncommitted_messages_are_peeked_with_stored_ones_and_acked_ones_never_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with SqliteOutbox(path) as outbox:
+        stored_state = put(outbox, Stream.STATE, priority=3)
+        stored_event = put(outbox, Stream.EVENTS, priority=0)
+        assert outbox.commit()
+        held_state = put(outbox, Stream.STATE, priority=3)
+        held_event = put(outbox, Stream.EVENTS, priority=0)
+        sent = put(outbox, Stream.STATE, priority=3)
+        outbox.ack(stored_state)
+        order = [e.row_id for e in outbox.peek(10)]
+        assert order == [stored_event, held_event, held_state, sent]
+        assert [e.row_id for e in outbox.peek(2)] == [stored_event, held_event]
+        assert outbox.max_id() == sent
+        outbox.ack(sent)  # acknowledged before it was committed: never written
+        assert (len(outbox), outbox.size_bytes) == (3, 300)
+        assert outbox.commit()
+        newer = put(outbox, Stream.STATE)
+        assert newer > sent  # a running outbox never reuses a row id
+        outbox.ack(newer)
+    with SqliteOutbox(path) as reopened:
+        assert [e.row_id for e in reopened.peek(10)] == [stored_event, held_event, held_state]
+
+
+def test_uncommitted_bodies_are_bounded_telemetry_first(caplog: pytest.LogCaptureFixture) -> None:
+    size = 64 * 1024
+    with caplog.at_level(logging.WARNING), SqliteOutbox(":memory:") as outbox:
+        events = [put(outbox, Stream.EVENTS, size=size, priority=0) for _ in range(4)]
+        for _ in range(2 * MEMORY_MAX_BYTES // size):
+            put(outbox, Stream.STATE, size=size)
+        assert outbox.size_bytes <= MEMORY_MAX_BYTES
+        assert outbox.evicted_for["memory"] > MEMORY_MAX_BYTES // size
+        assert outbox.evicted["events"] == 0
+        assert [e.row_id for e in outbox.peek(1000) if e.stream is Stream.EVENTS] == events
+        assert outbox.counters()["uncommitted"] == len(outbox)
+    assert len([r for r in caplog.records if "MEMORY_MAX_BYTES" in r.getMessage()]) == 1

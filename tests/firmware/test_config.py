@@ -61,7 +61,10 @@ def load_text(tmp_path: Path, text: str) -> None:
         (('id = "veh-001"', 'id = "veh 001"'), r"device\.id = 'veh 001' is invalid"),
         (("keepalive_s = 30", "keepalive = 30"), r"unknown key 'mqtt\.keepalive'"),
         (('dbc = "toyota', 'dbc = "nope'), r"can\[0\]\.dbc = 'nope.*no such file"),
-        (('"left"', '"sideways"'), r"turn_signal: unknown state 'sideways'"),
+        (
+            ('"left"', '"sideways"'),
+            r"vehicle\.enums\.turn_signal\.values\.1 = 'sideways' is invalid: expected one of",
+        ),
         (("speed_mps = {", "speed_kph = {"), r"unknown vehicle signal 'speed_kph'"),
         (("[vehicle]", "[vehicles]"), r"unknown key 'vehicles'|needs a \[vehicle\] table"),
         (("hard_braking_mps2 = -4.0", "hard_braking_mps2 = 4.0"), r"hard_braking_mps2 = 4.0"),

@@ -102,7 +102,7 @@ def reference_parse(
             continue
         fd = size == CANFD_MTU
         can_id, length, fd_flags = struct.unpack_from("=IBB", buffer, i * CANFD_MTU)
-        if length > (64 if fd else 8):
+        if length not in FD_DATA_LENGTHS if fd else length > 8:
             counts[3] += 1
             continue
         error = bool(can_id & CAN_ERR_FLAG)
@@ -151,7 +151,7 @@ records = st.tuples(
             0xE000_0000,
         ]
     ),
-    st.sampled_from([0, 1, 3, 8, 9, 12, 48, 64, 65, 255]),
+    st.sampled_from([0, 1, 3, 8, 9, 10, 12, 13, 48, 63, 64, 65, 255]),
     st.sampled_from([0, CANFD_FDF, CANFD_FDF | CANFD_BRS, 0xFF]),
     st.binary(min_size=CANFD_MTU, max_size=CANFD_MTU),
 )
@@ -459,3 +459,17 @@ def test_bad_filter_arguments_are_value_errors() -> None:
     with pytest.raises(ValueError, match="both"):
         compute_filters([1], [2], max_filters=1)
     assert compute_filters() == []
+
+
+@given(length=st.integers(0, 255))
+def test_an_fd_record_of_a_length_no_can_fd_frame_has_is_dropped_as_bad_length(
+    length: int,
+) -> None:
+    # The kernel checks only len <= 64 (can_is_canfd_skb), so vcan passes a 10-byte FD frame.
+    bad = struct.pack("=IBBBB", 0x123, length, CANFD_FDF, 0, 0) + bytes(range(64))
+    good = pack_frame(0x124, bytes(12), fd=True)
+    batch, stats = parse_stream(bad + good, CANFD_MTU)
+    valid = length in FD_DATA_LENGTHS
+    assert stats.bad_length == (0 if valid else 1)
+    assert batch["arbitration_id"].tolist() == ([0x123, 0x124] if valid else [0x124])
+    assert batch["dlc"].tolist()[-1] == 12

@@ -64,6 +64,7 @@ def test_error_frames_are_flagged_and_counted(port: PythonCanPort, raw_bus: can.
     assert port.counters == {
         "rx_frames": 1,
         "rx_error_frames": 1,
+        "rx_bad_length": 0,
         "tx_frames": 0,
         "tx_errors": 0,
         "disconnects": 0,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from protocols.candump import MAX_DATA, CandumpFrames, parse_candump
+from protocols.candump import FD_DATA_LENGTHS, MAX_DATA, CandumpFrames, parse_candump
 
 ARS408_LOG = (
     Path(__file__).resolve().parents[1] / "data" / "ars408" / "candump-2026-06-24_154259.log"
@@ -175,26 +175,39 @@ MALFORMED = [
     "(1593440133.123456) can0 823#11",  # 3 digits but above 0x7FF
     "(1593440133.123456) can0 1234#11",  # 4 digits: neither 11-bit nor 29-bit
     "(1593440133.123456) can0 123#1",  # half a byte
-    "(1593440133.123456) can0 123#112233445566778899",  # 9 bytes classic
     "(1593440133.123456) can0 123#11..22",
     "(1593440133.123456) can0 123#11_E",  # raw DLC suffix on a short frame
     "(1593440133.123456) can0 123##DEAD",  # FD flags nibble missing: odd digits
     "(1593440133.123456) can0 123#R9",
     "(1593440133.123456) can0 40000000#11",  # above 29 bits
     "  can0  123   [4]  DE AD BE",  # fewer bytes than the length
-    "  can0  123   [9]  01 02 03 04 05 06 07 08 09",
     "  can0  123   [4]  DE AD BE EG",
     "(2020-06-29 16:15:33.123456)  can0  123   [1]  FF",  # -tA: local time, not supported
+    f"({'9' * 400}.0) can0 123#11",  # a timestamp no float holds
+    f"({'9' * 400}.0) can0 123##1{'00' * 12}",
+]
+BAD_LENGTH = [
+    "(1593440133.123456) can0 123#112233445566778899",  # 9 bytes classic
+    "  can0  123   [9]  01 02 03 04 05 06 07 08 09",
+    f"(1593440133.123456) can0 123##1{'00' * 10}",  # no CAN FD frame has 10 bytes
+    f"(1593440133.123456) can0 123##0{'00' * 65}",  # nor more than 64
+    f"  can0  123  [13]  {' '.join(['00'] * 13)}",
+    f"  can0  123  [09]  {' '.join(['00'] * 9)}",
+    f"  can0  123  [65]  {' '.join(['00'] * 65)}",
 ]
 
 
 def test_bad_lines_are_counted_by_reason_and_blank_lines_ignored() -> None:
     error_frame = "(1593440133.123456) can0 20000080#0000000000000000"
     good = "(1593440133.123456) can0 123#11"
-    frames = parse_candump([*MALFORMED, "", "   ", good, error_frame])
-    assert frames.rejects == {"malformed": len(MALFORMED), "error_frame": 1}
+    frames = parse_candump([*MALFORMED, *BAD_LENGTH, "", "   ", good, error_frame])
+    assert frames.rejects == {
+        "malformed": len(MALFORMED),
+        "bad_length": len(BAD_LENGTH),
+        "error_frame": 1,
+    }
     assert len(frames) == 1
-    assert frames.line.tolist() == [len(MALFORMED) + 2]
+    assert frames.line.tolist() == [len(MALFORMED) + len(BAD_LENGTH) + 2]
 
 
 def test_columns_have_the_documented_types_and_shapes() -> None:
@@ -272,7 +285,8 @@ def frames_strategy(draw: st.DrawFn) -> Frame:
         )
     if kind == "fd":
         flags = draw(st.integers(0, 15))
-        data = draw(st.binary(max_size=64))
+        size = draw(st.sampled_from(sorted(FD_DATA_LENGTHS)))
+        data = draw(st.binary(min_size=size, max_size=size))
         return Frame(
             timestamp, channel, arbitration_id, extended, is_fd=True, fd_flags=flags, data=data
         )
@@ -310,3 +324,40 @@ def test_screen_format_round_trips(frames: list[Frame], with_timestamp: bool) ->
     got = rows(parsed)
     assert len(got) == len(expected)
     assert all(same(a, b) for a, b in zip(got, expected, strict=True)), (got, expected)
+
+
+NOT_FD_LENGTHS = st.integers(0, 99).filter(lambda n: n not in FD_DATA_LENGTHS)
+
+
+@given(
+    size=NOT_FD_LENGTHS,
+    extended=st.booleans(),
+    screen=st.booleans(),
+    with_timestamp=st.booleans(),
+)
+def test_a_can_fd_length_no_frame_has_is_rejected_as_bad_length(
+    size: int, extended: bool, screen: bool, with_timestamp: bool
+) -> None:
+    frame = Frame(T, "can0", 0x123, extended, is_fd=True, fd_flags=1, data=bytes(range(size)))
+    line = screen_line(frame, with_timestamp) if screen else log_line(frame)
+    good = log_line(Frame(T, "can0", 0x124, is_fd=True, data=bytes(12)))
+    parsed = parse_candump([line, good])
+    assert parsed.rejects == {"bad_length": 1}
+    assert parsed.arbitration_id.tolist() == [0x124]
+
+
+@given(size=st.integers(9, 99), screen=st.booleans())
+def test_a_classic_frame_longer_than_8_is_rejected_as_bad_length(size: int, screen: bool) -> None:
+    # The screen format tells classic from FD by the digits of the length: "[9]" is classic.
+    assume(not screen or size < 10)
+    frame = Frame(T, "can0", 0x123, data=bytes(size % 256 for _ in range(size)))
+    line = screen_line(frame, True) if screen else log_line(frame)
+    assert parse_candump([line]).rejects == {"bad_length": 1}
+
+
+@given(digits=st.integers(309, 2000), fd=st.booleans())
+def test_a_timestamp_too_large_for_a_float_is_malformed(digits: int, fd: bool) -> None:
+    body = "##1" + "00" * 12 if fd else "#11"
+    parsed = parse_candump([f"({'9' * digits}.5) can0 123{body}"])
+    assert parsed.rejects == {"malformed": 1}
+    assert np.isfinite(parse_candump(["(1.5) can0 123#11"]).timestamp).all()

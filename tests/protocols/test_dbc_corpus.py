@@ -117,11 +117,21 @@ def _j1939_id(message: Message, selector: int) -> int:
     return frame_id
 
 
+FRAME_LENGTHS: tuple[int, ...] = (*range(9), 12, 16, 20, 24, 32, 48, 64)
+
+
+def _frame_length(size: int) -> int:
+    """The shortest CAN or CAN FD frame length that holds ``size`` bytes."""
+    return next(length for length in FRAME_LENGTHS if length >= size)
+
+
 FRAMES = st.lists(
     st.tuples(
         st.binary(min_size=64, max_size=64),
         st.integers(0, 2**20),
-        st.one_of(st.none(), st.none(), st.integers(0, 64)),  # None: DLC = message length
+        # None: the message's length (rounded up to a frame length: a DBC may say 10 bytes,
+        # a frame has 12); lengths no frame has are the decoder's bad_length, tested apart.
+        st.one_of(st.none(), st.none(), st.sampled_from(FRAME_LENGTHS)),
     ),
     min_size=1,
     max_size=3,
@@ -150,7 +160,7 @@ def _decodes_like_cantools(label: str, frames: list[tuple[bytes, int, int | None
     for message in db.messages:
         for payload, selector, dlc in frames:
             data = _frame_for(message, payload, selector)
-            size = message.length if dlc is None else dlc
+            size = _frame_length(message.length) if dlc is None else dlc
             if size < message.length:
                 data = data[:size]
                 shorts += 1

@@ -66,7 +66,9 @@ def test_real_capture_yields_the_described_scene() -> None:
     cars = [o for lst in lists for o in lst.objects if _near(o, 11.4, 0.2)]
     assert sum(any(_near(o, 11.4, 0.2) for o in lst.objects) for lst in lists) > 0.8 * 515
     assert sum(any(_near(o, 17.6, -0.4) for o in lst.objects) for lst in lists) > 0.6 * 515
-    assert statistics.median(o.rcs_dbsm for o in cars) == pytest.approx(26.0, abs=1.0)
+    car_rcs = [o.rcs_dbsm for o in cars]
+    assert None not in car_rcs  # the ARS408 always reports a radar cross-section
+    assert statistics.median(r for r in car_rcs if r is not None) == pytest.approx(26.0, abs=1.0)
     counters = [lst.cycle_counter for lst in lists]
     assert all((b - a) % 65536 == 2 for a, b in itertools.pairwise(counters))
     assert all(b.timestamp > a.timestamp for a, b in itertools.pairwise(lists))

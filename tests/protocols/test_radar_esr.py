@@ -80,7 +80,7 @@ def test_esr_scene_comes_out_in_cartesian_with_empty_tracks_dropped() -> None:
         assert obj.vrel_lat_mps == pytest.approx(rate * math.sin(azimuth), abs=0.01)
         assert obj.width_m == width
         assert obj.dyn_prop == 4
-        assert math.isnan(obj.rcs_dbsm)
+        assert obj.rcs_dbsm is None  # the ESR reports none
         assert (obj.obj_class, obj.length_m, obj.prob_of_exist_code) == (None, None, None)
     # The track at -10 deg (counter-clockwise) is on the left: y > 0.
     assert lst.objects[1].dist_lat_m > 0 > lst.objects[0].dist_lat_m

@@ -5,7 +5,6 @@ Runs where the kernel has CAN (inside the user-mode-linux guest, as root); see c
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import time
@@ -29,6 +28,7 @@ from hal.can.port import BusState, CanPort
 from hal.can.registry import create_can_port
 from hal.can.socketcan_raw import SocketCanRawOptions, SocketCanRawPort
 from hal.errors import PortOpenError, TransmitError
+from hil.uml import guest_modules
 from tests.hal.can_contract import CanPortContract, Pair, receive_exactly
 from tests.hal.vcan.conftest import VCAN
 
@@ -261,8 +261,8 @@ def test_open_fails_clearly_for_a_missing_or_down_interface(spare_vcan: str) -> 
 def test_rate_limit_and_a_full_queue_are_errors_the_caller_sees(spare_vcan: str) -> None:
     # A plug qdisc holds every frame the interface is given: the kernel stops taking frames
     # (ENOBUFS/EAGAIN), our queue fills, and releasing the plug lets the frames through.
-    sch_plug = f"/usr/lib/uml/modules/{os.uname().release}/kernel/net/sched/sch_plug.ko"
-    subprocess.run(["insmod", sch_plug], check=False, capture_output=True)  # maybe loaded
+    sch_plug = guest_modules() / "kernel/net/sched/sch_plug.ko"
+    subprocess.run(["insmod", str(sch_plug)], check=False, capture_output=True)  # maybe loaded
     run("tc", "qdisc", "add", "dev", spare_vcan, "root", "plug", "limit", "2000")
     limited = {0x10: 60.0}
     with (
