@@ -45,6 +45,117 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# The user-mode-linux kernel fetched when the system's cannot boot: Debian 12's (6.1um4) cannot
+# restore the FPU state on CPUs with large XSAVE areas (AMX) under recent host kernels and panics
+# as soon as init runs. These versions were checked to boot here; unstable moves on, so when they
+# are gone the newest is fetched (and must pass the same boot check).
+UML_SUITE=sid
+UML_VERSION=7.2um1
+UML_LIBC_VERSION=2.43-7
+
+# Boot the kernel hil/uml's runner would use (or --kernel PATH) once: CAN modules, a vcan
+# interface, `true`, a clean power-off. Prints one line; status 0 when it worked.
+uml_boots() { timeout 120 "$VENV/bin/python" -m hil.uml --quiet --timeout 60 "$@" 2>&1; }
+
+# Fetch user-mode-linux and the C library it needs (newer than this system's) from Debian into
+# $1, with a private sources list and package lists, and point linux.uml at that C library.
+# Prints the version fetched.
+fetch_uml() {
+  local dir=$1 arch archive version libc
+  arch=$(dpkg --print-architecture)
+  [ "$arch" = amd64 ] || { say "Debian has user-mode-linux for amd64 only, not $arch"; return 1; }
+  command -v patchelf >/dev/null || apt_install patchelf
+  # The Debian archive (mirror) this system's apt sources already use.
+  archive=$(apt-get indextargets --format '$(REPO_URI) $(LABEL)' 'Identifier: Packages' |
+    awk '$2 == "Debian" { print $1; exit }')
+  [ -n "$archive" ] || { say "no Debian archive in this system's apt sources"; return 1; }
+  rm -rf "$dir"
+  mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/apt/empty" "$dir/debs"
+  echo "deb [arch=$arch] $archive $UML_SUITE main" >"$dir/apt/sources.list"
+  # A private sources list, package lists and cache: the system's are neither used nor changed.
+  local apt=(-q -o Dir::Etc::sourcelist="$dir/apt/sources.list"
+    -o Dir::Etc::sourceparts="$dir/apt/empty" -o Dir::Etc::preferences=/dev/null
+    -o Dir::Etc::preferencesparts="$dir/apt/empty"
+    -o Dir::State::Lists="$dir/apt/lists" -o Dir::Cache="$dir/apt/cache"
+    -o Acquire::Languages=none)
+  [ "$(id -u)" = 0 ] && apt+=(-o APT::Sandbox::User=root)
+  apt-get "${apt[@]}" update >"$dir/apt/update.log" 2>&1 || {
+    say "apt-get update of Debian $UML_SUITE failed:"
+    tail -5 "$dir/apt/update.log" >&2; return 1; }
+  pinned() { # package wanted-version: that version if Debian has it, else the newest
+    if apt-cache "${apt[@]}" madison "$1" | awk -F'|' '{gsub(/ /, "", $2); print $2}' |
+      grep -qxF "$2"; then
+      echo "$2"
+    else
+      local newest
+      newest=$(apt-cache "${apt[@]}" policy "$1" | awk '/Candidate:/ {print $2}')
+      say "Debian $UML_SUITE no longer has $1 $2; fetching the newest, $newest"
+      echo "$newest"
+    fi
+  }
+  version=$(pinned user-mode-linux "$UML_VERSION")
+  # The C library checked with that kernel; with another kernel, the newest.
+  if [ "$version" = "$UML_VERSION" ]; then libc=$(pinned libc6 "$UML_LIBC_VERSION")
+  else libc=$(apt-cache "${apt[@]}" policy libc6 | awk '/Candidate:/ {print $2}'); fi
+  [ -n "$version" ] && [ "$version" != "(none)" ] && [ -n "$libc" ] && [ "$libc" != "(none)" ] || {
+    say "Debian $UML_SUITE has no user-mode-linux or libc6 for $arch"; return 1; }
+  (cd "$dir/debs" && apt-get "${apt[@]}" download "user-mode-linux=$version" "libc6=$libc") \
+    >"$dir/apt/download.log" 2>&1 || {
+    say "downloading user-mode-linux $version and libc6 $libc failed:"
+    tail -5 "$dir/apt/download.log" >&2; return 1; }
+  local deb
+  for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/root" || return 1; done
+  # Run through its own ld.so (as a command) linux.uml miscomputes its memory layout, so the
+  # binary itself is pointed at the unpacked C library.
+  local lib="$dir/root/usr/lib/x86_64-linux-gnu"
+  patchelf --set-interpreter "$lib/ld-linux-x86-64.so.2" --set-rpath "$lib" \
+    "$dir/root/usr/bin/linux.uml" || return 1
+  { echo "Debian $UML_SUITE's user-mode-linux $version (libc6 $libc)"
+    (cd "$dir/debs" && sha256sum ./*.deb); } >"$dir/fetched"
+  rm -rf "$dir/apt" "$dir/debs"
+  echo "$version"
+}
+
+# The kernel hil/uml runs the SocketCAN tests in: the system's when it boots, else a newer one
+# fetched into the venv (which the runner prefers when it is there).
+setup_uml() {
+  local dir line version system
+  dir="$(cd "$VENV" && pwd)/uml"
+  if [ -n "${ROADGATE_UML_KERNEL:-}" ]; then
+    line=$(uml_boots) || {
+      say "\$ROADGATE_UML_KERNEL ($ROADGATE_UML_KERNEL) cannot boot here: ${line#cannot boot: }"
+      exit 1; }
+    say "user-mode-linux: $ROADGATE_UML_KERNEL, as \$ROADGATE_UML_KERNEL says (it boots)"
+    return
+  fi
+  if [ -f "$dir/fetched" ]; then
+    if line=$(uml_boots); then
+      say "user-mode-linux: $(head -1 "$dir/fetched") in $dir, fetched as the system's cannot boot"
+      return
+    fi
+    say "the user-mode-linux fetched earlier cannot boot (${line#cannot boot: }); fetching it again"
+  fi
+  rm -rf "$dir"
+  system=$(command -v linux.uml || echo /usr/bin/linux.uml)
+  if line=$(uml_boots --kernel "$system"); then
+    version=$(dpkg-query -W -f '${Version}' user-mode-linux 2>/dev/null || echo "version unknown")
+    say "user-mode-linux: the system's $system ($version), which boots"
+    return
+  fi
+  say "the system's $system cannot boot here (${line#cannot boot: })"
+  say "fetching user-mode-linux from Debian $UML_SUITE into $dir"
+  version=""
+  if version=$(fetch_uml "$dir") && line=$(uml_boots); then
+    say "user-mode-linux: $(head -1 "$dir/fetched") in $dir, fetched as the system's cannot boot"
+    return
+  fi
+  [ -n "$version" ] && say "Debian $UML_SUITE's user-mode-linux $version cannot boot either: $line"
+  rm -rf "$dir"
+  say "no user-mode-linux kernel boots on this machine, so the SocketCAN and HIL tests cannot run;"
+  say "set ROADGATE_UML_KERNEL to a linux.uml that boots (its modules in ../lib/uml/modules)"
+  exit 1
+}
+
 if [ "$mode" = test ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto mosquitto-clients
   command -v mosquitto_sub >/dev/null || apt_install mosquitto-clients
@@ -53,4 +164,6 @@ if [ "$mode" = test ]; then
     { command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } &&
     { command -v insmod >/dev/null || [ -x /usr/sbin/insmod ] || [ -x /sbin/insmod ]; } ||
     apt_install user-mode-linux kmod can-utils iproute2
+  "$VENV/bin/python" -c 'import socket; socket.socket(socket.AF_CAN, socket.SOCK_RAW, 1).close()' \
+    2>/dev/null || setup_uml
 fi

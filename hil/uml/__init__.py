@@ -3,11 +3,15 @@ otherwise inside a user-mode-linux guest. See ``hil.uml.runner``."""
 
 from hil.uml.runner import (
     INSTALL_HINT,
+    KERNEL_ENV,
     GuestResult,
+    UmlKernel,
     VcanRunError,
     VcanSetupError,
     VcanTimeoutError,
     VcanUnavailableError,
+    find_kernel,
+    guest_modules,
     kernel_has_can,
     run_in_guest,
     run_natively,
@@ -16,11 +20,15 @@ from hil.uml.runner import (
 
 __all__ = [
     "INSTALL_HINT",
+    "KERNEL_ENV",
     "GuestResult",
+    "UmlKernel",
     "VcanRunError",
     "VcanSetupError",
     "VcanTimeoutError",
     "VcanUnavailableError",
+    "find_kernel",
+    "guest_modules",
     "kernel_has_can",
     "run_in_guest",
     "run_natively",

@@ -3,7 +3,8 @@
 #
 # The guest's root is the host's filesystem (hostfs), so this script, the job directory and the
 # host's venv are all visible here. The kernel passes unknown `name=value` boot parameters to
-# init as environment variables: `rg_job` is the job directory, which holds
+# init as environment variables: `rg_modules` is the kernel's modules root, `rg_job` the job
+# directory, which holds
 #   argv, env, vcan  NUL-separated lists (command, its environment, interfaces to create)
 #   cwd              the working directory
 # and receives
@@ -36,7 +37,9 @@ mount -t devpts -o mode=620,ptmxmode=666 devpts /dev/pts || fail "mount /dev/pts
 # multiprocessing's semaphores live in /dev/shm; the host's is not shared with the guest.
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm || fail "mount /dev/shm"
 
-modules=/usr/lib/uml/modules/$(</proc/sys/kernel/osrelease)/kernel
+# rg_modules: the kernel's modules root (the runner passes the one installed beside the kernel).
+modules=${rg_modules:-/usr/lib/uml/modules}/$(</proc/sys/kernel/osrelease)/kernel
+[ -d "$modules" ] || fail "no modules for this kernel: $modules is missing"
 # Dependency order; can-bcm backs python-can's periodic send.
 for module in net/can/can net/can/can-raw net/can/can-bcm drivers/net/can/dev/can-dev \
   drivers/net/can/vcan; do

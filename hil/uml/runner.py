@@ -7,6 +7,13 @@ runs the host's venv and sees the caller's files), creates the interfaces inside
 command there. ``run_natively`` does the same on a kernel that has CAN, and ``run_with_vcan``
 picks one of the two.
 
+Which kernel boots (``find_kernel``): an explicit ``kernel`` argument, else
+``$ROADGATE_UML_KERNEL``, else the one ``scripts/bootstrap.sh test`` fetched into the venv
+(``<venv>/uml``: Debian 12's kernel cannot restore the FPU state on CPUs with large XSAVE areas,
+such as AMX, and panics at once), else ``linux.uml`` on the PATH. Its modules are the ones
+installed beside it (``<kernel>/../../lib/uml/modules``, else ``/usr/lib/uml/modules``); the
+guest is told where.
+
 Errors::
 
     VcanRunError              a command could not be run with vcan interfaces
@@ -25,6 +32,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +47,16 @@ INSTALL_HINT = "apt-get install user-mode-linux kmod can-utils iproute2"
 """The Debian packages ``run_in_guest`` needs on the host."""
 
 UML_MODULES = Path("/usr/lib/uml/modules")
+"""Where Debian's user-mode-linux package puts the modules of /usr/bin/linux.uml."""
+KERNEL_ENV = "ROADGATE_UML_KERNEL"
+"""The environment variable naming the kernel to boot (a path), ahead of any other."""
+LOCAL_UML = Path(sys.prefix) / "uml"
+"""Where ``scripts/bootstrap.sh test`` unpacks a newer kernel when the system's cannot boot."""
+LOCAL_KERNEL = LOCAL_UML / "root" / "usr" / "bin" / "linux.uml"
+BOOTSTRAP_HINT = (
+    "scripts/bootstrap.sh test checks that the kernel boots and fetches a newer one where "
+    "it does not"
+)
 GUEST_INIT = Path(__file__).with_name("guest_init.sh")
 # The guest's PATH is not inherited: these are where Debian puts what guest_init.sh runs.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -53,6 +71,8 @@ CAN_MODULES = (
 )
 # IFNAMSIZ is 16 with the NUL; whitespace and '/' are not valid in interface names.
 _INTERFACE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+# The kernel command-line parameter (init's environment variable) that names the modules root.
+_MODULES_PARAMETER = "rg_modules="
 # Lines the kernel prints on the console when guest_init.sh powers the guest off.
 _POWER_OFF_LINES = ("sysrq: Power Off", "reboot: Power down")
 
@@ -74,6 +94,20 @@ class VcanTimeoutError(VcanRunError):
 
 
 @dataclass(frozen=True)
+class UmlKernel:
+    """The user-mode-linux kernel a guest boots: ``modules`` holds ``<release>/kernel/...``,
+    ``source`` says why this one (argument, environment variable, venv, PATH)."""
+
+    path: Path
+    modules: Path
+    source: str
+
+    def describe(self) -> str:
+        """``PATH (SOURCE)``, for messages."""
+        return f"{self.path} ({self.source})"
+
+
+@dataclass(frozen=True)
 class GuestResult:
     """What a command run with vcan interfaces did.
 
@@ -87,6 +121,8 @@ class GuestResult:
     setup_s: float
     command_s: float
     total_s: float
+    kernel: UmlKernel | None = None
+    """The guest's kernel; None when the command ran natively."""
 
 
 def kernel_has_can() -> bool:
@@ -129,7 +165,7 @@ def run_in_guest(
     guest sees the host's files, so a venv's python and paths work unchanged. Its output
     (stdout and stderr, merged) is returned and, when ``output`` is given, copied there as it
     arrives (that copy ends with the kernel's power-off lines). ``timeout_s`` covers boot, the
-    command and power-off. ``kernel`` defaults to ``linux.uml`` on the PATH.
+    command and power-off. ``kernel`` defaults to what ``find_kernel`` finds.
 
     Returns the command's exit status; a non-zero status is not an error. Raises ``ValueError``
     for bad arguments, ``VcanUnavailableError`` when linux.uml, its CAN modules or a tool is
@@ -139,13 +175,15 @@ def run_in_guest(
     """
     job_env = dict(os.environ if env is None else env)
     _check_arguments(argv, vcan, cwd, job_env, timeout_s)
-    kernel = _find_kernel(kernel)
+    uml = find_kernel(kernel)
     _check_guest_tools()
     started = time.monotonic()
     with _job_directory() as job, (job / "linux.uml.log").open("wb") as uml_log:
         write_job(job, argv, vcan=vcan, cwd=cwd, env=job_env)
         status, console = _run_process(
-            lambda console_fd: uml_command(kernel, job, console_fd=console_fd, memory_mb=memory_mb),
+            lambda console_fd: uml_command(
+                uml.path, job, console_fd=console_fd, memory_mb=memory_mb, modules=uml.modules
+            ),
             cwd=None,
             env=None,
             uml_log=uml_log,
@@ -161,8 +199,11 @@ def run_in_guest(
         if status_text is None or not status_text.strip().lstrip("-").isdigit():
             log = _read(job / "linux.uml.log") or ""
             reason = status_text.strip() if status_text else "no exit status was written"
+            # A kernel that cannot run here panics as soon as init starts.
+            hint = f" ({BOOTSTRAP_HINT})" if "Kernel panic" in text + log else ""
             raise VcanSetupError(
-                f"user-mode-linux guest ({kernel}) exited with {status} and {reason}.\n"
+                f"user-mode-linux guest ({uml.describe()}) exited with {status} and "
+                f"{reason}{hint}.\n"
                 f"--- guest console ---\n{text[-4000:]}\n--- linux.uml ---\n{log[-2000:]}"
             )
     return GuestResult(
@@ -172,6 +213,7 @@ def run_in_guest(
         setup_s=ready_s,
         command_s=max(command_s, 0.0),
         total_s=total_s,
+        kernel=uml,
     )
 
 
@@ -239,13 +281,16 @@ def write_job(
     (job / "cwd").write_text(str(cwd.resolve()))
 
 
-def uml_command(kernel: Path, job: Path, *, console_fd: int, memory_mb: int) -> list[str]:
+def uml_command(
+    kernel: Path, job: Path, *, console_fd: int, memory_mb: int, modules: Path = UML_MODULES
+) -> list[str]:
     """The argv that boots ``kernel`` on hostfs with guest_init.sh running the job in ``job``.
 
-    The guest console (where the command's output goes) is written to ``console_fd``.
+    The guest console (where the command's output goes) is written to ``console_fd``; the
+    guest loads its modules from ``modules``/<release>/kernel.
     Raises ``ValueError`` when a path contains whitespace (the kernel command line splits on it).
     """
-    for path in (job, GUEST_INIT):
+    for path in (job, GUEST_INIT, modules):
         if any(character.isspace() for character in str(path)):
             raise ValueError(f"user-mode-linux cannot pass a path with whitespace: {path!r}")
     return [
@@ -260,6 +305,7 @@ def uml_command(kernel: Path, job: Path, *, console_fd: int, memory_mb: int) -> 
         f"con0=null,fd:{console_fd}",
         # Unknown name=value parameters become init's environment.
         f"rg_job={job}",
+        f"{_MODULES_PARAMETER}{modules}",
         "init=/bin/bash",
         "--",  # the rest is init's argv: bash runs the script, whatever its file mode
         str(GUEST_INIT),
@@ -288,20 +334,76 @@ def _check_arguments(
             raise ValueError(f"argv entries cannot contain NUL: {arg!r}")
 
 
-def _find_kernel(kernel: Path | None) -> Path:
-    found = shutil.which("linux.uml") if kernel is None else str(kernel)
+def find_kernel(kernel: Path | None = None) -> UmlKernel:
+    """The kernel a guest boots, and its modules: ``kernel`` when given, else
+    ``$ROADGATE_UML_KERNEL``, else the venv's (``LOCAL_KERNEL``), else ``linux.uml`` on the PATH.
+
+    Raises ``VcanUnavailableError`` when that kernel or its CAN modules are missing.
+    """
+    named = os.environ.get(KERNEL_ENV)
+    found: str | None
+    if kernel is not None:
+        found, source = str(kernel), "kernel argument"
+    elif named:
+        found, source = named, f"${KERNEL_ENV}"
+    elif os.access(LOCAL_KERNEL, os.X_OK):
+        found, source = str(LOCAL_KERNEL), "fetched by scripts/bootstrap.sh"
+    else:
+        found, source = shutil.which("linux.uml"), "linux.uml on the PATH"
     if found is None or not os.access(found, os.X_OK):
         raise VcanUnavailableError(
-            f"no user-mode-linux kernel ({kernel or 'linux.uml on the PATH'}): this kernel has "
-            f"no CAN support, so vcan runs happen in a user-mode-linux guest. Install: "
-            f"{INSTALL_HINT}"
+            f"no user-mode-linux kernel ({found or source}): this kernel has no CAN support, "
+            f"so vcan runs happen in a user-mode-linux guest. Install: {INSTALL_HINT} "
+            f"({BOOTSTRAP_HINT})"
         )
-    if not any(UML_MODULES.glob(f"*/kernel/{CAN_MODULES[-1]}.ko")):
+    modules = modules_of(Path(found))
+    if not any(modules.glob(f"*/kernel/{CAN_MODULES[-1]}.ko")):
         raise VcanUnavailableError(
-            f"the user-mode-linux CAN modules are missing ({UML_MODULES}/<version>/kernel/"
-            f"{CAN_MODULES[-1]}.ko). Install: {INSTALL_HINT}"
+            f"the CAN modules of the user-mode-linux kernel {found} are missing ({modules}/"
+            f"<version>/kernel/{CAN_MODULES[-1]}.ko). Install: {INSTALL_HINT}"
         )
-    return Path(found)
+    return UmlKernel(Path(found), modules, source)
+
+
+def modules_of(kernel: Path) -> Path:
+    """Where the modules of ``kernel`` are: ``lib/uml/modules`` beside the ``bin`` it is in
+    (/usr/bin/linux.uml: /usr/lib/uml/modules), else ``UML_MODULES``."""
+    beside = kernel.resolve().parent.parent / "lib" / "uml" / "modules"
+    return beside if beside.is_dir() else UML_MODULES
+
+
+def guest_modules() -> Path:
+    """Inside a guest: the running kernel's module directory (``<modules>/<release>``, which
+    holds ``kernel/net/...``), from the kernel command line; ``UML_MODULES``/<release> when the
+    command line does not say (not started by ``run_in_guest``)."""
+    try:
+        parameters = Path("/proc/cmdline").read_text().split()
+    except OSError:
+        parameters = []
+    root = next(
+        (
+            Path(p.removeprefix(_MODULES_PARAMETER))
+            for p in parameters
+            if p.startswith(_MODULES_PARAMETER)
+        ),
+        UML_MODULES,
+    )
+    return root / os.uname().release
+
+
+def boot_check(kernel: Path | None = None, *, timeout_s: float = 60.0) -> UmlKernel:
+    """Boot ``kernel`` (default: ``find_kernel``'s) once with a vcan interface and run ``true``.
+
+    Returns the kernel that booted; raises ``VcanRunError`` (why, with the console) otherwise.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run_in_guest(["true"], cwd=Path(tmp), timeout_s=timeout_s, kernel=kernel)
+    assert result.kernel is not None  # always set by run_in_guest
+    if result.exit_status != 0:
+        raise VcanSetupError(
+            f"`true` exited with {result.exit_status} in {result.kernel.describe()}'s guest"
+        )
+    return result.kernel
 
 
 def _check_guest_tools() -> None:

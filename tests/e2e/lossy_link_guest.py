@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import platform
 import resource
 import socket
 import subprocess
@@ -29,6 +28,7 @@ from edge.identity import DeviceIdentity  # noqa: E402
 from edge.uplink.outbox import SqliteOutbox  # noqa: E402
 from edge.uplink.publisher import UplinkPublisher  # noqa: E402
 from edge.uplink.settings import UplinkSettings  # noqa: E402
+from hil.uml import guest_modules  # noqa: E402
 from protocols.schema.v1 import roadgate_pb2 as pb  # noqa: E402
 from protocols.topics import Stream  # noqa: E402
 from tests.support.mosquitto import private_mosquitto  # noqa: E402
@@ -101,8 +101,7 @@ async def scenario(port: int, workdir: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    release = platform.release()
-    netem = Path(f"/usr/lib/uml/modules/{release}/kernel/net/sched/sch_netem.ko")
+    netem = guest_modules() / "kernel/net/sched/sch_netem.ko"
     subprocess.run(["insmod", str(netem)], check=False, capture_output=True)
     with tempfile.TemporaryDirectory() as tmp, private_mosquitto(Path(tmp)) as broker:
         subprocess.run(NETEM, check=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -19,14 +20,18 @@ import pytest
 
 from hil.uml import (
     INSTALL_HINT,
+    KERNEL_ENV,
     VcanSetupError,
     VcanTimeoutError,
     VcanUnavailableError,
+    find_kernel,
+    guest_modules,
     run_in_guest,
     run_natively,
     run_with_vcan,
+    runner,
 )
-from hil.uml.runner import GUEST_INIT, _descendants
+from hil.uml.runner import GUEST_INIT, UML_MODULES, _descendants, modules_of
 from tests.conftest import PROJECT_ROOT
 from tests.hal.can_contract import CanPortContract
 from tests.hal.vcan.conftest import IN_VCAN_ENV
@@ -137,6 +142,7 @@ def fake_kernel(tmp_path: Path, body: str) -> Path:
         'for arg in "$@"; do case $arg in\n'
         "  con0=null,fd:*) console=${arg#con0=null,fd:} ;;\n"
         "  rg_job=*) job=${arg#rg_job=} ;;\n"
+        "  rg_modules=*) modules=${arg#rg_modules=} ;;\n"
         "esac; done\n"
         'exec 1>&"$console" 2>&1\n' + body
     )
@@ -179,6 +185,89 @@ def test_the_job_reaches_init_and_the_status_comes_back(tmp_path: Path) -> None:
     assert result.exit_status == 7
     assert result.in_guest
     assert GUEST_INIT.is_file()
+
+
+def installed_kernel(prefix: Path, body: str = "") -> Path:
+    """A stand-in kernel at ``prefix``/usr/bin/linux.uml with (empty) CAN modules beside it, laid
+    out as Debian's package and scripts/bootstrap.sh's fetched copy are."""
+    (prefix / "usr/bin").mkdir(parents=True)
+    vcan_ko = prefix / "usr/lib/uml/modules/9.9.9/kernel/drivers/net/can/vcan.ko"
+    vcan_ko.parent.mkdir(parents=True)
+    vcan_ko.touch()
+    return fake_kernel(prefix / "usr/bin", body).rename(prefix / "usr/bin/linux.uml")
+
+
+def test_the_kernel_is_the_argument_then_the_variable_then_the_venv_s_then_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernels = {
+        where: installed_kernel(tmp_path / where) for where in ("arg", "env", "venv", "path")
+    }
+    monkeypatch.setenv(KERNEL_ENV, str(kernels["env"]))
+    monkeypatch.setattr(runner, "LOCAL_KERNEL", kernels["venv"])
+    monkeypatch.setenv("PATH", f"{kernels['path'].parent}{os.pathsep}{os.environ['PATH']}")
+    found = [find_kernel(kernels["arg"]), find_kernel()]
+    monkeypatch.delenv(KERNEL_ENV)
+    found.append(find_kernel())
+    kernels["venv"].unlink()
+    found.append(find_kernel())
+    assert [(kernel.path, kernel.source) for kernel in found] == [
+        (kernels["arg"], "kernel argument"),
+        (kernels["env"], f"${KERNEL_ENV}"),
+        (kernels["venv"], "fetched by scripts/bootstrap.sh"),
+        (kernels["path"], "linux.uml on the PATH"),
+    ]
+    # Each kernel's modules are the ones installed beside it.
+    assert [kernel.modules for kernel in found] == [
+        tmp_path / where / "usr/lib/uml/modules" for where in ("arg", "env", "venv", "path")
+    ]
+    assert modules_of(tmp_path / "linux.uml") == UML_MODULES  # nothing beside it
+
+
+def test_a_named_kernel_that_is_missing_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KERNEL_ENV, str(tmp_path / "nosuch" / "linux.uml"))
+    with pytest.raises(
+        VcanUnavailableError, match=r"nosuch/linux\.uml.*" + re.escape(INSTALL_HINT)
+    ):
+        run_in_guest(["true"], cwd=tmp_path, timeout_s=5)
+
+
+def test_the_guest_is_told_where_its_kernel_s_modules_are(tmp_path: Path) -> None:
+    kernel = installed_kernel(tmp_path / "uml", 'echo "modules[$modules]"\necho 0 >"$job/status"\n')
+    result = run_in_guest(["true"], cwd=tmp_path, timeout_s=30, kernel=kernel)
+    assert result.output_text == f"modules[{tmp_path / 'uml/usr/lib/uml/modules'}]\n"
+    assert result.kernel is not None
+    assert result.kernel.path == kernel
+    # Outside a guest started by the runner: Debian's place, for the running kernel's release.
+    assert guest_modules() == UML_MODULES / os.uname().release
+
+
+def check_boot(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hil.uml", "--quiet", "--timeout", "30", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_boot_check_says_which_kernel_boots_and_why_another_cannot(tmp_path: Path) -> None:
+    good = installed_kernel(tmp_path / "good", 'echo 0 >"$job/status"\n')
+    bad = installed_kernel(
+        tmp_path / "bad",
+        "echo 'Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b'\n",
+    )
+    booted, panicked = check_boot("--kernel", str(good)), check_boot("--kernel", str(bad))
+    assert (booted.returncode, panicked.returncode) == (0, 1)
+    assert booted.stdout == (
+        f"boots: {good} (kernel argument), modules {tmp_path / 'good/usr/lib/uml/modules'}\n"
+    )
+    assert panicked.stderr == (
+        "cannot boot: Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b\n"
+    )
 
 
 def test_a_guest_that_reports_no_status_is_a_setup_error(tmp_path: Path) -> None:
