@@ -16,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 
 import aiomqtt
 
@@ -29,25 +28,10 @@ from cloud_bridge.settings import BridgeSettings
 from cloud_bridge.stats import BridgeStats
 from cloud_bridge.store import SqliteStore
 from cloud_bridge.validation import Accepted, validate
+from protocols.mqtt_connection import BRIDGE_CLIENT_ID, Jitter
 from protocols.topics import Stream, subscription
 
 _LOG = logging.getLogger(__name__)
-
-
-def backoff_delays(
-    initial_s: float = 1.0,
-    maximum_s: float = 30.0,
-    rand: Callable[[], float] = random.random,
-) -> Iterator[float]:
-    """Endless reconnect delays: doubling from ``initial_s`` up to ``maximum_s``.
-
-    Each delay is jittered into ``[d/2, d]`` so that a fleet of bridges that lost the same broker
-    does not reconnect in lockstep, yet never retries in a tight loop.
-    """
-    delay = initial_s
-    while True:
-        yield delay / 2 + rand() * delay / 2
-        delay = min(delay * 2, maximum_s)
 
 
 @dataclass(slots=True)
@@ -116,8 +100,9 @@ class BridgeService:
     """Subscribe to ``rg/v1/{region}/+/+``, validate, dedupe and store every message.
 
     Takes the settings, an optional ``BridgeStats`` to update (a new one otherwise), and tuning
-    knobs: the largest batch committed at once, how long to keep filling a batch while messages
-    are queued, and the reconnect backoff. Raises ``ValueError`` for a bad knob. Bad input never
+    knobs: the largest batch committed at once and how long to keep filling a batch while
+    messages are queued (the reconnect backoff is ``settings.mqtt``'s). Raises ``ValueError``
+    for a bad knob. Bad input never
     stops it: :meth:`run` raises only ``StoreError`` (the store cannot be written).
     """
 
@@ -128,8 +113,6 @@ class BridgeService:
         *,
         max_batch: int = 500,
         max_batch_delay_s: float = 0.05,
-        reconnect_initial_s: float = 1.0,
-        reconnect_max_s: float = 30.0,
         reject_log: RejectLog | None = None,
     ) -> None:
         if max_batch < 1:
@@ -139,8 +122,6 @@ class BridgeService:
         self.topic_filter = subscription(region=settings.region)
         self._max_batch = max_batch
         self._max_batch_delay_s = max_batch_delay_s
-        self._reconnect_initial_s = reconnect_initial_s
-        self._reconnect_max_s = reconnect_max_s
         self._reject_log = reject_log if reject_log is not None else RejectLog()
         self._rate_limiter = DeviceRateLimiter(
             settings.device_messages_per_s,
@@ -169,17 +150,19 @@ class BridgeService:
 
     async def _connect_forever(self, store: SqliteStore, ready: asyncio.Event | None) -> None:
         mqtt = self.settings.mqtt
-        delays: Iterator[float] | None = None  # not None while disconnected
+        # Equal jitter: never a tight loop once the broker has been gone a while.
+        backoff = mqtt.backoff(Jitter.EQUAL)
+        disconnected = False
         while True:
             reader: _MessageReader | None = None
             client = aiomqtt.Client(
                 mqtt.host,
                 mqtt.port,
-                identifier=mqtt.client_id,
+                identifier=mqtt.client_id or BRIDGE_CLIENT_ID,
                 keepalive=mqtt.keepalive_s,
                 username=mqtt.username,
                 password=mqtt.password,
-                tls_params=mqtt.tls,
+                tls_params=None if mqtt.tls is None else aiomqtt.TLSParameters(**asdict(mqtt.tls)),
                 # A persistent session (the broker queues for us while we reconnect) and,
                 # over MQTT 5, a Maximum Packet Size: see cloud_bridge.session.
                 **connect_options(self.settings),
@@ -189,7 +172,7 @@ class BridgeService:
             try:
                 async with client:
                     await client.subscribe(self.topic_filter, qos=self.settings.subscribe_qos)
-                    if delays is not None:
+                    if disconnected:
                         _LOG.warning(
                             "broker %s:%d reachable again; subscribed to %s",
                             mqtt.host,
@@ -200,28 +183,29 @@ class BridgeService:
                         _LOG.info(
                             "subscribed to %s on %s:%d", self.topic_filter, mqtt.host, mqtt.port
                         )
-                    delays = None
+                    disconnected = False
+                    backoff.reset()
                     if ready is not None:
                         ready.set()
                     reader = _MessageReader(client.messages)
                     await self._consume(reader, store, client)
             except aiomqtt.MqttError as err:
-                if delays is None:
+                if not disconnected:
                     _LOG.warning(
                         "broker %s:%d unreachable (%s); retrying with backoff up to %g s",
                         mqtt.host,
                         mqtt.port,
                         err,
-                        self._reconnect_max_s,
+                        mqtt.reconnect_max_s,
                     )
-                    delays = backoff_delays(self._reconnect_initial_s, self._reconnect_max_s)
+                    disconnected = True
             finally:
                 # The client is disconnected now, so an interrupted read ends at once. Its
                 # message cannot be acknowledged any more: the broker sends it again, deduped.
                 if reader is not None and (late := await reader.leftover()) is not None:
                     self._ingest(store, [late])
-            if delays is not None:
-                await asyncio.sleep(next(delays))
+            if disconnected:
+                await asyncio.sleep(backoff.next_delay())
 
     async def _consume(
         self, reader: _MessageReader, store: SqliteStore, client: aiomqtt.Client

@@ -5,38 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiomqtt import TLSParameters
-
 from cloud_bridge.validation import CaptureWindow
+from protocols.mqtt_connection import BRIDGE_CLIENT_ID, MqttConnection
 from protocols.topics import check_segment
 
-
-@dataclass(frozen=True, slots=True)
-class MqttSettings:
-    """How to reach the broker.
-
-    Raises ``ValueError`` for an out-of-range port or keepalive.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    client_id: str = "roadgate-bridge"
-    keepalive_s: int = 30
-    username: str | None = None
-    password: str | None = None
-    tls: TLSParameters | None = None  # server verification; mutual TLS with certfile + keyfile
-    # MQTT 5 lets the bridge tell the broker the largest packet it takes (BridgeSettings.
-    # max_packet_bytes), so a huge publish never reaches its memory; 3.1.1 has no such bound.
-    mqtt5: bool = True
-
-    def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ValueError(f"mqtt port {self.port} is not valid: use 1-65535")
-        if self.keepalive_s < 1:
-            raise ValueError(f"mqtt keepalive_s {self.keepalive_s} is not valid: use >= 1")
-        if not self.client_id:
-            # A persistent session (clean_session=False) needs a stable, non-empty client id.
-            raise ValueError("mqtt client_id must not be empty")
+BRIDGE_MQTT = MqttConnection(client_id=BRIDGE_CLIENT_ID, mqtt5=True, reconnect_min_s=1.0)
+"""The bridge's connection defaults (a box's differ): its own client id, for a persistent
+session; MQTT 5, so it can tell the broker the largest packet it takes
+(``BridgeSettings.max_packet_bytes``) and a huge publish never reaches its memory (3.1.1 has no
+such bound); a first retry after 0.5-1 s. Change one with ``dataclasses.replace``."""
 
 
 PACKET_OVERHEAD_BYTES = 65_536 + 1_024
@@ -47,7 +24,8 @@ PACKET_OVERHEAD_BYTES = 65_536 + 1_024
 class BridgeSettings:
     """Everything one bridge worker needs.
 
-    ``region`` is a region id or ``+`` for all regions.
+    ``mqtt`` is the connection (``BRIDGE_MQTT``'s defaults; a ``client_id`` of None means
+    ``BRIDGE_CLIENT_ID``). ``region`` is a region id or ``+`` for all regions.
 
     Bounds (each configurable, see ``load_bridge_config``):
 
@@ -72,7 +50,7 @@ class BridgeSettings:
     not positive.
     """
 
-    mqtt: MqttSettings
+    mqtt: MqttConnection
     store_path: Path
     region: str = "+"
     max_payload_bytes: int = 65536

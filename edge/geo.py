@@ -55,4 +55,6 @@ def east_north_to_sensor(east_m: float, north_m: float, heading_rad: float) -> t
 
 def heading_of(east: float, north: float) -> float:
     """Course of a velocity vector, rad clockwise from north in [0, 2*pi)."""
-    return math.atan2(east, north) % math.tau
+    course = math.atan2(east, north) % math.tau
+    # A tiny negative angle rounds up to exactly tau: that is north, 0.
+    return 0.0 if course == math.tau else course

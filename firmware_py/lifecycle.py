@@ -34,11 +34,14 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any]) -> None:
             raise result
 
 
-async def run_until_stopped(work: Coroutine[Any, Any, None], duration_s: float | None) -> None:
-    """Run ``work`` until a stop signal or ``duration_s``; a failure of ``work`` propagates."""
+async def run_until_stopped(
+    work: Coroutine[Any, Any, None], duration_s: float | None, name: str = "work"
+) -> None:
+    """Run ``work`` (its task named ``name``) until a stop signal or ``duration_s``; a failure
+    of ``work`` propagates."""
     stop = stop_event()
-    task = asyncio.create_task(work)
-    stopper = asyncio.create_task(wait_for_stop(stop, duration_s))
+    task = asyncio.create_task(work, name=name)
+    stopper = asyncio.create_task(wait_for_stop(stop, duration_s), name=f"{name}-stopper")
     done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         stopper.cancel()

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from hil.errors import HilError
-from hil.scenario import Scenario
+from hil.scenario_engine import Scenario
 from hil.uml import INSTALL_HINT, kernel_has_can
 
 NO_CAN = (

@@ -15,8 +15,8 @@ from typing import Any
 
 
 def register(commands: Any, groups: dict[str, Any]) -> None:
-    """Add ``bench can`` and the ``hil`` commands to the parsers given."""
-    bench_can = groups["bench"].add_parser(
+    """Add ``benchmark can`` and the ``hil`` commands to the parsers given."""
+    bench_can = groups["benchmark"].add_parser(
         "can", help="fast SocketCAN reader vs plain python-can on the same vcan traffic"
     )
     bench_can.add_argument("--frames", type=int, default=20_000, help="frames per bus")
@@ -64,7 +64,7 @@ def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _bench_can(args: argparse.Namespace) -> int:
-    from hil.bench_can import main
+    from hil.can_benchmark import main
 
     return main(frames=args.frames, buses=args.buses, json_path=args.json_path)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from hil import bench
 from hil.errors import HilError
 from hil.runner import ScenarioResult, run_scenario
-from hil.scenario import Scenario, load_scenario, scenario_files
+from hil.scenario_engine import Scenario, load_scenario, scenario_files
 from hil.uml import VcanRunError, run_with_vcan
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"

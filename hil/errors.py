@@ -4,6 +4,12 @@
 
     HilError             anything the bench could not set up or run
     +-- ScenarioError    an invalid scenario file: names the file, the key and what is valid
+    +-- FaultError       a fault could not be injected (``hil.faults``)
+    +-- HilEmulatorError an emulator could not start or run (``hil.emulators``)
+    +-- VcanRunError     a command could not be run with vcan interfaces (``hil.uml``)
+        +-- VcanUnavailableError  linux.uml, its CAN modules or a tool is missing
+        +-- VcanSetupError        the guest or the interfaces could not be set up
+        +-- VcanTimeoutError      the command ran past its timeout
 """
 
 from __future__ import annotations

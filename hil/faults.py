@@ -22,7 +22,9 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hal.can.frame_structs import CAN_ERR_BUSOFF, CAN_ERR_FLAG, CAN_ERR_RESTARTED, pack_frame
+from hal.can.frames import CAN_ERR_FLAG
+from hal.can.socketcan_error_frames import CAN_ERR_BUSOFF, CAN_ERR_RESTARTED
+from hal.can.socketcan_structs import pack_frame
 from hil.emulators.gate import ChannelGate
 from hil.errors import HilError
 

@@ -45,7 +45,7 @@ from hil.errors import HilError
 from hil.faults import FaultActions, bus_off, interface_down
 from hil.outbox_watch import OutboxWatch
 from hil.recording import FaultWindow, Received, Recording
-from hil.scenario import (
+from hil.scenario_engine import (
     Ars408Spec,
     CanReplaySpec,
     CV2xRadioSpec,

@@ -37,13 +37,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-MAX_DATA = 64
-"""Payload room per frame: CAN FD's maximum. Classic frames use the first 8 bytes."""
-FD_DATA_LENGTHS = frozenset((*range(9), 12, 16, 20, 24, 32, 48, 64))
-"""The payload lengths a CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
+# The frame layout's one home (a leaf module protocols may import): payload room, the CAN FD
+# lengths, id ranges, and the kernel's error-frame flag, visible in an 8-digit log id.
+from hal.can.frames import (
+    CAN_ERR_FLAG,
+    CLASSIC_MAX_DATA,
+    FD_DATA_LENGTHS,
+    MAX_DATA,
+    MAX_EXTENDED_ID,
+    MAX_STANDARD_ID,
+)
+from protocols.errors import DecodeError
 
-_CAN_ERR_FLAG = 0x2000_0000  # the kernel's error-frame flag, visible in an 8-digit log id
-_EFF_MASK = 0x1FFF_FFFF
+__all__ = ["FD_DATA_LENGTHS", "MAX_DATA", "CandumpFrames", "parse_candump"]
 
 _HEX = "0-9A-Fa-f"
 _TIMESTAMP = r"\((?P<ts>[0-9]+\.[0-9]+)\)\s+"
@@ -108,12 +114,12 @@ _Frame = tuple[float, str, int, bool, bool, bool, int, bytes, int]
 """timestamp, channel, id, extended, fd, remote, fd flags, payload, length in bytes."""
 
 
-class _RejectedLineError(Exception):
-    """A line that is not a frame; ``reason`` is the counter label."""
+class _RejectedLineError(DecodeError):
+    """A line that is not a frame; ``reason`` is the counter label (caught in ``parse_candump``:
+    never leaves this module)."""
 
     def __init__(self, reason: str = "malformed") -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(reason, reason=reason)
 
 
 def parse_candump(lines: Iterable[str]) -> CandumpFrames:
@@ -193,12 +199,12 @@ def _parse_line(text: str) -> _Frame:
 def _identifier(digits: str) -> tuple[int, bool]:
     value = int(digits, 16)
     if len(digits) == 3:
-        if value > 0x7FF:
+        if value > MAX_STANDARD_ID:
             raise _RejectedLineError()
         return value, False
-    if value & _CAN_ERR_FLAG:
+    if value & CAN_ERR_FLAG:
         raise _RejectedLineError("error_frame")
-    if value > _EFF_MASK:
+    if value > MAX_EXTENDED_ID:
         raise _RejectedLineError()
     return value, True
 
@@ -212,6 +218,30 @@ def _timestamp(match: re.Match[str]) -> float:
     if value == math.inf:  # hundreds of digits: not a time
         raise _RejectedLineError()
     return value
+
+
+def _row(
+    match: re.Match[str],
+    arbitration_id: int,
+    is_extended: bool,
+    is_fd: bool,
+    is_remote: bool,
+    flags: int,
+    payload: bytes,
+    dlc: int,
+) -> _Frame:
+    """A frame row from a log or screen line: its time and channel from ``match``, the rest."""
+    return (
+        _timestamp(match),
+        match.group("chan"),
+        arbitration_id,
+        is_extended,
+        is_fd,
+        is_remote,
+        flags,
+        payload,
+        dlc,
+    )
 
 
 def _log_frame(match: re.Match[str]) -> _Frame:
@@ -232,24 +262,14 @@ def _log_frame(match: re.Match[str]) -> _Frame:
         if is_remote:
             payload, dlc = b"", int(classic.group("rlen") or "0")
         else:
-            payload = _hex_payload(classic.group("data"), 8)
+            payload = _hex_payload(classic.group("data"), CLASSIC_MAX_DATA)
             dlc = len(payload)
         # The raw-DLC suffix (9..F) is only meaningful on a full 8-byte frame.
         if classic.group("len8") is not None and (dlc != 8 or int(classic.group("len8"), 16) < 9):
             raise _RejectedLineError()
     else:
         raise _RejectedLineError()
-    return (
-        _timestamp(match),
-        match.group("chan"),
-        arbitration_id,
-        is_extended,
-        is_fd,
-        is_remote,
-        flags,
-        payload,
-        dlc,
-    )
+    return _row(match, arbitration_id, is_extended, is_fd, is_remote, flags, payload, dlc)
 
 
 def _hex_payload(digits: str, limit: int) -> bytes:
@@ -272,7 +292,7 @@ def _screen_frame(match: re.Match[str]) -> _Frame:
         length_text = "8"
     is_fd = len(length_text) == 2
     dlc = int(length_text)
-    if dlc not in FD_DATA_LENGTHS or (not is_fd and dlc > 8):
+    if dlc not in FD_DATA_LENGTHS or (not is_fd and dlc > CLASSIC_MAX_DATA):
         raise _RejectedLineError("bad_length")
     rest = match.group("rest").strip()
     is_remote = not is_fd and rest == "remote request"
@@ -285,14 +305,4 @@ def _screen_frame(match: re.Match[str]) -> _Frame:
         if len(tokens) != dlc or not all(_HEX_BYTE.fullmatch(token) for token in tokens):
             raise _RejectedLineError()
         payload = bytes.fromhex("".join(tokens))
-    return (
-        _timestamp(match),
-        match.group("chan"),
-        arbitration_id,
-        is_extended,
-        is_fd,
-        is_remote,
-        0,
-        payload,
-        dlc,
-    )
+    return _row(match, arbitration_id, is_extended, is_fd, is_remote, 0, payload, dlc)

@@ -2,17 +2,26 @@
 
 ::
 
-    ProtocolError            anything that could not be decoded or encoded
+    ProtocolError            anything that could not be decoded, encoded or loaded
     +-- DecodeError          bytes from outside are not a valid message
     |   +-- SchemaVersionError   an Envelope of a schema version we do not speak
     |   +-- NmeaError        an NMEA 0183 sentence we cannot use (``reason`` says why)
     |   +-- TscbmError       a signal controller's SPaT broadcast we cannot use (``reason``)
+    |   +-- candump._RejectedLineError   a candump line that is not a frame (counted by
+    |                        ``parse_candump``, never raised out of it)
     +-- V2xError             a T/CSAE 53 MessageFrame we cannot decode or encode (``reason``)
     +-- TopicError           an MQTT topic that is not ``rg/v1/{region}/{device_id}/{stream}``
-    +-- DbcLoadError         a DBC file cantools cannot load (names the line and the cause)
+    +-- DefinitionError      a file describing a protocol cannot be used (names the file, the
+    |   |                    key or line, the value and what would be valid)
+    |   +-- DbcLoadError     a DBC file cantools cannot load
+    |   +-- radar.RadarDefinitionError   a radar definition (``protocols/radar/*.toml``)
+    |   +-- vss.VssMappingError          a VSS mapping, overlay or catalogue
+    +-- CodegenError         ``schema.codegen`` cannot generate the schema's code (a dev tool)
 
 Each carries a short machine-readable ``reason`` (used as a counter label and a dead-letter
-reason) besides its human-readable message.
+reason) besides its human-readable message. Bad arguments from our own code (a phase number
+out of 1-16, a message name the DBC does not have) are ``ValueError`` or ``TypeError``, as
+the project's style says.
 """
 
 from __future__ import annotations
@@ -65,6 +74,8 @@ class V2xError(ProtocolError):
     not fit the standard (e.g. a SPaT without phases, or with more than 16).
     """
 
+    reason = "malformed"
+
 
 class TopicError(ProtocolError):
     """A topic that does not follow ``rg/v1/{region}/{device_id}/{stream}``."""
@@ -72,7 +83,21 @@ class TopicError(ProtocolError):
     reason = "bad_topic"
 
 
-class DbcLoadError(ProtocolError):
+class DefinitionError(ProtocolError):
+    """A file describing a protocol (a DBC, a radar definition, a VSS mapping) that cannot be
+    used; the message names the file and what is wrong with it."""
+
+    reason = "definition"
+
+
+class DbcLoadError(DefinitionError):
     """A DBC file that cantools cannot load, even in relaxed mode."""
 
     reason = "dbc_load"
+
+
+class CodegenError(ProtocolError):
+    """The schema's code cannot be generated: ``reason`` is ``missing_tool`` (the ``dev``
+    extra is not installed) or ``protoc_failed``."""
+
+    reason = "codegen"

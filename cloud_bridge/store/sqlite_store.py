@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import EnumDescriptor
@@ -152,7 +152,7 @@ class DeviceStatusRecord:
     sequence: int = 0
 
 
-class SqliteStore:
+class SqliteStore(contextlib.AbstractContextManager["SqliteStore", None]):
     """Messages, dead letters and device status in one SQLite file.
 
     A context manager; ``close()`` is idempotent. Writes outside :meth:`transaction` commit one
@@ -204,9 +204,6 @@ class SqliteStore:
             self._count_dead_letters()
         except sqlite3.Error as err:
             raise StoreError(f"cannot open store {self.path}: {err}") from err
-
-    def __enter__(self) -> Self:
-        return self
 
     def __exit__(
         self,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from protocols.schema.v1 import roadgate_pb2 as pb
 
+ENFORCEMENT_TOLERANCE_MPS = 5 / 3.6
+"""What enforcement practice (and radar speed error) forgives above the limit."""
+
 
 class SpeedingDetector:
     """One event per object and episode above ``limit_mps + tolerance_mps``.

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from edge.apps.emergency_brake import HARD_BRAKING_MPS2, EmergencyBrakeDetector
-from edge.pipelines.common import (
+from edge.pipelines.health import counters_of, pipeline_health
+from edge.pipelines.publish_guard import PublishGuard
+from edge.pipelines.roles import (
+    SYSTEM_CLOCK,
+    Clock,
     FixSource,
     FrameDecoder,
-    HealthReport,
-    PublishGuard,
-    counters_of,
-    every,
+    Radio,
+    StateEstimator,
+    Uplink,
+    VehicleStateApp,
 )
+from edge.pipelines.scheduling import every
 from edge.port_io import can_batches, serial_lines
-from edge.uplink.publisher import UplinkPublisher
-from edge.v2x.radio import V2xRadio
-from edge.vehicle.signal_map import VehicleSignalMap
-from edge.vehicle.state_estimator import VehicleDimensions, VehicleStateEstimator
+from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.serial.port import SerialLinePort
 
@@ -33,14 +33,16 @@ log = logging.getLogger("edge.vehicle_gateway")
 class VehicleGatewaySettings:
     state_rate_hz: float = 10.0
     health_period_s: float = 5.0
-    hard_braking_mps2: float = HARD_BRAKING_MPS2
-    dimensions: VehicleDimensions = field(default_factory=VehicleDimensions)
 
 
 class VehicleGatewayPipeline:
     """Runs one vehicle gateway until cancelled. Ports must be open; the caller closes them.
 
-    With a ``radio``, every vehicle state published also goes on the air as a BSM.
+    Frames from ``can_ports`` are decoded by ``decoder`` and fixes read from ``gnss`` by
+    ``fixes``; both go into ``estimator``. At ``state_rate_hz`` its state is published, judged
+    by each of ``apps`` (their events published too) and, with a ``radio``, put on the air as a
+    BSM. ``clock`` stamps what is published. The step methods (``on_can_batch``,
+    ``on_gnss_line``, ``publish_state``, ``publish_health``) are what ``run`` schedules.
     """
 
     def __init__(
@@ -48,26 +50,29 @@ class VehicleGatewayPipeline:
         *,
         can_ports: Sequence[CanPort],
         decoder: FrameDecoder,
-        signal_map: VehicleSignalMap,
+        estimator: StateEstimator,
         gnss: SerialLinePort | None,
         fixes: FixSource,
-        uplink: UplinkPublisher,
+        uplink: Uplink,
         settings: VehicleGatewaySettings,
-        radio: V2xRadio | None = None,
+        apps: Sequence[VehicleStateApp] = (),
+        radio: Radio | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._can_ports = list(can_ports)
         self._decoder = decoder
+        self._estimator = estimator
         self._gnss = gnss
         self._fixes = fixes
         self._uplink = uplink
         self._settings = settings
-        self._estimator = VehicleStateEstimator(signal_map, settings.dimensions)
-        self._brake = EmergencyBrakeDetector(uplink.identity.device_id, settings.hard_braking_mps2)
+        self._apps = list(apps)
+        self._radio = radio
+        self._clock = clock
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
-        self.health = HealthReport({"pipeline": lambda: self.counters, "": uplink.counters})
-        self.health.add("publish.refused", lambda: self._guard.counters)
-        self.health.add("state.rejects", lambda: self._estimator.rejects)
+        self.health = pipeline_health(self, uplink.counters, self._guard, clock.monotonic_s)
+        self.health.add("state.rejects", lambda: estimator.rejects)
         for port in self._can_ports:
             self.health.add(f"can.{port.name}", counters_of(port))
         if gnss is not None:
@@ -75,12 +80,13 @@ class VehicleGatewayPipeline:
         # Bad bytes are counted by reason where they are found; health carries them to the cloud.
         self.health.add("can.rejects", lambda: decoder.rejects)
         self.health.add("nmea.rejects", lambda: fixes.rejects)
-        self._radio = radio
         if radio is not None:
             self.health.add(f"udp.{radio.link.name}", counters_of(radio.link))
             self.health.add("v2x", counters_of(radio))
 
     async def run(self) -> None:
+        """Read the ports, publish state and health, run the uplink (and radio) until
+        cancelled."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._uplink.run(), name="uplink")
             for port in self._can_ports:
@@ -89,37 +95,52 @@ class VehicleGatewayPipeline:
                 tasks.create_task(self._read_gnss(self._gnss), name="gnss")
             if self._radio is not None:
                 tasks.create_task(self._radio.run(), name="v2x-radio")
-            tasks.create_task(every(1 / self._settings.state_rate_hz, self._publish_state))
-            tasks.create_task(every(self._settings.health_period_s, self._publish_health))
+            tasks.create_task(
+                every(1 / self._settings.state_rate_hz, self.publish_state), name="vehicle-state"
+            )
+            tasks.create_task(
+                every(self._settings.health_period_s, self.publish_health), name="health"
+            )
 
     async def _read_can(self, port: CanPort) -> None:
         async for batch in can_batches(port):
-            self.counters["can_frames"] += len(batch)
-            self._estimator.update_can(self._decoder.decode_batch(batch))
+            self.on_can_batch(batch)
 
     async def _read_gnss(self, port: SerialLinePort) -> None:
         async for line in serial_lines(port):
-            fix = self._fixes.feed(line)
-            if fix is not None:
-                self.counters["gnss_fixes"] += 1
-                self._estimator.update_gnss(fix, time.time())
+            self.on_gnss_line(line)
 
-    def _publish_state(self) -> None:
+    def on_can_batch(self, batch: FrameBatch) -> None:
+        """Decode ``batch`` into the estimator."""
+        self.counters["can_frames"] += len(batch)
+        self._estimator.update_can(self._decoder.decode_batch(batch))
+
+    def on_gnss_line(self, line: bytes) -> None:
+        """Feed one NMEA line; a completed fix goes into the estimator, stamped now."""
+        fix = self._fixes.feed(line)
+        if fix is not None:
+            self.counters["gnss_fixes"] += 1
+            self._estimator.update_gnss(fix, self._clock.now_ns() / 1e9)
+
+    def publish_state(self) -> None:
+        """Publish the vehicle's state (none before CAN is heard), its BSM and apps' events."""
         if self._estimator.last_can_time is None:
             return  # nothing heard from the vehicle yet: no state to report
-        now_ns = time.time_ns()
+        now_ns = self._clock.now_ns()
         state = self._estimator.state(now_ns / 1e9)
         if not self._guard.admit(state):
             return  # neither published, nor on the air, nor judged by the apps
         self._uplink.submit(state, now_ns)
         if self._radio is not None:
             self._radio.broadcast_state(state, now_ns)
-        event = self._brake.evaluate(state)
-        if event is not None and self._guard.admit(event):
-            log.info("%s: %s", self._uplink.identity.device_id, event.description)
-            self._uplink.submit(event, now_ns)
+        for app in self._apps:
+            event = app.evaluate(state)
+            if event is not None and self._guard.admit(event):
+                log.info("%s: %s", self._uplink.identity.device_id, event.description)
+                self._uplink.submit(event, now_ns)
 
-    def _publish_health(self) -> None:
+    def publish_health(self) -> None:
+        """Publish a health report."""
         health = self.health.snapshot()
         if self._guard.admit(health):
-            self._uplink.submit(health, time.time_ns())
+            self._uplink.submit(health, self._clock.now_ns())

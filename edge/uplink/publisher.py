@@ -15,6 +15,7 @@ import math
 import socket
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import asdict
 
 import aiomqtt
 from google.protobuf.message import Message
@@ -24,10 +25,10 @@ from paho.mqtt.properties import Properties
 from edge.clock import WallClock
 from edge.errors import UplinkError
 from edge.identity import DeviceIdentity
-from edge.uplink.backoff import Backoff
 from edge.uplink.outbox import OutboxEntry, SqliteOutbox
 from edge.uplink.settings import EXPIRING_STREAMS, PRIORITY, UplinkSettings
 from protocols.envelope import seal
+from protocols.mqtt_connection import Jitter
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import STREAM_OF_BODY, Stream
 
@@ -81,7 +82,7 @@ class UplinkPublisher:
         self.refused: Counter[str] = Counter()  # per stream: over MAX_PAYLOAD_BYTES
         self.connected = asyncio.Event()
         self._topics = {stream: identity.topic(stream) for stream in Stream}  # once, not per send
-        self._properties = _publish_properties(settings) if settings.mqtt5 else {}
+        self._properties = _publish_properties(settings) if settings.mqtt.mqtt5 else {}
 
     @property
     def queued(self) -> int:
@@ -132,7 +133,8 @@ class UplinkPublisher:
                 self._ack_commit = None
 
     async def _run(self) -> None:
-        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        # Full jitter: a fleet that lost the same broker spreads its reconnects.
+        backoff = self.settings.mqtt.backoff(Jitter.FULL)
         lost_logged = False
         while True:
             try:
@@ -157,8 +159,8 @@ class UplinkPublisher:
                     log.warning(
                         "%s: uplink to %s:%d unavailable (%s); retrying with backoff",
                         self.identity.device_id,
-                        self.settings.host,
-                        self.settings.port,
+                        self.settings.mqtt.host,
+                        self.settings.mqtt.port,
                         err,
                     )
                     lost_logged = True
@@ -179,16 +181,17 @@ class UplinkPublisher:
             qos=1,
             retain=True,
         )
+        mqtt = self.settings.mqtt
         return aiomqtt.Client(
-            self.settings.host,
-            self.settings.port,
-            identifier=self.settings.client_id or self.identity.device_id,
-            username=self.settings.username,
-            password=self.settings.password,
-            tls_params=self.settings.tls,
-            keepalive=self.settings.keepalive_s,
+            mqtt.host,
+            mqtt.port,
+            identifier=mqtt.client_id or self.identity.device_id,
+            username=mqtt.username,
+            password=mqtt.password,
+            tls_params=None if mqtt.tls is None else aiomqtt.TLSParameters(**asdict(mqtt.tls)),
+            keepalive=mqtt.keepalive_s,
             timeout=self.settings.ack_timeout_s,
-            protocol=aiomqtt.ProtocolVersion.V5 if self.settings.mqtt5 else None,
+            protocol=aiomqtt.ProtocolVersion.V5 if mqtt.mqtt5 else None,
             # Enough QoS 1 messages in flight to cover a batch: throughput is not bound by the
             # round trip (20 is paho's default).
             max_inflight_messages=WINDOW * 2,
@@ -258,7 +261,7 @@ class UplinkPublisher:
                 break
             historical = entry.row_id <= self._backlog_up_to
             send = self._send(client, entry, window, historical=historical)
-            window.add(entry.row_id, asyncio.create_task(send))
+            window.add(entry.row_id, asyncio.create_task(send, name=f"uplink-send-{entry.row_id}"))
 
     async def _send(
         self, client: aiomqtt.Client, entry: OutboxEntry, window: _Window, *, historical: bool

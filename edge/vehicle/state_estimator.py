@@ -4,6 +4,11 @@ A first, simple fusion: position and course come from the GNSS fix; between fixe
 1-10 Hz, CAN 50-100 Hz) the position is propagated with the wheel speed along a heading
 integrated from the yaw rate, so that a 10 Hz state stream does not jump.
 
+The CAN signals come through the box's VSS mapping (``protocols.vss``): ``STATE_FIELDS`` says
+which VSS leaf feeds which state field, and the unit the field is in; values convert from the
+DBC's unit to the leaf's (the mapping) and from the leaf's to the field's (here), both by
+``protocols.vss.units``.
+
 Only finite values are taken: a NaN or infinite signal value (an IEEE float signal's bits, a
 multiplexed signal absent from a frame, a conversion that overflows or has a NaN scale) or
 GNSS field is dropped and counted in ``rejects``; the field keeps its last good value.
@@ -19,22 +24,39 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge.errors import EdgeError
 from edge.geo import GeoPoint
-from edge.vehicle.signal_map import VehicleSignalMap
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.vss import SignalMapping, VssMapping, conversion_factor
 
-_TURN_SIGNAL = {
-    "off": pb.TURN_SIGNAL_OFF,
-    "left": pb.TURN_SIGNAL_LEFT,
-    "right": pb.TURN_SIGNAL_RIGHT,
-    "hazard": pb.TURN_SIGNAL_HAZARD,
-}
-_GEAR = {
-    "park": pb.GEAR_PARK,
-    "reverse": pb.GEAR_REVERSE,
-    "neutral": pb.GEAR_NEUTRAL,
-    "drive": pb.GEAR_DRIVE,
-}
+
+@dataclass(frozen=True)
+class StateField:
+    """One field the estimator keeps: its name (in ``rejects``), the VSS leaf feeding it and
+    the unit the state carries it in (None: unitless, as the leaf)."""
+
+    name: str
+    path: str
+    unit: str | None = None
+
+
+STATE_FIELDS = (
+    StateField("speed_mps", "Vehicle.Speed", "m/s"),
+    StateField("yaw_rate_rad_s", "Vehicle.AngularVelocity.Yaw", "rad/s"),
+    StateField("longitudinal_accel_mps2", "Vehicle.Acceleration.Longitudinal", "m/s^2"),
+    StateField("lateral_accel_mps2", "Vehicle.Acceleration.Lateral", "m/s^2"),
+    StateField("steering_wheel_angle_rad", "Vehicle.Chassis.SteeringWheel.Angle", "rad"),
+    StateField("brake_pressure_pa", "Vehicle.Chassis.Brake.FluidPressure", "Pa"),
+    StateField("brake_applied", "Vehicle.Chassis.Brake.IsPedalPressed"),
+    StateField("hazard_lights", "Vehicle.Body.Lights.Hazard.IsSignaling"),
+    StateField("turn_signal_left", "Vehicle.Body.Lights.DirectionIndicator.Left.IsSignaling"),
+    StateField("turn_signal_right", "Vehicle.Body.Lights.DirectionIndicator.Right.IsSignaling"),
+    StateField("gear", "Vehicle.Powertrain.Transmission.SelectedGear"),
+)
+"""What the vehicle state reads from CAN; a mapping's other leaves are not read."""
+STATE_PATHS = frozenset(f.path for f in STATE_FIELDS)
+_VSS_PARK = 126  # VSS SelectedGear: 0 neutral, 1, 2... or 127 forward, -1, -2... reverse
+
 FIX_QUALITY: Mapping[str, pb.FixQuality.ValueType] = {
     "NONE": pb.FIX_QUALITY_NONE,
     "GNSS": pb.FIX_QUALITY_GNSS,
@@ -86,17 +108,23 @@ class VehicleDimensions:
 class VehicleStateEstimator:
     """Holds the latest value of every mapped signal and the last GNSS fix.
 
+    ``mapping`` is the box's VSS mapping; of its leaves, those in ``STATE_FIELDS`` are read.
     ``rejects`` counts what was dropped, by reason: ``non_finite.<field>`` (decoded values of
     a mapped signal that were NaN or infinite), ``bad_scaling.<field>`` (a finite value the
-    mapping's scale and offset turned non-finite) and ``gnss_non_finite`` (fixes with a
-    non-finite position).
+    conversion turned non-finite) and ``gnss_non_finite`` (fixes with a non-finite position).
+    A DBC value the mapping's ``values`` do not name is ignored: the field keeps its value.
+
+    Raises ``EdgeError`` when a mapped leaf's unit does not convert to its field's.
     """
 
-    def __init__(self, signal_map: VehicleSignalMap, dimensions: VehicleDimensions) -> None:
-        self._map = signal_map
+    def __init__(self, mapping: VssMapping, dimensions: VehicleDimensions) -> None:
+        self._fields: list[tuple[StateField, SignalMapping, float]] = []
+        for state_field in STATE_FIELDS:
+            signal = mapping.signal(state_field.path)
+            if signal is not None:
+                self._fields.append((state_field, signal, _scale(state_field, signal)))
         self._dimensions = dimensions
         self._values: dict[str, float] = {}
-        self._enums: dict[str, str] = {}
         self._fix_point: GeoPoint | None = None
         self._fix_time: float = 0.0
         self._fix_quality: pb.FixQuality.ValueType = pb.FIX_QUALITY_NONE
@@ -109,39 +137,31 @@ class VehicleStateEstimator:
 
     def update_can(self, decoded: Mapping[str, Decoded]) -> None:
         """Take the newest finite value of each mapped signal from one decoded batch."""
-        for name, ref in self._map.numeric.items():
-            message = decoded.get(ref.message)
+        for state_field, signal, scale in self._fields:
+            message = decoded.get(signal.message)
             if message is None or len(message.timestamp) == 0:
                 continue
             self.last_can_time = float(message.timestamp[-1])
-            raw = self._newest_finite(name, message.signals[ref.signal])
-            if raw is None:
+            row = self._newest_finite(state_field.name, message.signals[signal.signal])
+            if row is None:
                 continue
-            value = raw * ref.scale + ref.offset
+            value = signal.value_at(message, row) * scale
             if not math.isfinite(value):
-                self.rejects[f"bad_scaling.{name}"] += 1
+                if signal.values is None:  # else: a code the mapping does not name
+                    self.rejects[f"bad_scaling.{state_field.name}"] += 1
                 continue
-            self._values[name] = value
-        for name, enum_ref in self._map.enums.items():
-            message = decoded.get(enum_ref.message)
-            if message is None or len(message.timestamp) == 0:
-                continue
-            code = self._newest_finite(name, message.signals[enum_ref.signal])
-            if code is None:
-                continue
-            state = enum_ref.values.get(int(code))
-            if state is not None:
-                self._enums[name] = state
+            self._values[state_field.name] = value
 
-    def _newest_finite(self, name: str, column: Any) -> float | None:
-        """The last finite value of a decoded column; the others dropped and counted."""
+    def _newest_finite(self, name: str, column: Any) -> int | None:
+        """The row of the last finite value of a decoded column; the others dropped and
+        counted."""
         values = np.asarray(column, dtype=np.float64)
         finite = np.isfinite(values)
         if finite.all():  # the usual batch: one vectorised check
-            return float(values[-1])
+            return int(values.shape[0]) - 1
         self.rejects[f"non_finite.{name}"] += int(values.shape[0] - np.count_nonzero(finite))
         good = np.flatnonzero(finite)
-        return float(values[good[-1]]) if good.shape[0] else None
+        return int(good[-1]) if good.shape[0] else None
 
     def update_gnss(self, fix: Fix, receive_time: float) -> None:
         """Take a GNSS fix received at ``receive_time`` (Unix seconds).
@@ -181,7 +201,7 @@ class VehicleStateEstimator:
             brake_applied=self._values.get("brake_applied", 0.0) >= 0.5,
             brake_pressure_pa=self._values.get("brake_pressure_pa", 0.0),
             turn_signal=self._turn_signal(),
-            gear=_GEAR.get(self._enums.get("gear", ""), pb.GEAR_UNSPECIFIED),
+            gear=self._gear(),
             length_m=self._dimensions.length_m,
             width_m=self._dimensions.width_m,
         )
@@ -209,7 +229,37 @@ class VehicleStateEstimator:
     def _turn_signal(self) -> pb.TurnSignal.ValueType:
         if self._values.get("hazard_lights", 0.0) >= 0.5:
             return pb.TURN_SIGNAL_HAZARD
-        return _TURN_SIGNAL.get(self._enums.get("turn_signal", ""), pb.TURN_SIGNAL_UNSPECIFIED)
+        left, right = self._values.get("turn_signal_left"), self._values.get("turn_signal_right")
+        if left is None and right is None:
+            return pb.TURN_SIGNAL_UNSPECIFIED
+        left_on, right_on = (left or 0.0) >= 0.5, (right or 0.0) >= 0.5
+        if left_on and right_on:  # both indicators: the hazard lights, on a car without a switch
+            return pb.TURN_SIGNAL_HAZARD
+        if left_on or right_on:
+            return pb.TURN_SIGNAL_LEFT if left_on else pb.TURN_SIGNAL_RIGHT
+        return pb.TURN_SIGNAL_OFF
+
+    def _gear(self) -> pb.Gear.ValueType:
+        gear = self._values.get("gear")
+        if gear is None:
+            return pb.GEAR_UNSPECIFIED
+        if gear == _VSS_PARK:
+            return pb.GEAR_PARK
+        if gear == 0:
+            return pb.GEAR_NEUTRAL
+        return pb.GEAR_REVERSE if gear < 0 else pb.GEAR_DRIVE  # 127: drive; 1, 2...: a gear
+
+
+def _scale(state_field: StateField, signal: SignalMapping) -> float:
+    """The factor from ``signal``'s leaf unit to ``state_field``'s (1: unitless)."""
+    if state_field.unit is None:
+        return 1.0
+    if signal.unit is None:
+        raise EdgeError(f"{signal.path}: mapped without a unit, the state needs {state_field.unit}")
+    try:
+        return conversion_factor(signal.unit, state_field.unit)
+    except ValueError as err:
+        raise EdgeError(f"{signal.path}: {err}") from err
 
 
 def _finite(value: float | None) -> float | None:

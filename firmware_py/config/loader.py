@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import re
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
-from aiomqtt import TLSParameters
-
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import DEFAULT_QOS, UplinkSettings
-from edge.vehicle.signal_map import (
-    GEAR_NAMES,
-    TURN_SIGNAL_NAMES,
-    EnumSignalRef,
-    SignalRef,
-    VehicleSignalMap,
-)
-from edge.vehicle.state_estimator import VehicleDimensions
+from edge.vehicle.state_estimator import STATE_FIELDS, STATE_PATHS, VehicleDimensions
 from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
     DEFAULT_V2X_LISTEN_PORT,
@@ -37,6 +28,7 @@ from firmware_py.config.model import (
     OutboxConfig,
     RadarConfig,
     RoadsideConfig,
+    Role,
     SignalControllerConfig,
     SimulationConfig,
     V2xConfig,
@@ -45,8 +37,12 @@ from firmware_py.config.model import (
 from firmware_py.config.reader import UINT32_MAX, Table
 from firmware_py.config.reader import read_toml as read_toml  # used here; others import it
 from firmware_py.errors import ConfigError
+from protocols.dbc import LoadedDbc, load_dbc
+from protocols.errors import ProtocolError
+from protocols.mqtt_connection import MqttConnection, MqttTls
 from protocols.spat import DEFAULT_PORT as DEFAULT_TSCBM_PORT
 from protocols.topics import Stream, check_segment
+from protocols.vss import VssMappingError, load_mapping, shipped_mappings
 
 SHIPPED_DBC_DIR = Path(__file__).resolve().parents[2] / "protocols" / "dbc" / "files"
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
@@ -57,7 +53,6 @@ MAX_PAYLOAD_BYTES = 128 * 1024 * 1024  # half what an MQTT packet can hold (268,
 MAX_OUTBOX_MB = 2**40  # 2**60 bytes: sizes in bytes stay within SQLite's int64
 MAX_OUTBOX_AGE_H = 10 * 366 * 24.0  # ten years: "keep everything"
 MAX_SECONDS = 3600.0  # a health period, a signal cycle: an hour is already far beyond use
-_RAW_VALUE = re.compile(r"^-?[0-9]{1,19}$")  # ASCII digits only: int() also takes "²", "٣"
 
 
 def _mqtt_string(t: Table, key: str, default: str | None) -> str | None:
@@ -88,7 +83,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
     device = DeviceConfig(
         device_id=device_t.convert("id", lambda v: check_segment("device id", v), "a device id"),
         region=device_t.convert("region", lambda v: check_segment("region", v), "a region"),
-        role=device_t.string("role", choices=ROLES),
+        role=Role(device_t.string("role", choices=ROLES)),
     )
     device_t.reject_unknown()
     can = tuple(_can_bus(t, base_dir) for t in root.tables("can"))
@@ -104,7 +99,7 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         can=can,
         gnss=gnss,
         health_period_s=health_t.number("period_s", 5.0, low=0.1, high=MAX_SECONDS),
-        vehicle=_vehicle(root.table("vehicle")) if root.has("vehicle") else None,
+        vehicle=_vehicle(root.table("vehicle"), can, base_dir) if root.has("vehicle") else None,
         roadside=_roadside(root.table("roadside")) if root.has("roadside") else None,
         radars=tuple(_radar(t, set(names)) for t in root.tables("radar")),
         simulation=_simulation(root.table("simulation")),
@@ -112,9 +107,9 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         v2x=_v2x(root.table("v2x")) if root.has("v2x") else None,
     )
     health_t.reject_unknown()
-    if device.role == "vehicle_gateway" and config.vehicle is None:
+    if device.role is Role.VEHICLE_GATEWAY and config.vehicle is None:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
-    if device.role == "roadside_unit" and not config.radars:
+    if device.role is Role.ROADSIDE_UNIT and not config.radars:
         raise ConfigError(f"{root.source}: a roadside_unit needs at least one [[radar]]")
     root.reject_unknown()
     return config
@@ -124,16 +119,7 @@ def load_bridge_config(path: Path) -> BridgeSettings:
     """Load a bridge config. Raises ``ConfigError`` for any invalid or unknown key."""
     root = read_toml(path)
     mqtt_t = root.table("mqtt")
-    mqtt = MqttSettings(
-        host=mqtt_t.text("host", "127.0.0.1", what="the broker's host name or address"),
-        port=mqtt_t.integer("port", 1883, low=1, high=65535),
-        client_id=_client_id(mqtt_t, "roadgate-bridge"),
-        keepalive_s=mqtt_t.integer("keepalive_s", 30, low=5, high=65535),
-        username=_mqtt_string(mqtt_t, "username", None),
-        password=_mqtt_string(mqtt_t, "password", None),
-        tls=_tls(mqtt_t, path.parent),
-        mqtt5=mqtt_t.boolean("mqtt5", True),
-    )
+    mqtt = _connection(mqtt_t, path.parent, BRIDGE_MQTT)
     mqtt_t.reject_unknown()
     bridge_t = root.table("bridge")
     settings = BridgeSettings(
@@ -170,7 +156,7 @@ def _region_or_all(value: object) -> str:
     return check_segment("region", value)
 
 
-def _tls(mqtt: Table, base_dir: Path) -> TLSParameters | None:
+def _tls(mqtt: Table, base_dir: Path) -> MqttTls | None:
     """``[mqtt.tls]``: ``ca_file`` (verify the broker), ``cert_file`` + ``key_file`` (mTLS)."""
     if not mqtt.has("tls"):
         return None
@@ -184,9 +170,31 @@ def _tls(mqtt: Table, base_dir: Path) -> TLSParameters | None:
     if files["ca_file"] is None:
         raise t.error("ca_file", None, "the CA that signed the broker's certificate is required")
     t.reject_unknown()
-    return TLSParameters(
+    return MqttTls(
         ca_certs=files["ca_file"], certfile=files["cert_file"], keyfile=files["key_file"]
     )
+
+
+def _connection(t: Table, base_dir: Path, defaults: MqttConnection) -> MqttConnection:
+    """The connection keys of an ``[mqtt]`` table (a box's or the bridge's); ``defaults``
+    gives the role's client id, protocol and first reconnect delay. The caller rejects
+    unknown keys, after reading its own."""
+    connection = MqttConnection(
+        host=t.text("host", defaults.host, what="the broker's host name or address"),
+        port=t.integer("port", defaults.port, low=1, high=65535),
+        client_id=_client_id(t, defaults.client_id or ""),
+        keepalive_s=t.integer("keepalive_s", defaults.keepalive_s, low=5, high=65535),
+        username=_mqtt_string(t, "username", None),
+        password=_mqtt_string(t, "password", None),
+        tls=_tls(t, base_dir),
+        mqtt5=t.boolean("mqtt5", defaults.mqtt5),
+    )
+    reconnect_min_s = t.number("reconnect_min_s", defaults.reconnect_min_s, low=0.1, high=60)
+    # A fleet reconnecting after a broker restart spreads over up to this long (jittered).
+    reconnect_max_s = t.number("reconnect_max_s", defaults.reconnect_max_s, low=0.1, high=3600)
+    if reconnect_max_s < reconnect_min_s:
+        raise t.error("reconnect_max_s", reconnect_max_s, "must not be below reconnect_min_s")
+    return replace(connection, reconnect_min_s=reconnect_min_s, reconnect_max_s=reconnect_max_s)
 
 
 def _uplink(t: Table, device_id: str, base_dir: Path) -> UplinkSettings:
@@ -198,25 +206,11 @@ def _uplink(t: Table, device_id: str, base_dir: Path) -> UplinkSettings:
             raise qos_t.error(key, qos_t.integer(key), f"not a stream; valid: {streams}")
         qos[Stream(key)] = qos_t.integer(key, low=0, high=2)
     settings = UplinkSettings(
-        host=t.text("host", "127.0.0.1", what="the broker's host name or address"),
-        port=t.integer("port", 1883, low=1, high=65535),
-        client_id=_client_id(t, device_id),
-        keepalive_s=t.integer("keepalive_s", 30, low=5, high=65535),
-        username=_mqtt_string(t, "username", None),
-        password=_mqtt_string(t, "password", None),
-        tls=_tls(t, base_dir),
-        mqtt5=t.boolean("mqtt5", False),
+        mqtt=_connection(t, base_dir, MqttConnection(client_id=device_id)),
         # MQTT 5's Message Expiry Interval is a four-byte integer (MQTT 5.0, 3.3.2.3.3).
         expiry_s=t.integer("expiry_s", 10, low=1, high=UINT32_MAX),
         qos=MappingProxyType(qos),
-        reconnect_min_s=t.number("reconnect_min_s", 0.5, low=0.1, high=60),
-        # A fleet reconnecting after a broker restart spreads over up to this long (jittered).
-        reconnect_max_s=t.number("reconnect_max_s", 30.0, low=0.1, high=3600),
     )
-    if settings.reconnect_max_s < settings.reconnect_min_s:
-        raise t.error(
-            "reconnect_max_s", settings.reconnect_max_s, "must not be below reconnect_min_s"
-        )
     t.reject_unknown()
     return settings
 
@@ -263,43 +257,42 @@ def _gnss(t: Table) -> GnssConfig:
     return gnss
 
 
-def _signal_ref(t: Table) -> SignalRef:
-    ref = SignalRef(
-        message=t.string("message"),
-        signal=t.string("signal"),
-        scale=t.number("scale", 1.0),
-        offset=t.number("offset", 0.0),
-    )
-    t.reject_unknown()
-    return ref
+_MAX_CAUSE = 300  # characters of a library's error quoted in a config error
 
 
-def _enum_ref(t: Table, states: tuple[str, ...]) -> EnumSignalRef:
-    """An enum signal; its values must be ``states`` (if any: an unknown enum fails later)."""
-    values_t = t.table("values", required=True)
-    values = {}
-    for key, _ in values_t.items():
-        if not _RAW_VALUE.match(key) or not -(2**63) <= int(key) < 2**64:
-            raise values_t.error(
-                key, values_t.string(key), "keys must be raw integer values, such as 1 or -2"
-            )
-        values[int(key)] = values_t.string(key, choices=states)
-    ref = EnumSignalRef(t.string("message"), t.string("signal"), MappingProxyType(values))
-    t.reject_unknown()
-    return ref
-
-
-def _vehicle(t: Table) -> VehicleConfig:
-    signals_t, enums_t = t.table("signals"), t.table("enums")
-    numeric = {key: _signal_ref(signals_t.table(key)) for key, _ in signals_t.items()}
-    states = {"turn_signal": TURN_SIGNAL_NAMES, "gear": GEAR_NAMES}
-    enums = {key: _enum_ref(enums_t.table(key), states.get(key, ())) for key, _ in enums_t.items()}
+def _vehicle(t: Table, can: tuple[CanBusConfig, ...], base_dir: Path) -> VehicleConfig:
+    """``[vehicle]``: ``mapping`` names the VSS mapping (``_mapping_file``); each
+    ``[vehicle.signals."<VSS path>"]`` table overrides one of its signals. Both are checked
+    against the DBC of the box's one CAN bus, for the leaves the vehicle state reads."""
+    mapping_file = _mapping_file(t, base_dir)
+    signals_t = t.table("signals")
+    overrides = {}
+    for path, value in signals_t.items():
+        if path not in STATE_PATHS:
+            raise signals_t.error(path, value, _not_a_state_path(path))
+        overrides[path] = signals_t.table(path)
+    if t.has("enums"):
+        raise t.error(
+            "enums",
+            t.table("enums").items(),
+            "no longer a key: the mapping gives turn signals and gear; override their VSS "
+            "leaves in [vehicle.signals]",
+        )
+    db = _vehicle_dbc(t, can).database
     try:
-        signal_map = VehicleSignalMap(MappingProxyType(numeric), MappingProxyType(enums))
-    except ValueError as err:
-        raise ConfigError(f"{t.source}: {t.path}: {err}") from err
+        mapping = load_mapping(mapping_file, db, only=STATE_PATHS - overrides.keys())
+    except VssMappingError as err:
+        raise t.error("mapping", t.string("mapping"), _cause(err)) from err
+    try:
+        signals = mapping.with_overrides(overrides, db)
+    except VssMappingError as err:  # names the config and the override already
+        raise ConfigError(_cause(err, limit=None)) from err
+    if not signals.signals:
+        raise t.error(
+            "mapping", t.string("mapping"), "maps none of the leaves the vehicle state reads"
+        )
     vehicle = VehicleConfig(
-        signals=signal_map,
+        signals=signals,
         dimensions=VehicleDimensions(
             length_m=t.number("length_m", 4.6, low=0.5, high=30),
             width_m=t.number("width_m", 1.8, low=0.3, high=5),
@@ -309,6 +302,55 @@ def _vehicle(t: Table) -> VehicleConfig:
     )
     t.reject_unknown()
     return vehicle
+
+
+def _mapping_file(t: Table, base_dir: Path) -> Path:
+    """``mapping``: a shipped mapping's name (``protocols/vss/mappings``), else the path of a
+    mapping file (relative to the config's folder)."""
+    name = t.string("mapping")
+    shipped = shipped_mappings()
+    if name in shipped:
+        return shipped[name]
+    path = t.file_path("mapping", base_dir=base_dir)
+    if not _is_file(path):
+        raise t.error(
+            "mapping",
+            name,
+            f"a shipped mapping ({', '.join(shipped)}) or a mapping file (no such file: {path})",
+        )
+    return path
+
+
+def _not_a_state_path(key: str) -> str:
+    """What ``[vehicle.signals]`` takes, for an error about ``key``."""
+    paths = ", ".join(sorted(STATE_PATHS))
+    renamed = {f.name: f.path for f in STATE_FIELDS}.get(key)
+    hint = f"; {key} is {renamed!r} now" if renamed else ""
+    return f"a VSS path the vehicle state reads ({paths}){hint}"
+
+
+def _vehicle_dbc(t: Table, can: tuple[CanBusConfig, ...]) -> LoadedDbc:
+    """The DBC of the vehicle's one CAN bus (what the mapping is checked against)."""
+    if len(can) != 1:
+        raise ConfigError(
+            f"{t.source}: [vehicle] reads exactly one [[can]] bus (its DBC checks the "
+            f"mapping); there are {len(can)}"
+        )
+    bus = can[0]
+    try:
+        return load_dbc(bus.dbc, encoding=bus.dbc_encoding)
+    except (ProtocolError, ValueError) as err:
+        encoding = f" as dbc_encoding {bus.dbc_encoding!r}" if bus.dbc_encoding else ""
+        raise ConfigError(
+            f"{t.source}: can[0].dbc: cannot load {bus.dbc}{encoding}: {_cause(err)}"
+        ) from err
+
+
+def _cause(err: Exception, limit: int | None = _MAX_CAUSE) -> str:
+    """``err``'s message on one line (a DBC's text may hold any character), cut to
+    ``limit``."""
+    text = " ".join(str(err).split())
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _radar(t: Table, buses: set[str]) -> RadarConfig:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
@@ -11,10 +12,18 @@ from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import UplinkSettings
-from edge.vehicle.signal_map import VehicleSignalMap
 from edge.vehicle.state_estimator import VehicleDimensions
+from protocols.vss import VssMapping
 
-ROLES = ("roadside_unit", "vehicle_gateway")
+
+class Role(StrEnum):
+    """What a box is: each role has its own builder (``firmware_py.box``)."""
+
+    ROADSIDE_UNIT = "roadside_unit"
+    VEHICLE_GATEWAY = "vehicle_gateway"
+
+
+ROLES = tuple(role.value for role in Role)
 DEFAULT_STATE_DIR = Path("~/.local/state/roadgate").expanduser()
 """Where a box keeps its outbox unless ``[outbox] path`` says otherwise (on a board, a
 systemd unit sets ``/var/lib/roadgate``)."""
@@ -26,7 +35,7 @@ SIMULATED = "simulated"
 class DeviceConfig:
     device_id: str
     region: str
-    role: str
+    role: Role
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,10 @@ class RadarConfig:
 
 @dataclass(frozen=True)
 class VehicleConfig:
-    signals: VehicleSignalMap
+    """``signals``: the VSS mapping the config names, its single-signal overrides applied,
+    checked against the bus's DBC, holding the leaves the vehicle state reads."""
+
+    signals: VssMapping
     dimensions: VehicleDimensions
     state_rate_hz: float
     hard_braking_mps2: float

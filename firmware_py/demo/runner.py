@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 
 from cloud_bridge.service import BridgeService
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.stats import BridgeStats
 from firmware_py.box import run_box
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
@@ -39,7 +39,8 @@ def demo_box_configs(broker_port: int, state_dir: Path) -> list[BoxConfig]:
     configs = []
     for name in DEMO_BOXES:
         config = load_box_config(EXAMPLES_DIR / name)
-        uplink = dataclasses.replace(config.uplink, host="127.0.0.1", port=broker_port)
+        mqtt = dataclasses.replace(config.uplink.mqtt, host="127.0.0.1", port=broker_port)
+        uplink = dataclasses.replace(config.uplink, mqtt=mqtt)
         outbox = dataclasses.replace(
             config.outbox, path=state_dir / f"{config.device.device_id}-outbox.sqlite3"
         )
@@ -80,14 +81,18 @@ async def _run(
         bridge = BridgeService(
             BridgeSettings(
                 # The embedded broker (amqtt) speaks MQTT 3.1.1 only.
-                MqttSettings(port=port, client_id="roadgate-demo-bridge", mqtt5=False),
+                dataclasses.replace(
+                    BRIDGE_MQTT, port=port, client_id="roadgate-demo-bridge", mqtt5=False
+                ),
                 store,
             ),
             stats,
         )
         bridge_ready, monitor_ready = asyncio.Event(), asyncio.Event()
         bridge_task = asyncio.create_task(bridge.run(bridge_ready), name="bridge")
-        monitor_task = asyncio.create_task(watch("127.0.0.1", port, view, monitor_ready))
+        monitor_task = asyncio.create_task(
+            watch("127.0.0.1", port, view, monitor_ready), name="monitor"
+        )
         await _first(bridge_ready, bridge_task)
         await _first(monitor_ready, monitor_task)
         boxes = [
@@ -106,7 +111,7 @@ async def _run(
 
 async def _first(event: asyncio.Event, task: asyncio.Task[None]) -> None:
     """Wait for ``event``; if ``task`` ends first, raise its error."""
-    waiter = asyncio.create_task(event.wait())
+    waiter = asyncio.create_task(event.wait(), name=f"{task.get_name()}-ready")
     done, _ = await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         waiter.cancel()
@@ -124,7 +129,7 @@ async def _show(
     watched: list[asyncio.Task[None]],
 ) -> None:
     """Refresh the summary until stopped; a crashed component stops the demo with its error."""
-    deadline = asyncio.create_task(wait_for_stop(stop, duration_s))
+    deadline = asyncio.create_task(wait_for_stop(stop, duration_s), name="demo-deadline")
     interactive = console.is_terminal and sys.stdout.isatty()
     refresh = 0.5 if interactive else PLAIN_EVERY_S
     live = Live(console=console, auto_refresh=False) if interactive else None

@@ -8,10 +8,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import can
-
 from edge.geo import GeoPoint, east_north_to_sensor
 from firmware_py.simulation.world import INTERSECTION, Actor, ActorState
+from hal.can.registry import SEND_ONLY, create_can_port
 from protocols.radar.ars408 import RadarObject, encode_object_list
 
 CYCLE_S = 0.072  # the ARS408's measurement cycle
@@ -94,9 +93,10 @@ class RadarSimulator:
         )
 
     async def run(self) -> None:
-        """Send one object list per cycle until cancelled."""
-        bus = can.Bus(interface=self._interface, channel=self._channel)
-        try:
+        """Send one object list per cycle until cancelled. Raises ``PortOpenError`` when the
+        bus cannot be opened, ``TransmitError`` when a frame cannot be sent."""
+        port = create_can_port("radar-sim", self._interface, self._channel, wanted=SEND_ONLY)
+        with port:
             loop = asyncio.get_running_loop()
             next_tick = loop.time()
             while True:
@@ -104,9 +104,7 @@ class RadarSimulator:
                     self._db, self._sensor_id, self.cycles_sent, self.objects_at(time.time())
                 )
                 for frame_id, data in frames:
-                    bus.send(can.Message(arbitration_id=frame_id, data=data, is_extended_id=False))
+                    port.send(frame_id, data)
                 self.cycles_sent += 1
                 next_tick += CYCLE_S
                 await asyncio.sleep(max(0.0, next_tick - loop.time()))
-        finally:
-            bus.shutdown()

@@ -1,8 +1,8 @@
 """A simulated car's powertrain bus: its actor's motion as Toyota CAN frames on a real bus.
 
-Frames go out through python-can (the virtual bus in the demo, vcan or a real adapter on a
-bench) at the rates the car's ECUs use, so the gateway under test reads them exactly as it
-would read the car.
+Frames go out through a ``CanPort`` (python-can's virtual bus in the demo, vcan or a real
+adapter on a bench) at the rates the car's ECUs use, so the gateway under test reads them
+exactly as it would read the car.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import math
 import time
 from typing import Any
 
-import can
 import cantools.database
 
 from firmware_py.simulation.world import Actor, ActorState
+from hal.can.registry import SEND_ONLY, create_can_port
 
 TURN_SIGNAL_RAW = {"left": 1, "right": 2, "off": 3}
 GEAR_DRIVE_RAW = 0
@@ -63,18 +63,17 @@ class VehicleCanSimulator:
         return out
 
     async def run(self) -> None:
-        """Send frames until cancelled."""
-        bus = can.Bus(interface=self._interface, channel=self._channel)
-        try:
+        """Send frames until cancelled. Raises ``PortOpenError`` when the bus cannot be opened,
+        ``TransmitError`` when a frame cannot be sent."""
+        port = create_can_port("vehicle-sim", self._interface, self._channel, wanted=SEND_ONLY)
+        with port:
             loop = asyncio.get_running_loop()
             next_tick, tick = loop.time(), 0
             while True:
                 state = self._actor.state_at(time.time() - self._epoch)
                 for frame_id, data in self.frames(state, slow=tick % SLOW_EVERY == 0):
-                    bus.send(can.Message(arbitration_id=frame_id, data=data, is_extended_id=False))
+                    port.send(frame_id, data)
                     self.frames_sent += 1
                 tick += 1
                 next_tick += FAST_PERIOD_S
                 await asyncio.sleep(max(0.0, next_tick - loop.time()))
-        finally:
-            bus.shutdown()

@@ -116,28 +116,39 @@ class Actor:
         return INTERSECTION.offset(state.east_m, state.north_m)
 
 
+def eebl_drive(name: str, *, cruise_before_s: float, cruise_after_s: float) -> Actor:
+    """The one EEBL drive, shared by the demo's world and the HIL data generator.
+
+    Northbound in the east lane at 48 km/h; after ``cruise_before_s`` it brakes hard
+    (-6 m/s² for 1.2 s, an emergency electronic brake light event), waits 2 s with the left
+    blinker on, pulls away at 2 m/s² for 3.5 s, then cruises ``cruise_after_s`` until the
+    profile repeats.
+    """
+    return Actor(
+        name,
+        "car",
+        start_east_m=1.75,
+        start_north_m=-160.0,
+        heading_deg=0.0,
+        speed_mps=13.3,
+        phases=(
+            Phase(cruise_before_s),
+            Phase(1.2, accel_mps2=-6.0, brake=True),
+            Phase(2.0, turn_signal="left"),
+            Phase(3.5, accel_mps2=2.0, turn_signal="left"),
+            Phase(cruise_after_s),
+        ),
+        length_m=4.6,
+        width_m=1.8,
+        rcs_dbsm=10.0,
+    )
+
+
 def intersection_actors() -> dict[str, Actor]:
     """The demo intersection: two connected cars and a cyclist."""
     return {
         # Northbound at 48 km/h; brakes hard (EEBL) before the stop line, then goes on.
-        "veh-001": Actor(
-            "veh-001",
-            "car",
-            start_east_m=1.75,
-            start_north_m=-160.0,
-            heading_deg=0.0,
-            speed_mps=13.3,
-            phases=(
-                Phase(6.0),
-                Phase(1.2, accel_mps2=-6.0, brake=True),
-                Phase(2.0, turn_signal="left"),
-                Phase(3.5, accel_mps2=2.0, turn_signal="left"),
-                Phase(11.3),
-            ),
-            length_m=4.6,
-            width_m=1.8,
-            rcs_dbsm=10.0,
-        ),
+        "veh-001": eebl_drive("veh-001", cruise_before_s=6.0, cruise_after_s=11.3),
         # Southbound at 65 km/h through a 50 km/h zone: the roadside unit flags it.
         "veh-002": Actor(
             "veh-002",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from enum import StrEnum
-from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from hal.can.frames import FrameBatch
 
@@ -22,7 +22,7 @@ class BusState(StrEnum):
 
 
 @runtime_checkable
-class CanPort(Protocol):
+class CanPort(AbstractContextManager["CanPort", None], Protocol):
     """One CAN bus. Use as a context manager; ``close()`` is safe to call twice.
 
     Every operation is fallible: errors are ``hal.errors.HalError`` subclasses.
@@ -57,16 +57,18 @@ class CanPort(Protocol):
         ...
 
     def send(
-        self, arbitration_id: int, data: bytes, *, extended: bool = False, fd: bool = False
+        self,
+        arbitration_id: int,
+        data: bytes,
+        *,
+        extended: bool = False,
+        fd: bool = False,
+        bitrate_switch: bool = False,
     ) -> None:
-        """Queue one frame for sending. Raises ``TransmitError`` or ``PortClosedError``."""
+        """Queue one data frame for sending. Raises ``TransmitError`` or ``PortClosedError``;
+        ``ValueError`` for a frame that cannot exist (``hal.can.frames.check_frame``)."""
         ...
 
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def send_remote(self, arbitration_id: int, length: int, *, extended: bool = False) -> None:
+        """Queue one classic remote request for ``length`` (0-8) bytes. Raises as ``send``."""
+        ...

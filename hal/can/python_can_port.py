@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hal.can.adapter_base import CanAdapterBase
 from hal.can.frames import (
     CLASSIC_MAX_DATA,
     FD_DATA_LENGTHS,
@@ -29,16 +30,12 @@ from hal.can.frames import (
 )
 from hal.can.port import BusState
 from hal.errors import PortClosedError, PortOpenError, TransmitError
-from hal.port_base import AdapterBase
 from hal.port_tracking import OpenPorts
 
 if TYPE_CHECKING:
     import can
 
 _log = logging.getLogger("hal.can")
-
-MAX_STANDARD_ID = 0x7FF
-MAX_EXTENDED_ID = 0x1FFF_FFFF
 
 _open_ports: OpenPorts[PythonCanPort] = OpenPorts("CAN port", _log)
 
@@ -53,7 +50,7 @@ def leaked_ports() -> int:
     return _open_ports.leaked
 
 
-class PythonCanPort(AdapterBase):
+class PythonCanPort(CanAdapterBase):
     """A ``CanPort`` backed by ``can.Bus``. Created closed: call ``open()`` or use ``with``.
 
     Counters: ``rx_frames`` (data and remote frames received), ``rx_error_frames``,
@@ -64,6 +61,9 @@ class PythonCanPort(AdapterBase):
     When the driver fails while receiving (a USB adapter unplugged, an interface gone), the port
     shuts the bus down, reports ``DOWN``, logs once, and tries to reopen it on later receive
     calls, every ``reopen_interval`` seconds; it logs once more when it is back.
+
+    ``send`` waits up to ``send_timeout`` seconds for room in the driver's transmit queue (or,
+    on the virtual bus, in a receiver's bounded queue) before it fails with ``TransmitError``.
     """
 
     def __init__(
@@ -75,9 +75,10 @@ class PythonCanPort(AdapterBase):
         fd: bool = False,
         receive_own_messages: bool = False,
         reopen_interval: float = 1.0,
+        send_timeout: float = 0.05,
     ) -> None:
-        """Raises ``ValueError`` for an empty name, interface or channel, a bitrate <= 0 or a
-        reopen_interval <= 0."""
+        """Raises ``ValueError`` for an empty name, interface or channel, a bitrate <= 0, a
+        reopen_interval <= 0 or a send_timeout <= 0."""
         for label, value in (("name", name), ("interface", interface), ("channel", channel)):
             if not value:
                 raise ValueError(f"CAN port {label} must not be empty")
@@ -85,7 +86,10 @@ class PythonCanPort(AdapterBase):
             raise ValueError(f"CAN port {name!r}: bitrate must be positive, got {bitrate}")
         if reopen_interval <= 0:
             raise ValueError(f"CAN port {name!r}: reopen_interval must be positive")
+        if not send_timeout > 0:
+            raise ValueError(f"CAN port {name!r}: send_timeout must be positive")
         self._reopen_interval = reopen_interval
+        self._send_timeout = send_timeout
         self._is_open = False  # the owner's intent: open() called and close() not yet
         self._next_reopen_at = 0.0
         self._disconnects = 0
@@ -220,9 +224,7 @@ class PythonCanPort(AdapterBase):
             _log.exception("CAN port %r: bus shutdown failed", self._name)
 
     def _require_bus(self) -> can.BusABC | None:
-        """The live bus; None while it is down and not yet back."""
-        if not self._is_open:
-            raise PortClosedError(f"CAN port {self._name!r} is not open")
+        """The live bus of an open port; None while it is down and not yet back."""
         if self._bus is None and time.monotonic() >= self._next_reopen_at:
             self._next_reopen_at = time.monotonic() + self._reopen_interval
             try:
@@ -235,18 +237,10 @@ class PythonCanPort(AdapterBase):
             )
         return self._bus
 
-    def receive(self, max_frames: int = 1024, timeout: float = 0.1) -> FrameBatch:
-        """Wait up to ``timeout`` s for a frame, then take what is already queued.
-
-        Returns a ``FRAME_DTYPE`` batch of at most ``max_frames`` frames (maybe empty; always
-        empty while the bus is down). Raises ``PortClosedError`` when not open, ``ValueError``
-        if ``max_frames`` < 1 or ``timeout`` < 0. A driver failure does not raise: the port
-        goes down and reopens by itself.
-        """
-        if max_frames < 1:
-            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-        if timeout < 0:
-            raise ValueError(f"timeout must not be negative, got {timeout}")
+    def _receive_internal(self, max_frames: int, timeout: float) -> FrameBatch:
+        """Wait up to ``timeout`` s for a frame, then take what is already queued (at most
+        ``max_frames``; none while the bus is down). A driver failure does not raise: the
+        port goes down and reopens by itself."""
         bus = self._require_bus()
         if bus is None:  # down: wait as a receive would, then report nothing
             time.sleep(min(timeout, max(0.0, self._next_reopen_at - time.monotonic())))
@@ -329,39 +323,24 @@ class PythonCanPort(AdapterBase):
         )
         self._drop_bus()
 
-    def send(
-        self, arbitration_id: int, data: bytes, *, extended: bool = False, fd: bool = False
-    ) -> None:
-        """Queue one data frame.
-
-        Raises ``PortClosedError`` when not open, ``TransmitError`` when the driver refuses the
-        frame, ``ValueError`` for an id out of range, data too long for the frame type, or an
-        FD frame on a port opened without ``fd=True``.
-        """
+    def _send_internal(self, arbitration_id: int, data: bytes, length: int, flags: int) -> None:
         bus = self._require_bus()
         if bus is None:
             self._tx_errors += 1
             raise TransmitError(f"CAN port {self._name!r}: the bus is down")
-        limit = MAX_EXTENDED_ID if extended else MAX_STANDARD_ID
-        if not 0 <= arbitration_id <= limit:
-            kind = "extended" if extended else "standard"
-            raise ValueError(f"{kind} CAN id must be 0..{limit:#x}, got {arbitration_id:#x}")
-        if fd:
-            if not self._fd:
-                raise ValueError(f"CAN port {self._name!r} was not opened with fd=True")
-            if len(data) not in FD_DATA_LENGTHS:
-                raise ValueError(
-                    f"a CAN FD frame carries one of {sorted(FD_DATA_LENGTHS)} bytes, "
-                    f"got {len(data)}"
-                )
-        elif len(data) > CLASSIC_MAX_DATA:
-            raise ValueError(f"a classic CAN frame carries at most 8 bytes, got {len(data)}")
         assert self._can is not None  # set together with the bus
+        remote = bool(flags & FLAG_REMOTE)
         msg = self._can.Message(
-            arbitration_id=arbitration_id, data=data, is_extended_id=extended, is_fd=fd
+            arbitration_id=arbitration_id,
+            data=None if remote else data,
+            dlc=length,
+            is_extended_id=bool(flags & FLAG_EXTENDED),
+            is_remote_frame=remote,
+            is_fd=bool(flags & FLAG_FD),
+            bitrate_switch=bool(flags & FLAG_BRS),
         )
         try:
-            bus.send(msg)
+            bus.send(msg, timeout=self._send_timeout)
         except (self._can.CanError, OSError) as err:
             self._tx_errors += 1
             raise TransmitError(

@@ -25,6 +25,10 @@ class WantedIds:
     extended: frozenset[int] = frozenset()
 
 
+SEND_ONLY = WantedIds()
+"""For a port that only sends (a simulator, an emulator): receive no frames, where the adapter
+can filter in the kernel."""
+
 CanPortFactory = Callable[[str, str, str, int | None, bool, WantedIds | None], CanPort]
 """``(name, interface, channel, bitrate, fd, wanted) -> CanPort``: builds an unopened port."""
 

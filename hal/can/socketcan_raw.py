@@ -4,12 +4,16 @@ python-can builds one ``Message`` per frame, which on a Raspberry Pi caps a bus 
 thousand frames/s. Here ``receive()`` reads every queued ``can_frame``/``canfd_frame`` with
 ``recvmsg_into`` straight into preallocated slots (one syscall per frame is the floor with plain
 ``CAN_RAW``; no Python object per frame beyond what that call returns) and parses the whole
-burst with numpy (``hal.can.frame_structs``). The kernel does the rest: receive timestamps
-(``SO_TIMESTAMPNS``), id filters (``CAN_RAW_FILTER``), a large receive buffer
-(``SO_RCVBUFFORCE``) and a drop counter (``SO_RXQ_OVFL``).
+burst with numpy (``hal.can.socketcan_structs``; error frames to bus states in
+``hal.can.socketcan_error_frames``, id filters in ``hal.can.socketcan_filters``). The kernel
+does the rest: receive timestamps (``SO_TIMESTAMPNS``), id filters (``CAN_RAW_FILTER``), a
+large receive buffer (``SO_RCVBUFFORCE``) and a drop counter (``SO_RXQ_OVFL``).
 
 Only the ``socket`` module is used: importing this module needs nothing else; a kernel without
 SocketCAN fails at ``open()`` with ``PortOpenError`` saying what to load.
+
+Over 500 lines on purpose: it is one port whose receive, link-down/reopen and send paths share
+one socket's state; the pure parts (structs, error frames, filters) already live elsewhere.
 """
 
 from __future__ import annotations
@@ -28,25 +32,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hal.can.frame_structs import (
+from hal.can.adapter_base import CanAdapterBase
+from hal.can.frames import (
     CAN_EFF_FLAG,
     CAN_ERR_MASK,
+    CAN_RTR_FLAG,
+    FLAG_BRS,
+    FLAG_EXTENDED,
+    FLAG_FD,
+    FLAG_REMOTE,
+    FrameBatch,
+    empty_batch,
+)
+from hal.can.port import BusState
+from hal.can.socketcan_error_frames import summarize_error_frames
+from hal.can.socketcan_filters import compute_filters, pack_filters
+from hal.can.socketcan_structs import (
+    CANFD_BRS,
     CANFD_FDF,
-    CLASSIC_MAX_DATA,
-    FD_DATA_LENGTHS,
-    MAX_EXTENDED_ID,
-    MAX_STANDARD_ID,
-    compute_filters,
-    pack_filters,
     pack_frame,
     parse_slots,
-    summarize_error_frames,
     timespec_seconds,
 )
-from hal.can.frames import FrameBatch, empty_batch
-from hal.can.port import BusState
-from hal.errors import HalError, PortClosedError, PortOpenError, TransmitError
-from hal.port_base import AdapterBase
+from hal.errors import HalError, PortOpenError, TransmitError
 from hal.port_tracking import OpenPorts
 
 _log = logging.getLogger("hal.can")
@@ -148,7 +156,7 @@ class _SocketHolder:
             sock.close()
 
 
-class SocketCanRawPort(AdapterBase):
+class SocketCanRawPort(CanAdapterBase):
     """A ``CanPort`` on a raw SocketCAN socket. Created closed: call ``open()`` or use ``with``.
 
     Counters: ``rx_frames`` (data and remote frames), ``rx_error_frames``, ``rx_kernel_drops``
@@ -168,6 +176,7 @@ class SocketCanRawPort(AdapterBase):
         self._name = name
         self._channel = channel
         self._options = options or SocketCanRawOptions()
+        self._fd = self._options.fd
         self._filters = self._options.kernel_filters()
         self._is_open = False  # open() was called and close() was not
         self._sock: socket.socket | None = None  # None while open but the interface is gone
@@ -346,27 +355,16 @@ class SocketCanRawPort(AdapterBase):
             self._poll.unregister(sock.fileno())
         self._holder.close()
 
-    def _require_open(self) -> None:
-        if not self._is_open:
-            raise PortClosedError(f"CAN port {self._name!r} is not open")
-
     # -- receiving -----------------------------------------------------------------------------
 
-    def receive(self, max_frames: int = 1024, timeout: float = 0.1) -> FrameBatch:
+    def _receive_internal(self, max_frames: int, timeout: float) -> FrameBatch:
         """Wait up to ``timeout`` s for frames, then read every queued one, up to ``max_frames``.
 
-        Returns a ``FRAME_DTYPE`` batch (maybe empty); error frames are in it with
-        ``FLAG_ERROR`` and also update ``state`` and the ``bus_*`` counters. Bad records are
-        counted, never raised. While the interface is gone the batch is empty, ``state`` is
-        ``DOWN`` and the port reopens by itself every ``reopen_interval``.
-        Raises ``PortClosedError`` when not open, ``ValueError`` if ``max_frames`` < 1 or
-        ``timeout`` < 0.
+        Error frames are in the batch with ``FLAG_ERROR`` and also update ``state`` and the
+        ``bus_*`` counters. Bad records are counted, never raised. While the interface is gone
+        the batch is empty, ``state`` is ``DOWN`` and the port reopens by itself every
+        ``reopen_interval``.
         """
-        self._require_open()
-        if max_frames < 1:
-            raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-        if timeout < 0:
-            raise ValueError(f"timeout must not be negative, got {timeout}")
         sock = self._sock or self._try_reopen(timeout)
         if sock is None:
             return empty_batch()
@@ -554,18 +552,13 @@ class SocketCanRawPort(AdapterBase):
 
     # -- sending -------------------------------------------------------------------------------
 
-    def send(
-        self, arbitration_id: int, data: bytes, *, extended: bool = False, fd: bool = False
-    ) -> None:
-        """Queue one data frame and hand queued frames to the kernel as far as it takes them.
+    def _send_internal(self, arbitration_id: int, data: bytes, length: int, flags: int) -> None:
+        """Queue the frame and hand queued frames to the kernel as far as it takes them.
 
-        Raises ``PortClosedError`` when not open; ``TransmitError`` when the transmit queue is
-        full, the id was sent less than its ``min_send_interval`` ago, or the interface is
-        gone or refuses the frame; ``ValueError`` for an id out of range, data too long for the
-        frame type, or an FD frame on a port opened without ``fd=True``.
+        Raises ``TransmitError`` when the transmit queue is full, the id was sent less than
+        its ``min_send_interval`` ago, or the interface is gone or refuses the frame.
         """
-        self._require_open()
-        record = self._pack(arbitration_id, data, extended, fd)
+        record = _pack(arbitration_id, data, length, flags)
         sock = self._sock or self._reopen_if_due()
         if sock is None:
             self._counts["tx_errors"] += 1
@@ -606,24 +599,6 @@ class SocketCanRawPort(AdapterBase):
         self._flush(sock)
         return len(self._tx_queue)
 
-    def _pack(self, arbitration_id: int, data: bytes, extended: bool, fd: bool) -> bytes:
-        limit = MAX_EXTENDED_ID if extended else MAX_STANDARD_ID
-        if not 0 <= arbitration_id <= limit:
-            kind = "extended" if extended else "standard"
-            raise ValueError(f"{kind} CAN id must be 0..{limit:#x}, got {arbitration_id:#x}")
-        if fd:
-            if not self._options.fd:
-                raise ValueError(f"CAN port {self._name!r} was not opened with fd=True")
-            if len(data) not in FD_DATA_LENGTHS:
-                raise ValueError(
-                    f"a CAN FD frame carries one of {sorted(FD_DATA_LENGTHS)} bytes, "
-                    f"got {len(data)}"
-                )
-        elif len(data) > CLASSIC_MAX_DATA:
-            raise ValueError(f"a classic CAN frame carries at most 8 bytes, got {len(data)}")
-        can_id = arbitration_id | (CAN_EFF_FLAG if extended else 0)
-        return pack_frame(can_id, bytes(data), fd=fd, fd_flags=CANFD_FDF)
-
     def _flush(self, sock: socket.socket) -> None:
         queue = self._tx_queue
         while queue:
@@ -650,3 +625,12 @@ class SocketCanRawPort(AdapterBase):
             self._flush(sock)
         except TransmitError as err:
             _log.warning("%s", err)
+
+
+def _pack(arbitration_id: int, data: bytes, length: int, flags: int) -> bytes:
+    """The kernel record of a checked frame (``flags``: the batch's ``FLAG_*`` bits)."""
+    can_id = arbitration_id | (CAN_EFF_FLAG if flags & FLAG_EXTENDED else 0)
+    if flags & FLAG_REMOTE:
+        return pack_frame(can_id | CAN_RTR_FLAG, b"", length=length)
+    fd_flags = CANFD_FDF | (CANFD_BRS if flags & FLAG_BRS else 0)
+    return pack_frame(can_id, data, fd=bool(flags & FLAG_FD), fd_flags=fd_flags)

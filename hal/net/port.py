@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
 
 Datagram = tuple[bytes, float]
 """A datagram's payload and its receive time (Unix seconds, the kernel's stamp where it
@@ -12,7 +12,7 @@ gives one)."""
 
 
 @runtime_checkable
-class DatagramPort(Protocol):
+class DatagramPort(AbstractContextManager["DatagramPort", None], Protocol):
     """A bound datagram socket, read in batches. ``close()`` is safe to call twice."""
 
     @property
@@ -35,15 +35,6 @@ class DatagramPort(Protocol):
         """Block up to ``timeout`` s; return the datagrams queued, at most ``max_datagrams``
         (maybe none). Raises ``PortClosedError`` when the port is not open."""
         ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
 
 
 @runtime_checkable

@@ -6,18 +6,22 @@ frozen ``BoardProfile`` and rejects a bad file naming the key, the value and wha
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from hal.errors import HalError
+from protocols.toml_table import TomlTable
 
 PROFILE_DIR = Path(__file__).resolve().parent
 CONFIG_TXT_PREFIXES = ("dtoverlay=", "dtparam=", "enable_uart=")
 CONNECTIONS = ("uart", "usb")
 
 
-class ProfileError(ValueError):
-    """A profile is missing or invalid; the message names the file, key and value."""
+class ProfileError(HalError, ValueError):
+    """A profile is missing or invalid; the message names the file, key and value.
+
+    Also a ``ValueError``, as it was before it joined ``HalError``: callers catching that keep
+    working."""
 
 
 @dataclass(frozen=True)
@@ -74,21 +78,18 @@ def load_profile(name: str, directory: Path = PROFILE_DIR) -> BoardProfile:
     path = directory / f"{name}.toml"
     if "/" in name or not path.is_file():
         raise ProfileError(f"no board profile {name!r}; shipped: {', '.join(profile_names())}")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ProfileError(f"{path}: {err}") from err
-    table = _Table(raw, str(path))
+    table = _Table.read(path, "board profile")
     profile = BoardProfile(
-        name=table.text("name"),
-        description=table.text("description"),
-        boards=table.texts("boards"),
-        config_txt=table.texts("config_txt"),
-        udev_rules=table.texts("udev_rules"),
-        notes=table.text("notes", allow_empty=True).strip(),
+        name=table.text("name", what="the profile's name"),
+        description=_nonempty(table, "description"),
+        boards=table.strings("boards"),
+        config_txt=table.strings("config_txt"),
+        udev_rules=table.strings("udev_rules"),
+        notes=table.string("notes").strip(),
         can=tuple(_can(t) for t in table.tables("can")),
         gnss=tuple(_gnss(t) for t in table.tables("gnss")),
     )
+    table.reject_unknown()
     if profile.name != name:
         raise ProfileError(f"{path}: name = {profile.name!r}, expected the file's name {name!r}")
     for line in profile.config_txt:
@@ -104,28 +105,29 @@ def load_profile(name: str, directory: Path = PROFILE_DIR) -> BoardProfile:
 
 def _can(table: _Table) -> CanProfile:
     can = CanProfile(
-        interface=table.text("interface"),
-        controller=table.text("controller"),
-        oscillator_hz=table.positive("oscillator_hz"),
+        interface=_nonempty(table, "interface"),
+        controller=_nonempty(table, "controller"),
+        oscillator_hz=table.integer("oscillator_hz", low=1),
         interrupt_gpio=table.integer("interrupt_gpio"),
-        bitrate=table.positive("bitrate"),
-        fd=table.flag("fd"),
-        setup=table.texts("setup"),
-        data_bitrate=table.positive("data_bitrate") if "data_bitrate" in table.raw else None,
+        bitrate=table.integer("bitrate", low=1),
+        fd=table.boolean("fd"),
+        setup=table.strings("setup"),
+        data_bitrate=table.integer("data_bitrate", None, low=1),
     )
+    table.reject_unknown()
     up = next(
         (line for line in can.setup if line.startswith(f"ip link set {can.interface} up")), None
     )
     if up is None or f" bitrate {can.bitrate} " not in f"{up} ":
         raise ProfileError(
-            f"{table.where}: setup must bring {can.interface} up with "
+            f"{table.source}: {table.path}: setup must bring {can.interface} up with "
             f"'bitrate {can.bitrate}', got {list(can.setup)}"
         )
     if can.fd != (can.data_bitrate is not None) or (
         can.fd and f" dbitrate {can.data_bitrate} " not in f"{up} "
     ):
         raise ProfileError(
-            f"{table.where}: fd = {can.fd} needs data_bitrate and "
+            f"{table.source}: {table.path}: fd = {can.fd} needs data_bitrate and "
             f"'dbitrate <data_bitrate>' in setup (and neither without fd)"
         )
     return can
@@ -133,64 +135,27 @@ def _can(table: _Table) -> CanProfile:
 
 def _gnss(table: _Table) -> GnssProfile:
     gnss = GnssProfile(
-        receiver=table.text("receiver"),
-        connection=table.text("connection"),
-        device=table.text("device"),
-        baudrate=table.positive("baudrate"),
-        by_id=table.text("by_id") if "by_id" in table.raw else None,
+        receiver=_nonempty(table, "receiver"),
+        connection=table.string("connection", choices=CONNECTIONS),
+        device=_nonempty(table, "device"),
+        baudrate=table.integer("baudrate", low=1),
+        by_id=table.string("by_id", None),
     )
-    if gnss.connection not in CONNECTIONS:
-        raise ProfileError(
-            f"{table.where}: connection = {gnss.connection!r}, valid: {', '.join(CONNECTIONS)}"
-        )
+    table.reject_unknown()
+    if gnss.by_id is not None and not gnss.by_id.strip():
+        raise table.error("by_id", gnss.by_id, "a path under /dev/serial/by-id, not empty")
     return gnss
 
 
-class _Table:
-    """Typed access to one TOML table; errors name the file, table and key."""
+def _nonempty(table: _Table, key: str) -> str:
+    """A string that is not blank (it may hold spaces and newlines: a description, a command)."""
+    value = table.string(key)
+    if not value.strip():
+        raise table.error(key, value, "a string that is not empty")
+    return value
 
-    def __init__(self, raw: dict[str, Any], where: str) -> None:
-        self.raw = raw
-        self.where = where
 
-    def _get(self, key: str, kind: type | tuple[type, ...], valid: str) -> Any:
-        if key not in self.raw:
-            raise ProfileError(f"{self.where}: missing key {key!r} ({valid})")
-        value = self.raw[key]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ProfileError(f"{self.where}: {key} = {value!r} is not {valid}")
-        return value
+class _Table(TomlTable):
+    """A TOML table of a profile; an invalid value raises ``ProfileError``."""
 
-    def text(self, key: str, *, allow_empty: bool = False) -> str:
-        value: str = self._get(key, str, "a string")
-        if not value.strip() and not allow_empty:
-            raise ProfileError(f"{self.where}: {key} must not be empty")
-        return value
-
-    def integer(self, key: str) -> int:
-        value: int = self._get(key, int, "an integer")
-        return value
-
-    def positive(self, key: str) -> int:
-        value = self.integer(key)
-        if value <= 0:
-            raise ProfileError(f"{self.where}: {key} = {value} is not a positive integer")
-        return value
-
-    def flag(self, key: str) -> bool:
-        value: bool = self._get(key, bool, "true or false")
-        return value
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        values: list[Any] = self._get(key, list, "a list of strings")
-        if not all(isinstance(v, str) for v in values):
-            raise ProfileError(f"{self.where}: {key} = {values!r} is not a list of strings")
-        return tuple(values)
-
-    def tables(self, key: str) -> list[_Table]:
-        if key not in self.raw:
-            return []
-        values: list[Any] = self._get(key, list, f"an array of [[{key}]] tables")
-        if not all(isinstance(v, dict) for v in values):
-            raise ProfileError(f"{self.where}: {key} must be [[{key}]] tables")
-        return [_Table(v, f"{self.where} [[{key}]] #{i + 1}") for i, v in enumerate(values)]
+    error_type = ProfileError

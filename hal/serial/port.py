@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
 
 
 @runtime_checkable
-class SerialLinePort(Protocol):
+class SerialLinePort(AbstractContextManager["SerialLinePort", None], Protocol):
     """A serial device read as ASCII lines (NMEA 0183). ``close()`` is safe to call twice."""
 
     @property
@@ -38,12 +38,3 @@ class SerialLinePort(Protocol):
         the port reports ``connected == False`` and tries to reopen on later calls.
         """
         ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...

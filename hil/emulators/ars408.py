@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-import can
-
 from edge.geo import GeoPoint
 from firmware_py.simulation.radar import visible_objects
 from hil.clock import ScenarioClock
@@ -85,9 +83,7 @@ class Ars408Emulator(ThreadedEmulator):
                 self._db, self.sensor_id, cycle, self.objects_at(clock.now_s())
             )
             for frame_id, data in frames:
-                self._sender.send(
-                    can.Message(arbitration_id=frame_id, data=data, is_extended_id=False)
-                )
+                self._sender.send(frame_id, data)
             cycle += 1
             self._counts["cycles"] += 1
             tick += self._cycle_s

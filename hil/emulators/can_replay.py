@@ -6,8 +6,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import can
-
+from hal.can.frames import FLAG_BRS, FLAG_ERROR, FLAG_EXTENDED, FLAG_FD, FLAG_REMOTE
+from hal.can.log_files import read_can_log
+from hal.errors import HalError
 from hil.clock import ScenarioClock
 from hil.emulators.base import HilEmulatorError, ThreadedEmulator
 from hil.emulators.can_sender import CanSender
@@ -20,8 +21,13 @@ not flood the bus."""
 
 @dataclass(frozen=True)
 class _Slot:
+    """One frame of the log to send (``skip`` empty) or to count under ``skip``."""
+
     offset_s: float  # log time since the first frame
-    message: can.Message | None  # None: not sent, counted under ``skip``
+    arbitration_id: int = 0
+    data: bytes = b""
+    length: int = 0  # a remote frame's requested length
+    flags: int = 0  # the frame batch's FLAG_* bits
     skip: str = ""
 
 
@@ -64,7 +70,7 @@ class CanLogReplayer(ThreadedEmulator):
         span = self._slots[-1].offset_s
         mean_gap = span / (len(self._slots) - 1) if len(self._slots) > 1 else 0.0
         self._pass_s = max(MIN_PASS_S, span + mean_gap)
-        fd = any(s.message is not None and s.message.is_fd for s in self._slots)
+        fd = any(s.flags & FLAG_FD for s in self._slots)
         self._sender = CanSender(
             self._counts, name=name, channel=channel, interface=interface, gate=gate, fd=fd
         )
@@ -95,10 +101,20 @@ class CanLogReplayer(ThreadedEmulator):
             for slot in self._slots:
                 if self._wait_until(begin + slot.offset_s / self._speed):
                     return
-                if slot.message is None:
+                if slot.skip:
                     self._counts[slot.skip] += 1
+                elif slot.flags & FLAG_REMOTE:
+                    self._sender.send_remote(
+                        slot.arbitration_id, slot.length, extended=bool(slot.flags & FLAG_EXTENDED)
+                    )
                 else:
-                    self._sender.send(slot.message)
+                    self._sender.send(
+                        slot.arbitration_id,
+                        slot.data,
+                        extended=bool(slot.flags & FLAG_EXTENDED),
+                        fd=bool(slot.flags & FLAG_FD),
+                        bitrate_switch=bool(slot.flags & FLAG_BRS),
+                    )
             self._counts["loops"] += 1
             if not self._loop:
                 return
@@ -106,34 +122,25 @@ class CanLogReplayer(ThreadedEmulator):
 
 
 def _read_log(path: Path) -> list[_Slot]:
+    """The log's frames as slots. Raises ``HilEmulatorError`` naming the file if it cannot be
+    read or holds no frame."""
     try:
-        with can.LogReader(path) as reader:
-            messages = list(reader)
-    except Exception as err:  # each reader fails its own way (ValueError, struct.error, ...)
-        raise HilEmulatorError(f"cannot read CAN log {path}: {err!r}") from err
-    if not messages:
+        log = read_can_log(path)
+    except HalError as err:
+        raise HilEmulatorError(str(err)) from err
+    if not len(log):
         raise HilEmulatorError(f"CAN log {path} holds no frames")
-    t0 = messages[0].timestamp
-    return [_slot(message, message.timestamp - t0) for message in messages]
-
-
-def _slot(logged: can.Message, offset_s: float) -> _Slot:
-    if logged.is_error_frame:
-        return _Slot(offset_s, None, "skipped_error_frames")
-    try:
-        # A fresh message: a logged one carries its log channel, which SocketCAN would
-        # send on, and its timestamp.
-        message = can.Message(
-            arbitration_id=logged.arbitration_id,
-            is_extended_id=logged.is_extended_id,
-            is_remote_frame=logged.is_remote_frame,
-            is_fd=logged.is_fd,
-            bitrate_switch=logged.bitrate_switch,
-            error_state_indicator=logged.error_state_indicator,
-            dlc=logged.dlc,
-            data=None if logged.is_remote_frame else bytes(logged.data),
-            check=True,
-        )
-    except ValueError:
-        return _Slot(offset_s, None, "skipped_invalid")
-    return _Slot(offset_s, message)
+    frames = log.frames
+    offsets = (frames["timestamp"] - frames["timestamp"][0]).tolist()
+    slots = []
+    for offset_s, frame, sendable in zip(offsets, frames, log.sendable.tolist(), strict=True):
+        flags = int(frame["flags"])
+        if not sendable:
+            slots.append(_Slot(offset_s, skip="skipped_invalid"))
+        elif flags & FLAG_ERROR:
+            slots.append(_Slot(offset_s, skip="skipped_error_frames"))
+        else:
+            length = int(frame["dlc"])
+            data = b"" if flags & FLAG_REMOTE else frame["data"][:length].tobytes()
+            slots.append(_Slot(offset_s, int(frame["arbitration_id"]), data, length, flags))
+    return slots

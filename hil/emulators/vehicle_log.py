@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import can
-
 from firmware_py.simulation.vehicle_can import (
     FAST_PERIOD_S,
     SLOW_EVERY,
     VehicleCanSimulator,
 )
+from hal.can.frames import make_batch
+from hal.can.log_files import write_can_log
 from hil.world import GroundTruth
 
 FRAME_SPACING_S = 0.00025
@@ -34,7 +34,7 @@ def write_vehicle_log(
     number of frames written.
 
     Raises ``KeyError`` for an unknown actor, ``ValueError`` for a suffix python-can cannot
-    write or a duration <= 0.
+    write or a duration <= 0, ``hal.errors.LogFileError`` when the file cannot be written.
     """
     if not duration_s > 0:
         raise ValueError(f"duration must be positive, got {duration_s}")
@@ -42,19 +42,12 @@ def write_vehicle_log(
     # Only frames() is used: the bus arguments are never opened.
     simulator = VehicleCanSimulator(vehicle, db, interface="virtual", channel="unused")
     ticks = round(duration_s / FAST_PERIOD_S)
-    written = 0
-    with can.Logger(path) as writer:
-        for tick in range(ticks):
-            t_s = tick * FAST_PERIOD_S
-            frames = simulator.frames(truth.state(actor, t_s), slow=tick % SLOW_EVERY == 0)
-            for i, (frame_id, data) in enumerate(frames):
-                writer.on_message_received(
-                    can.Message(
-                        timestamp=start_unix + t_s + i * FRAME_SPACING_S,
-                        arbitration_id=frame_id,
-                        is_extended_id=False,
-                        data=data,
-                    )
-                )
-                written += 1
-    return written
+    rows: list[tuple[float, int, bytes, int]] = []
+    for tick in range(ticks):
+        t_s = tick * FAST_PERIOD_S
+        frames = simulator.frames(truth.state(actor, t_s), slow=tick % SLOW_EVERY == 0)
+        rows += [
+            (start_unix + t_s + i * FRAME_SPACING_S, frame_id, data, 0)  # 11-bit ids
+            for i, (frame_id, data) in enumerate(frames)
+        ]
+    return write_can_log(path, make_batch(rows))

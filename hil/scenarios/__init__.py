@@ -1,1 +1,2 @@
-"""HIL scenarios and the recorded data they replay."""
+"""The shipped HIL scenario files and the recorded data they replay (data only: the code that
+loads and checks them is ``hil/scenario_engine/``)."""

@@ -1,30 +1,23 @@
-"""Decode many CAN frames at once: DBC signals extracted with numpy shifts and masks.
+"""Decode many CAN frames at once: ``VectorDecoder``, DBC signals extracted with numpy shifts
+and masks.
 
-Each message is compiled once into a plan (``protocols.dbc.plan``: per signal, which 64-bit
-word of the payload, the shift, the mask, sign and scaling, and its multiplexer). A batch is
-grouped by message with numpy: ids are mapped to messages by a lookup table (11-bit ids) or a
-binary search (29-bit ids), one stable sort puts each message's frames next to each other,
-and each message is then a slice decoded by a few 2-D operations over (signals x frames).
-Messages with few frames in the batch (the usual case at a few thousand frames per batch)
-share those operations: their signals are decoded together in one pass (``BatchTable``), into
-one array of values that the result (``DecodedBatch``) cuts into messages only when they are
-looked up. The Python work per batch is per message decoded alone, never per frame, and per
-signal only for the few signals that cannot be batched (floats, 64-bit and word-straddling
-signals, multiplexing).
-
-J1939: a message of a DBC whose protocol is J1939 (cantools' ``Message.protocol``) matches
-frames on its parameter group number, whatever their priority and source address. For a PDU1
-PGN (PDU format below 240) the PDU-specific byte is the destination address, so it is masked
-too; for a PDU2 PGN (240 and above) it is the group extension and is part of the PGN. An exact
-29-bit id match wins over a PGN match, and a PGN shared by several messages of the DBC (one per
-source address, say) matches only exactly.
+Each message is compiled once into a plan (``plan_compiler``: per signal, which 64-bit word of
+the payload, the shift, the mask, sign and scaling, and its multiplexer). A batch is grouped by
+message with numpy: ids are mapped to messages (``id_lookup``: a lookup table for 11-bit ids,
+a binary search for 29-bit ids, J1939 PGNs), one stable sort puts each message's frames next
+to each other, and each message is then a slice decoded by a few 2-D operations over
+(signals x frames) (``plan_runner``). Messages with few frames in the batch (the usual case
+at a few thousand frames per batch) share those operations: their signals are decoded
+together in one pass (``BatchTable``), into one array of values that the result
+(``results.DecodedBatch``) cuts into messages only when they are looked up. The Python work
+per batch is per message decoded alone, never per frame, and per signal only for the few
+signals that cannot be batched (floats, 64-bit and word-straddling signals, multiplexing).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -32,22 +25,11 @@ import numpy.typing as npt
 from cantools.database.can import Database, Message
 from cantools.errors import Error as CantoolsError
 
-from protocols.dbc.plan import (
-    BatchTable,
-    MessagePlan,
-    PayloadWords,
-    compile_message,
-    decode_aligned,
-    decode_signals,
-)
-
-_FLAG_EXTENDED = 0x01  # the frame-batch flag bits (documented with the batch layout)
-_FLAG_NOT_DATA = 0x08 | 0x10  # error frames and remote requests carry no signals
-_FRAME_LENGTHS = (*range(9), 12, 16, 20, 24, 32, 48, 64)
-"""The payload lengths a CAN or CAN FD frame can have (ISO 11898-1 DLC codes 0-15)."""
-_LENGTH_VALID = np.isin(np.arange(257), _FRAME_LENGTHS)
-"""``_LENGTH_VALID[n]``: whether ``n`` bytes is a frame length; index 256 stands for every
-length out of uint8's range (False)."""
+from hal.can.frames import FD_LENGTH_VALID, FLAG_EXTENDED, FLAG_NOT_DATA
+from protocols.dbc.id_lookup import IdTables, frame_key, j1939_pgn
+from protocols.dbc.plan_compiler import MessagePlan, compile_message
+from protocols.dbc.plan_runner import BatchTable, PayloadWords, decode_aligned, decode_signals
+from protocols.dbc.results import DecodedBatch, DecodedMessage, DecodedTogether, SlotLayout
 
 TOGETHER_BELOW = 4096
 """Lean messages with fewer (signal, frame) pairs than this in a batch are decoded together
@@ -55,184 +37,6 @@ TOGETHER_BELOW = 4096
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
-
-
-class DecodedMessage:
-    """All frames of one message in a batch, in input order.
-
-    ``timestamp`` and every array in ``signals`` have one entry per decoded frame; ``index``
-    is each frame's row in the input arrays, to restore the order across messages.
-    ``arbitration_id`` is each frame's id (for J1939: priority and source address vary).
-    Value-table signals hold their numeric value (the code); see ``VectorDecoder.choices``.
-    The arrays may be views of arrays the whole batch shares: copy one before writing to it.
-    """
-
-    __slots__ = ("_arbitration_id", "_block", "_index", "_names", "_signals", "_timestamp")
-
-    def __init__(
-        self,
-        timestamp: FloatArray,
-        signals: Mapping[str, FloatArray],
-        index: IndexArray,
-        arbitration_id: npt.NDArray[np.uint32] | None = None,
-    ) -> None:
-        self._timestamp = timestamp
-        self._signals: Mapping[str, FloatArray] | None = signals
-        self._index = index
-        self._arbitration_id = arbitration_id
-        self._names: tuple[str, ...] = ()
-        self._block: FloatArray | None = None
-
-    @staticmethod
-    def _of_block(
-        timestamp: FloatArray,
-        names: tuple[str, ...],
-        block: FloatArray,
-        index: IndexArray,
-        arbitration_id: npt.NDArray[np.uint32],
-    ) -> DecodedMessage:
-        """The message whose signals are the rows of ``block`` (``float64[signals, frames]``),
-        made into ``signals`` when first read."""
-        message = DecodedMessage(timestamp, {}, index, arbitration_id)
-        message._signals, message._names, message._block = None, names, block
-        return message
-
-    @property
-    def timestamp(self) -> FloatArray:
-        return self._timestamp
-
-    @property
-    def signals(self) -> Mapping[str, FloatArray]:
-        if self._signals is None:
-            assert self._block is not None
-            # One row per signal; strict=True would double the cost of this line.
-            self._signals = dict(zip(self._names, self._block, strict=False))
-        return self._signals
-
-    @property
-    def index(self) -> IndexArray:
-        return self._index
-
-    @property
-    def arbitration_id(self) -> npt.NDArray[np.uint32] | None:
-        return self._arbitration_id
-
-    def __repr__(self) -> str:
-        return f"<DecodedMessage: {len(self._timestamp)} frames, signals {list(self.signals)}>"
-
-
-@dataclass(frozen=True, eq=False)
-class _Together:
-    """What ``BatchTable`` decoded in one batch, for ``DecodedBatch`` to cut up on demand.
-
-    ``times``, ``rows`` and ``ids``: of the known frames in message order; ``values``: the
-    table's output; per decoder slot: ``together`` (decoded here), ``starts`` (first frame in
-    message order), ``sizes`` (frames) and ``ends`` (end of its block in ``values``).
-    """
-
-    times: FloatArray
-    rows: IndexArray
-    ids: npt.NDArray[np.uint32]
-    values: FloatArray
-    together: npt.NDArray[np.bool_]
-    starts: npt.NDArray[np.intp]
-    sizes: npt.NDArray[np.intp]
-    ends: npt.NDArray[np.intp]
-
-
-@dataclass(frozen=True, eq=False)
-class _Layout:
-    """A decoder's slots as ``DecodedBatch`` needs them: names, slot by name, and the signal
-    names of each slot decoded by ``BatchTable`` (the rows of its block; empty for others)."""
-
-    names: tuple[str, ...]
-    slot_of: Mapping[str, int]
-    signals: tuple[tuple[str, ...], ...]
-
-
-class DecodedBatch(Mapping[str, DecodedMessage]):
-    """The result of a decode: ``DecodedMessage`` by message name, in the decoder's message
-    order; messages without a decoded frame are absent.
-
-    Messages decoded together (``BatchTable``: the usual case at a few thousand frames per
-    batch) share one array of values; each one's ``DecodedMessage`` (views of it) is made when
-    first looked up, so that a consumer pays for the messages it reads, not for every message
-    of every batch.
-    """
-
-    __slots__ = ("_keys", "_layout", "_messages", "_together")
-
-    def __init__(
-        self,
-        layout: _Layout,
-        messages: dict[str, DecodedMessage],
-        together: _Together | None,
-    ) -> None:
-        self._layout = layout
-        self._messages = messages  # decoded on their own, then the others once looked up
-        self._together = together
-        self._keys: list[str] | None = None
-
-    def __getitem__(self, name: str) -> DecodedMessage:
-        message = self._messages.get(name)
-        if message is not None:
-            return message
-        part, slot = self._together, self._layout.slot_of.get(name, -1)
-        if part is None or slot < 0 or not part.together[slot]:
-            raise KeyError(name)
-        start, count, end = int(part.starts[slot]), int(part.sizes[slot]), int(part.ends[slot])
-        names = self._layout.signals[slot]
-        block = part.values[end - len(names) * count : end].reshape(len(names), count)
-        stop = start + count
-        message = DecodedMessage._of_block(
-            part.times[start:stop], names, block, part.rows[start:stop], part.ids[start:stop]
-        )
-        self._messages[name] = message
-        return message
-
-    def __contains__(self, name: object) -> bool:
-        if name in self._messages:
-            return True
-        part = self._together
-        if part is None or not isinstance(name, str):
-            return False
-        slot = self._layout.slot_of.get(name, -1)
-        return slot >= 0 and bool(part.together[slot])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    def __repr__(self) -> str:
-        return f"<DecodedBatch: {', '.join(self._names())}>"
-
-    def _names(self) -> list[str]:
-        if self._keys is None:
-            if self._together is None:
-                self._keys = list(self._messages)  # added in slot order
-            else:
-                # Slots with frames, decoded together or on their own (and not all refused).
-                names, together = self._layout.names, self._together.together
-                self._keys = [
-                    names[slot]
-                    for slot in np.flatnonzero(self._together.sizes).tolist()
-                    if together[slot] or names[slot] in self._messages
-                ]
-        return self._keys
-
-
-def j1939_pgn(frame_id: int) -> int:
-    """The parameter group number of a 29-bit J1939 id (as ``cantools.j1939.pgn_from_frame_id``).
-
-    EDP, data page and PDU format are part of the PGN; the PDU-specific byte is only for PDU2
-    formats (>= 240); for PDU1 it is the destination address.
-    """
-    pgn = (frame_id >> 8) & 0x3FFFF
-    if (pgn >> 8) & 0xFF < 240:
-        pgn &= 0x3FF00
-    return pgn
 
 
 class VectorDecoder:
@@ -268,7 +72,7 @@ class VectorDecoder:
                     raise ValueError(f"no message named {name!r} in the database") from None
         self._by_name: dict[str, MessagePlan] = {m.name: compile_message(m) for m in selected}
         self._exact: dict[int, MessagePlan] = {
-            _key(int(p.message.frame_id), bool(p.message.is_extended_frame)): p
+            frame_key(int(p.message.frame_id), bool(p.message.is_extended_frame)): p
             for p in self._by_name.values()
         }
         by_pgn: dict[int, list[MessagePlan]] = {}
@@ -277,12 +81,12 @@ class VectorDecoder:
                 by_pgn.setdefault(j1939_pgn(int(plan.message.frame_id)), []).append(plan)
         self._by_pgn = {pgn: plans[0] for pgn, plans in by_pgn.items() if len(plans) == 1}
         self._plans: tuple[MessagePlan, ...] = tuple(self._by_name.values())
-        self._tables = _IdTables.build(self._plans, self._exact, self._by_pgn)
+        self._tables = IdTables.build(self._plans, self._exact, self._by_pgn)
         # Per slot, for the decode loop: the message name and the batch when it is the whole
         # decode (cantools' ``name`` is a property; ``batch_only`` checks three fields).
         self._names = tuple(str(p.message.name) for p in self._plans)
         self._lean = tuple(p.batch_only for p in self._plans)
-        self._layout = _Layout(
+        self._layout = SlotLayout(
             self._names,
             {name: slot for slot, name in enumerate(self._names)},
             tuple(() if b is None else b.names for b in self._lean),
@@ -388,7 +192,7 @@ class VectorDecoder:
         Error and remote frames are counted as ``not_data``. Returns as ``decode``.
         """
         flags = batch["flags"]
-        is_data = (flags & _FLAG_NOT_DATA) == 0
+        is_data = (flags & FLAG_NOT_DATA) == 0
         not_data = int(batch.shape[0] - np.count_nonzero(is_data))
         self.rejects["not_data"] += not_data
         words = self._batch_words(batch)
@@ -398,7 +202,7 @@ class VectorDecoder:
                 words,
                 batch["dlc"],
                 batch["timestamp"].astype(np.float64, copy=False),
-                (flags & _FLAG_EXTENDED) != 0,
+                (flags & FLAG_EXTENDED) != 0,
                 None,
             )
         rows = np.flatnonzero(is_data)
@@ -407,7 +211,7 @@ class VectorDecoder:
             np.take(words, rows, axis=0),
             batch["dlc"][rows],
             batch["timestamp"][rows].astype(np.float64),
-            (flags[rows] & _FLAG_EXTENDED) != 0,
+            (flags[rows] & FLAG_EXTENDED) != 0,
             rows.astype(np.intp),
         )
 
@@ -473,12 +277,12 @@ class VectorDecoder:
         # would cost more numpy calls than work (see ``BatchTable``).
         together = (pairs > 0) & (pairs < TOGETHER_BELOW) & (self._lean_columns <= columns)
         alone = np.flatnonzero(sizes * ~together).tolist()
-        part: _Together | None = None
+        part: DecodedTogether | None = None
         if together.any():
             starts = first[1 : plans + 1] - unknown  # by slot
             # Each slot's block in ``values``: the table's blocks follow the slot order.
             ends = np.cumsum(pairs * together)
-            part = _Together(
+            part = DecodedTogether(
                 sorted_times,
                 sorted_rows,
                 sorted_ids,
@@ -587,15 +391,11 @@ def _bad_lengths(lengths: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.bool_]
         index: npt.NDArray[np.integer[Any]] = lengths
     else:  # any other integer type: negatives and lengths past 255 read entry 256 (False)
         index = np.where((lengths < 0) | (lengths > 255), 256, lengths)
-    valid = np.take(_LENGTH_VALID, index)
+    valid = np.take(FD_LENGTH_VALID, index)
     if valid.all():
         return None
     bad: npt.NDArray[np.bool_] = ~valid
     return bad
-
-
-def _key(frame_id: int, extended: bool) -> int:
-    return frame_id | (1 << 32 if extended else 0)
 
 
 def _little_endian_words(
@@ -641,113 +441,3 @@ def _payload_bytes(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
     """The payload bytes of little-endian words, ``uint8[M, 8 * words]``."""
     data: npt.NDArray[np.uint8] = words.astype("<u8", copy=False).view(np.uint8)
     return data
-
-
-def _j1939_pgns(ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint32]:
-    """``j1939_pgn`` of every id of an array."""
-    pgn = (ids >> np.uint32(8)) & np.uint32(0x3FFFF)
-    pdu1 = ((pgn >> np.uint32(8)) & np.uint32(0xFF)) < 240
-    result: npt.NDArray[np.uint32] = np.where(pdu1, pgn & np.uint32(0x3FF00), pgn)
-    return result
-
-
-@dataclass(frozen=True, eq=False)
-class _IdTables:
-    """Frame id -> bucket (``slot + 1``, the slot indexing the decoder's plans; 0: no
-    message), built once per decoder.
-
-    11-bit ids index ``standard`` directly (its last entry, 0, catches every other id);
-    29-bit ids are binary-searched in ``extended_ids``, then (J1939) their PGN in ``pgns``.
-    ``lengths`` is each bucket's minimum dlc: 0 for unknown ids, then each message's length.
-    """
-
-    standard: npt.NDArray[np.int16]
-    extended_ids: npt.NDArray[np.uint32]
-    extended_buckets: npt.NDArray[np.int16]
-    pgns: npt.NDArray[np.uint32]
-    pgn_buckets: npt.NDArray[np.int16]
-    lengths: npt.NDArray[np.integer[Any]]
-
-    @staticmethod
-    def build(
-        plans: tuple[MessagePlan, ...],
-        exact: Mapping[int, MessagePlan],
-        by_pgn: Mapping[int, MessagePlan],
-    ) -> _IdTables:
-        if len(plans) >= np.iinfo(np.int16).max:
-            raise ValueError(f"too many messages for one decoder: {len(plans)}")
-        bucket_of = {id(plan): slot + 1 for slot, plan in enumerate(plans)}
-        standard_ids = {k: bucket_of[id(p)] for k, p in exact.items() if not k & (1 << 32)}
-        size = max([0x7FF, *standard_ids]) + 2
-        standard = np.zeros(size, dtype=np.int16)
-        for frame_id, bucket in standard_ids.items():
-            standard[frame_id] = bucket
-        extended = sorted(
-            (k & 0xFFFFFFFF, bucket_of[id(p)]) for k, p in exact.items() if k & (1 << 32)
-        )
-        pgns = sorted((pgn, bucket_of[id(p)]) for pgn, p in by_pgn.items())
-        return _IdTables(
-            standard=standard,
-            extended_ids=np.array([k for k, _ in extended], dtype=np.uint32),
-            extended_buckets=np.array([b for _, b in extended], dtype=np.int16),
-            pgns=np.array([k for k, _ in pgns], dtype=np.uint32),
-            pgn_buckets=np.array([b for _, b in pgns], dtype=np.int16),
-            # uint8 when it can, to compare with a frame batch's uint8 dlc without widening.
-            lengths=np.array(
-                [0, *(p.length for p in plans)],
-                dtype=np.uint8 if all(p.length < 256 for p in plans) else np.int16,
-            ),
-        )
-
-    def buckets(
-        self,
-        ids: npt.NDArray[np.uint32],
-        extended: npt.NDArray[np.bool_] | None,
-        lengths: npt.NDArray[np.integer[Any]],
-    ) -> npt.NDArray[np.int16]:
-        """Each frame's bucket: 0 for an id no message has, ``slot + 1`` for a frame of the
-        message in that slot, ``len(plans) + 1`` for a frame shorter than its message.
-        ``extended`` None: ids above 0x7FF are extended.
-
-        One array gives the counts and the grouping (one sort) of every kind of frame, so no
-        group needs a mask of its short frames.
-        """
-        beyond = self.standard.shape[0] - 1
-        index = np.minimum(ids, beyond)
-        if extended is not None:
-            np.putmask(index, extended, beyond)  # a 29-bit id never matches an 11-bit one
-        # np.take: twice as fast as fancy indexing for a 1-D lookup table.
-        buckets: npt.NDArray[np.int16] = np.take(self.standard, index)
-        if self.extended_ids.shape[0] or self.pgns.shape[0]:
-            rows = np.flatnonzero(ids > 0x7FF if extended is None else extended)
-            if rows.shape[0]:
-                buckets[rows] = self._extended(ids[rows])
-        # Bucket 0 (unknown) reads the table's first entry, 0: never short.
-        np.putmask(buckets, lengths < np.take(self.lengths, buckets), self.lengths.shape[0])
-        return buckets
-
-    def _extended(self, ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.int16]:
-        buckets = np.zeros(ids.shape[0], dtype=np.int16)
-        _search(self.extended_ids, self.extended_buckets, ids, buckets)
-        if self.pgns.shape[0]:
-            # An exact 29-bit match wins; only the rest are matched on their PGN.
-            missing = np.flatnonzero(buckets == 0)
-            found = np.zeros(missing.shape[0], dtype=np.int16)
-            pgns = _j1939_pgns(ids[missing] & np.uint32(0x1FFFFFFF))
-            _search(self.pgns, self.pgn_buckets, pgns, found)
-            buckets[missing] = found
-        return buckets
-
-
-def _search(
-    keys: npt.NDArray[np.uint32],
-    values: npt.NDArray[np.int16],
-    wanted: npt.NDArray[np.uint32],
-    out: npt.NDArray[np.int16],
-) -> None:
-    """Set ``out[i] = values[j]`` where ``wanted[i] == keys[j]`` (``keys`` sorted)."""
-    if keys.shape[0] == 0 or wanted.shape[0] == 0:
-        return
-    position = np.minimum(np.searchsorted(keys, wanted), keys.shape[0] - 1)
-    hit = keys[position] == wanted
-    out[hit] = values[position[hit]]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
@@ -42,6 +43,7 @@ from protocols.nmea.sentences import (
 )
 
 _T = TypeVar("_T")
+_Part = TypeVar("_Part", ErrorEstimate, FaultDetection)
 _HALF_DAY_S = timedelta(hours=12).total_seconds()
 # An epoch never holds more sentences than this (a receiver that sends no timed sentence
 # at all would otherwise grow one without end); gpsd's longest cycles hold about 60.
@@ -219,9 +221,9 @@ class NmeaFixAssembler:
             satellites_in_view=_in_view(epoch.gsvs),
             eph_m=_horizontal(gst),
             epv_m=gst.altitude_m if gst is not None else None,
-            errors=_errors(gst),
+            errors=_fix_part(ErrorEstimate, gst),
             heading_deg=_first(*(h.heading_deg for h in headings if h is not None)),
-            fault_detection=_fault_detection(gbs),
+            fault_detection=_fix_part(FaultDetection, gbs),
             sentences=epoch.count,
         )
 
@@ -306,32 +308,15 @@ def _horizontal(gst: GstSentence | None) -> float | None:
     return math.hypot(gst.latitude_m, gst.longitude_m)
 
 
-def _errors(gst: GstSentence | None) -> ErrorEstimate | None:
-    if gst is None:
-        return None
-    return ErrorEstimate(
-        rms_m=gst.rms_m,
-        major_m=gst.major_m,
-        minor_m=gst.minor_m,
-        orientation_deg=gst.orientation_deg,
-        latitude_m=gst.latitude_m,
-        longitude_m=gst.longitude_m,
-        altitude_m=gst.altitude_m,
-    )
+def _fix_part(kind: type[_Part], sentence: GstSentence | GbsSentence | None) -> _Part | None:
+    """The fix's ``kind`` (ErrorEstimate, FaultDetection) holding ``sentence``'s values.
 
-
-def _fault_detection(gbs: GbsSentence | None) -> FaultDetection | None:
-    if gbs is None:
+    Each field of ``kind`` is the sentence's field of the same name: the fix keeps what the
+    receiver sent, without the sentence's talker and time.
+    """
+    if sentence is None:
         return None
-    return FaultDetection(
-        latitude_error_m=gbs.latitude_error_m,
-        longitude_error_m=gbs.longitude_error_m,
-        altitude_error_m=gbs.altitude_error_m,
-        failed_satellite=gbs.failed_satellite,
-        missed_detection_probability=gbs.missed_detection_probability,
-        bias_m=gbs.bias_m,
-        bias_sigma_m=gbs.bias_sigma_m,
-    )
+    return kind(**{f.name: getattr(sentence, f.name) for f in fields(kind)})
 
 
 def _seconds(tod: time) -> float:

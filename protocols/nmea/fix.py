@@ -33,6 +33,8 @@ class AltitudeReference(enum.Enum):
     MSL = "msl"  # GGA altitude above mean sea level (the geoid), no separation given
 
 
+# ErrorEstimate and FaultDetection are the GST and GBS sentences' fields under the same names,
+# as a fix keeps them (without the sentence's talker and time): the assembler copies by name.
 @dataclass(frozen=True)
 class ErrorEstimate:
     """A GST sentence: the receiver's 1-sigma position errors, in metres and degrees."""

@@ -18,12 +18,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hal.can.frames import FLAG_EXTENDED, FLAG_NOT_DATA
 from protocols.dbc import DecodedMessage, VectorDecoder
 from protocols.radar.definition import FIELDS, FieldSource, RadarDefinition
 from protocols.radar.objects import RadarObject, RadarObjectList
-
-_FLAG_EXTENDED = 0x01
-_FLAG_NOT_DATA = 0x08 | 0x10  # error frames and remote requests
 
 
 @dataclass
@@ -133,13 +131,13 @@ class RadarObjectListAssembler:
         """Take a frame batch (structured array: ``timestamp``, ``arbitration_id``, ``flags``,
         ``dlc``, ``data``); error and remote frames are ignored. Returns the completed lists.
         """
-        data_frames = batch[(batch["flags"] & _FLAG_NOT_DATA) == 0]
+        data_frames = batch[(batch["flags"] & FLAG_NOT_DATA) == 0]
         return self.feed_frames(
             data_frames["arbitration_id"],
             data_frames["data"],
             data_frames["dlc"],
             data_frames["timestamp"],
-            (data_frames["flags"] & _FLAG_EXTENDED) != 0,
+            (data_frames["flags"] & FLAG_EXTENDED) != 0,
         )
 
     def feed(self, decoded: Mapping[str, DecodedMessage]) -> list[RadarObjectList]:

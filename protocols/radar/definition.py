@@ -18,8 +18,6 @@ range rate, converted to x forward / y left). A field is a signal name, or a tab
 
 from __future__ import annotations
 
-import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,8 @@ from typing import Any
 from cantools.database.can import Database, Message
 
 from protocols.dbc import load_dbc
-from protocols.errors import DbcLoadError, ProtocolError
+from protocols.errors import DbcLoadError, DefinitionError
+from protocols.toml_table import TomlTable
 from protocols.vss.units import canonical_unit, conversion_factor
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent
@@ -46,10 +45,9 @@ FIELDS: dict[str, tuple[str | None, bool, bool]] = {
     "width_m": (None, False, False),
     "prob_of_exist_code": (None, False, True),
 }
-_TOP_KEYS = ("name", "dbc", "dbc_encoding", "sensor", "cycle", "objects", "polar", "fields")
 
 
-class RadarDefinitionError(ProtocolError):
+class RadarDefinitionError(DefinitionError):
     """A radar definition file that cannot be used: names the file, the key, the value and
     what would be valid."""
 
@@ -129,38 +127,32 @@ def load_radar_definition(path: str | Path, db: Database | None = None) -> Radar
     Raises ``RadarDefinitionError`` naming the file, the key, the value and what is valid.
     """
     path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise RadarDefinitionError(f"{path}: cannot read the definition: {err}") from err
-    reader = _Reader(path)
-    reader.keys("top level", document, _TOP_KEYS)
-    name = reader.string("name", document.get("name"))
+    root = _Table.read(path, "radar definition")
+    name = root.text("name", what="the radar's name")
     if db is None:
-        db = _load_dbc(reader, document)
-    sensor = reader.table("sensor", document.get("sensor"), ("id_stride", "max_id"))
-    cycle = reader.table("cycle", document.get("cycle"), ("header", "counter", "object_count"))
-    objects = reader.table(
-        "objects", document.get("objects"), ("messages", "id_signal", "slots", "drop")
+        db = _load_dbc(root, path)
+    sensor = root.table("sensor", required=True)
+    cycle = root.table("cycle", required=True)
+    objects = root.table("objects", required=True)
+    header = _message(db, cycle, "header")
+    counter = _signal(header, cycle, "counter")
+    object_count = (
+        _signal(header, cycle, "object_count").name if cycle.has("object_count") else None
     )
-    header = reader.message(db, "cycle.header", cycle.get("header"))
-    counter = reader.signal(header, "cycle.counter", cycle.get("counter"))
-    object_count = None
-    if "object_count" in cycle:
-        object_count = reader.signal(header, "cycle.object_count", cycle["object_count"]).name
+    cycle.reject_unknown(("object_count",))
     id_signal: str | None = None
     slot_ids: tuple[int, ...] | None = None
-    if "slots" in objects:
-        if "messages" in objects or "id_signal" in objects or object_count is not None:
+    slots = objects.has("slots")
+    if slots:
+        if objects.has("messages") or objects.has("id_signal") or object_count is not None:
             raise RadarDefinitionError(
                 f"{path}: objects.slots: a slots layout takes no objects.messages, "
                 "objects.id_signal or cycle.object_count (every slot is sent every cycle)"
             )
-        messages, slot_ids = _slots(reader, db, objects["slots"])
-        reader.slots = True
+        messages, slot_ids = _slots(db, objects.table("slots"))
     else:
-        names = objects.get("messages")
-        if not isinstance(names, list) or not names:
+        names = objects.strings("messages", ())
+        if not names:
             raise RadarDefinitionError(
                 f"{path}: objects: expected 'messages' (a list of message names) with "
                 "'id_signal', or 'slots'"
@@ -169,19 +161,22 @@ def load_radar_definition(path: str | Path, db: Database | None = None) -> Radar
             raise RadarDefinitionError(
                 f"{path}: cycle.object_count: a keyed layout needs the header's object count"
             )
-        messages = [reader.message(db, "objects.messages", n) for n in names]
+        messages = [_message(db, objects, "messages", n) for n in names]
         for message in messages:
-            id_signal = reader.signal(message, "objects.id_signal", objects.get("id_signal")).name
-    drop_signal, drop_values = _drop(reader, messages, objects.get("drop"))
-    polar = _polar(reader, messages, document.get("polar"))
-    fields = _fields(reader, messages, document.get("fields"), polar)
+            id_signal = _signal(message, objects, "id_signal").name
+    drop_signal, drop_values = (
+        _drop(messages, objects.table("drop")) if objects.has("drop") else (None, frozenset())
+    )
+    objects.reject_unknown(("messages", "id_signal", "slots", "drop"))
+    polar = _polar(messages, root.table("polar"), slots) if root.has("polar") else None
+    fields = _fields(messages, root.table("fields"), polar, slots)
     counter_bits = int(counter.length)
-    return RadarDefinition(
+    definition = RadarDefinition(
         name=name,
         source=path,
         database=db,
-        id_stride=reader.integer("sensor.id_stride", sensor.get("id_stride"), 0, 0x1000),
-        max_sensor_id=reader.integer("sensor.max_id", sensor.get("max_id"), 0, 255),
+        id_stride=sensor.integer("id_stride", low=0, high=0x1000),
+        max_sensor_id=sensor.integer("max_id", low=0, high=255),
         header=header.name,
         counter=counter.name,
         counter_modulo=1 << counter_bits,
@@ -194,175 +189,163 @@ def load_radar_definition(path: str | Path, db: Database | None = None) -> Radar
         fields=fields,
         polar=polar,
     )
+    sensor.reject_unknown()
+    # A DBC passed in replaces the file's dbc and dbc_encoding: valid keys, left unread.
+    root.reject_unknown(("polar", "dbc", "dbc_encoding"))
+    return definition
 
 
-class _Reader:
-    """Typed access to the TOML document, every error naming the file, key and value."""
+class _Table(TomlTable):
+    """A table of a radar definition; an invalid value raises ``RadarDefinitionError``."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.slots = False  # a slots layout: a field's signal is in every object message
-
-    def fail(self, key: str, value: Any, valid: str) -> RadarDefinitionError:
-        return RadarDefinitionError(f"{self.path}: key {key!r}: {value!r} is invalid: {valid}")
-
-    def keys(self, where: str, table: Any, valid: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(table, dict):
-            raise self.fail(where, table, "expected a table")
-        for key in table:
-            if key not in valid:
-                raise self.fail(f"{where}.{key}", table[key], f"valid keys: {', '.join(valid)}")
-        return table
-
-    def table(self, key: str, table: Any, valid: tuple[str, ...]) -> dict[str, Any]:
-        return self.keys(key, table, valid)
-
-    def string(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, value, "expected a non-empty string")
-        return value
-
-    def integer(self, key: str, value: Any, low: int, high: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise self.fail(key, value, f"expected an integer in {low}..{high}")
-        return value
-
-    def message(self, db: Database, key: str, name: Any) -> Message:
-        name = self.string(key, name)
-        try:
-            return db.get_message_by_name(name)
-        except KeyError:
-            raise self.fail(key, name, "no such message in the DBC") from None
-
-    def signal(self, message: Message, key: str, name: Any) -> Any:
-        name = self.string(key, name)
-        try:
-            return message.get_signal_by_name(name)
-        except KeyError:
-            valid = ", ".join(s.name for s in message.signals)
-            raise self.fail(key, name, f"message {message.name} has: {valid}") from None
+    error_type = RadarDefinitionError
 
 
-def _load_dbc(reader: _Reader, document: dict[str, Any]) -> Database:
-    dbc = reader.string("dbc", document.get("dbc"))
-    encoding = document.get("dbc_encoding", "utf-8")
+def _message(db: Database, table: _Table, key: str, name: str | None = None) -> Message:
+    """The DBC message named by ``key`` (or ``name``, one item of the array at ``key``)."""
+    name = table.string(key) if name is None else name
     try:
-        loaded = load_dbc(
-            reader.path.parent / dbc, encoding=reader.string("dbc_encoding", encoding)
-        )
-        return loaded.database
+        return db.get_message_by_name(name)
+    except KeyError:
+        raise table.error(key, name, "no such message in the DBC") from None
+
+
+def _signal(message: Message, table: _Table, key: str) -> Any:
+    """The signal of ``message`` named by ``key``."""
+    name = table.string(key)
+    try:
+        return message.get_signal_by_name(name)
+    except KeyError:
+        valid = ", ".join(s.name for s in message.signals)
+        raise table.error(key, name, f"message {message.name} has: {valid}") from None
+
+
+def _load_dbc(root: _Table, path: Path) -> Database:
+    dbc = root.string("dbc")
+    encoding = root.encoding("dbc_encoding") or "utf-8"
+    try:
+        return load_dbc(path.parent / dbc, encoding=encoding).database
     except DbcLoadError as err:
-        raise reader.fail("dbc", dbc, str(err)) from err
+        raise root.error("dbc", dbc, str(err)) from err
 
 
-def _slots(reader: _Reader, db: Database, slots: Any) -> tuple[list[Message], tuple[int, ...]]:
-    spec = reader.keys("objects.slots", slots, ("pattern", "first", "last"))
-    pattern = reader.string("objects.slots.pattern", spec.get("pattern"))
+def _slots(db: Database, spec: _Table) -> tuple[list[Message], tuple[int, ...]]:
+    pattern = spec.string("pattern")
     if "{n}" not in pattern:
-        raise reader.fail("objects.slots.pattern", pattern, "must contain {n}, the slot number")
-    first = reader.integer("objects.slots.first", spec.get("first"), 0, 4095)
-    last = reader.integer("objects.slots.last", spec.get("last"), first, first + 4095)
+        raise spec.error("pattern", pattern, "must contain {n}, the slot number")
+    first = spec.integer("first", low=0, high=4095)
+    last = spec.integer("last", low=first, high=first + 4095)
+    spec.reject_unknown()
     ids = tuple(range(first, last + 1))
-    messages = [
-        reader.message(db, "objects.slots.pattern", pattern.replace("{n}", str(n))) for n in ids
-    ]
+    messages = [_message(db, spec, "pattern", pattern.replace("{n}", str(n))) for n in ids]
     return messages, ids
 
 
-def _drop(reader: _Reader, messages: list[Message], drop: Any) -> tuple[str | None, frozenset[int]]:
-    if drop is None:
-        return None, frozenset()
-    spec = reader.keys("objects.drop", drop, ("signal", "values"))
-    signal = spec.get("signal")
+def _drop(messages: list[Message], spec: _Table) -> tuple[str | None, frozenset[int]]:
+    signal = ""
     for message in messages:
-        reader.signal(message, "objects.drop.signal", signal)
-    values = spec.get("values")
+        signal = _signal(message, spec, "signal").name
+    values = spec.convert("values", _integer_codes, "a list of integer codes")
+    spec.reject_unknown()
+    return signal, values
+
+
+def _integer_codes(values: Any) -> frozenset[int]:
     if not isinstance(values, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in values
     ):
-        raise reader.fail("objects.drop.values", values, "expected a list of integer codes")
-    return str(signal), frozenset(values)
+        raise TypeError("not a list of integers")
+    return frozenset(values)
 
 
 def _source(
-    reader: _Reader, messages: list[Message], key: str, spec: Any, si_unit: str | None
+    messages: list[Message], table: _Table, key: str, si_unit: str | None, slots: bool
 ) -> FieldSource:
-    """A field's source; for a slots layout (every message alike) ``message`` is None."""
-    if isinstance(spec, str):
-        spec = {"signal": spec}
-    table = reader.keys(key, spec, ("signal", "unit", "value"))
-    if "value" in table:
-        value = table["value"]
-        if len(table) != 1 or not isinstance(value, int | float) or isinstance(value, bool):
-            raise reader.fail(key, spec, "a constant is a table with only 'value', a number")
-        if not math.isfinite(value):
-            raise reader.fail(
-                key, spec, "a finite number (leave out a field the radar does not report)"
-            )
-        return FieldSource(signal=None, value=float(value))
-    name = reader.string(f"{key}.signal", table.get("signal"))
+    """The source of field ``key``: a signal name, or a table with ``signal`` (and ``unit``)
+    or only ``value``; for a slots layout (every message alike) ``message`` is None."""
+    if not table.is_table(key):
+        return _signal_source(messages, table, key, None, si_unit, slots)
+    spec = table.table(key)
+    if spec.has("value"):
+        value = spec.number("value")  # read_toml refused NaN and infinity already
+        spec.reject_unknown()  # a constant is a table with only 'value'
+        return FieldSource(signal=None, value=value)
+    unit = spec.string("unit", None)
+    source = _signal_source(messages, spec, "signal", unit, si_unit, slots)
+    spec.reject_unknown(("value",))
+    return source
+
+
+def _signal_source(
+    messages: list[Message],
+    table: _Table,
+    key: str,
+    unit: str | None,
+    si_unit: str | None,
+    slots: bool,
+) -> FieldSource:
+    name = table.string(key)
     owners = [m for m in messages if name in {s.name for s in m.signals}]
     if not owners:
         valid = ", ".join(m.name for m in messages[:3])
-        raise reader.fail(f"{key}.signal", name, f"no object message has it ({valid}...)")
-    if reader.slots:
+        raise table.error(key, name, f"no object message has it ({valid}...)")
+    if slots:
         missing = [m.name for m in messages if m not in owners]
         if missing:
-            raise reader.fail(f"{key}.signal", name, f"every slot needs it; not in {missing[0]}")
+            raise table.error(key, name, f"every slot needs it; not in {missing[0]}")
     factor = 1.0
-    if "unit" in table:
-        unit = reader.string(f"{key}.unit", table["unit"])
+    if unit is not None:
         if si_unit is None or canonical_unit(unit) is None:
-            raise reader.fail(
-                f"{key}.unit", unit, f"this field converts from units of {si_unit or 'no kind'}"
+            raise table.error(
+                "unit", unit, f"this field converts from units of {si_unit or 'no kind'}"
             )
         try:
             factor = conversion_factor(unit, si_unit)
         except ValueError as err:
-            raise reader.fail(f"{key}.unit", unit, str(err)) from err
-    if reader.slots:
+            raise table.error("unit", unit, str(err)) from err
+    if slots:
         return FieldSource(signal=name, message=None, factor=factor)
     return FieldSource(signal=name, message=owners[0].name, factor=factor)
 
 
-def _polar(reader: _Reader, messages: list[Message], polar: Any) -> PolarPosition | None:
-    if polar is None:
-        return None
-    spec = reader.keys("polar", polar, ("range", "angle", "angle_sign", "range_rate"))
-    angle_sign = spec.get("angle_sign", 1)
-    if angle_sign not in (1, -1):
-        raise reader.fail("polar.angle_sign", angle_sign, "expected 1 or -1")
+def _polar(messages: list[Message], spec: _Table, slots: bool) -> PolarPosition:
+    angle_sign = spec.number("angle_sign", 1.0)
+    if angle_sign not in (1.0, -1.0):
+        raise spec.error("angle_sign", angle_sign, "expected 1 or -1")
     # An angle without a unit is in radians (the DBC's unit string is not trusted: opendbc's
     # ESR.dbc leaves it empty).
-    angle = _source(reader, messages, "polar.angle", spec.get("angle"), "rad")
+    angle = _source(messages, spec, "angle", "rad", slots)
     range_rate = None
-    if "range_rate" in spec:
-        range_rate = _source(reader, messages, "polar.range_rate", spec["range_rate"], "m/s")
-    return PolarPosition(
-        range=_source(reader, messages, "polar.range", spec.get("range"), None),
+    if spec.has("range_rate"):
+        range_rate = _source(messages, spec, "range_rate", "m/s", slots)
+    polar = PolarPosition(
+        range=_source(messages, spec, "range", None, slots),
         angle=angle,
-        angle_sign=float(angle_sign),
+        angle_sign=angle_sign,
         range_rate=range_rate,
     )
+    spec.reject_unknown(("range_rate",))
+    return polar
 
 
 def _fields(
-    reader: _Reader, messages: list[Message], fields: Any, polar: PolarPosition | None
+    messages: list[Message], table: _Table, polar: PolarPosition | None, slots: bool
 ) -> dict[str, FieldSource]:
-    table = reader.keys("fields", fields if fields is not None else {}, tuple(FIELDS))
+    table.reject_unknown(FIELDS)
     from_polar: set[str] = set()
     if polar is not None:
         from_polar = {"dist_long_m", "dist_lat_m"}
         if polar.range_rate is not None:
             from_polar |= {"vrel_long_mps", "vrel_lat_mps"}
     out: dict[str, FieldSource] = {}
-    for field, spec in table.items():
+    for field, (si_unit, required, _) in FIELDS.items():
+        if not table.has(field):
+            if required and field not in from_polar:
+                raise RadarDefinitionError(
+                    f"{table.source}: fields: {field!r} is required (a signal or a constant value)"
+                )
+            continue
         if field in from_polar:
-            raise reader.fail(f"fields.{field}", spec, "this field comes from [polar]")
-        out[field] = _source(reader, messages, f"fields.{field}", spec, FIELDS[field][0])
-    for field, (_, required, _) in FIELDS.items():
-        if required and field not in out and field not in from_polar:
-            raise RadarDefinitionError(
-                f"{reader.path}: fields: {field!r} is required (a signal or a constant value)"
-            )
+            raise table.error(field, dict(table.items())[field], "this field comes from [polar]")
+        out[field] = _source(messages, table, field, si_unit, slots)
     return out

@@ -11,6 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from protocols.errors import CodegenError
+
 SCHEMA_ROOT = Path(__file__).resolve().parents[2]
 """The directory protoc resolves imports from: the project root, so generated modules are named
 ``protocols.schema.v1.roadgate_pb2``."""
@@ -21,17 +23,21 @@ PROTO_FILES = ("protocols/schema/v1/roadgate.proto",)
 def generate(out_dir: Path = SCHEMA_ROOT) -> list[Path]:
     """Run protoc on the schema, writing ``*_pb2.py`` and ``*_pb2.pyi`` under ``out_dir``.
 
-    Returns the written paths. Raises ``RuntimeError`` when protoc fails and ``ImportError`` when
-    the ``dev`` extra is not installed.
+    Returns the written paths. Raises ``CodegenError`` when protoc fails (``protoc_failed``) or
+    the ``dev`` extra is not installed (``missing_tool``).
     """
     try:
         from grpc_tools import protoc
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("code generation needs grpcio-tools: pip install -e '.[dev]'") from err
+        raise CodegenError(
+            "code generation needs grpcio-tools: pip install -e '.[dev]'", reason="missing_tool"
+        ) from err
     beside_python = Path(sys.executable).with_name("protoc-gen-mypy")
     plugin = shutil.which("protoc-gen-mypy") or str(beside_python)
     if not Path(plugin).exists():
-        raise ImportError("code generation needs mypy-protobuf: pip install -e '.[dev]'")
+        raise CodegenError(
+            "code generation needs mypy-protobuf: pip install -e '.[dev]'", reason="missing_tool"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     args = [
         "protoc",
@@ -43,7 +49,9 @@ def generate(out_dir: Path = SCHEMA_ROOT) -> list[Path]:
     ]
     status = protoc.main(args)
     if status != 0:
-        raise RuntimeError(f"protoc failed with status {status}: {' '.join(args)}")
+        raise CodegenError(
+            f"protoc failed with status {status}: {' '.join(args)}", reason="protoc_failed"
+        )
     written = []
     for proto in PROTO_FILES:
         stem = proto.removesuffix(".proto")

@@ -3,6 +3,7 @@
 from protocols.vss.catalogue import VssCatalogue, VssLeaf, load_catalogue
 from protocols.vss.errors import VssMappingError
 from protocols.vss.mapping import (
+    OVERRIDE_KEYS,
     SignalMapping,
     VssMapping,
     apply_mapping,
@@ -12,6 +13,7 @@ from protocols.vss.mapping import (
 from protocols.vss.units import conversion_factor
 
 __all__ = [
+    "OVERRIDE_KEYS",
     "SignalMapping",
     "VssCatalogue",
     "VssLeaf",

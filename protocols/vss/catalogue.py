@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import difflib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from protocols.toml_table import TomlTable
 from protocols.vss.errors import VssMappingError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -114,34 +114,28 @@ def _walk(
             )
 
 
+class _OverlayTable(TomlTable):
+    error_type = VssMappingError
+
+
 def _read_overlay(path: Path, leaves: Mapping[str, VssLeaf], branches: set[str]) -> list[VssLeaf]:
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise VssMappingError(f"{path}: cannot read the VSS overlay: {err}") from err
+    root = _OverlayTable.read(path, "VSS overlay")
     result: list[VssLeaf] = []
-    for i, entry in enumerate(document.get("leaf", [])):
-        where = f"{path}: leaf[{i}]"
-        leaf_path = str(entry.get("path", ""))
-        parent = leaf_path.rpartition(".")[0]
-        if leaf_path in leaves:
-            raise VssMappingError(f"{where}: path {leaf_path!r} is in the catalogue already")
-        if parent not in branches:
-            raise VssMappingError(f"{where}: path {leaf_path!r}: no branch {parent!r}")
-        if entry.get("type") not in _LEAF_TYPES:
-            raise VssMappingError(f"{where}: type {entry.get('type')!r}, valid: {_LEAF_TYPES}")
-        if entry.get("datatype") not in _DATATYPES:
-            raise VssMappingError(
-                f"{where}: datatype {entry.get('datatype')!r}, valid: {_DATATYPES}"
-            )
-        result.append(
-            VssLeaf(
-                path=leaf_path,
-                type=str(entry["type"]),
-                datatype=str(entry["datatype"]),
-                unit=entry.get("unit"),
-                description=str(entry.get("description", "")),
-                overlay=True,
-            )
+    for entry in root.tables("leaf"):
+        leaf = VssLeaf(
+            path=entry.string("path"),
+            type=entry.string("type", choices=_LEAF_TYPES),
+            datatype=entry.string("datatype", choices=_DATATYPES),
+            unit=entry.string("unit", None),
+            description=entry.string("description", ""),
+            overlay=True,
         )
+        entry.reject_unknown()
+        parent = leaf.path.rpartition(".")[0]
+        if leaf.path in leaves:
+            raise entry.error("path", leaf.path, "a leaf not in the catalogue already")
+        if parent not in branches:
+            raise entry.error("path", leaf.path, f"a leaf under an existing branch ({parent!r})")
+        result.append(leaf)
+    root.reject_unknown()
     return result

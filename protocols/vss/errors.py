@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from protocols.errors import ProtocolError
+from protocols.errors import DefinitionError
 
 
-class VssMappingError(ProtocolError):
+class VssMappingError(DefinitionError):
     """A VSS mapping file (or the catalogue) is invalid: the message names the file, the key,
     the value and what would be valid."""
 

@@ -6,6 +6,7 @@ The SIGKILL case, with the bridge as a separate process, is tests/e2e/test_bridg
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import aiomqtt
@@ -13,9 +14,10 @@ import pytest
 
 from cloud_bridge.errors import StoreError
 from cloud_bridge.service import BridgeService
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.store import SqliteStore
 from tests.cloud_bridge.factories import envelope, topic
+from tests.cloud_bridge.running import running_bridge, stop
 from tests.support.mosquitto import Broker
 from tests.support.waiting import eventually
 
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.mosquitto
 
 def _settings(broker: Broker, tmp_path: Path) -> BridgeSettings:
     return BridgeSettings(
-        MqttSettings(host=broker.host, port=broker.port, client_id="ack-after-commit"),
+        replace(BRIDGE_MQTT, host=broker.host, port=broker.port, client_id="ack-after-commit"),
         tmp_path / "bridge.sqlite3",
     )
 
@@ -35,12 +37,6 @@ async def _publish(broker: Broker, sequences: range) -> None:
         for sequence in sequences:
             payload = envelope("rsu-001", sequence).SerializeToString()
             await publisher.publish(topic("rsu-001"), payload, qos=1)
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
 
 
 def _stored(path: Path) -> list[int]:
@@ -77,7 +73,7 @@ async def test_a_failed_commit_acknowledges_nothing_so_the_broker_sends_it_again
     try:
         await eventually(lambda: second.stats.stored == 50, what="all 50 stored after restart")
     finally:
-        await _stop(task)
+        await stop(task)
     assert sorted(_stored(settings.store_path)) == list(range(1, 51))
 
 
@@ -87,25 +83,15 @@ async def test_what_a_stopped_bridge_committed_is_acknowledged_and_not_sent_agai
 ) -> None:
     settings = _settings(mosquitto, tmp_path)
     first = BridgeService(settings)
-    ready = asyncio.Event()
-    task = asyncio.create_task(first.run(ready), name="bridge-first-run")
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=10)
+    async with running_bridge(first, "bridge-first-run"):
         await _publish(mosquitto, range(1, 301))
         await eventually(lambda: first.stats.stored == 300, what="300 stored")
-    finally:
-        await _stop(task)
 
     second = BridgeService(settings)
-    ready = asyncio.Event()
-    task = asyncio.create_task(second.run(ready), name="bridge-second-run")
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=10)
+    async with running_bridge(second, "bridge-second-run"):
         # The broker sends a session's unacknowledged messages before new ones: once this one
         # is stored, any redelivery of the first 300 would have been received already.
         await _publish(mosquitto, range(301, 302))
         await eventually(lambda: second.stats.stored == 1, what="the new message stored")
-    finally:
-        await _stop(task)
     assert (second.stats.received, second.stats.duplicates) == (1, 0)
     assert sorted(_stored(settings.store_path)) == list(range(1, 302))

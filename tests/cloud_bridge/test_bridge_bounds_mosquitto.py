@@ -7,11 +7,8 @@ far from the bridge's clock is stored flagged.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiomqtt
@@ -19,9 +16,10 @@ import pytest
 
 from cloud_bridge.service import BridgeService
 from cloud_bridge.session import SESSION_NEVER_EXPIRES, connect_options
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.store import SqliteStore
 from tests.cloud_bridge.factories import envelope, topic
+from tests.cloud_bridge.running import running_bridge
 from tests.support.mosquitto import Broker
 from tests.support.waiting import eventually
 
@@ -32,29 +30,17 @@ LIMIT = 4096
 
 def _settings(broker: Broker, tmp_path: Path, **kwargs: object) -> BridgeSettings:
     return BridgeSettings(
-        MqttSettings(host=broker.host, port=broker.port, client_id=f"bridge-{broker.port}"),
+        dataclasses.replace(
+            BRIDGE_MQTT, host=broker.host, port=broker.port, client_id=f"bridge-{broker.port}"
+        ),
         tmp_path / "bridge.sqlite3",
         max_payload_bytes=LIMIT,
         **kwargs,  # type: ignore[arg-type]
     )
 
 
-@asynccontextmanager
-async def _running(service: BridgeService) -> AsyncIterator[None]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(ready), name="bridge-under-test")
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=10)
-        yield
-        assert not task.done(), "the bridge stopped"
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-
 def test_connect_options_announce_a_packet_limit_and_a_lasting_session(tmp_path: Path) -> None:
-    settings = BridgeSettings(MqttSettings(), tmp_path / "b.sqlite3", max_payload_bytes=LIMIT)
+    settings = BridgeSettings(BRIDGE_MQTT, tmp_path / "b.sqlite3", max_payload_bytes=LIMIT)
 
     options = connect_options(settings)
 
@@ -82,7 +68,7 @@ async def test_a_huge_publish_never_reaches_the_bridge(mosquitto: Broker, tmp_pa
     near = envelope("rsu-001", 1).SerializeToString() + b"\x00" * (2 * LIMIT)
     good = envelope("rsu-001", 2).SerializeToString()
 
-    async with _running(service):
+    async with running_bridge(service):
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
             await publisher.publish(topic("rsu-001"), huge, qos=1)
             await publisher.publish(topic("rsu-001"), near, qos=1)
@@ -102,7 +88,7 @@ async def test_the_mqtt5_session_keeps_what_arrived_while_the_bridge_was_down(
     mosquitto: Broker, tmp_path: Path
 ) -> None:
     settings = _settings(mosquitto, tmp_path)
-    async with _running(BridgeService(settings)):
+    async with running_bridge(BridgeService(settings)):
         pass  # subscribed once: the broker now keeps the session
     payloads = [envelope("veh-001", seq).SerializeToString() for seq in range(1, 21)]
     async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
@@ -110,7 +96,7 @@ async def test_the_mqtt5_session_keeps_what_arrived_while_the_bridge_was_down(
             await publisher.publish(topic("veh-001"), payload, qos=1)
 
     again = BridgeService(settings)
-    async with _running(again):
+    async with running_bridge(again):
         await eventually(lambda: again.stats.stored == len(payloads), what="the backlog stored")
 
     with SqliteStore(settings.store_path) as store:
@@ -123,7 +109,7 @@ async def test_mqtt_3_1_1_still_works_when_asked_for(mosquitto: Broker, tmp_path
     settings = dataclasses.replace(settings, mqtt=dataclasses.replace(settings.mqtt, mqtt5=False))
     service = BridgeService(settings)
 
-    async with _running(service), aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
+    async with running_bridge(service), aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
         await publisher.publish(topic("veh-001"), envelope("veh-001", 1).SerializeToString(), qos=1)
         await eventually(lambda: service.stats.stored == 1)
 
@@ -138,7 +124,7 @@ async def test_a_flooding_device_is_cut_to_its_rate_and_others_are_not(
     flood = [envelope("veh-bad", seq).SerializeToString() for seq in range(1, 201)]
     quiet = [envelope("veh-ok", seq).SerializeToString() for seq in range(1, 6)]
 
-    async with _running(service):
+    async with running_bridge(service):
         started = time.monotonic()
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
             for payload in flood:
@@ -169,7 +155,7 @@ async def test_backlog_replayed_after_an_outage_is_not_cut_to_the_live_rate(
         env.historical = True
         backlog.append(env.SerializeToString())
 
-    async with _running(service):
+    async with running_bridge(service):
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
             for payload in backlog:
                 await publisher.publish(topic("veh-001"), payload, qos=1)
@@ -187,7 +173,7 @@ async def test_a_garbage_flood_keeps_the_dead_letters_within_their_caps(
     service = BridgeService(settings)
     garbage = [bytes([i % 251]) * 7_000 for i in range(300)]  # oversized: cut to LIMIT
 
-    async with _running(service):
+    async with running_bridge(service):
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
             for i, payload in enumerate(garbage):
                 await publisher.publish(topic(f"junk-{i % 7}"), payload, qos=1)
@@ -211,7 +197,7 @@ async def test_a_capture_time_far_from_the_bridge_clock_is_stored_flagged(
     now = time.time_ns()
     year_2100 = 4_102_444_800 * 10**9
 
-    async with _running(service), aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
+    async with running_bridge(service), aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
         for seq, capture in ((1, now), (2, year_2100), (3, 0)):
             payload = envelope("veh-001", seq, capture_time_ns=capture).SerializeToString()
             await publisher.publish(topic("veh-001"), payload, qos=1)

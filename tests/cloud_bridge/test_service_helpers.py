@@ -1,30 +1,15 @@
-"""Reconnect backoff and once-per-burst reject logging of the bridge service."""
+"""Once-per-burst reject logging of the bridge service (its reconnect backoff is
+``protocols.mqtt_connection``'s: tests/protocols/test_mqtt_connection.py)."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 
 import pytest
 
-from cloud_bridge.service import RejectLog, backoff_delays
+from cloud_bridge.service import RejectLog
 
 LOGGER = "test.cloud_bridge.rejects"
-
-
-def test_backoff_doubles_from_one_second_to_thirty() -> None:
-    longest = list(itertools.islice(backoff_delays(rand=lambda: 1.0), 8))
-    shortest = list(itertools.islice(backoff_delays(rand=lambda: 0.0), 8))
-
-    assert longest == [1, 2, 4, 8, 16, 30, 30, 30]
-    assert shortest == [0.5, 1, 2, 4, 8, 15, 15, 15]
-
-
-def test_backoff_is_jittered_within_half_to_full_delay() -> None:
-    delays = list(itertools.islice(backoff_delays(0.1, 1.0), 50))
-
-    assert all(0.05 <= d <= 1.0 for d in delays)
-    assert len(set(delays)) > 1
 
 
 class FakeClock:

@@ -4,43 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import aiomqtt
 import pytest
 
 from cloud_bridge.service import BridgeService
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.store import SqliteStore
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.cloud_bridge.factories import envelope, status, topic
+from tests.cloud_bridge.running import running_bridge, stop
 from tests.support.mosquitto import Broker, free_port, private_mosquitto
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.mosquitto
 
 LIMIT = 2048
 
 
-def _settings(host: str, port: int, tmp_path: Path) -> BridgeSettings:
+def _settings(
+    host: str, port: int, tmp_path: Path, reconnect: tuple[float, float] = (1.0, 30.0)
+) -> BridgeSettings:
+    low, high = reconnect
+    mqtt = replace(BRIDGE_MQTT, host=host, port=port, client_id=f"bridge-{port}")
     return BridgeSettings(
-        MqttSettings(host=host, port=port, client_id=f"bridge-{port}"),
+        replace(mqtt, reconnect_min_s=low, reconnect_max_s=high),
         tmp_path / "bridge.sqlite3",
         max_payload_bytes=LIMIT,
     )
-
-
-async def _wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        # The service has no change notification for its counters: polling is the test's view.
-        while not condition():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
-
-async def _stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
 
 
 def _serialize(env: pb.Envelope) -> bytes:
@@ -52,11 +45,7 @@ async def test_stores_good_messages_once_and_dead_letters_bad_ones(
     mosquitto: Broker, tmp_path: Path
 ) -> None:
     service = BridgeService(_settings(mosquitto.host, mosquitto.port, tmp_path))
-    ready = asyncio.Event()
-    task = asyncio.create_task(service.run(ready), name="bridge-under-test")
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=10)
-
+    async with running_bridge(service) as task:
         good_before = [
             (topic(dev), _serialize(envelope(dev, seq)))
             for seq in range(1, 6)
@@ -92,8 +81,9 @@ async def test_stores_good_messages_once_and_dead_letters_bad_ones(
                 await publisher.publish(t, payload, qos=1)
 
         sent = len(good_before) + 1 + 1 + len(bad) + len(good_after)
-        await _wait_until(lambda: service.stats.received == sent)
-        await asyncio.sleep(0.1)  # nothing more may arrive
+        await eventually(lambda: service.stats.received == sent)
+        # Not a wait for something: time for an unexpected extra message to show up.
+        await asyncio.sleep(0.1)
 
         assert not task.done(), "the bridge stopped on bad input"
         snap = service.stats.snapshot()
@@ -110,8 +100,6 @@ async def test_stores_good_messages_once_and_dead_letters_bad_ones(
             ("obu-007", "state", 10),
             ("rsu-001", "status", 1),
         }
-    finally:
-        await _stop(task)
 
     with SqliteStore(tmp_path / "bridge.sqlite3") as store:
         stored = store.messages()
@@ -137,8 +125,8 @@ async def test_cancelling_mid_stream_commits_everything_received(
     payloads = [_serialize(envelope("rsu-001", seq)) for seq in range(1, 2001)]
 
     async def stop_bridge_soon() -> None:
-        await _wait_until(lambda: service.stats.received >= 50)
-        await _stop(task)
+        await eventually(lambda: service.stats.received >= 50)
+        await stop(task)
 
     try:
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
@@ -164,20 +152,19 @@ async def test_waits_for_an_unreachable_broker_and_logs_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="cloud_bridge.service")
     port = free_port()
-    service = BridgeService(
-        _settings("127.0.0.1", port, tmp_path), reconnect_initial_s=0.05, reconnect_max_s=0.2
-    )
+    service = BridgeService(_settings("127.0.0.1", port, tmp_path, reconnect=(0.05, 0.2)))
     ready = asyncio.Event()
     task = asyncio.create_task(service.run(ready), name="bridge-under-test")
     try:
-        await asyncio.sleep(1.0)  # several failed attempts
+        # Not a wait for something: time for several attempts (0.05-0.2 s apart), logged once.
+        await asyncio.sleep(1.0)
         assert not ready.is_set()
         assert not task.done()
         # A second listener of a private broker on the port the bridge keeps trying.
         with private_mosquitto(tmp_path, extra_config=f"listener {port} 127.0.0.1\n"):
             await asyncio.wait_for(ready.wait(), timeout=10)
     finally:
-        await _stop(task)
+        await stop(task)
 
     lines = [r.getMessage() for r in caplog.records if r.name == "cloud_bridge.service"]
     assert sum("unreachable" in line for line in lines) == 1

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.validation import CaptureWindow
+from protocols.mqtt_connection import MqttConnection
 
 
 def test_defaults() -> None:
-    settings = BridgeSettings(MqttSettings(), Path("bridge.sqlite3"))
+    settings = BridgeSettings(BRIDGE_MQTT, Path("bridge.sqlite3"))
 
-    assert settings.mqtt == MqttSettings("127.0.0.1", 1883, "roadgate-bridge", 30, None, None)
+    assert settings.mqtt == MqttConnection(
+        "127.0.0.1", 1883, "roadgate-bridge", 30, None, None, None, True, 1.0, 30.0
+    )
     assert (settings.region, settings.max_payload_bytes, settings.subscribe_qos) == ("+", 65536, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.region = "xian"  # type: ignore[misc]
@@ -28,11 +31,15 @@ def test_defaults() -> None:
         ({"port": 70000}, "port 70000"),
         ({"keepalive_s": 0}, "keepalive_s 0"),
         ({"client_id": ""}, "client_id"),
+        ({"reconnect_min_s": 0.0}, "reconnect_min_s 0.0"),
+        ({"reconnect_min_s": 2.0, "reconnect_max_s": 1.0}, "reconnect_max_s 1.0"),
+        ({"reconnect_max_s": math.inf}, "reconnect_max_s inf"),
+        ({"reconnect_min_s": math.nan}, "reconnect_min_s nan"),
     ],
 )
 def test_mqtt_settings_reject_invalid_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        MqttSettings(**kwargs)  # type: ignore[arg-type]
+        MqttConnection(**kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -54,11 +61,11 @@ def test_mqtt_settings_reject_invalid_values(kwargs: dict[str, object], message:
 )
 def test_bridge_settings_reject_invalid_values(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        BridgeSettings(MqttSettings(), Path("x"), **kwargs)  # type: ignore[arg-type]
+        BridgeSettings(BRIDGE_MQTT, Path("x"), **kwargs)  # type: ignore[arg-type]
 
 
 def test_bounds_have_defaults_sized_for_a_fleet() -> None:
-    settings = BridgeSettings(MqttSettings(), Path("bridge.sqlite3"))
+    settings = BridgeSettings(BRIDGE_MQTT, Path("bridge.sqlite3"))
 
     assert settings.mqtt.mqtt5 is True
     assert (settings.max_dead_letters, settings.max_dead_letter_bytes) == (10_000, 16 * 2**20)
@@ -69,7 +76,7 @@ def test_bounds_have_defaults_sized_for_a_fleet() -> None:
 
 
 def test_the_packet_limit_leaves_room_for_a_topic_beyond_the_payload_limit() -> None:
-    settings = BridgeSettings(MqttSettings(), Path("x"), max_payload_bytes=1000)
+    settings = BridgeSettings(BRIDGE_MQTT, Path("x"), max_payload_bytes=1000)
 
     # The largest topic (65,535 bytes) with a payload at the limit still fits.
     assert settings.max_packet_bytes >= 1000 + 65_535 + 2 + 5

@@ -16,19 +16,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT))
 
 from cloud_bridge.service import BridgeService  # noqa: E402
-from cloud_bridge.settings import BridgeSettings, MqttSettings  # noqa: E402
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings  # noqa: E402
 from cloud_bridge.store.sqlite_store import SqliteStore  # noqa: E402
 from edge.identity import DeviceIdentity  # noqa: E402
 from edge.uplink.outbox import SqliteOutbox  # noqa: E402
 from edge.uplink.publisher import UplinkPublisher  # noqa: E402
 from edge.uplink.settings import UplinkSettings  # noqa: E402
 from hil.uml import guest_modules  # noqa: E402
+from protocols.mqtt_connection import MqttConnection  # noqa: E402
 from protocols.schema.v1 import roadgate_pb2 as pb  # noqa: E402
 from protocols.topics import Stream  # noqa: E402
 from tests.support.mosquitto import private_mosquitto  # noqa: E402
@@ -44,18 +46,14 @@ def rss_kib() -> int:
 async def scenario(port: int, workdir: Path) -> dict[str, object]:
     identity = DeviceIdentity("veh-lossy", "test", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
     settings = UplinkSettings(
-        port=port,
+        MqttConnection(port=port, keepalive_s=10, reconnect_min_s=0.2, reconnect_max_s=2),
         qos={s: 1 for s in Stream},
-        keepalive_s=10,
         ack_timeout_s=10,
-        reconnect_min_s=0.2,
-        reconnect_max_s=2,
     )
-    bridge = BridgeService(
-        BridgeSettings(MqttSettings(port=port, client_id="lossy-bridge"), workdir / "b.sqlite3"),
-        reconnect_initial_s=0.2,
-        reconnect_max_s=2,
+    bridge_mqtt = replace(
+        BRIDGE_MQTT, port=port, client_id="lossy-bridge", reconnect_min_s=0.2, reconnect_max_s=2
     )
+    bridge = BridgeService(BridgeSettings(bridge_mqtt, workdir / "b.sqlite3"))
     ready = asyncio.Event()
     bridge_task = asyncio.create_task(bridge.run(ready))
     await asyncio.wait_for(ready.wait(), 60)

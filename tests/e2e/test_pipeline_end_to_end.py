@@ -21,6 +21,7 @@ from cloud_bridge.store.sqlite_store import SqliteStore
 from firmware_py.config.loader import EXAMPLES_DIR
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.support.mosquitto import Broker
+from tests.support.waiting import wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
 PROTO = PROJECT / "protocols" / "schema" / "v1" / "roadgate.proto"
@@ -85,6 +86,11 @@ def subscriber(tmp_path: Path, mosquitto: Broker) -> Iterator[Path]:
     assert process.wait(timeout=10) == 0
 
 
+def _stored_statuses(store_path: Path) -> int:
+    with SqliteStore(store_path) as store:
+        return store.count_messages(stream="status")
+
+
 def publish_bad_input(broker: Broker) -> None:
     """Three bad messages a broken or hostile device might send."""
     good = pb.Envelope(schema_version=1, device_id="veh-001", boot_id="b", sequence=1)
@@ -129,12 +135,22 @@ def test_what_boxes_send_is_what_the_bridge_stores(
             )
             for name, example in [("rsu", "roadside.toml"), ("veh", "vehicle-toyota.toml")]
         }
-        time.sleep(RUN_S / 2)
-        publish_bad_input(mosquitto)
+        for name, process in boxes.items():
+            wait_for_line(tmp_path / f"{name}.log", "publishing to", process, timeout=30)
+        publish_bad_input(mosquitto)  # while both boxes publish
         for name, process in boxes.items():
             status = process.wait(timeout=RUN_S + 30)
             assert status == 0, (tmp_path / f"{name}.log").read_text()
-        time.sleep(1.0)  # the last messages reach the bridge and the subscriber
+        # Each box's last message is its OFFLINE status: once the subscriber has both and the
+        # bridge stored all four statuses, everything before them has arrived too.
+        wait_until(
+            lambda: (
+                subscriber.read_text().count('"LIVENESS_OFFLINE"') == 2
+                and _stored_statuses(store_path) == 4
+            ),
+            within_s=30,
+            what="both boxes' OFFLINE statuses at the subscriber and in the store",
+        )
     finally:
         bridge.send_signal(signal.SIGTERM)
         bridge_status = bridge.wait(timeout=15)

@@ -18,6 +18,7 @@ from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
 from firmware_py.cli import main
 from protocols.envelope import decode
+from protocols.mqtt_connection import MqttConnection, MqttTls
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.support.certs import Issued, TestPki
 from tests.support.mosquitto import Broker
@@ -87,7 +88,8 @@ async def test_a_device_publishes_over_mutual_tls_as_itself(
 ) -> None:
     device, bridge = pki.issue("veh-a"), pki.issue("roadgate-bridge")
     identity = DeviceIdentity("veh-a", REGION, pb.DEVICE_ROLE_VEHICLE_GATEWAY)
-    settings = UplinkSettings(port=tls_broker.port, tls=tls(pki, device))
+    mqtt_tls = MqttTls(str(pki.ca_file), str(device.cert), str(device.key))
+    settings = UplinkSettings(MqttConnection(port=tls_broker.port, tls=mqtt_tls))
     async with connect(tls_broker, tls(pki, bridge), "bridge") as cloud:
         await cloud.subscribe("rg/v1/#", qos=1)
         with SqliteOutbox(":memory:") as outbox:

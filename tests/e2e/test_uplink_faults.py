@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from cloud_bridge.service import BridgeService
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.store.sqlite_store import SqliteStore
 from edge.identity import DeviceIdentity
 from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
 from protocols.envelope import decode
+from protocols.mqtt_connection import MqttConnection
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import Stream
 from tests.support.mosquitto import private_mosquitto
@@ -35,13 +37,14 @@ async def test_a_20_s_broker_outage_loses_nothing(tmp_path: Path) -> None:
     with private_mosquitto(tmp_path, persistent=True) as broker:
         port = broker.port
     uplink_settings = UplinkSettings(
-        port=port, qos=all_qos1, reconnect_min_s=0.2, reconnect_max_s=1.0, ack_timeout_s=2.0
+        MqttConnection(port=port, reconnect_min_s=0.2, reconnect_max_s=1.0),
+        qos=all_qos1,
+        ack_timeout_s=2.0,
     )
-    bridge = BridgeService(
-        BridgeSettings(MqttSettings(port=port, client_id="fault-bridge"), tmp_path / "b.sqlite3"),
-        reconnect_initial_s=0.2,
-        reconnect_max_s=1.0,
+    bridge_mqtt = replace(
+        BRIDGE_MQTT, port=port, client_id="fault-bridge", reconnect_min_s=0.2, reconnect_max_s=1.0
     )
+    bridge = BridgeService(BridgeSettings(bridge_mqtt, tmp_path / "b.sqlite3"))
     sent: dict[str, list[int]] = {"state": [], "events": []}
     with SqliteOutbox(tmp_path / "outbox.sqlite3") as outbox:
         uplink = UplinkPublisher(identity, uplink_settings, outbox)

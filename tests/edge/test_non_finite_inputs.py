@@ -3,15 +3,13 @@ the pipelines never publish a body holding one (the guard refuses it and counts 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import math
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
+from pathlib import Path
 from typing import Any
 
 import can
@@ -20,14 +18,13 @@ import pytest
 
 from edge.geo import GeoPoint
 from edge.identity import DeviceIdentity
-from edge.pipelines.common import PublishGuard
+from edge.pipelines.publish_guard import PublishGuard
 from edge.pipelines.roadside_unit import RadarInput, RoadsideUnitPipeline, RoadsideUnitSettings
 from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
 from edge.roadside.object_fusion import SensorPose
 from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
-from edge.vehicle.signal_map import EnumSignalRef, SignalRef, VehicleSignalMap
 from edge.vehicle.state_estimator import VehicleDimensions, VehicleStateEstimator
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
 from firmware_py.simulation.vehicle_can import VehicleCanSimulator
@@ -36,9 +33,13 @@ from hal.can.frames import FrameBatch
 from hal.can.python_can_port import PythonCanPort
 from protocols.dbc import VectorDecoder, load_dbc
 from protocols.envelope import non_finite_fields
+from protocols.mqtt_connection import MqttConnection
 from protocols.nmea import NmeaFixAssembler
 from protocols.radar import RadarObject, RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.vss import SignalMapping, VssMapping
+from tests.edge.pipeline_stubs import StubFix
+from tests.support.tasks import running
 from tests.support.waiting import eventually
 
 
@@ -50,14 +51,18 @@ class Columns:
     signals: Mapping[str, Any]
 
 
-def estimator(**numeric: SignalRef) -> VehicleStateEstimator:
-    signal_map = VehicleSignalMap(
-        numeric=MappingProxyType(numeric),
-        enums=MappingProxyType(
-            {"gear": EnumSignalRef("GEAR", "G", MappingProxyType({0: "drive", 1: "park"}))}
-        ),
-    )
-    return VehicleStateEstimator(signal_map, VehicleDimensions())
+GEAR = SignalMapping(
+    "Vehicle.Powertrain.Transmission.SelectedGear", "GEAR", "G", values={0: 127, 1: 126}
+)
+
+
+def speed(factor: float) -> SignalMapping:
+    """Vehicle.Speed from SPEED.S, in km/h times ``factor`` (the state converts to m/s)."""
+    return SignalMapping("Vehicle.Speed", "SPEED", "S", factor=factor, unit="km/h")
+
+
+def estimator(*signals: SignalMapping) -> VehicleStateEstimator:
+    return VehicleStateEstimator(VssMapping(Path("test"), (*signals, GEAR)), VehicleDimensions())
 
 
 def batch(**columns: list[float]) -> dict[str, Columns]:
@@ -71,17 +76,17 @@ def batch(**columns: list[float]) -> dict[str, Columns]:
 
 
 def test_the_newest_finite_value_is_taken_and_the_others_counted() -> None:
-    est = estimator(speed_mps=SignalRef("SPEED", "S", scale=0.5))
+    est = estimator(speed(3.6 / 2))  # half the DBC value, in m/s
     est.update_can(batch(SPEED=[10.0, 20.0, math.nan, math.inf]))
-    assert est.state(1.0).speed_mps == 10.0
+    assert est.state(1.0).speed_mps == pytest.approx(10.0)
     assert est.rejects == {"non_finite.speed_mps": 2}
     est.update_can(batch(SPEED=[math.nan]))  # nothing good: the last good value stays
-    assert est.state(1.0).speed_mps == 10.0
+    assert est.state(1.0).speed_mps == pytest.approx(10.0)
     assert est.rejects == {"non_finite.speed_mps": 3}
 
 
 def test_a_nan_scale_never_reaches_the_state() -> None:
-    est = estimator(speed_mps=SignalRef("SPEED", "S", scale=math.nan))
+    est = estimator(speed(math.nan))
     est.update_can(batch(SPEED=[10.0, 12.0]))
     state = est.state(1.0)
     assert state.speed_mps == 0.0
@@ -97,24 +102,12 @@ def test_a_nan_enum_code_is_dropped_without_raising() -> None:
     assert est.rejects == {"non_finite.gear": 1}
 
 
-@dataclasses.dataclass(frozen=True)
-class FakeFix:
-    latitude_deg: float | None = 34.0
-    longitude_deg: float | None = 108.0
-    altitude_m: float | None = 400.0
-    speed_mps: float | None = 5.0
-    course_deg: float | None = 90.0
-    satellites: int | None = 9
-    hdop: float | None = 0.8
-    quality: Any = None
-
-
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 @pytest.mark.parametrize("field", ["altitude_m", "speed_mps", "course_deg", "hdop"])
 def test_a_fix_with_a_non_finite_field_uses_only_its_finite_ones(bad: float, field: str) -> None:
     est = estimator()
     changes: dict[str, Any] = {field: bad}
-    fix = dataclasses.replace(FakeFix(), **changes)
+    fix = dataclasses.replace(StubFix(), **changes)
     est.update_gnss(fix, receive_time=1.0)
     state = est.state(1.0)
     assert non_finite_fields(state) == []
@@ -124,7 +117,7 @@ def test_a_fix_with_a_non_finite_field_uses_only_its_finite_ones(bad: float, fie
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_a_fix_with_a_non_finite_position_is_no_fix(bad: float) -> None:
     est = estimator()
-    est.update_gnss(FakeFix(latitude_deg=bad), receive_time=1.0)
+    est.update_gnss(StubFix(latitude_deg=bad), receive_time=1.0)
     assert not est.state(1.0).HasField("position")
     assert est.rejects == {"gnss_non_finite": 1}
 
@@ -137,7 +130,7 @@ def unreachable_uplink(role: pb.DeviceRole.ValueType) -> UplinkPublisher:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     identity = DeviceIdentity("dev-nan", "test", role)
-    settings = UplinkSettings(port=port, reconnect_min_s=5.0, reconnect_max_s=5.0)
+    settings = UplinkSettings(MqttConnection(port=port, reconnect_min_s=5.0, reconnect_max_s=5.0))
     return UplinkPublisher(identity, settings, SqliteOutbox(":memory:"))
 
 
@@ -156,10 +149,14 @@ async def test_a_vehicle_gateway_with_a_nan_scale_publishes_no_non_finite_value(
     assert config.vehicle is not None
     db = load_dbc(config.can[0].dbc).database
     # A scale of NaN (the tester's config) and one that overflows every value.
-    numeric = dict(config.vehicle.signals.numeric)
-    numeric["speed_mps"] = dataclasses.replace(numeric["speed_mps"], scale=math.nan)
-    numeric["yaw_rate_rad_s"] = dataclasses.replace(numeric["yaw_rate_rad_s"], scale=1e308)
-    signal_map = VehicleSignalMap(MappingProxyType(numeric), config.vehicle.signals.enums)
+    broken = {"Vehicle.Speed": math.nan, "Vehicle.AngularVelocity.Yaw": 1e308}
+    signal_map = dataclasses.replace(
+        config.vehicle.signals,
+        signals=tuple(
+            dataclasses.replace(s, factor=broken[s.path]) if s.path in broken else s
+            for s in config.vehicle.signals.signals
+        ),
+    )
     sim = VehicleCanSimulator(
         intersection_actors()["veh-001"], db, interface="virtual", channel="unused"
     )
@@ -173,14 +170,13 @@ async def test_a_vehicle_gateway_with_a_nan_scale_publishes_no_non_finite_value(
         pipeline = VehicleGatewayPipeline(
             can_ports=[port],
             decoder=VectorDecoder(db),
-            signal_map=signal_map,
+            estimator=VehicleStateEstimator(signal_map, VehicleDimensions()),
             gnss=None,
             fixes=NmeaFixAssembler(),
             uplink=uplink,
             settings=VehicleGatewaySettings(state_rate_hz=20.0, health_period_s=0.2),
         )
-        task = asyncio.create_task(pipeline.run())
-        try:
+        async with running(pipeline.run(), "vehicle-gateway-under-test"):
             for frame_id, data in frames:
                 car.send(can.Message(arbitration_id=frame_id, data=data, is_extended_id=False))
 
@@ -192,10 +188,6 @@ async def test_a_vehicle_gateway_with_a_nan_scale_publishes_no_non_finite_value(
                 lambda: last_health(uplink).get("state.rejects.bad_scaling.speed_mps", 0) > 0,
                 within_s=5.0,
             )
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     envelopes = submitted(uplink)
     assert all(non_finite_fields(e) == [] for e in envelopes)
     assert all(e.vehicle_state.speed_mps == 0.0 for e in envelopes if e.HasField("vehicle_state"))
@@ -229,17 +221,12 @@ async def test_a_roadside_unit_given_nan_objects_publishes_none_of_them(
             uplink=uplink,
             settings=RoadsideUnitSettings(health_period_s=0.2),
         )
-        task = asyncio.create_task(pipeline.run())
-        try:
+        async with running(pipeline.run(), "roadside-unit-under-test"):
             radar.send(can.Message(arbitration_id=0x60A, data=bytes(8)))
             await eventually(
                 lambda: last_health(uplink).get("publish.refused.non_finite.ObjectList", 0) >= 1,
                 within_s=5.0,
             )
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     envelopes = submitted(uplink)
     assert all(non_finite_fields(e) == [] for e in envelopes)
     # One frame, one batch: one list refused, the finite one published.

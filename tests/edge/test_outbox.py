@@ -6,7 +6,6 @@ import logging
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from edge.uplink.outbox import (
     SqliteOutbox,
 )
 from protocols.topics import Stream
+from tests.support.waiting import wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -76,9 +76,7 @@ def test_checkpoints_run_in_a_thread_that_stops_with_the_outbox(tmp_path: Path) 
             outbox.commit()
         assert CHECKPOINT_EVERY_COMMITS * 3 < WRITER_CHECKPOINT_PAGES  # the writer never did
         # Only a checkpoint moves committed pages from the WAL into the database file.
-        deadline = time.monotonic() + 10
-        while path.stat().st_size <= empty and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: path.stat().st_size > empty, what="a checkpoint grew the file")
         assert path.stat().st_size > empty + 100 * 1000
         assert any(t.name == "outbox-checkpoint" for t in threading.enumerate())
     assert not any(t.name == "outbox-checkpoint" for t in threading.enumerate())

@@ -4,7 +4,6 @@ roadside pipeline reading a real UDP socket."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
 from hal.net.udp_port import UdpDatagramPort
+from protocols.mqtt_connection import MqttConnection
 from protocols.nmea import NmeaFixAssembler
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.spat import (
@@ -34,6 +34,7 @@ from protocols.spat import (
     phase_bitmap,
     to_spat,
 )
+from tests.support.tasks import running
 from tests.support.waiting import eventually
 
 DEVICE = "rsu-001"
@@ -173,7 +174,7 @@ def unreachable_uplink() -> UplinkPublisher:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     identity = DeviceIdentity(DEVICE, "test", pb.DEVICE_ROLE_ROADSIDE_UNIT)
-    settings = UplinkSettings(port=port, reconnect_min_s=5.0, reconnect_max_s=5.0)
+    settings = UplinkSettings(MqttConnection(port=port, reconnect_min_s=5.0, reconnect_max_s=5.0))
     return UplinkPublisher(identity, settings, SqliteOutbox(":memory:"))
 
 
@@ -197,11 +198,10 @@ async def test_the_roadside_pipeline_publishes_the_controllers_spat_and_its_sile
             uplink=uplink,
             settings=RoadsideUnitSettings(spat_rate_hz=10.0, health_period_s=0.2),
         )
-        task = asyncio.create_task(pipeline.run())
-        try:
+        async with running(pipeline.run(), "roadside-unit-under-test"):
             for _ in range(5):
                 controller.sendto(GOOD, port.local_address)
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # pacing the controller at 10 Hz, not a wait
             controller.sendto(b"not a TSCBM datagram", port.local_address)
 
             def bodies() -> list[str]:
@@ -219,10 +219,6 @@ async def test_the_roadside_pipeline_publishes_the_controllers_spat_and_its_sile
                 ),
                 within_s=3.0,
             )
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     envelopes = submitted(uplink)
     spat = [e for e in envelopes if e.HasField("spat")]
     fault, back = (e.event for e in envelopes if e.HasField("event"))

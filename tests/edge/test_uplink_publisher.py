@@ -17,6 +17,7 @@ from edge.uplink.outbox import OutboxLimits, SqliteOutbox
 from edge.uplink.publisher import ACK_COMMIT_DELAY_S, UplinkPublisher
 from edge.uplink.settings import UplinkSettings
 from protocols.envelope import decode
+from protocols.mqtt_connection import MqttConnection
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import Stream
 from tests.support.mosquitto import Broker, private_mosquitto
@@ -28,7 +29,13 @@ pytestmark = [pytest.mark.mosquitto, pytest.mark.asyncio]
 def publisher(broker: Broker, device: str = "veh-9") -> UplinkPublisher:
     identity = DeviceIdentity(device, "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
     settings = UplinkSettings(
-        host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.05, reconnect_max_s=0.2
+        MqttConnection(
+            host=broker.host,
+            port=broker.port,
+            keepalive_s=5,
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.2,
+        )
     )
     return UplinkPublisher(identity, settings, SqliteOutbox(":memory:"), software_version="test")
 
@@ -117,12 +124,18 @@ async def test_the_outbox_bound_evicts_old_telemetry_and_keeps_events() -> None:
 
 async def test_reconnects_after_a_broker_restart_and_sends_what_waited(tmp_path: Path) -> None:
     identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
-    settings = UplinkSettings(reconnect_min_s=0.05, reconnect_max_s=0.2, ack_timeout_s=1.0)
+    settings = UplinkSettings(
+        MqttConnection(reconnect_min_s=0.05, reconnect_max_s=0.2), ack_timeout_s=1.0
+    )
     with private_mosquitto(tmp_path, persistent=True) as broker:
         port = broker.port
         uplink = UplinkPublisher(
             identity,
-            dataclasses.replace(settings, port=port, qos={Stream.STATE: 1, Stream.STATUS: 1}),
+            dataclasses.replace(
+                settings,
+                mqtt=dataclasses.replace(settings.mqtt, port=port),
+                qos={Stream.STATE: 1, Stream.STATUS: 1},
+            ),
             SqliteOutbox(":memory:"),
         )
         # A persistent observer session: the restarted broker queues QoS 1 messages for it.
@@ -153,7 +166,9 @@ async def test_mqtt5_properties_name_the_content_and_expire_high_rate_streams(
     mosquitto: Broker,
 ) -> None:
     identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
-    settings = UplinkSettings(host=mosquitto.host, port=mosquitto.port, mqtt5=True, expiry_s=7)
+    settings = UplinkSettings(
+        MqttConnection(host=mosquitto.host, port=mosquitto.port, mqtt5=True), expiry_s=7
+    )
     async with aiomqtt.Client(
         mosquitto.host,
         mosquitto.port,
@@ -188,7 +203,7 @@ async def test_acknowledged_messages_leave_the_file_soon_after(
     mosquitto: Broker, tmp_path: Path
 ) -> None:
     identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
-    settings = UplinkSettings(host=mosquitto.host, port=mosquitto.port)
+    settings = UplinkSettings(MqttConnection(host=mosquitto.host, port=mosquitto.port))
     path = tmp_path / "outbox.sqlite3"
     with SqliteOutbox(path) as outbox:
         uplink = UplinkPublisher(identity, settings, outbox)
@@ -248,11 +263,9 @@ async def test_a_broker_that_stops_acknowledging_is_a_lost_connection() -> None:
     port = server.sockets[0].getsockname()[1]
     identity = DeviceIdentity("veh-9", "test-region", pb.DEVICE_ROLE_VEHICLE_GATEWAY)
     settings = UplinkSettings(
-        port=port,
+        MqttConnection(port=port, reconnect_min_s=0.05, reconnect_max_s=0.1),
         qos={Stream.STATE: 1, Stream.STATUS: 1},
         ack_timeout_s=0.5,
-        reconnect_min_s=0.05,
-        reconnect_max_s=0.1,
     )
     async with server:
         uplink = UplinkPublisher(identity, settings, SqliteOutbox(":memory:"))

@@ -18,6 +18,7 @@ from hal.net.port import Datagram
 from hal.net.udp_link import UdpLink
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.v2x import decode_message_frame, encode_bsm, station_id_bytes
+from tests.support.waiting import eventually
 
 NOW_NS = 1_772_446_542_250_000_000
 STATE = pb.VehicleState(
@@ -117,10 +118,11 @@ async def test_over_a_real_udp_link() -> None:
             assert decode_message_frame(data)[0] == "bsm"
             radio_side.sendto(data, box_address)  # heard back, as from another station
             radio_side.sendto(b"junk", box_address)
-            for _ in range(100):
-                if radio.counters["rx.bsm"] and radio.counters["rx.rejects.malformed"]:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(
+                lambda: bool(radio.counters["rx.bsm"] and radio.counters["rx.rejects.malformed"]),
+                within_s=2.0,
+                what="the BSM heard back and the junk datagram counted",
+            )
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -1,4 +1,4 @@
-"""`roadgate bench uplink` runs end to end and reports what it measured (no speed asserted)."""
+"""`roadgate benchmark uplink` runs end to end and reports what it measured (no speed asserted)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_py.bench.uplink_bench import main
+from firmware_py.benchmarks.uplink import main
 
 pytestmark = pytest.mark.mosquitto
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cloud_bridge.settings import BridgeSettings, MqttSettings
+from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from edge.uplink.publisher import CONTENT_TYPE
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import Stream, Topic
@@ -20,7 +20,7 @@ LONGEST_TOPIC = str(
     Topic("r" * 64, LONGEST_ID, max(Stream, key=lambda s: len(s.value)))  # "objects"
 )
 FLOAT_FIELDS = [f.name for f in pb.PerceivedObject.DESCRIPTOR.fields if f.type == f.TYPE_DOUBLE]
-BRIDGE_LIMIT = BridgeSettings(MqttSettings(), Path("default.sqlite3")).max_payload_bytes
+BRIDGE_LIMIT = BridgeSettings(BRIDGE_MQTT, Path("default.sqlite3")).max_payload_bytes
 
 
 def conf_value(key: str) -> int:

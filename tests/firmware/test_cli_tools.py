@@ -1,4 +1,4 @@
-"""`roadgate decode`, `roadgate nmea` and `roadgate bench decode`, run through the CLI."""
+"""`roadgate decode`, `roadgate nmea` and `roadgate benchmark decode`, run through the CLI."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from cantools.database.can import Database
 from cantools.database.namedsignalvalue import NamedSignalValue
 from cantools.subparsers.__utils__ import format_message_by_frame_id
 
-from firmware_py.bench.decode_bench import check_same_values, frame_mix
-from firmware_py.cli import main
+from firmware_py.benchmarks.decode import check_same_values, frame_mix
+from firmware_py.cli import _parser, main
+from firmware_py.cli.text_input import line_batches
 from firmware_py.errors import FirmwareError
-from firmware_py.tools import line_batches
 from protocols.dbc import VectorDecoder
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -238,14 +238,14 @@ def test_line_batches_rebuild_lines_split_across_reads(step: int) -> None:
     ]
 
 
-# --- roadgate bench decode ----------------------------------------------------------------
+# --- roadgate benchmark decode -----------------------------------------------------------
 
 
 def test_bench_decode_runs_and_writes_its_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result_path = tmp_path / "bench.json"
-    assert main(["bench", "decode", "--frames", "300", "--json", str(result_path)]) == 0
+    assert main(["benchmark", "decode", "--frames", "300", "--json", str(result_path)]) == 0
     result = json.loads(result_path.read_text())
     assert set(result) == {"ours", "peer", "ratio", "unit", "frames", "dbc", "ours_all_signals"}
     assert result["ours_all_signals"] > 0
@@ -256,6 +256,15 @@ def test_bench_decode_runs_and_writes_its_json(
     assert result["peer"] > 0
     assert result["ratio"] == pytest.approx(result["ours"] / result["peer"], rel=1e-3)
     assert "checked: 300 frames decode to the same values" in capsys.readouterr().out
+
+
+def test_bench_is_an_alias_of_benchmark() -> None:
+    parser = _parser()
+    for name in ("decode", "uplink", "can"):
+        assert (
+            parser.parse_args(["bench", name]).handler
+            is parser.parse_args(["benchmark", name]).handler
+        )
 
 
 SCALED = """VERSION ""

@@ -14,18 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware_py.cli import main
-from firmware_py.tools.decode_cmd import CandumpDecoder
-from firmware_py.tools.nmea_cmd import run_nmea
+from firmware_py.cli.candump_decoder import CandumpDecoder
+from firmware_py.cli.nmea_printer import run_nmea
 from protocols.dbc import load_dbc
-from protocols.nmea.fields import checksum
+from tests.protocols.nmea_lines import seal
 from tests.protocols.test_nmea_non_finite import TEMPLATES, field_text
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARS408_DBC = PROJECT / "protocols" / "dbc" / "files" / "ars408_id0.dbc"
-
-
-def seal(body: str) -> str:
-    return f"${body}*{checksum(body):02X}"
 
 
 def refuse_constant(name: str) -> object:
@@ -51,7 +47,7 @@ def test_nmea_never_fails_and_prints_only_finite_values(
 ) -> None:
     path = tmp_path_factory.mktemp("nmea") / "log.nmea"
     lines = [seal(TEMPLATES[kind].format(*fields)) for kind, fields in sentences]
-    path.write_text("\r\n".join(lines) + "\r\n", encoding="ascii")
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
     out = io.StringIO()
     summary = run_nmea(str(path), out, as_json=as_json)
     printed = out.getvalue().splitlines()
@@ -72,7 +68,7 @@ def test_nmea_json_of_the_testers_infinite_altitude_reports_it_on_stderr(
         seal("GPRMC,120002.00,A,3412.0,N,10854.0,E,nan,0.0,280526,,,A"),
     ]
     good = seal("GPGGA,120003.00,3412.0,N,10854.0,E,1,08,0.9,400.0,M,-25.0,M,,")
-    set_stdin(monkeypatch, ("\r\n".join([*bad, good]) + "\r\n").encode())
+    set_stdin(monkeypatch, b"\r\n".join([*bad, good]) + b"\r\n")
     assert main(["nmea", "--json", "-"]) == 0
     out, err = capsys.readouterr()
     (fix,) = [json.loads(line, parse_constant=refuse_constant) for line in out.splitlines()]

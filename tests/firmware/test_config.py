@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge.vehicle.state_estimator import STATE_PATHS
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config, load_bridge_config
 from firmware_py.config.model import BoxConfig
 from firmware_py.errors import ConfigError
 from protocols.topics import Stream
+from protocols.vss import shipped_mappings
 
 EXAMPLES = sorted(p for p in EXAMPLES_DIR.glob("*.toml") if p.name != "bridge.toml")
 VEHICLE = (EXAMPLES_DIR / "vehicle-toyota.toml").read_text()
@@ -32,18 +34,143 @@ def test_shipped_bridge_example_loads() -> None:
     assert settings.mqtt.client_id == "roadgate-bridge"
 
 
-def test_vehicle_mapping_is_parsed_into_si_conversions() -> None:
+def test_the_vehicle_reads_the_named_vss_mapping_for_the_state_s_leaves() -> None:
     config = load_box_config(EXAMPLES_DIR / "vehicle-toyota.toml")
     assert config.vehicle is not None
-    speed = config.vehicle.signals.numeric["speed_mps"]
-    assert (speed.message, speed.signal) == ("SPEED", "SPEED")
-    assert speed.scale == pytest.approx(1 / 3.6)
-    assert dict(config.vehicle.signals.enums["turn_signal"].values) == {
-        1: "left",
-        2: "right",
-        3: "off",
+    mapping = config.vehicle.signals
+    assert mapping.source == shipped_mappings()["toyota_nodsu_pt"]
+    speed = mapping.signal("Vehicle.Speed")
+    assert speed is not None
+    assert (speed.message, speed.signal, speed.unit, speed.factor) == (
+        "SPEED",
+        "SPEED",
+        "km/h",
+        1.0,
+    )
+    left = mapping.signal("Vehicle.Body.Lights.DirectionIndicator.Left.IsSignaling")
+    assert left is not None
+    assert left.values == {1.0: 1.0, 2.0: 0.0, 3.0: 0.0}  # the DBC's left, right, none
+    # The state's leaves only: the mapping's wheel speeds are not decoded.
+    assert {s.path for s in mapping.signals} == STATE_PATHS - {
+        "Vehicle.Chassis.Brake.FluidPressure"
     }
     assert config.uplink.qos[Stream.EVENTS] == 1
+
+
+def with_vehicle(text: str) -> str:
+    """The vehicle example with ``text`` added to its [vehicle] table."""
+    anchor = "hard_braking_mps2 = -4.0\n"
+    assert anchor in VEHICLE
+    return VEHICLE.replace(anchor, anchor + text, 1)
+
+
+def test_single_signals_are_overridden_and_a_mapping_file_is_found(tmp_path: Path) -> None:
+    mine = tmp_path / "cars" / "mine.toml"
+    mine.parent.mkdir()
+    mine.write_text(shipped_mappings()["toyota_nodsu_pt"].read_text())  # its dbc: unused
+    text = with_vehicle(
+        '[vehicle.signals."Vehicle.AngularVelocity.Yaw"]\nfactor = -1\n'
+        '[vehicle.signals."Vehicle.Chassis.Brake.FluidPressure"]\n'
+        'message = "BRAKE_MODULE"\nsignal = "BRAKE_PRESSURE"\nunit = "kPa"\n'
+    ).replace('mapping = "toyota_nodsu_pt"', 'mapping = "cars/mine.toml"')
+    path = tmp_path / "box.toml"
+    path.write_text(text)
+    config = load_box_config(path)
+    assert config.vehicle is not None
+    mapping = config.vehicle.signals
+    assert mapping.source == mine
+    yaw = mapping.signal("Vehicle.AngularVelocity.Yaw")
+    pressure = mapping.signal("Vehicle.Chassis.Brake.FluidPressure")
+    assert yaw is not None
+    assert pressure is not None
+    assert (yaw.message, yaw.signal, yaw.factor) == ("KINEMATICS", "YAW_RATE", -1.0)
+    assert (pressure.message, pressure.unit) == ("BRAKE_MODULE", "kPa")
+
+
+OVERRIDE_MISTAKES = {
+    "unknown mapping": (
+        VEHICLE.replace('mapping = "toyota_nodsu_pt"', 'mapping = "toyota"'),
+        r"vehicle\.mapping = 'toyota' is invalid: a shipped mapping \(gwm_haval_h6_phev_2024, "
+        r"hongqi_hs5, toyota_nodsu_pt\) or a mapping file \(no such file: ",
+    ),
+    "mapping for another DBC": (
+        VEHICLE.replace('mapping = "toyota_nodsu_pt"', 'mapping = "hongqi_hs5"'),
+        r"vehicle\.mapping = 'hongqi_hs5' is invalid: .*hongqi_hs5\.toml: signal\[0\] "
+        r"\(Vehicle\.Speed\): key 'message': no message 'ABS_1' in the DBC \(valid: ",
+    ),
+    "no mapping": (
+        VEHICLE.replace('mapping = "toyota_nodsu_pt"\n', ""),
+        r"vehicle\.mapping is required",
+    ),
+    "a former field name": (
+        with_vehicle('[vehicle.signals]\nspeed_mps = { message = "SPEED", signal = "SPEED" }\n'),
+        r"vehicle\.signals\.speed_mps = .* is invalid: a VSS path the vehicle state reads "
+        r"\(.*Vehicle\.Speed.*\); speed_mps is 'Vehicle\.Speed' now",
+    ),
+    "a leaf the state does not read": (
+        with_vehicle(
+            '[vehicle.signals."Vehicle.Chassis.Axle.Row1.Wheel.Left.Speed"]\nfactor = 1\n'
+        ),
+        r"vehicle\.signals\.'Vehicle\.Chassis\.Axle\.Row1\.Wheel\.Left\.Speed' = .* is "
+        r"invalid: a VSS path the vehicle state reads",
+    ),
+    "former enums": (
+        with_vehicle('[vehicle.enums]\ngear = { message = "GEAR_PACKET", signal = "GEAR" }\n'),
+        r"vehicle\.enums = .* is invalid: no longer a key: the mapping gives turn signals",
+    ),
+    "override not a table": (
+        with_vehicle('[vehicle.signals]\n"Vehicle.Speed" = 3\n'),
+        r"vehicle\.signals\.'Vehicle\.Speed' = 3 is invalid: expected a table",
+    ),
+    "override of a scale": (
+        with_vehicle('[vehicle.signals."Vehicle.Speed"]\nscale = 0.2777777777777778\n'),
+        r"unknown key 'vehicle\.signals\.'Vehicle\.Speed'\.scale'; valid keys here: ",
+    ),
+    "override of a signal the DBC lacks": (
+        with_vehicle('[vehicle.signals."Vehicle.Speed"]\nsignal = "SPEEDO"\n'),
+        r"vehicle\.signals\.'Vehicle\.Speed': key 'signal': message 'SPEED' has no signal "
+        r"'SPEEDO' \(valid: CHECKSUM, .*SPEED",
+    ),
+    "override of a unit the DBC contradicts": (
+        with_vehicle('[vehicle.signals."Vehicle.Speed"]\nunit = "mph"\n'),
+        r"vehicle\.signals\.'Vehicle\.Speed': key 'unit': 'mph', but the DBC gives SPEED in "
+        r"'km/h'",
+    ),
+    "override of a factor that is no number": (
+        with_vehicle('[vehicle.signals."Vehicle.Speed"]\nfactor = "fast"\n'),
+        r"vehicle\.signals\.'Vehicle\.Speed'\.factor = 'fast' is invalid: expected a finite",
+    ),
+    "new leaf without its message": (
+        with_vehicle('[vehicle.signals."Vehicle.Chassis.Brake.FluidPressure"]\nunit = "kPa"\n'),
+        r"vehicle\.signals\.'Vehicle\.Chassis\.Brake\.FluidPressure': .* is not in the "
+        r"mapping toyota_nodsu_pt\.toml, so its override names a message and a signal",
+    ),
+    "two buses": (
+        VEHICLE.replace(
+            "[gnss]",
+            '[[can]]\nname = "body"\nchannel = "x"\n'
+            'dbc = "toyota_nodsu_pt_generated.dbc"\n\n[gnss]',
+        ),
+        r"\[vehicle\] reads exactly one \[\[can\]\] bus \(its DBC checks the mapping\); "
+        r"there are 2",
+    ),
+    "a DBC the encoding cannot read": (
+        VEHICLE.replace("bitrate = 500000", 'bitrate = 500000\ndbc_encoding = "utf-16"'),
+        r"can\[0\]\.dbc: cannot load .*toyota_nodsu_pt_generated\.dbc as dbc_encoding 'utf-16': ",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERRIDE_MISTAKES))
+def test_a_bad_mapping_or_override_is_a_one_line_config_error(tmp_path: Path, case: str) -> None:
+    text, message = OVERRIDE_MISTAKES[case]
+    assert text != VEHICLE
+    path = tmp_path / "box.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_box_config(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert len(str(caught.value).splitlines()) == 1
 
 
 def load_text(tmp_path: Path, text: str) -> None:
@@ -61,11 +188,6 @@ def load_text(tmp_path: Path, text: str) -> None:
         (('id = "veh-001"', 'id = "veh 001"'), r"device\.id = 'veh 001' is invalid"),
         (("keepalive_s = 30", "keepalive = 30"), r"unknown key 'mqtt\.keepalive'"),
         (('dbc = "toyota', 'dbc = "nope'), r"can\[0\]\.dbc = 'nope.*no such file"),
-        (
-            ('"left"', '"sideways"'),
-            r"vehicle\.enums\.turn_signal\.values\.1 = 'sideways' is invalid: expected one of",
-        ),
-        (("speed_mps = {", "speed_kph = {"), r"unknown vehicle signal 'speed_kph'"),
         (("[vehicle]", "[vehicles]"), r"unknown key 'vehicles'|needs a \[vehicle\] table"),
         (("hard_braking_mps2 = -4.0", "hard_braking_mps2 = 4.0"), r"hard_braking_mps2 = 4.0"),
         (('actor = "veh-001"', 'actor = "veh-001"\nspeed = 3'), r"unknown key 'simulation\.speed'"),
@@ -89,7 +211,7 @@ def test_the_reconnect_backoff_is_configurable(tmp_path: Path) -> None:
     path = tmp_path / "box.toml"
     path.write_text(VEHICLE.replace("keepalive_s = 30", "keepalive_s = 30\nreconnect_max_s = 2.0"))
     uplink = load_box_config(path).uplink
-    assert (uplink.reconnect_min_s, uplink.reconnect_max_s) == (0.5, 2.0)
+    assert (uplink.mqtt.reconnect_min_s, uplink.mqtt.reconnect_max_s) == (0.5, 2.0)
 
 
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
@@ -138,7 +260,7 @@ def test_mqtt_tls_files_are_resolved_and_checked(tmp_path: Path) -> None:
     tls = '[mqtt.tls]\nca_file = "ca.crt"\ncert_file = "veh.crt"\nkey_file = "veh.key"\n'
     path = tmp_path / "box.toml"
     path.write_text(VEHICLE + "\n" + tls)
-    settings = load_box_config(path).uplink.tls
+    settings = load_box_config(path).uplink.mqtt.tls
     assert settings is not None
     assert settings.ca_certs == str(tmp_path / "ca.crt")
     assert settings.keyfile == str(tmp_path / "veh.key")

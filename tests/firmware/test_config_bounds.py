@@ -91,7 +91,9 @@ OPTIONAL: dict[str, list[tuple[str | int, ...]]] = {
         ("outbox", "max_mb"),
         ("outbox", "hard_max_mb"),
         ("outbox", "max_age_h"),
-        ("vehicle", "signals", "speed_mps", "offset"),
+        ("vehicle", "signals", "Vehicle.Speed", "factor"),
+        ("vehicle", "signals", "Vehicle.AngularVelocity.Yaw", "unit"),
+        ("vehicle", "signals", "Vehicle.Chassis.Brake.IsPedalPressed", "signal"),
         ("v2x", "station_id"),
     ],
     "roadside": [
@@ -317,13 +319,23 @@ TESTER_CASES = {
         vehicle('dbc = "toyota_nodsu_pt_generated.dbc"', f'dbc = "{"x" * 5000}"'),
         r"can\[0\]\.dbc = 'xxx.* is invalid: .*too long",
     ),
-    "enum key not ASCII digits": (
-        vehicle('1 = "left"', '"²" = "left"'),
-        r"turn_signal\.values\.'²' = 'left' is invalid: keys must be raw integer values",
+    "value code not ASCII digits": (
+        vehicle(
+            "hard_braking_mps2 = -4.0",
+            "hard_braking_mps2 = -4.0\n"
+            '[vehicle.signals."Vehicle.Chassis.Brake.IsPedalPressed"]\nvalues = { "²" = true }',
+        ),
+        r"vehicle\.signals\.'Vehicle\.Chassis\.Brake\.IsPedalPressed': key 'values': "
+        r"BRAKE_PRESSED has no value table, so keys are integer codes, got '²'",
     ),
-    "enum key empty": (
-        vehicle('1 = "left"', '"" = "left"'),
-        r"turn_signal\.values\.'' = 'left' is invalid: keys must be raw integer values",
+    "value code empty": (
+        vehicle(
+            "hard_braking_mps2 = -4.0",
+            "hard_braking_mps2 = -4.0\n"
+            '[vehicle.signals."Vehicle.Chassis.Brake.IsPedalPressed"]\nvalues = { "" = true }',
+        ),
+        r"IsPedalPressed': key 'values': BRAKE_PRESSED has no value table, so keys are integer "
+        r"codes, got ''",
     ),
     "5,000-deep array": (
         VEHICLE + "\n[extra]\nx = " + "[" * 5000 + "]" * 5000 + "\n",
@@ -331,8 +343,7 @@ TESTER_CASES = {
     ),
     "40-deep array": (
         VEHICLE.replace("[health]", "x = " + "[" * 40 + "]" * 40 + "\n[health]"),
-        r"vehicle\.enums\.gear\.values\.x(\[0\])+ is nested more than 32 levels deep|"
-        r"x(\[0\])+ is nested more than 32",
+        r"vehicle\.x(\[0\])+ is nested more than 32 levels deep",
     ),
     "5,000-digit integer": (
         VEHICLE.replace("period_s = 5", "period_s = " + "9" * 5000),
@@ -342,13 +353,19 @@ TESTER_CASES = {
         VEHICLE.replace("period_s = 5", "period_s = 99999999999999999999"),
         r"health\.period_s = 99999999999999999999 is invalid: .*64 bits",
     ),
-    "signal scale nan": (
-        vehicle("scale = 0.2777777777777778", "scale = nan"),
-        r"vehicle\.signals\.speed_mps\.scale = nan is invalid: expected a finite number",
+    "signal factor nan": (
+        vehicle(
+            "hard_braking_mps2 = -4.0",
+            'hard_braking_mps2 = -4.0\n[vehicle.signals."Vehicle.Speed"]\nfactor = nan',
+        ),
+        r"vehicle\.signals\.'Vehicle\.Speed'\.factor = nan is invalid: expected a finite number",
     ),
-    "signal offset -inf": (
-        vehicle('signal = "ACCEL_X"', 'signal = "ACCEL_X", offset = -inf'),
-        r"longitudinal_accel_mps2\.offset = -inf is invalid",
+    "signal factor -inf": (
+        vehicle(
+            "hard_braking_mps2 = -4.0",
+            'hard_braking_mps2 = -4.0\n[vehicle.signals."Vehicle.Speed"]\nfactor = -inf',
+        ),
+        r"vehicle\.signals\.'Vehicle\.Speed'\.factor = -inf is invalid",
     ),
     "a key with a newline": (
         VEHICLE.replace("[health]", '[health]\n"a\\nb" = 1'),
@@ -381,28 +398,28 @@ BRIDGE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(TESTER_CASES))
-def test_a_box_value_that_would_fail_at_run_time_is_a_config_error(
-    tmp_path: Path, case: str
-) -> None:
-    text, message = TESTER_CASES[case]
-    path = tmp_path / "box.toml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=message) as caught:
-        load_box_config(path)
-    assert str(caught.value).startswith(f"{path}: ")
-    assert len(str(caught.value).splitlines()) == 1
+LOADERS: dict[str, Callable[[Path], object]] = {
+    "box": load_box_config,
+    "bridge": load_bridge_config,
+}
+CONFIG_CASES = {
+    (kind, case): cases[case]
+    for kind, cases in (("box", TESTER_CASES), ("bridge", BRIDGE_CASES))
+    for case in sorted(cases)
+}
 
 
-@pytest.mark.parametrize("case", sorted(BRIDGE_CASES))
-def test_a_bridge_value_that_would_fail_at_run_time_is_a_config_error(
-    tmp_path: Path, case: str
+@pytest.mark.parametrize(
+    ("kind", "case"), list(CONFIG_CASES), ids=[f"{k}-{c}" for k, c in CONFIG_CASES]
+)
+def test_a_value_that_would_fail_at_run_time_is_a_config_error(
+    tmp_path: Path, kind: str, case: str
 ) -> None:
-    text, message = BRIDGE_CASES[case]
-    path = tmp_path / "bridge.toml"
+    text, message = CONFIG_CASES[kind, case]
+    path = tmp_path / f"{kind}.toml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message) as caught:
-        load_bridge_config(path)
+        LOADERS[kind](path)
     assert str(caught.value).startswith(f"{path}: ")
     assert len(str(caught.value).splitlines()) == 1
 
@@ -453,9 +470,9 @@ CLI_CASES = [
     ("run", "unknown dbc encoding"),
     ("check", "max_mb inf"),
     ("check", "path of no user"),
-    ("check", "enum key not ASCII digits"),
+    ("check", "value code not ASCII digits"),
     ("check", "5,000-deep array"),
-    ("run", "signal scale nan"),
+    ("run", "signal factor nan"),
     ("bridge", "region #"),
     ("bridge", "client_id empty"),
 ]

@@ -15,7 +15,15 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from hal.can.frames import FLAG_EXTENDED, FLAG_FD, FRAME_DTYPE, MAX_DATA, FrameBatch
+from hal.can.frames import (
+    FLAG_BRS,
+    FLAG_EXTENDED,
+    FLAG_FD,
+    FLAG_REMOTE,
+    FRAME_DTYPE,
+    MAX_DATA,
+    FrameBatch,
+)
 from hal.can.port import BusState, CanPort
 from hal.errors import PortClosedError
 
@@ -158,6 +166,37 @@ class CanPortContract(abc.ABC):
             sender.send(0x1, bytes(12), fd=True)  # the pair was opened without FD
         assert sender.counters["tx_frames"] == 0
 
+    def test_remote_requests_arrive_with_their_requested_length(self, pair: Pair) -> None:
+        sender, receiver = pair
+        sender.send_remote(0x7FF, 6)
+        sender.send_remote(0x18FEF100, 0, extended=True)
+        frames = np.concatenate(receive_exactly(receiver, 2))
+        assert frames["arbitration_id"].tolist() == [0x7FF, 0x18FEF100]
+        assert frames["flags"].tolist() == [FLAG_REMOTE, FLAG_REMOTE | FLAG_EXTENDED]
+        assert frames["dlc"].tolist() == [6, 0]
+        assert not frames["data"].any()
+        assert sender.counters["tx_frames"] == 2
+
+    def test_send_remote_rejects_impossible_requests(self, pair: Pair) -> None:
+        sender, _ = pair
+        with pytest.raises(ValueError, match="id"):
+            sender.send_remote(0x800, 1)
+        with pytest.raises(ValueError, match=r"0\.\.8"):
+            sender.send_remote(0x1, 9)
+        with pytest.raises(ValueError, match=r"0\.\.8"):
+            sender.send_remote(0x1, -1)
+        assert sender.counters["tx_frames"] == 0
+
+    def test_bit_rate_switch_is_carried_and_only_for_fd(self) -> None:
+        sender, receiver = self.make_port_pair(fd=True)
+        with sender, receiver:
+            with pytest.raises(ValueError, match="bit-rate switch"):
+                sender.send(0x1, b"x", bitrate_switch=True)
+            sender.send(0x1, bytes(16), fd=True, bitrate_switch=True)
+            sender.send(0x2, bytes(16), fd=True)
+            frames = np.concatenate(receive_exactly(receiver, 2))
+        assert frames["flags"].tolist() == [FLAG_FD | FLAG_BRS, FLAG_FD]
+
     def test_fd_frames_need_a_valid_fd_length(self) -> None:
         sender, _ = self.make_port_pair(fd=True)
         with sender, pytest.raises(ValueError, match="CAN FD"):
@@ -169,6 +208,8 @@ class CanPortContract(abc.ABC):
             port.receive(timeout=0)
         with pytest.raises(PortClosedError):
             port.send(0x1, b"")
+        with pytest.raises(PortClosedError):
+            port.send_remote(0x1, 0)
         port.open()
         port.close()
         with pytest.raises(PortClosedError):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from firmware_py.cli import main
-from firmware_py.hal_cmd import NO_CAN, format_report
+from firmware_py.cli.hal import NO_CAN, format_report
 from hal.probe import ARPHRD_CAN, ProbeReport, kernel_has_can, list_can_interfaces, probe
 
 

@@ -68,9 +68,16 @@ GNSS_OK = (
 @pytest.mark.parametrize(
     ("body", "match"),
     [
-        (GNSS_OK.replace('"usb"', '"spi"'), r"connection = 'spi', valid: uart, usb"),
-        (GNSS_OK.replace("9600", "-1"), "baudrate = -1 is not a positive integer"),
-        (GNSS_OK.replace("baudrate = 9600\n", ""), "missing key 'baudrate'"),
+        (
+            GNSS_OK.replace('"usb"', '"spi"'),
+            r"rgbad\.toml: gnss\[0\]\.connection = 'spi' is invalid: "
+            r"expected one of \('uart', 'usb'\)",
+        ),
+        (
+            GNSS_OK.replace("9600", "-1"),
+            r"gnss\[0\]\.baudrate = -1 is invalid: expected an integer >= 1",
+        ),
+        (GNSS_OK.replace("baudrate = 9600\n", ""), r"gnss\[0\]\.baudrate is required"),
         (GNSS_OK.replace("config_txt = []", 'config_txt = ["spi=on"]'), "must start with"),
         ("config_txt = []\nudev_rules = []\n", r"at least one \[\[can\]\]"),
         (
@@ -85,7 +92,15 @@ GNSS_OK = (
             'setup = ["ip link set can0 up type can bitrate 500000"]\n',
             "data_bitrate",
         ),
-        ("config_txt = [\n", "rgbad"),
+        ("config_txt = [\n", r"rgbad\.toml: not valid TOML"),
+        (
+            GNSS_OK + "colour = 1\n",
+            r"unknown key 'gnss\[0\]\.colour'; valid keys here: \[.*'baudrate'",
+        ),
+        (
+            GNSS_OK.replace("9600", "nan"),
+            r"gnss\[0\]\.baudrate = nan is invalid: expected a finite",
+        ),
     ],
 )
 def test_bad_profiles_are_rejected_naming_key_and_value(

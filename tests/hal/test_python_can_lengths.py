@@ -3,7 +3,6 @@ adapter on python-can's ``virtual`` interface, which passes any ``can.Message`` 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import can
@@ -17,22 +16,9 @@ BAD_FD_LENGTHS = [n for n in range(65) if n not in FD_DATA_LENGTHS]
 
 
 @pytest.fixture
-def channel() -> str:
-    return f"rg-test-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
 def port(channel: str) -> Iterator[PythonCanPort]:
     with PythonCanPort("vehicle", "virtual", channel, fd=True) as opened:
         yield opened
-
-
-@pytest.fixture
-def raw_bus(channel: str) -> Iterator[can.BusABC]:
-    """A plain python-can bus on the port's channel: it sends what our API refuses."""
-    bus = can.Bus(interface="virtual", channel=channel, ignore_config=True)
-    yield bus
-    bus.shutdown()
 
 
 def test_fd_frames_of_every_invalid_length_are_dropped_and_counted(

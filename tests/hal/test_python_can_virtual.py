@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 
 import can
@@ -20,10 +19,7 @@ from hal.can.registry import create_can_port
 from hal.errors import PortClosedError, PortOpenError, TransmitError
 from tests.hal.can_contract import CanPortContract, Pair, receive_exactly
 from tests.hal.port_leaks import PortLeakGuard
-
-
-def unique_channel() -> str:
-    return f"rg-test-{uuid.uuid4().hex}"
+from tests.hal.virtual_can import unique_channel
 
 
 class TestPythonCanVirtual(CanPortContract):
@@ -36,22 +32,9 @@ class TestPythonCanVirtual(CanPortContract):
 
 
 @pytest.fixture
-def channel() -> str:
-    return unique_channel()
-
-
-@pytest.fixture
 def port(channel: str) -> Iterator[PythonCanPort]:
     with PythonCanPort("radar", "virtual", channel) as opened:
         yield opened
-
-
-@pytest.fixture
-def raw_bus(channel: str) -> Iterator[can.BusABC]:
-    """A plain python-can bus on the port's channel, to send what our API cannot."""
-    bus = can.Bus(interface="virtual", channel=channel, ignore_config=True)
-    yield bus
-    bus.shutdown()
 
 
 def test_error_frames_are_flagged_and_counted(port: PythonCanPort, raw_bus: can.BusABC) -> None:
@@ -159,9 +142,27 @@ def test_close_shuts_the_bus_down(channel: str) -> None:
     assert channel not in can.interfaces.virtual.channels
 
 
+def test_a_send_with_no_room_fails_after_the_send_timeout(channel: str) -> None:
+    # A receiver whose queue holds one frame and is never read: python-can's virtual bus
+    # waits for room as long as it is told to, forever without a timeout.
+    with (
+        can.Bus(interface="virtual", channel=channel, rx_queue_size=1, ignore_config=True),
+        PythonCanPort("sim", "virtual", channel, send_timeout=0.05) as port,
+    ):
+        port.send(0x1, b"\x01")
+        started = time.monotonic()
+        with pytest.raises(TransmitError, match="cannot send id 0x2"):
+            port.send(0x2, b"\x02")
+        waited = time.monotonic() - started
+    assert 0.04 <= waited < 5
+    assert (port.counters["tx_frames"], port.counters["tx_errors"]) == (1, 1)
+
+
 def test_constructor_rejects_bad_settings() -> None:
     with pytest.raises(ValueError, match="channel"):
         PythonCanPort("radar", "virtual", "")
+    with pytest.raises(ValueError, match="send_timeout"):
+        PythonCanPort("radar", "virtual", "x", send_timeout=0)
     with pytest.raises(ValueError, match="bitrate"):
         PythonCanPort("radar", "virtual", "x", bitrate=0)
 

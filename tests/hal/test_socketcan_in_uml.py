@@ -15,6 +15,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -29,9 +30,11 @@ from hil.uml import (
     run_in_guest,
     run_natively,
     run_with_vcan,
-    runner,
 )
-from hil.uml.runner import GUEST_INIT, UML_MODULES, _descendants, modules_of
+from hil.uml import kernel as uml_kernel
+from hil.uml.guest_job import GUEST_INIT
+from hil.uml.kernel import UML_MODULES, modules_of
+from hil.uml.supervision import descendants
 from tests.conftest import PROJECT_ROOT
 from tests.hal.can_contract import CanPortContract
 from tests.hal.vcan.conftest import IN_VCAN_ENV
@@ -134,6 +137,15 @@ def test_bad_arguments_are_rejected_before_anything_starts(
         run_natively(["true"], cwd=tmp_path / "missing", timeout_s=5)
 
 
+def test_keyword_arguments_are_checked_as_a_signature_would() -> None:
+    # The job's keywords arrive as one dict (VcanJob): a missing or unknown one is a TypeError.
+    for run in (run_in_guest, run_natively, run_with_vcan):
+        with pytest.raises(TypeError, match="missing arguments \\['cwd'\\]"):
+            run(["true"], **cast(Any, {"timeout_s": 5}))
+        with pytest.raises(TypeError, match="unknown ones \\['timeout'\\]"):
+            run(["true"], **cast(Any, {"cwd": Path("."), "timeout_s": 5, "timeout": 5}))
+
+
 def fake_kernel(tmp_path: Path, body: str) -> Path:
     """A stand-in for linux.uml: parses the arguments the runner passes, then runs ``body``."""
     script = tmp_path / "fake-linux.uml"
@@ -204,7 +216,7 @@ def test_the_kernel_is_the_argument_then_the_variable_then_the_venv_s_then_the_p
         where: installed_kernel(tmp_path / where) for where in ("arg", "env", "venv", "path")
     }
     monkeypatch.setenv(KERNEL_ENV, str(kernels["env"]))
-    monkeypatch.setattr(runner, "LOCAL_KERNEL", kernels["venv"])
+    monkeypatch.setattr(uml_kernel, "LOCAL_KERNEL", kernels["venv"])
     monkeypatch.setenv("PATH", f"{kernels['path'].parent}{os.pathsep}{os.environ['PATH']}")
     found = [find_kernel(kernels["arg"]), find_kernel()]
     monkeypatch.delenv(KERNEL_ENV)
@@ -309,7 +321,7 @@ def test_natively_without_interfaces_runs_the_command_as_asked(tmp_path: Path) -
 def test_a_real_guest_that_times_out_leaves_no_process_behind(tmp_path: Path) -> None:
     with pytest.raises(VcanTimeoutError, match=r"(?s)did not finish in time.*waiting"):
         run_in_guest(["/bin/sh", "-c", "echo waiting; sleep 300"], cwd=tmp_path, timeout_s=12)
-    assert not [pid for pid in _descendants(os.getpid()) if process_alive(pid)]
+    assert not [pid for pid in descendants(os.getpid()) if process_alive(pid)]
 
 
 def process_alive(pid: int) -> bool:

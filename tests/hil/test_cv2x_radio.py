@@ -21,10 +21,11 @@ from hil.commands import SCENARIO_DIR
 from hil.emulators import CV2xRadioEmulator
 from hil.emulators.cv2x_radio import REMOTE_STATION_BASE
 from hil.runner import free_udp_port, render_box_config
-from hil.scenario import CV2xRadioSpec, load_scenario
+from hil.scenario_engine import CV2xRadioSpec, load_scenario
 from hil.world import GroundTruth
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.v2x import decode_message_frame, encode_bsm, encode_spat, station_id_bytes
+from tests.support.waiting import wait_until
 
 TRUTH = GroundTruth(
     INTERSECTION,
@@ -81,9 +82,7 @@ def test_it_records_what_the_box_sends_with_arrival_times(box: tuple[UdpLink, in
         link.send(encode_spat(spat, msg_cnt=0, unix_s=time.time()))
         link.send(b"\xff\xff")
         sent_s = clock.now_s()
-        deadline = time.monotonic() + 2.0
-        while len(radio.sent) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: len(radio.sent) >= 2, 2.0, "the BSM and the SPAT on the air")
     finally:
         radio.stop()
     (t_bsm, kind_bsm, bsm), (t_spat, kind_spat, _) = radio.sent

@@ -35,6 +35,7 @@ from protocols.dbc import load_dbc
 from protocols.nmea import FixQuality, GnssFix, NmeaFixAssembler
 from protocols.radar.ars408 import Ars408ObjectListAssembler, RadarObjectList
 from tests.conftest import TEST_DATA
+from tests.support.waiting import wait_until
 
 PYTHON_CAN = TEST_DATA / "python_can"
 TIMING_TOLERANCE_S = 0.03
@@ -79,9 +80,7 @@ def collect(bus: can.BusABC, count: int, timeout_s: float) -> list[can.Message]:
 
 def finish(replayer: CanLogReplayer, timeout_s: float = 5.0) -> None:
     """Wait for a replay to reach the end of its log, then stop it."""
-    deadline = time.monotonic() + timeout_s
-    while replayer.running and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: not replayer.running, timeout_s, "the replay reached the end of its log")
     replayer.stop()
 
 
@@ -339,7 +338,7 @@ def test_a_failing_thread_is_reported_by_stop(channel: str) -> None:
         heading_deg=0.0,
     )
     radar.start(ScenarioClock())
-    time.sleep(0.1)
+    wait_until(lambda: radar.error is not None, 5.0, "the emulator's thread failed")
     assert isinstance(radar.error, ValueError)
     with pytest.raises(HilEmulatorError, match="radar") as raised:
         radar.stop()
@@ -383,10 +382,7 @@ class NmeaReader:
                     self.fixes.append(fix)
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float = 3.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            assert time.monotonic() < deadline, "timed out"
-            time.sleep(0.02)
+        wait_until(predicate, timeout_s)
 
     def new_fixes(self, after: int, count: int) -> list[GnssFix]:
         self.wait_for(lambda: len(self.fixes) >= after + count)
@@ -434,9 +430,8 @@ def test_gnss_fixes_carry_the_ground_truth(gnss: GnssEmulator) -> None:
     # The reader closed the port: epochs go unread again.
     delivered = gnss.delivered
     unread = gnss.stats["epochs_unread"]
-    time.sleep(0.35)
+    wait_until(lambda: gnss.stats["epochs_unread"] >= unread + 2, 5.0, "epochs go unread")
     assert gnss.delivered <= delivered + 1  # one may have been written as it closed
-    assert gnss.stats["epochs_unread"] >= unread + 2
     stats = gnss.stats
     assert stats["epochs_delivered"] >= len(fixes)
     assert stats["epochs"] == sum(
@@ -452,8 +447,7 @@ def test_gnss_unplug_and_replug_through_the_same_link(gnss: GnssEmulator) -> Non
         assert not gnss.link.exists()
         reader.wait_for(lambda: reader.port.counters["disconnects"] == 1)
         assert not reader.port.connected
-        time.sleep(0.3)
-        assert gnss.stats["epochs_unplugged"] >= 2
+        wait_until(lambda: gnss.stats["epochs_unplugged"] >= 2, 5.0, "unplugged epochs counted")
         before = len(reader.fixes)
         gnss.replug()
         reader.wait_for(lambda: reader.port.counters["reopens"] == 1)
@@ -466,11 +460,12 @@ def test_gnss_outage_and_garbage(gnss: GnssEmulator) -> None:
     with NmeaReader(gnss.link) as reader:
         reader.new_fixes(0, 2)
         gnss.set_no_fix(True)
-        time.sleep(0.15)  # let an epoch already being written pass
+        # An epoch already being written may still have a fix: wait for the outage's first.
+        reader.wait_for(lambda: reader.fixes[-1].quality == FixQuality.NONE)
         outage = reader.new_fixes(len(reader.fixes), 3)
         assert all(f.quality == FixQuality.NONE and f.latitude_deg is None for f in outage)
         gnss.set_no_fix(False)
-        time.sleep(0.15)
+        reader.wait_for(lambda: reader.fixes[-1].quality == FixQuality.RTK_FIXED)
         assert reader.new_fixes(len(reader.fixes), 2)[-1].quality == FixQuality.RTK_FIXED
         gnss.garbage_burst(500)
         after = len(reader.fixes)

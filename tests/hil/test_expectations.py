@@ -16,7 +16,7 @@ from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from firmware_py.simulation.world import INTERSECTION, Actor, Phase
 from hil.clock import ScenarioClock
 from hil.recording import FaultWindow, Received, Recording
-from hil.scenario import (
+from hil.scenario_engine import (
     Expectation,
     ExpectCanReceived,
     ExpectCounter,

@@ -4,7 +4,7 @@ built with the real codec; passes on a good run, fails with what it measured on 
 from __future__ import annotations
 
 from hil.recording import Recording
-from hil.scenario import ExpectV2x
+from hil.scenario_engine import ExpectV2x
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.v2x import decode_message_frame, encode_bsm, encode_spat, station_id_bytes
 from tests.hil.test_expectations import CLOCK, TRUTH, Run, check, new_run, position, spat_at_10_hz

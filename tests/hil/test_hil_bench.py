@@ -17,7 +17,7 @@ import pytest
 
 from hil.bench import NO_CAN
 from hil.commands import SCENARIO_DIR
-from hil.scenario import scenario_files
+from hil.scenario_engine import scenario_files
 from hil.uml import kernel_has_can, run_with_vcan
 from tests.conftest import PROJECT_ROOT
 

@@ -20,7 +20,7 @@ from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from firmware_py.simulation.world import INTERSECTION
 from hil.commands import SCENARIO_DIR
 from hil.errors import HilError, ScenarioError
-from hil.scenario import (
+from hil.scenario_engine import (
     Ars408Spec,
     CanReplaySpec,
     ExpectCanReceived,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hil.errors import ScenarioError
-from hil.scenario import CV2xRadioSpec, ExpectV2x, Scenario, load_scenario
+from hil.scenario_engine import CV2xRadioSpec, ExpectV2x, Scenario, load_scenario
 
 HEAD = """
 [scenario]

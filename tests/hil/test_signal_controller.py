@@ -4,8 +4,8 @@ its rate, silenced on demand; the datagram a plan makes; the shipped scenario's 
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,9 +18,10 @@ from hil.commands import SCENARIO_DIR
 from hil.emulators import SignalControllerEmulator
 from hil.emulators.signal_controller import tscbm_from_plan
 from hil.runner import free_udp_port, render_box_config
-from hil.scenario import SignalControllerSpec, load_scenario
+from hil.scenario_engine import SignalControllerSpec, load_scenario
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.spat import PhaseTiming, TscbmMessage, decode_tscbm, to_spat
+from tests.support.waiting import wait_until
 
 # Group 1 green 0-2 s, amber 2-3 s; group 2 green 3-5 s, amber 5-6 s; a 6 s cycle.
 PLAN = FixedTimePlan(
@@ -36,6 +37,23 @@ def receiver() -> Iterator[socket.socket]:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(0.05)
         yield sock
+
+
+@contextmanager
+def broadcasting(
+    receiver: socket.socket, rate_hz: float
+) -> Iterator[tuple[SignalControllerEmulator, ScenarioClock]]:
+    """An emulator of ``PLAN`` sending to ``receiver`` at ``rate_hz``, and its scenario clock,
+    from its start to the block's end (then stopped)."""
+    emulator = SignalControllerEmulator(
+        "controller0", plan=PLAN, target_port=receiver.getsockname()[1], rate_hz=rate_hz
+    )
+    clock = ScenarioClock()
+    emulator.start(clock)
+    try:
+        yield emulator, clock
+    finally:
+        emulator.stop()
 
 
 def collect(sock: socket.socket, clock: ScenarioClock, until_s: float) -> list[tuple[float, bytes]]:
@@ -61,15 +79,8 @@ def states(spat: pb.SignalPhaseTiming) -> dict[int, int]:
 
 
 def test_it_broadcasts_its_plan_at_its_rate(receiver: socket.socket) -> None:
-    emulator = SignalControllerEmulator(
-        "controller0", plan=PLAN, target_port=receiver.getsockname()[1], rate_hz=10.0
-    )
-    clock = ScenarioClock()
-    emulator.start(clock)
-    try:
+    with broadcasting(receiver, rate_hz=10.0) as (emulator, clock):
         got = collect(receiver, clock, 3.5)
-    finally:
-        emulator.stop()
     assert 33 <= len(got) <= 35
     assert emulator.stats == {"sent": len(got), "silenced": 0, "failed": 0}
     sequences = []
@@ -90,15 +101,11 @@ def test_it_broadcasts_its_plan_at_its_rate(receiver: socket.socket) -> None:
 
 
 def test_silence_stops_the_broadcast_until_it_is_lifted(receiver: socket.socket) -> None:
-    emulator = SignalControllerEmulator(
-        "controller0", plan=PLAN, target_port=receiver.getsockname()[1], rate_hz=20.0
-    )
-    clock = ScenarioClock()
-    emulator.start(clock)
-    try:
+    with broadcasting(receiver, rate_hz=20.0) as (emulator, clock):
         before = collect(receiver, clock, 0.5)
         emulator.silence(True)
-        time.sleep(0.03)  # a datagram already in flight
+        # A datagram may already be on its way: one tick silenced means it has been sent.
+        wait_until(lambda: emulator.stats["silenced"] >= 1, 5.0, "a silenced tick")
         while True:  # drain it
             try:
                 receiver.recv(1024)
@@ -107,8 +114,6 @@ def test_silence_stops_the_broadcast_until_it_is_lifted(receiver: socket.socket)
         during = collect(receiver, clock, 1.5)
         emulator.silence(False)
         after = collect(receiver, clock, 2.0)
-    finally:
-        emulator.stop()
     assert before
     assert during == []
     assert 8 <= len(after) <= 11

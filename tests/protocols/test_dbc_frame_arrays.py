@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import protocols.dbc.vector_decoder as vector_decoder
-from firmware_py.bench.decode_bench import (
+from firmware_py.benchmarks.decode import (
     DEFAULT_DBC,
     Frame,
     SocketCanBurst,
@@ -21,8 +21,8 @@ from firmware_py.bench.decode_bench import (
     socketcan_burst,
     socketcan_bursts,
 )
-from hal.can.frame_structs import CAN_ERR_FLAG, CAN_MTU, CAN_RTR_FLAG, CANFD_MTU, pack_frame
-from hal.can.frames import FRAME_DTYPE, make_batch
+from hal.can.frames import CAN_ERR_FLAG, CAN_RTR_FLAG, FRAME_DTYPE, make_batch
+from hal.can.socketcan_structs import CAN_MTU, CANFD_MTU, pack_frame
 from protocols.dbc import DecodedMessage, VectorDecoder, load_dbc
 from tests.protocols.test_dbc_corpus import CORPUS, _loaded
 

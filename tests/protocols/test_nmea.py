@@ -19,7 +19,7 @@ from protocols.nmea import (
     format_rmc,
     parse_sentence,
 )
-from protocols.nmea.sentences import checksum
+from tests.protocols.nmea_lines import mutate, seal
 
 GPSD = Path(__file__).resolve().parents[1] / "data" / "gpsd"
 
@@ -49,10 +49,6 @@ def test_rtk_qualities_from_a_trimble_receiver() -> None:
     assert first.talker == "GN"
 
 
-def _seal(body: str) -> bytes:
-    return f"${body}*{checksum(body):02X}".encode()
-
-
 def test_checksum_rules() -> None:
     good = format_gga(datetime(2026, 1, 1, tzinfo=UTC), 34.2, 108.9, altitude_msl_m=400.0)
     body = good.partition(b"*")[0]
@@ -61,13 +57,13 @@ def test_checksum_rules() -> None:
         b"\xff" + good: "not_ascii",
         bad_sum: "checksum",
         body: "no_checksum",
-        _seal("GPGNS,120000.00,,,,,NN,00,,,,,"): "unsupported",
-        _seal("PUBX,00,120000.00"): "unsupported",
-        _seal("XXGGA,,,,,,0,,,,,,,,"): "unsupported",
-        _seal("GPGGA,,,,,,0,,,,,,,,"): "no_time",
-        _seal("GPGGA,120000.00,9100.0,N,,,1,,,,,,,,"): "malformed",
-        _seal("GPGGA,250000.00,,,,,1,,,,,,,,"): "malformed",
-        _seal("GPRMC,120000.00,X,,,,,,,,,,"): "malformed",
+        seal("GPGNS,120000.00,,,,,NN,00,,,,,"): "unsupported",
+        seal("PUBX,00,120000.00"): "unsupported",
+        seal("XXGGA,,,,,,0,,,,,,,,"): "unsupported",
+        seal("GPGGA,,,,,,0,,,,,,,,"): "no_time",
+        seal("GPGGA,120000.00,9100.0,N,,,1,,,,,,,,"): "malformed",
+        seal("GPGGA,250000.00,,,,,1,,,,,,,,"): "malformed",
+        seal("GPRMC,120000.00,X,,,,,,,,,,"): "malformed",
         b"garbage": "malformed",
     }
     for line, reason in cases.items():
@@ -142,18 +138,8 @@ REAL_LINES = _sentences("nmea-rtk.log")[:40] + _sentences("neo-m8n.log")[:40]
 def test_mutated_real_sentences_never_raise(
     line: bytes, edits: list[tuple[int, int]], fix_checksum: bool
 ) -> None:
-    mutated = bytearray(line)
-    for position, value in edits:
-        mutated[position % len(mutated)] = value
-    if fix_checksum and mutated.startswith(b"$") and b"*" in mutated:
-        # Re-seal so the mutation reaches the field parsers instead of the checksum check.
-        body = bytes(mutated[1:]).partition(b"*")[0]
-        sealed = 0
-        for char in body:
-            sealed ^= char
-        mutated = bytearray(b"$" + body + b"*" + f"{sealed:02X}".encode())
     assembler = NmeaFixAssembler(allow_missing_checksum=True)
-    result = assembler.feed(bytes(mutated))
+    result = assembler.feed(mutate(line, edits, reseal=fix_checksum))
     flushed = assembler.flush()
     assert result is None
     # Every sentence is either used (a pending fix) or counted, never both, never neither.

@@ -20,7 +20,8 @@ from protocols.nmea import (
     format_rmc,
     parse_sentence,
 )
-from protocols.nmea.fields import MAX_ALTITUDE_M, MAX_DOP, MAX_SPEED_KNOTS, checksum
+from protocols.nmea.fields import MAX_ALTITUDE_M, MAX_DOP, MAX_SPEED_KNOTS
+from tests.protocols.nmea_lines import seal
 
 NASTY = [
     "inf",
@@ -69,10 +70,6 @@ TEMPLATES = {
     "HDT": "GPHDT,{0},T",
     "THS": "GPTHS,{0},A",
 }
-
-
-def seal(body: str) -> bytes:
-    return f"${body}*{checksum(body):02X}".encode()
 
 
 def float_values(value: object) -> list[float]:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from protocols.errors import NmeaError
 from protocols.nmea import (
     AltitudeReference,
+    FaultDetection,
     FixMode,
     FixQuality,
     GnssFix,
@@ -27,7 +28,7 @@ from protocols.nmea import (
     format_zda,
     parse_sentence,
 )
-from protocols.nmea.fields import GNSS_TALKERS, checksum
+from protocols.nmea.fields import GNSS_TALKERS
 from protocols.nmea.sentences import (
     GbsSentence,
     GsaSentence,
@@ -37,13 +38,10 @@ from protocols.nmea.sentences import (
     VtgSentence,
     ZdaSentence,
 )
+from tests.protocols.nmea_lines import mutate, seal
 
 GPSD = Path(__file__).resolve().parents[1] / "data" / "gpsd"
 NOON = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-def seal(body: str) -> bytes:
-    return f"${body}*{checksum(body):02X}".encode()
 
 
 def capture(name: str) -> list[bytes]:
@@ -184,8 +182,8 @@ def test_an_epoch_merges_every_sentence_and_the_cycle_end_is_learnt() -> None:
     )
     assert fix.errors is not None
     assert fix.errors.major_m == 0.04
-    assert fix.fault_detection is not None
-    assert fix.fault_detection.altitude_error_m == 0.9
+    # Every GBS field reaches the fix (the assembler copies them by name).
+    assert fix.fault_detection == FaultDetection(0.5, 0.6, 0.9, None, None, None, None)
     assert assembler.flush() is None
 
 
@@ -367,26 +365,13 @@ REAL = [
 ]
 
 
-def _mutate(line: bytes, edits: list[tuple[int, int]], reseal: bool) -> bytes:
-    mutated = bytearray(line)
-    for position, value in edits:
-        mutated[position % len(mutated)] = value
-    if reseal and mutated.startswith(b"$") and b"*" in mutated:
-        body = bytes(mutated[1:]).partition(b"*")[0]
-        total = 0
-        for char in body:
-            total ^= char
-        return b"$" + body + f"*{total:02X}".encode()
-    return bytes(mutated)
-
-
 stream_lines = st.one_of(
     st.sampled_from(REAL),
     st.tuples(
         st.sampled_from(REAL),
         st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1, max_size=3),
         st.booleans(),
-    ).map(lambda args: _mutate(*args)),
+    ).map(lambda args: mutate(*args)),
     st.binary(max_size=100),
 )
 

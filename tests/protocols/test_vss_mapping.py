@@ -110,7 +110,7 @@ def test_toyota_values_convert_on_encoded_frames() -> None:
         full: dict[str, int | float | str] = {s.name: 0 for s in message.signals}
         data = db.encode_message(name, full | values, strict=False)
         rows.append((float(i), message.frame_id, data))
-    decoder = VectorDecoder(db, mapping.messages)
+    decoder = VectorDecoder(db, mapping.messages())
     vss = apply_mapping(mapping, decoder.decode_batch(make_batch(rows)))
     scalar = {path: float(v[0]) for path, v in vss.items()}
 
@@ -282,7 +282,11 @@ def test_unit_conversion_on_encoded_frames(tmp_path: Path) -> None:
             r"signal\[0\] .*key 'unit': 'km/h', but the DBC gives Speed in 'm/s'",
         ),
         ('unit = "m/s"', 'unit = "furlong"', r"key 'unit': unknown unit 'furlong' \(known: "),
-        ('unit = "m/s"', 'units = "m/s"', r"signal\[0\]: unknown key 'units' \(valid: path, "),
+        (
+            'unit = "m/s"',
+            'units = "m/s"',
+            r"bad\.toml: unknown key 'signal\[0\]\.units'; valid keys here: \[.*'unit'",
+        ),
         (
             "PARK = 126",
             "PARKED = 126",
@@ -294,7 +298,13 @@ def test_unit_conversion_on_encoded_frames(tmp_path: Path) -> None:
             'path = "Vehicle.Chassis.Brake.FluidPressure"',
             r"signal\[3\]: key 'path': 'Vehicle\.Chassis\.Brake\.FluidPressure' is mapped twice",
         ),
-        ('dbc = "unused.dbc"', 'dbcs = "x"', r"top level: unknown key 'dbcs' \(valid: dbc, "),
+        ('unit = "m/s"', 'unit = "m/s"\nfactor = nan', r"signal\[0\]\.factor = nan is invalid"),
+        ('unit = "m/s"', 'unit = "m/s"\nfactor = "2"', r"signal\[0\]\.factor = '2' is invalid"),
+        (
+            'dbc = "unused.dbc"',
+            'dbcs = "x"',
+            r"bad\.toml: unknown key 'dbcs'; valid keys here: \['dbc', 'description', 'signal'\]",
+        ),
     ],
 )
 def test_a_bad_mapping_names_the_file_the_key_and_what_is_valid(
@@ -315,5 +325,36 @@ def test_a_missing_dbc_or_unreadable_mapping_is_a_mapping_error(tmp_path: Path) 
     with pytest.raises(VssMappingError, match=r"m\.toml: key 'dbc': .*unused\.dbc: cannot read"):
         load_mapping(path)
     path.write_text("[[signal]\n")
-    with pytest.raises(VssMappingError, match=r"m\.toml: cannot read the mapping"):
+    with pytest.raises(VssMappingError, match=r"m\.toml: not valid TOML"):
         load_mapping(path, _synthetic_db())
+
+
+@pytest.mark.parametrize(
+    ("overlay", "expected"),
+    [
+        (
+            'path = "Vehicle.Speed"\ntype = "sensor"\ndatatype = "float"',
+            r"ov\.toml: leaf\[0\]\.path = 'Vehicle\.Speed' is invalid: a leaf not in the catalogue",
+        ),
+        (
+            'path = "Vehicle.NoSuchBranch.X"\ntype = "sensor"\ndatatype = "float"',
+            r"leaf\[0\]\.path = .* under an existing branch \('Vehicle\.NoSuchBranch'\)",
+        ),
+        (
+            'path = "Vehicle.X"\ntype = "sensr"\ndatatype = "float"',
+            r"leaf\[0\]\.type = 'sensr' is invalid: expected one of \('sensor', ",
+        ),
+        (
+            'path = "Vehicle.X"\ntype = "sensor"\ndatatype = "float"\nunits = "m"',
+            r"unknown key 'leaf\[0\]\.units'",
+        ),
+    ],
+)
+def test_a_bad_overlay_names_the_file_the_key_and_what_is_valid(
+    tmp_path: Path, overlay: str, expected: str
+) -> None:
+    path = tmp_path / "ov.toml"
+    path.write_text(f"[[leaf]]\n{overlay}\n")
+    json = PROJECT / "protocols" / "vss" / "vss_release_5.1.json"
+    with pytest.raises(VssMappingError, match=expected):
+        load_catalogue(json, path)

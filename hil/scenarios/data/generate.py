@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from firmware_py.simulation.world import INTERSECTION, Actor, Phase
+from firmware_py.simulation import world
 from hil.emulators.vehicle_log import write_vehicle_log
 from hil.world import GroundTruth
 from protocols.dbc import load_dbc
@@ -25,26 +25,9 @@ SUFFIXES = (".log", ".asc", ".blf")
 
 
 def eebl_drive() -> GroundTruth:
-    """Northbound at 48 km/h, hard braking at 4 s (an EEBL event), left blinker, on again."""
-    ego = Actor(
-        ACTOR,
-        "car",
-        start_east_m=1.75,
-        start_north_m=-160.0,
-        heading_deg=0.0,
-        speed_mps=13.3,
-        phases=(
-            Phase(4.0),
-            Phase(1.2, accel_mps2=-6.0, brake=True),
-            Phase(2.0, turn_signal="left"),
-            Phase(3.5, accel_mps2=2.0, turn_signal="left"),
-            Phase(10.0),
-        ),
-        length_m=4.6,
-        width_m=1.8,
-        rcs_dbsm=10.0,
-    )
-    return GroundTruth(origin=INTERSECTION, actors={ACTOR: ego})
+    """The demo's EEBL drive (``firmware_py.simulation.world.eebl_drive``), braking at 4 s."""
+    ego = world.eebl_drive(ACTOR, cruise_before_s=4.0, cruise_after_s=10.0)
+    return GroundTruth(origin=world.INTERSECTION, actors={ACTOR: ego})
 
 
 def log_paths(directory: Path = HERE) -> list[Path]:

@@ -14,19 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hal.can.frame_structs import (
+from hal.can.frames import CAN_ERR_FLAG, FLAG_BRS, FLAG_ERROR, FLAG_EXTENDED, FLAG_FD, FrameBatch
+from hal.can.port import BusState, CanPort
+from hal.can.registry import create_can_port
+from hal.can.socketcan_error_frames import (
     CAN_ERR_BUSOFF,
     CAN_ERR_CRTL,
     CAN_ERR_CRTL_RX_PASSIVE,
     CAN_ERR_CRTL_TX_WARNING,
-    CAN_ERR_FLAG,
     CAN_ERR_RESTARTED,
-    pack_frame,
 )
-from hal.can.frames import FLAG_BRS, FLAG_ERROR, FLAG_EXTENDED, FLAG_FD, FrameBatch
-from hal.can.port import BusState, CanPort
-from hal.can.registry import create_can_port
 from hal.can.socketcan_raw import SocketCanRawOptions, SocketCanRawPort
+from hal.can.socketcan_structs import pack_frame
 from hal.errors import PortOpenError, TransmitError
 from hil.uml import guest_modules
 from tests.hal.can_contract import CanPortContract, Pair, receive_exactly

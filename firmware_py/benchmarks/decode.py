@@ -1,0 +1,407 @@
+"""``roadgate benchmark decode``: our vectorised DBC decoder against cantools, in one run.
+
+The frames are a mix of a DBC's messages (weighted by their cycle time when the DBC gives
+one, else uniform) with random payloads encoded by cantools. Each side starts from the frames
+as its own reading path delivers them:
+
+* ours: the box's path, from the bytes a SocketCAN read leaves in ``SocketCanRawPort``: per
+  burst of ``batch`` frames, one 72-byte slot per frame holding the kernel's ``struct
+  can_frame`` (``canfd_frame`` for a payload over 8 bytes), the list of bytes delivered per
+  slot and each frame's ``SO_TIMESTAMPNS`` ``struct timespec`` bytes. Timed (``decode_burst``):
+  what the port does with them (``timespec_seconds``, ``parse_slots`` into a ``FrameBatch``,
+  the very functions it calls), then ``VectorDecoder.decode_batch``, burst after burst.
+  The default batch is 4,096 frames, what ``edge.port_io`` asks a port for per receive: a
+  bus busy enough to matter fills it. Larger batches are faster per frame (the decoder's
+  fixed cost per message and per batch is spread over more frames); the report also gives,
+  for information, one batch of all the frames. On the 2-core development machine the goal
+  (``GOAL``) is met at 4,096 (23-29x; all 59 messages of the default DBC are in every
+  batch). The result (``DecodedBatch``) makes each message's ``DecodedMessage`` when it is
+  looked up, as consumers do (the box reads a few signals of a few messages): a consumer
+  reading every signal of every message adds about 0.2 ms per burst (about 14-15x then),
+  which the report measures and prints too.
+* peer: cantools ``Database.decode_message(frame_id, data, decode_choices=False)`` per frame,
+  on ``(id, bytes)`` as python-can's ``Message`` carries them: cantools' own input, so
+  nothing of getting there from raw records is charged to it. ``decode_choices=False`` makes
+  the work equal: ours returns numbers too (names would slow cantools by about 10 %).
+
+Each side is timed with ``time.perf_counter``, best of ``REPEATS`` runs, the two taking
+turns so that a busy spell of the shared machine slows both; the garbage collector is off
+while timing, as in ``timeit`` (cantools makes a dict per frame). Before timing, a sample of
+frames is decoded by both and compared, so a broken decoder cannot win the benchmark.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from cantools.database.can import Database, Message
+from cantools.database.can.signal import Signal
+from cantools.errors import Error as CantoolsError
+
+import protocols.dbc
+from firmware_py.errors import FirmwareError
+from hal.can.frames import CAN_EFF_FLAG, CAN_SFF_MASK
+from hal.can.socketcan_structs import (
+    CAN_MTU,
+    CANFD_MTU,
+    TIMESPEC,
+    pack_frame,
+    parse_slots,
+    timespec_seconds,
+)
+from protocols.dbc import DecodedBatch, VectorDecoder, load_dbc
+from protocols.errors import ProtocolError
+
+DEFAULT_DBC = Path(protocols.dbc.__file__).parent / "files" / "toyota_nodsu_pt_generated.dbc"
+DEFAULT_FRAMES = 100_000
+DEFAULT_BATCH = 4096
+"""Frames per burst: ``edge.port_io.can_batches``' ``max_frames``."""
+GOAL = 20.0
+"""The speed-up over cantools the decoder is meant to reach (issue #5)."""
+REPEATS = 5
+SAMPLE = 500
+_PAYLOADS_PER_MESSAGE = 64
+_REL_TOL = 1e-9
+
+Frame = tuple[float, int, bytes]
+"""``(timestamp, arbitration_id, data)``; an id above 0x7FF is a 29-bit id."""
+
+
+@dataclass(frozen=True)
+class FrameMix:
+    """The benchmark's frames and how they were chosen.
+
+    ``excluded`` names the DBC's messages left out of the mix, with the reason (cantools
+    cannot decode them, or a 29-bit id at or below 0x7FF that ``decode_message`` cannot tell
+    from an 11-bit one).
+    """
+
+    frames: list[Frame]
+    messages: tuple[str, ...]
+    weighting: str  # "cycle time" or "uniform"
+    excluded: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SocketCanBurst:
+    """Frames as ``SocketCanRawPort`` holds them after reading a burst (see the module doc).
+
+    ``slots``: one ``CANFD_MTU``-byte slot per frame, the record the kernel delivered at its
+    start; ``sizes``: the bytes delivered into each (``CAN_MTU`` or ``CANFD_MTU``);
+    ``stamps``: each frame's ``struct timespec`` receive time, one bytes object per frame as
+    ``recvmsg_into`` returns them.
+    """
+
+    slots: bytes
+    sizes: list[int]
+    stamps: list[bytes]
+
+
+@dataclass(frozen=True)
+class DecodeBenchResult:
+    """Frames per second of both decoders on the same frames, and the mix they decoded.
+
+    ``ours`` decodes bursts of ``batch`` frames; ``one_batch``: ours on all ``frames`` as one
+    batch, frames/s and ratio to cantools timed with it (for information; None when that is
+    ``batch`` already).
+    """
+
+    ours: float
+    peer: float
+    frames: int
+    batch: int
+    dbc: str
+    mix: FrameMix
+    checked: int
+    one_batch: tuple[float, float] | None
+    ours_all_signals: float = 0.0  # ours, then reading every signal of every message
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.peer
+
+    def as_json(self) -> dict[str, object]:
+        """The ``--json`` record: ``ours``, ``peer``, ``ratio``, ``unit``, ``frames``, ``dbc``."""
+        return {
+            "ours": round(self.ours, 1),
+            "peer": round(self.peer, 1),
+            "ratio": self.ratio,
+            "unit": "frames/s",
+            "frames": self.frames,
+            "dbc": self.dbc,
+            "ours_all_signals": round(self.ours_all_signals, 1),
+        }
+
+
+def run_decode_bench(
+    dbc: Path = DEFAULT_DBC, frames: int = DEFAULT_FRAMES, seed: int = 0, batch: int = DEFAULT_BATCH
+) -> DecodeBenchResult:
+    """Benchmark ``VectorDecoder`` against cantools on ``frames`` frames of ``dbc``, ours in
+    bursts of ``batch`` frames (the last one may be shorter).
+
+    Raises ``FirmwareError`` when the DBC cannot be loaded, has no message both decoders can
+    decode, or when the two decoders disagree on the sample.
+    Raises ``ValueError`` when ``frames`` or ``batch`` is below 1.
+    """
+    if frames < 1:
+        raise ValueError(f"frames must be at least 1, got {frames}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    try:
+        db = load_dbc(dbc).database
+    except ProtocolError as err:
+        raise FirmwareError(str(err)) from err
+    mix = frame_mix(db, frames, seed=seed)
+    decoder = VectorDecoder(db)
+    checked = check_same_values(db, decoder, mix.frames, seed=seed)
+    bursts = socketcan_bursts(mix.frames, batch)
+
+    def ours() -> None:
+        for burst in bursts:
+            decode_burst(decoder, burst)
+
+    def peer() -> None:
+        decode_message = db.decode_message
+        for _, frame_id, data in mix.frames:
+            decode_message(frame_id, data, decode_choices=False)
+
+    def ours_reading_everything() -> None:
+        # What a consumer of every signal pays on top: each message's result built and read.
+        for burst in bursts:
+            for message in decode_burst(decoder, burst).values():
+                for values in message.signals.values():
+                    len(values)
+
+    ours_s, peer_s, all_s = best_times((ours, peer, ours_reading_everything))
+    one_batch = None
+    if batch < frames:
+        del bursts
+        (whole,) = socketcan_bursts(mix.frames, frames)
+        # Timed apart, with cantools again: its megabytes of arrays would move the
+        # allocator's thresholds for the bursts interleaved with it.
+        one_batch_s, peer_again_s = best_times((lambda: decode_burst(decoder, whole), peer))
+        one_batch = (frames / one_batch_s, peer_again_s / one_batch_s)
+    return DecodeBenchResult(
+        ours=frames / ours_s,
+        peer=frames / peer_s,
+        frames=frames,
+        batch=min(batch, frames),
+        dbc=dbc.name,
+        mix=mix,
+        checked=checked,
+        one_batch=one_batch,
+        ours_all_signals=frames / all_s,
+    )
+
+
+def best_times(functions: Sequence[Callable[[], object]], repeats: int = REPEATS) -> list[float]:
+    """The shortest wall-clock run of each function, in seconds, over ``repeats`` rounds in
+    which each runs once, with the garbage collector off."""
+    best = [math.inf] * len(functions)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            for i, function in enumerate(functions):
+                start = time.perf_counter()
+                function()
+                best[i] = min(best[i], time.perf_counter() - start)
+    finally:
+        if enabled:
+            gc.enable()
+    return best
+
+
+def socketcan_burst(frames: Sequence[Frame]) -> SocketCanBurst:
+    """``frames`` as the SocketCAN reader would hold them had it read them (what the kernel
+    delivers: ``pack_frame`` records, ``CAN_EFF_FLAG`` on ids above 0x7FF, timestamps as
+    ``struct timespec``)."""
+    slots = bytearray(len(frames) * CANFD_MTU)
+    sizes: list[int] = []
+    stamps: list[bytes] = []
+    for i, (timestamp, frame_id, data) in enumerate(frames):
+        fd = len(data) > 8
+        flag = CAN_EFF_FLAG if frame_id > CAN_SFF_MASK else 0
+        record = pack_frame(frame_id | flag, data, fd=fd)
+        slots[i * CANFD_MTU : i * CANFD_MTU + len(record)] = record
+        sizes.append(CANFD_MTU if fd else CAN_MTU)
+        stamps.append(TIMESPEC.pack(*divmod(round(timestamp * 1e9), 1_000_000_000)))
+    return SocketCanBurst(bytes(slots), sizes, stamps)
+
+
+def socketcan_bursts(frames: Sequence[Frame], batch: int) -> list[SocketCanBurst]:
+    """``frames`` as reads of ``batch`` frames each (the last may be shorter)."""
+    return [socketcan_burst(frames[i : i + batch]) for i in range(0, len(frames), batch)]
+
+
+def decode_burst(decoder: VectorDecoder, burst: SocketCanBurst) -> DecodedBatch:
+    """Decode one burst the box's way: what ``SocketCanRawPort.receive`` does with the bytes
+    it read (``timespec_seconds``, ``parse_slots``), then ``decode_batch``. ``index`` is the
+    frame's row in the batch: its slot number when no record was dropped."""
+    stamps = timespec_seconds(burst.stamps, time.time())
+    batch, _ = parse_slots(burst.slots, burst.sizes, stamps)
+    return decoder.decode_batch(batch)
+
+
+def frame_mix(db: Database, count: int, seed: int = 0) -> FrameMix:
+    """``count`` frames of the messages of ``db``, with random valid payloads.
+
+    Messages are drawn with a probability proportional to their rate (1 / cycle time) when
+    the DBC gives cycle times (a message without one gets the slowest rate), else uniformly.
+    Each message has a pool of payloads encoded by cantools from random raw signal values;
+    frames are 100 microseconds apart. Raises ``FirmwareError`` when no message qualifies.
+    """
+    rng = random.Random(seed)
+    pools: dict[str, list[bytes]] = {}
+    excluded: list[str] = []
+    usable: list[Message] = []
+    for message in db.messages:
+        if message.is_extended_frame and message.frame_id <= 0x7FF:
+            excluded.append(f"{message.name} (29-bit id <= 0x7FF)")
+            continue
+        pool = _payload_pool(message, rng)
+        if not pool:
+            excluded.append(f"{message.name} (cantools cannot decode it)")
+            continue
+        pools[message.name] = pool
+        usable.append(message)
+    if not usable:
+        raise FirmwareError("no message of the DBC can be decoded by cantools")
+    cycle_times = [m.cycle_time for m in usable]
+    periodic = [c for c in cycle_times if c]
+    if periodic:
+        slowest = max(periodic)
+        weights = [1.0 / (c or slowest) for c in cycle_times]
+        weighting = "cycle time"
+    else:
+        weights = [1.0] * len(usable)
+        weighting = "uniform"
+    chosen = rng.choices(usable, weights=weights, k=count)
+    frames = [
+        (1_700_000_000.0 + i * 1e-4, int(m.frame_id), rng.choice(pools[m.name]))
+        for i, m in enumerate(chosen)
+    ]
+    return FrameMix(frames, tuple(m.name for m in usable), weighting, tuple(excluded))
+
+
+def check_same_values(
+    db: Database, decoder: VectorDecoder, frames: Sequence[Frame], seed: int = 0
+) -> int:
+    """Decode a sample of ``frames`` with both decoders and compare every signal.
+
+    Returns the number of frames compared. Raises ``FirmwareError`` naming the first
+    disagreements (a frame ours did not decode, a signal missing or of another value).
+    """
+    rng = random.Random(seed + 1)
+    sample = sorted(rng.sample(range(len(frames)), min(SAMPLE, len(frames))))
+    picked = [frames[i] for i in sample]
+    decoded = decode_burst(decoder, socketcan_burst(picked))
+    ours: dict[int, tuple[str, int]] = {}
+    for name, message in decoded.items():
+        for pos, row in enumerate(message.index.tolist()):
+            ours[row] = (name, pos)
+    problems: list[str] = []
+    for row, (_, frame_id, data) in enumerate(picked):
+        expected = db.get_message_by_frame_id(frame_id).decode_simple(data, decode_choices=False)
+        if row not in ours:
+            problems.append(f"0x{frame_id:x}#{data.hex()}: not decoded by ours")
+            continue
+        name, pos = ours[row]
+        for signal, value in expected.items():
+            got = decoded[name].signals.get(signal)
+            if (
+                got is None
+                or not isinstance(value, int | float)
+                or not _same(float(got[pos]), float(value))
+            ):
+                shown = None if got is None else float(got[pos])
+                problems.append(f"0x{frame_id:x}#{data.hex()} {signal}: {shown} != {value}")
+    if problems:
+        raise FirmwareError(
+            f"the decoders disagree on {len(problems)} values, benchmark not run: "
+            + "; ".join(problems[:5])
+        )
+    return len(picked)
+
+
+def format_result(result: DecodeBenchResult) -> str:
+    """The human-readable report of a run."""
+    mix = result.mix
+    batch = f"{result.batch:,} frames per batch"
+    lines = [
+        f"bench decode: {result.dbc}, {result.frames:,} frames of {len(mix.messages)} messages "
+        f"({mix.weighting} mix)",
+        f"  input, ours: SocketCAN reads of {result.batch:,} frames as SocketCanRawPort holds "
+        "them (72-byte slots of kernel can_frame records, bytes per slot, SO_TIMESTAMPNS "
+        "timespecs)",
+        "  input, peer: (id, bytes) per frame, as python-can's Message carries them",
+        "  ours (the box's path: timespec_seconds + parse_slots -> FrameBatch -> decode_batch, "
+        f"{batch}): {result.ours:,.0f} frames/s",
+        f"  peer (cantools decode_message, per frame): {result.peer:,.0f} frames/s",
+        f"  ratio: {result.ratio:.2f}x at {batch} (best of {REPEATS} runs each); "
+        f"goal {GOAL:g}x {_verdict(result.ratio)}",
+    ]
+    if result.ours_all_signals:
+        lines.append(
+            "  ours, then reading every signal of every message (every result built): "
+            f"{result.ours_all_signals:,.0f} frames/s "
+            f"({result.ours_all_signals / result.peer:.2f}x)"
+        )
+    if result.one_batch is not None:
+        rate, ratio = result.one_batch
+        lines.append(
+            f"  for information, ours on one batch of all {result.frames:,} frames: "
+            f"{rate:,.0f} frames/s ({ratio:.2f}x, cantools timed again with it; "
+            f"goal {_verdict(ratio)})"
+        )
+    lines.append(f"  checked: {result.checked} frames decode to the same values in both")
+    if mix.excluded:
+        lines.append(f"  excluded: {', '.join(mix.excluded)}")
+    return "\n".join(lines)
+
+
+def _verdict(ratio: float) -> str:
+    return "met" if ratio >= GOAL else "NOT met"
+
+
+def _same(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=_REL_TOL, abs_tol=0.0) or a == b
+
+
+def _payload_pool(message: Message, rng: random.Random) -> list[bytes]:
+    """Up to 64 payloads of ``message`` that cantools encodes and decodes back."""
+    mux_values: dict[str, set[int]] = {}
+    for signal in message.signals:
+        if signal.multiplexer_signal is not None and signal.multiplexer_ids:
+            mux_values.setdefault(signal.multiplexer_signal, set()).update(signal.multiplexer_ids)
+    pool: list[bytes] = []
+    for _ in range(_PAYLOADS_PER_MESSAGE):
+        raw = {s.name: _random_raw(s, rng, mux_values.get(s.name)) for s in message.signals}
+        try:
+            data = bytes(message.encode(raw, scaling=False, padding=False, strict=False))
+            message.decode(data, decode_choices=False)
+        except (CantoolsError, ValueError, KeyError, OverflowError):
+            continue
+        pool.append(data)
+    return pool
+
+
+def _random_raw(signal: Signal, rng: random.Random, mux_ids: set[int] | None) -> int | float:
+    if mux_ids:
+        return rng.choice(sorted(mux_ids))
+    if signal.is_float:
+        # A float32 signal must get a value float32 can hold exactly.
+        return float(np.float32(rng.uniform(-1e4, 1e4)))
+    length = int(signal.length)
+    if signal.is_signed:
+        return rng.randrange(-(1 << (length - 1)), 1 << (length - 1))
+    return rng.randrange(1 << length)

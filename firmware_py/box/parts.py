@@ -1,0 +1,169 @@
+"""What every box opens, whatever its role: outbox and uplink, CAN buses, GNSS, radio."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from edge.errors import UplinkError
+from edge.identity import DeviceIdentity
+from edge.uplink.outbox import SqliteOutbox
+from edge.uplink.publisher import UplinkPublisher
+from edge.v2x import V2xRadio
+from firmware_py import __version__
+from firmware_py.config.model import SIMULATED, BoxConfig, OutboxConfig, Role, V2xConfig
+from firmware_py.errors import FirmwareError
+from hal.can.port import CanPort
+from hal.can.registry import WantedIds, create_can_port
+from hal.net.udp_link import UdpLink
+from hal.serial.pyserial_port import PySerialLinePort
+from protocols.dbc import load_dbc
+from protocols.errors import ProtocolError
+from protocols.nmea import NmeaFixAssembler
+from protocols.schema.v1 import roadgate_pb2 as pb
+
+log = logging.getLogger("firmware_py.box")
+
+PB_ROLE: dict[Role, pb.DeviceRole.ValueType] = {
+    Role.ROADSIDE_UNIT: pb.DEVICE_ROLE_ROADSIDE_UNIT,
+    Role.VEHICLE_GATEWAY: pb.DEVICE_ROLE_VEHICLE_GATEWAY,
+}
+SIGNAL_CONTROLLER_PORT = "signal-controller"
+"""The signal controller's UDP port's name: health counters ``udp.signal-controller.*``."""
+V2X_RADIO_PORT = "v2x-radio"
+"""The C-V2X radio link's name: health counters ``udp.v2x-radio.*``."""
+
+
+@dataclass(frozen=True)
+class CanBus:
+    """One opened CAN bus: its port and the DBC database its frames are read with."""
+
+    port: CanPort
+    database: Any
+
+
+def open_uplink(config: BoxConfig, stack: ExitStack) -> UplinkPublisher:
+    """The box's uplink over its outbox (opened now, closed by ``stack``)."""
+    identity = DeviceIdentity(
+        config.device.device_id, config.device.region, PB_ROLE[config.device.role]
+    )
+    outbox = stack.enter_context(open_outbox(config.outbox))
+    return UplinkPublisher(identity, config.uplink, outbox, software_version=__version__)
+
+
+def open_outbox(config: OutboxConfig) -> SqliteOutbox:
+    """Open (creating its directory) the box's durable outbox.
+
+    Raises ``FirmwareError`` when the directory cannot be created or the outbox opened.
+    """
+    if str(config.path) != ":memory:":
+        try:
+            config.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise FirmwareError(
+                f"cannot create the outbox directory {config.path.parent}: {err}"
+            ) from err
+    try:
+        return SqliteOutbox(config.path, limits=config.limits, durability=config.durability)
+    except UplinkError as err:
+        raise FirmwareError(str(err)) from err
+
+
+def open_can_buses(config: BoxConfig, stack: ExitStack) -> dict[str, CanBus]:
+    """Load each ``[[can]]`` bus's DBC and open its port (closed by ``stack``), filtered to
+    the frames the box reads. Raises ``FirmwareError`` for a DBC that does not load."""
+    buses: dict[str, CanBus] = {}
+    for bus in config.can:
+        try:
+            loaded = load_dbc(bus.dbc, encoding=bus.dbc_encoding)
+        except ProtocolError as err:
+            raise FirmwareError(f"{config.source}: can bus {bus.name!r}: {err}") from err
+        for relaxation in loaded.relaxations:
+            log.warning("%s: loaded %s in relaxed mode: %s", bus.name, bus.dbc.name, relaxation)
+        wanted = wanted_ids(config, bus.name, loaded.database)
+        port = create_can_port(bus.name, bus.interface, bus.channel, bus.bitrate, bus.fd, wanted)
+        stack.enter_context(port)
+        buses[bus.name] = CanBus(port, loaded.database)
+    return buses
+
+
+def open_gnss(
+    config: BoxConfig, stack: ExitStack, simulated_device: str | None
+) -> PySerialLinePort | None:
+    """The GNSS receiver's port (closed by ``stack``), or None without ``[gnss]``.
+
+    ``simulated_device`` is the simulated world's receiver, used for ``port = "simulated"``;
+    without one that is a ``FirmwareError``.
+    """
+    if config.gnss is None:
+        return None
+    url = config.gnss.port
+    if url == SIMULATED:
+        if simulated_device is None:
+            raise FirmwareError(f"{config.source}: gnss.port = 'simulated' needs [simulation]")
+        url = simulated_device
+    gnss = PySerialLinePort("gnss", url, baudrate=config.gnss.baudrate)
+    stack.enter_context(gnss)
+    return gnss
+
+
+def fix_assembler(config: BoxConfig) -> NmeaFixAssembler:
+    """The NMEA assembler for the box's GNSS receiver."""
+    return NmeaFixAssembler(
+        allow_missing_checksum=bool(config.gnss and config.gnss.allow_missing_checksum)
+    )
+
+
+def open_v2x_radio(config: V2xConfig, stack: ExitStack) -> V2xRadio:
+    """Open the radio's UDP link (closed by ``stack``); "udp" is the only radio the loader
+    accepts."""
+    link = UdpLink(
+        V2X_RADIO_PORT,
+        config.listen_host,
+        config.listen_port,
+        peer_host=config.radio_host,
+        peer_port=config.radio_port,
+    )
+    stack.enter_context(link)
+    return V2xRadio(link, config.station_id)
+
+
+def needed_messages(config: BoxConfig) -> set[str] | None:
+    """The DBC messages the box decodes; None when it cannot tell (read all).
+
+    A vehicle gateway decodes what its signal map names; a roadside unit's radar assemblers
+    decode their own messages.
+    """
+    if config.device.role is Role.VEHICLE_GATEWAY and config.vehicle is not None:
+        return config.vehicle.signals.messages()
+    return None
+
+
+def wanted_ids(config: BoxConfig, bus: str, database: Any) -> WantedIds | None:
+    """The frame ids the box reads on ``bus`` (its kernel filter); None when it reads all.
+
+    Raises ``FirmwareError`` when a mapped message is not in ``database``.
+    """
+    del bus  # every bus of a box reads the same messages: a gateway has one bus
+    needed = needed_messages(config)
+    return ids_of(database, needed) if needed is not None else None
+
+
+def ids_of(database: Any, messages: set[str]) -> WantedIds:
+    """Frame ids of ``messages``, split by id length, for kernel-side filters.
+
+    Raises ``FirmwareError`` for a name that is not a message of ``database``.
+    """
+    standard: set[int] = set()
+    extended: set[int] = set()
+    for name in messages:
+        try:
+            message = database.get_message_by_name(name)
+        except KeyError as err:
+            raise FirmwareError(
+                f"{name!r} is mapped in [vehicle] but is not a message of the DBC"
+            ) from err
+        (extended if message.is_extended_frame else standard).add(message.frame_id)
+    return WantedIds(frozenset(standard), frozenset(extended))

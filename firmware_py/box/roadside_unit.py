@@ -1,0 +1,106 @@
+"""The roadside unit's composition: radars placed on the map, SPaT, speeding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import Any
+
+from edge.apps.speeding import ENFORCEMENT_TOLERANCE_MPS, SpeedingDetector
+from edge.pipelines.roadside_unit import (
+    RadarInput,
+    RoadsideUnitPipeline,
+    RoadsideUnitSettings,
+    SignalControllerInput,
+)
+from edge.roadside.object_fusion import SensorPose, to_object_list
+from firmware_py.box.built_box import Box
+from firmware_py.box.parts import (
+    SIGNAL_CONTROLLER_PORT,
+    fix_assembler,
+    open_can_buses,
+    open_gnss,
+    open_uplink,
+    open_v2x_radio,
+)
+from firmware_py.config.loader import heading_rad
+from firmware_py.config.model import BoxConfig, RadarConfig, SignalControllerConfig
+from hal.can.frames import FrameBatch
+from hal.can.port import CanPort
+from hal.net.udp_port import UdpDatagramPort
+from protocols.radar.ars408 import Ars408ObjectListAssembler, RadarObjectList
+from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.spat import decode_tscbm, to_spat
+
+DEFAULT_SPEED_LIMIT_MPS = 50 / 3.6
+"""A roadside unit without ``[roadside]`` enforces an urban limit."""
+DEFAULT_SPAT_RATE_HZ = 10.0
+
+
+def build_roadside_unit(
+    config: BoxConfig, stack: ExitStack, *, simulated_gnss: str | None = None
+) -> Box:
+    """Open a roadside unit's ports (closed by ``stack``) and wire its pipeline.
+
+    ``simulated_gnss`` is the simulated world's GNSS receiver, for ``gnss.port = "simulated"``.
+    Raises ``FirmwareError`` when a DBC or port cannot be set up.
+    """
+    uplink = open_uplink(config, stack)
+    buses = open_can_buses(config, stack)
+    gnss = open_gnss(config, stack, simulated_gnss)
+    radio = open_v2x_radio(config.v2x, stack) if config.v2x is not None else None
+    roadside = config.roadside
+    controller = None
+    if roadside is not None and roadside.signal_controller is not None:
+        controller = _signal_controller_input(roadside.signal_controller, stack)
+    speed_limit_mps = roadside.speed_limit_mps if roadside else DEFAULT_SPEED_LIMIT_MPS
+    pipeline = RoadsideUnitPipeline(
+        radars=[
+            _radar_input(radar, buses[radar.bus].port, buses[radar.bus].database)
+            for radar in config.radars
+        ],
+        gnss=gnss,
+        fixes=fix_assembler(config),
+        signal_plan=roadside.signal_plan if roadside else None,
+        signal_controller=controller,
+        uplink=uplink,
+        settings=RoadsideUnitSettings(
+            spat_rate_hz=roadside.spat_rate_hz if roadside else DEFAULT_SPAT_RATE_HZ,
+            health_period_s=config.health_period_s,
+        ),
+        apps=[
+            SpeedingDetector(
+                config.device.device_id,
+                speed_limit_mps,
+                tolerance_mps=ENFORCEMENT_TOLERANCE_MPS,
+            )
+        ],
+        place=to_object_list,
+        radio=radio,
+    )
+    return Box(config, uplink, pipeline, {name: b.database for name, b in buses.items()})
+
+
+def _radar_input(radar: RadarConfig, port: CanPort, database: Any) -> RadarInput:
+    assembler = Ars408ObjectListAssembler(sensor_id=radar.sensor_id, db=database)
+
+    def extract(batch: FrameBatch) -> Sequence[RadarObjectList]:
+        return assembler.feed_batch(batch)
+
+    pose = SensorPose(radar.sensor, radar.position, heading_rad(radar))
+    return RadarInput(port, extract, pose, counters=lambda: assembler.counters)
+
+
+def _signal_controller_input(
+    config: SignalControllerConfig, stack: ExitStack
+) -> SignalControllerInput:
+    """Bind the controller's UDP port (closed by ``stack``) and pick its protocol's decoder."""
+    port = UdpDatagramPort(SIGNAL_CONTROLLER_PORT, config.bind, config.port)
+    stack.enter_context(port)
+    groups = dict(config.signal_groups) or None  # none configured: signal group = phase
+
+    def decode(data: bytes) -> pb.SignalPhaseTiming:
+        # "tscbm" is the only protocol the loader accepts.
+        return to_spat(decode_tscbm(data), config.intersection_id, groups)
+
+    return SignalControllerInput(port, decode, timeout_s=config.timeout_s)

@@ -1,0 +1,82 @@
+"""``roadgate benchmark`` (alias ``bench``): our speed against a peer library, in one run.
+
+The measurements live in ``firmware_py/benchmarks/`` (and ``hil/can_benchmark.py``, which
+``hil`` registers here through its entry point); not to be confused with the HIL bench
+(``roadgate hil``), which runs scenarios against the real daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from firmware_py.cli.arguments import positive_int
+from firmware_py.errors import FirmwareError
+
+
+def register(commands: Any) -> Any:
+    """Add ``benchmark`` to the top-level subparsers ``commands``; returns its subparsers."""
+    benchmark = commands.add_parser(
+        "benchmark", aliases=["bench"], help="measure our speed against a peer library"
+    )
+    benchmarks = benchmark.add_subparsers(required=True, metavar="BENCHMARK")
+    decode = benchmarks.add_parser(
+        "decode", help="DBC decoding: our vectorised decoder against cantools"
+    )
+    decode.add_argument(
+        "--dbc",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the DBC file (default: the shipped Toyota DBC)",
+    )
+    decode.add_argument(
+        "--frames",
+        type=positive_int,
+        metavar="N",
+        default=100_000,
+        help="frames to decode (default: %(default)s)",
+    )
+    decode.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    decode.set_defaults(handler=_decode)
+    uplink = benchmarks.add_parser(
+        "uplink", help="durable uplink vs a bare paho-mqtt loop; publish-to-subscriber latency"
+    )
+    uplink.add_argument("--messages", type=int, default=20_000, help="QoS 1 messages")
+    uplink.add_argument("--rate", type=int, default=1000, help="latency test rate, msg/s")
+    uplink.add_argument("--seconds", type=float, default=10.0, help="latency test length")
+    uplink.add_argument("--host", help="an existing broker (default: a private Mosquitto)")
+    uplink.add_argument("--port", type=int, help="the existing broker's port")
+    uplink.add_argument("--json", type=Path, dest="json_path", help="write results here")
+    uplink.set_defaults(handler=_uplink)
+    return benchmarks
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from firmware_py.benchmarks.decode import DEFAULT_DBC, format_result, run_decode_bench
+
+    result = run_decode_bench(args.dbc or DEFAULT_DBC, args.frames)
+    print(format_result(result))
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n")
+        except OSError as err:
+            raise FirmwareError(f"cannot write {args.json}: {err.strerror or err}") from err
+    return 0
+
+
+def _uplink(args: argparse.Namespace) -> int:
+    from firmware_py.benchmarks.uplink import main as uplink_benchmark
+
+    return uplink_benchmark(
+        messages=args.messages,
+        latency_rate=args.rate,
+        latency_s=args.seconds,
+        json_path=args.json_path,
+        host=args.host,
+        port=args.port,
+    )

@@ -1,0 +1,154 @@
+"""The ``[[emulator]]`` sections of a scenario file: CAN replay, ARS408 radar, GNSS, signal
+controller and C-V2X radio emulators."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
+from firmware_py.config.reader import Table
+from hil.scenario_engine.model import (
+    GNSS_QUALITIES,
+    Ars408Spec,
+    CanReplaySpec,
+    CV2xRadioSpec,
+    EmulatorSpec,
+    GnssSpec,
+    SignalControllerSpec,
+)
+from hil.scenario_engine.parse_state import MAX_DURATION_S, ParseState
+from hil.scenario_engine.scenario_values import (
+    PLACEHOLDER,
+    checked_name,
+    existing_file,
+    geo_point,
+    interface_name,
+    one_of,
+)
+
+EMULATOR_KINDS = ("can_replay", "ars408", "gnss", "signal_controller", "cv2x_radio")
+TSCBM_PHASES = 16  # a signal controller's signal groups are its phases: 1-16
+
+
+def parse_emulator(state: ParseState, t: Table) -> EmulatorSpec:
+    """One ``[[emulator]]`` table, checked against the emulators before it (not added)."""
+    kind = t.string("kind", choices=EMULATOR_KINDS)
+    name = checked_name(t, "name")
+    if any(e.name == name for e in state.emulators):
+        raise t.error("name", name, "emulator names must be unique")
+    spec: EmulatorSpec
+    if kind == "can_replay":
+        spec = CanReplaySpec(
+            name=name,
+            channel=interface_name(t, "channel"),
+            log=existing_file(t, "log", state.base_dir),
+            speed=t.number("speed", 1.0, high=1000.0, above=0.0),
+            start_s=t.number("start_s", 0.0, low=0.0, high=state.duration_s),
+            loop=t.boolean("loop", False),
+        )
+    elif kind == "ars408":
+        spec = Ars408Spec(
+            name=name,
+            channel=interface_name(t, "channel"),
+            sensor_id=t.integer("sensor_id", low=0, high=7),
+            position=geo_point(t),
+            heading_deg=t.number("heading_deg", low=-360.0, high=360.0),
+            cycle_s=t.number("cycle_s", 0.072, low=0.01, high=10.0),
+        )
+        for other in state.emulators:
+            if isinstance(other, Ars408Spec) and (other.channel, other.sensor_id) == (
+                spec.channel,
+                spec.sensor_id,
+            ):
+                raise t.error("sensor_id", spec.sensor_id, f"unique on {spec.channel}")
+    elif kind == "gnss":
+        spec = _gnss(state, t, name)
+    elif kind == "cv2x_radio":
+        spec = _cv2x_radio(state, t, name)
+    else:
+        spec = _signal_controller(state, t, name)
+    t.reject_unknown()
+    return spec
+
+
+def _gnss(state: ParseState, t: Table, name: str) -> GnssSpec:
+    fixed = any(t.has(k) for k in ("latitude_deg", "longitude_deg", "altitude_m"))
+    if t.has("actor") == fixed:
+        raise t.error(
+            "actor", t.string("actor", None), "either actor or latitude_deg/longitude_deg"
+        )
+    actor = one_of(t, "actor", tuple(state.actors), "actors") if t.has("actor") else None
+    return GnssSpec(
+        name=name,
+        actor=actor,
+        position=geo_point(t) if fixed else None,
+        rate_hz=t.number("rate_hz", 5.0, high=50.0, above=0.0),
+        quality=t.string("quality", "rtk_fixed", choices=GNSS_QUALITIES),
+    )
+
+
+def _cv2x_radio(state: ParseState, t: Table, name: str) -> CV2xRadioSpec:
+    if not PLACEHOLDER.match(name):
+        # The box template refers to its ports as $v2x_radio_port_<name>, ...
+        raise t.error("name", name, "letters, digits and _, starting with a letter")
+    actors = (
+        t.convert(
+            "remote_actors", functools.partial(_actor_names, state), "a list of actors' names"
+        )
+        if t.has("remote_actors")
+        else ()
+    )
+    return CV2xRadioSpec(
+        name=name,
+        remote_actors=actors,
+        rate_hz=t.number("rate_hz", 10.0, high=100.0, above=0.0),
+    )
+
+
+def _actor_names(state: ParseState, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("not a list of strings")
+    unknown = [v for v in value if v not in state.actors]
+    if unknown:
+        raise ValueError(f"no actors {unknown}; the world has {sorted(state.actors)}")
+    if len(set(value)) != len(value):
+        raise ValueError("each actor once")
+    return tuple(value)
+
+
+def _signal_controller(state: ParseState, t: Table, name: str) -> SignalControllerSpec:
+    if not PLACEHOLDER.match(name):
+        # The box template refers to its port as $spat_port_<name>.
+        raise t.error("name", name, "letters, digits and _, starting with a letter")
+    port = t.integer("port", 0, low=1, high=65535)
+    if port and any(
+        isinstance(e, SignalControllerSpec) and e.port == port for e in state.emulators
+    ):
+        raise t.error("port", port, "a port no other signal controller uses")
+    groups = []
+    for g in t.tables("groups"):
+        groups.append(
+            SignalGroupPlan(
+                signal_group=g.integer("signal_group", low=1, high=TSCBM_PHASES),
+                green_start_s=g.number("green_start_s", low=0.0, high=MAX_DURATION_S),
+                green_s=g.number("green_s", above=0.0, high=MAX_DURATION_S),
+                amber_s=g.number("amber_s", 3.0, low=0.0, high=60.0),
+            )
+        )
+        g.reject_unknown()
+    numbers = [g.signal_group for g in groups]
+    if not numbers or len(set(numbers)) != len(numbers):
+        raise t.error("groups", numbers, "one or more groups, each signal_group once")
+    intersection_id = t.integer("intersection_id", low=0, high=65535)
+    cycle_s = t.number("cycle_s", above=0.0, high=MAX_DURATION_S)
+    try:
+        plan = FixedTimePlan(intersection_id, cycle_s, tuple(groups))
+    except ValueError as err:
+        raise t.error("groups", numbers, str(err)) from err
+    return SignalControllerSpec(
+        name=name,
+        plan=plan,
+        port=port,
+        rate_hz=t.number("rate_hz", 10.0, high=100.0, above=0.0),
+    )

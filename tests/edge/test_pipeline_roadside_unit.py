@@ -1,0 +1,282 @@
+"""The roadside unit pipeline, built from stub roles and driven through its step methods."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Sequence
+
+import pytest
+
+from edge.geo import GeoPoint
+from edge.pipelines.roadside_unit import (
+    RadarInput,
+    RoadsideUnitPipeline,
+    RoadsideUnitSettings,
+    SignalControllerInput,
+)
+from edge.pipelines.roles import SYSTEM_CLOCK, Clock
+from edge.roadside.object_fusion import SensorPose
+from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
+from hal.can.frames import FrameBatch, empty_batch
+from hal.can.python_can_port import PythonCanPort
+from hal.net.udp_port import UdpDatagramPort
+from protocols.errors import ProtocolError
+from protocols.radar import RadarObject, RadarObjectList
+from protocols.schema.v1 import roadgate_pb2 as pb
+from tests.edge.pipeline_stubs import (
+    FixedClock,
+    RecordingRadio,
+    RecordingUplink,
+    StubFixes,
+    task_names,
+)
+from tests.support.tasks import running
+from tests.support.waiting import eventually
+
+POSITION = GeoPoint(34.0, 108.0, 400.0)
+PLAN = FixedTimePlan(101, 60, (SignalGroupPlan(1, 0, 27),))
+
+
+def radar_list(cycle: int, *objects: RadarObject) -> RadarObjectList:
+    return RadarObjectList(0, cycle, 1.0, objects)
+
+
+CAR = RadarObject(7, 20.0, 1.0, -5.0, 0.0, 1, 10.0)
+
+
+class StubRadar:
+    """Hands the pipeline ``lists`` for the next batch; remembers the batches."""
+
+    def __init__(self, sensor_id: str, *lists: RadarObjectList) -> None:
+        self.sensor_id = sensor_id
+        self.lists = list(lists)
+        self.batches: list[FrameBatch] = []
+
+    def extract(self, batch: FrameBatch) -> Sequence[RadarObjectList]:
+        self.batches.append(batch)
+        lists, self.lists = self.lists, []
+        return lists
+
+    def input(self, port: PythonCanPort) -> RadarInput:
+        pose = SensorPose(self.sensor_id, POSITION, 0.0)
+        return RadarInput(port, self.extract, pose, counters=lambda: {"cycles": 5})
+
+
+class RecordingPlacement:
+    """Places each list as an ObjectList of its sensor and cycle, one object per radar object
+    at the speed ``speed_mps`` (the test's choice)."""
+
+    def __init__(self) -> None:
+        self.placed: list[tuple[RadarObjectList, SensorPose]] = []
+        self.speed_mps = 10.0
+
+    def __call__(self, radar: RadarObjectList, pose: SensorPose) -> pb.ObjectList:
+        self.placed.append((radar, pose))
+        return pb.ObjectList(
+            sensor_id=pose.sensor_id,
+            cycle_counter=radar.cycle_counter,
+            objects=[
+                pb.PerceivedObject(object_id=o.object_id, speed_mps=self.speed_mps)
+                for o in radar.objects
+            ],
+        )
+
+
+class FastApp:
+    """One event per object list holding an object over 15 m/s."""
+
+    def __init__(self) -> None:
+        self.judged: list[pb.ObjectList] = []
+
+    def evaluate(self, objects: pb.ObjectList) -> list[pb.TrafficEvent]:
+        self.judged.append(objects)
+        return [
+            pb.TrafficEvent(event_id=f"fast-{o.object_id}", object_ids=[o.object_id])
+            for o in objects.objects
+            if o.speed_mps > 15.0
+        ]
+
+
+def green(data: bytes) -> pb.SignalPhaseTiming:
+    """A controller role: b"ok" is green SPaT for intersection 101, anything else is bad."""
+    if data != b"ok":
+        raise ProtocolError("not a datagram of the test", reason="bad_length")
+    return pb.SignalPhaseTiming(
+        intersection_id=101,
+        phases=[pb.PhaseState(signal_group=1, state=pb.SIGNAL_STATE_GREEN)],
+    )
+
+
+class Parts:
+    def __init__(self) -> None:
+        self.uplink = RecordingUplink(pb.DEVICE_ROLE_ROADSIDE_UNIT)
+        self.clock = FixedClock()
+        self.fixes = StubFixes()
+        self.place = RecordingPlacement()
+        self.app = FastApp()
+        self.radio = RecordingRadio()
+        # A port that is never opened here: the pipeline only needs its name and counters.
+        self.port = PythonCanPort("radar", "virtual", f"rg-test-{uuid.uuid4().hex}")
+
+    def pipeline(
+        self,
+        radars: Sequence[StubRadar] = (),
+        *,
+        plan: FixedTimePlan | None = None,
+        controller: SignalControllerInput | None = None,
+        settings: RoadsideUnitSettings | None = None,
+        clock: Clock | None = None,
+    ) -> RoadsideUnitPipeline:
+        return RoadsideUnitPipeline(
+            radars=[radar.input(self.port) for radar in radars],
+            gnss=None,
+            fixes=self.fixes,
+            signal_plan=plan,
+            signal_controller=controller,
+            uplink=self.uplink,
+            settings=settings or RoadsideUnitSettings(),
+            apps=[self.app],
+            place=self.place,
+            radio=self.radio,
+            clock=clock or self.clock,
+        )
+
+
+def test_every_radar_on_a_bus_gets_its_batches_and_its_lists_are_placed_and_published() -> None:
+    parts = Parts()
+    front = StubRadar("front", radar_list(1, CAR))
+    side = StubRadar("side", radar_list(2, CAR, RadarObject(8, 5.0, 0.0, 0.0, 0.0, 1, 1.0)))
+    pipeline = parts.pipeline([front, side])
+    batch = empty_batch(6)
+    pipeline.on_can_batch("radar", batch)
+    assert [b is batch for b in front.batches] == [True]
+    assert [b is batch for b in side.batches] == [True]
+    assert [pose.sensor_id for _, pose in parts.place.placed] == ["front", "side"]
+    lists = parts.uplink.of(pb.ObjectList)
+    assert [(lst.sensor_id, lst.cycle_counter, len(lst.objects)) for lst in lists] == [
+        ("front", 1, 1),
+        ("side", 2, 2),
+    ]
+    assert all(t == parts.clock.now for _, t in parts.uplink.submitted)
+    assert pipeline.counters["can_frames"] == 6
+    assert pipeline.counters["object_lists"] == 2
+
+
+def test_an_apps_events_follow_the_list_they_judged() -> None:
+    parts = Parts()
+    parts.place.speed_mps = 20.0
+    pipeline = parts.pipeline([StubRadar("front", radar_list(1, CAR))])
+    pipeline.on_can_batch("radar", empty_batch(1))
+    assert parts.uplink.kinds() == ["ObjectList", "TrafficEvent"]
+    assert parts.uplink.of(pb.TrafficEvent)[0].object_ids == [7]
+
+
+def test_a_non_finite_object_list_is_neither_published_nor_judged() -> None:
+    parts = Parts()
+    parts.place.speed_mps = math.inf
+    pipeline = parts.pipeline([StubRadar("front", radar_list(1, CAR))])
+    pipeline.on_can_batch("radar", empty_batch(1))
+    assert parts.uplink.submitted == []
+    assert parts.app.judged == []
+    pipeline.publish_health()
+    (health,) = parts.uplink.of(pb.DeviceHealth)
+    assert health.counters["publish.refused.non_finite.ObjectList"] == 1
+
+
+def test_the_fixed_time_plan_is_published_at_clock_time_and_broadcast() -> None:
+    parts = Parts()
+    pipeline = parts.pipeline(plan=PLAN)
+    parts.clock.advance(30.0)  # another moment of the cycle: the plan says what it is
+    pipeline.publish_spat()
+    now = parts.clock.now
+    ((spat, stamped),) = parts.uplink.submitted
+    assert (spat, stamped) == (PLAN.spat(now / 1e9), now)
+    assert parts.radio.spats == [(spat, now)]
+
+
+def test_the_controllers_spat_flows_and_its_silence_is_an_event_at_clock_time() -> None:
+    parts = Parts()
+    port = UdpDatagramPort("signal-controller", "127.0.0.1", 0)  # never opened: not needed
+    controller = SignalControllerInput(port, green, timeout_s=1.0)
+    pipeline = parts.pipeline(controller=controller)
+    received_s = parts.clock.now / 1e9
+    pipeline.on_controller_datagrams([(b"ok", received_s), (b"bad", received_s)])
+    assert parts.uplink.kinds() == ["SignalPhaseTiming"]
+    assert parts.uplink.submitted[0][1] == parts.clock.now
+    assert len(parts.radio.spats) == 1
+    pipeline.check_controller()
+    parts.clock.advance(0.9)
+    pipeline.check_controller()
+    assert parts.uplink.kinds() == ["SignalPhaseTiming"]  # not silent for long enough yet
+    parts.clock.advance(0.2)
+    pipeline.check_controller()
+    fault, stamped = parts.uplink.submitted[-1]
+    assert isinstance(fault, pb.TrafficEvent)
+    assert (fault.type, fault.severity) == (pb.EVENT_TYPE_SENSOR_FAULT, pb.SEVERITY_WARNING)
+    assert stamped == parts.clock.now
+    parts.clock.advance(1.0)
+    pipeline.on_controller_datagrams([(b"ok", parts.clock.now / 1e9)])
+    assert parts.uplink.kinds()[-2:] == ["TrafficEvent", "SignalPhaseTiming"]
+    assert parts.uplink.of(pb.TrafficEvent)[-1].severity == pb.SEVERITY_INFO
+    pipeline.publish_health()
+    counters = parts.uplink.of(pb.DeviceHealth)[0].counters
+    assert counters["signal_controller.silences"] == 1
+    assert counters["signal_controller.recoveries"] == 1
+    assert counters["signal_controller.rejects.bad_length"] == 1
+    assert counters["v2x.tx.spat"] == 2
+
+
+def test_gnss_fixes_are_counted_and_bad_lines_reported() -> None:
+    parts = Parts()
+    pipeline = parts.pipeline([StubRadar("front")])
+    for line in (b"FIX", b"junk", b"FIX"):
+        pipeline.on_gnss_line(line)
+    pipeline.publish_health()
+    counters = parts.uplink.of(pb.DeviceHealth)[0].counters
+    assert counters["pipeline.gnss_fixes"] == 2
+    assert counters["nmea.rejects.checksum"] == 1
+    assert counters["radar.front.cycles"] == 5
+    assert counters["can.radar.rx_frames"] == 0
+    assert counters["udp.v2x-radio.tx_datagrams"] == 3
+
+
+def test_a_plan_and_a_controller_together_are_refused() -> None:
+    port = UdpDatagramPort("signal-controller", "127.0.0.1", 0)
+    with pytest.raises(ValueError, match="not both"):
+        Parts().pipeline(plan=PLAN, controller=SignalControllerInput(port, green))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("spat_from", ["plan", "controller"])
+async def test_run_starts_every_role_in_a_named_task(spat_from: str) -> None:
+    parts = Parts()
+    settings = RoadsideUnitSettings(spat_rate_hz=50.0, health_period_s=0.05)
+    with (
+        parts.port,
+        UdpDatagramPort("signal-controller", "127.0.0.1", 0) as udp,
+    ):
+        controller = SignalControllerInput(udp, green, timeout_s=0.05)
+        pipeline = parts.pipeline(
+            [StubRadar("front")],
+            plan=PLAN if spat_from == "plan" else None,
+            controller=controller if spat_from == "controller" else None,
+            settings=settings,
+            clock=SYSTEM_CLOCK,  # the watchdog and the plan run on real time here
+        )
+        before = asyncio.all_tasks()
+        async with running(pipeline.run(), "pipeline-under-test"):
+            await eventually(lambda: parts.uplink.running.is_set() and parts.radio.running.is_set())
+            common = {"pipeline-under-test", "uplink", "v2x-radio", "can-radar", "health"}
+            if spat_from == "plan":
+                assert task_names(before) == common | {"spat-plan"}
+                await eventually(lambda: len(parts.uplink.of(pb.SignalPhaseTiming)) >= 2)
+            else:
+                assert task_names(before) == common | {
+                    "udp-signal-controller",
+                    "controller-watchdog",
+                }
+                # A silent controller: the watchdog task reports it.
+                await eventually(lambda: len(parts.uplink.of(pb.TrafficEvent)) == 1)
+            await eventually(lambda: len(parts.uplink.of(pb.DeviceHealth)) >= 2)
