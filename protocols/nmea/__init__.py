@@ -17,7 +17,13 @@ from protocols.nmea.formatter import (
     format_vtg,
     format_zda,
 )
-from protocols.nmea.sentences import GgaSentence, RmcSentence, Sentence, parse_sentence
+from protocols.nmea.sentences import (
+    GgaSentence,
+    GnsSentence,
+    RmcSentence,
+    Sentence,
+    parse_sentence,
+)
 
 __all__ = [
     "AltitudeReference",
@@ -26,6 +32,7 @@ __all__ = [
     "FixMode",
     "FixQuality",
     "GgaSentence",
+    "GnsSentence",
     "GnssFix",
     "NmeaFixAssembler",
     "RmcSentence",

@@ -1,13 +1,14 @@
 """Merge the sentences of one receiver epoch into one ``GnssFix``.
 
-A receiver sends a burst of sentences per epoch (its *cycle*). GGA, RMC, GLL, GST, GBS and ZDA
+A receiver sends a burst of sentences per epoch (its *cycle*). GGA, GNS, RMC, GLL, GST, GBS and ZDA
 carry the epoch's UTC time of day; VTG, GSA, GSV, HDT and THS do not and belong to the epoch
 being assembled when they arrive. A sentence with a new time of day ends the previous epoch.
 Waiting for it would delay every fix by one cycle, so, like gpsd, the assembler learns which
 sentence ends the cycle (the last one before the time changed, counted by its position among
 same-named sentences, e.g. the 4th ``GNGSA``) and returns the fix as soon as that sentence
 arrives. Before it has learnt that, a stream of nothing but GGA and RMC (a simulator, a
-basic receiver) has its epoch returned as soon as it has both.
+basic receiver) has its epoch returned as soon as it has both. Any other epoch (one of GNS
+alone, say) is returned when the next epoch's time arrives, or by ``flush()``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from protocols.nmea.sentences import (
     GbsSentence,
     GgaSentence,
     GllSentence,
+    GnsSentence,
     GsaSentence,
     GstSentence,
     GsvSentence,
@@ -61,6 +63,7 @@ _CONSTELLATIONS = {
 
 _Singleton = (
     GgaSentence
+    | GnsSentence
     | RmcSentence
     | GllSentence
     | VtgSentence
@@ -110,8 +113,8 @@ class NmeaFixAssembler:
 
     ``flush()`` returns the epoch still being assembled. Sentences we do not use are counted
     in ``rejects`` by reason (``not_ascii``, ``malformed``, ``no_checksum``, ``checksum``,
-    ``unsupported``, ``no_time``, ``duplicate`` for a second GGA, RMC, GLL, VTG, GST, GBS,
-    ZDA, HDT or THS in one epoch, ``late`` for a timed sentence of an epoch already returned);
+    ``unsupported``, ``no_time``, ``duplicate`` for a second GGA, GNS, RMC, GLL, VTG, GST,
+    GBS, ZDA, HDT or THS in one epoch, ``late`` for a timed sentence of an epoch already returned);
     the others in ``accepted`` by sentence type. ``feed`` never raises on bad bytes.
     """
 
@@ -179,6 +182,7 @@ class NmeaFixAssembler:
             return None
         self._returned_time = epoch.time
         gga = epoch.get("GGA", GgaSentence)
+        gns = epoch.get("GNS", GnsSentence)
         rmc = epoch.get("RMC", RmcSentence)
         gll = epoch.get("GLL", GllSentence)
         vtg = epoch.get("VTG", VtgSentence)
@@ -186,15 +190,18 @@ class NmeaFixAssembler:
         gbs = epoch.get("GBS", GbsSentence)
         zda = epoch.get("ZDA", ZdaSentence)
         headings = [epoch.get(kind, HeadingSentence) for kind in ("HDT", "THS")]
-        position = gga or rmc or gll
+        # GGA and GNS carry the whole fix (GNS is GGA with a mode per constellation).
+        fixer = gga or gns
+        position = fixer or rmc or gll
         altitude, reference = None, None
-        if gga is not None and gga.altitude_msl_m is not None:
-            if gga.geoid_separation_m is not None:
-                altitude = gga.altitude_msl_m + gga.geoid_separation_m
+        if fixer is not None and fixer.altitude_msl_m is not None:
+            if fixer.geoid_separation_m is not None:
+                altitude = fixer.altitude_msl_m + fixer.geoid_separation_m
                 reference = AltitudeReference.ELLIPSOID
             else:
-                altitude, reference = gga.altitude_msl_m, AltitudeReference.MSL
-        # GGA's quality code is finer than RMC's status and mode, and those than VTG's mode.
+                altitude, reference = fixer.altitude_msl_m, AltitudeReference.MSL
+        # GGA's quality code is finer than the mode letters of GNS and RMC, and those finer
+        # than GLL's and VTG's.
         if position is not None:
             quality = position.quality
         else:
@@ -211,10 +218,10 @@ class NmeaFixAssembler:
             speed_mps=_first(rmc.speed_mps if rmc else None, vtg.speed_mps if vtg else None),
             course_deg=_first(rmc.course_deg if rmc else None, vtg.course_deg if vtg else None),
             quality=quality,
-            satellites=gga.satellites if gga is not None else None,
-            hdop=_first(gga.hdop if gga else None, *(gsa.hdop for gsa in epoch.gsas)),
+            satellites=fixer.satellites if fixer is not None else None,
+            hdop=_first(fixer.hdop if fixer else None, *(gsa.hdop for gsa in epoch.gsas)),
             talker=position.talker if position is not None else epoch.first_talker,
-            mode=_mode(epoch.gsas, gga, lat, lon, quality),
+            mode=_mode(epoch.gsas, fixer, lat, lon, quality),
             pdop=_first(*(gsa.pdop for gsa in epoch.gsas)),
             vdop=_first(*(gsa.vdop for gsa in epoch.gsas)),
             satellites_used=_used(epoch.gsas),
@@ -267,19 +274,30 @@ def _first(*values: float | None) -> float | None:
 
 def _mode(
     gsas: list[GsaSentence],
-    gga: GgaSentence | None,
+    fixer: GgaSentence | GnsSentence | None,
     lat: float | None,
     lon: float | None,
     quality: FixQuality,
 ) -> FixMode:
+    """The receiver's own mode (the best of its GSAs), else gpsd's inference from the fix.
+
+    As gpsd's ``processGGA`` and ``processGNS`` (drivers/driver_nmea0183.c): a position is
+    2D, with an altitude 3D, and a GGA with fewer than 3 satellites used is no fix. (gpsd's
+    newest code also wants 4 satellites for 3D; the gpsd captures we test against, from
+    commit 46977faa, report a 3-satellite GGA with altitude as 3D: mtk-3301.log 08:14:37.)
+    An empty satellites field is unknown here, where gpsd reads it as 0.
+    """
     modes = [gsa.mode for gsa in gsas if gsa.mode is not None]
     if modes:
         return max(modes)
     if lat is None or lon is None or quality is FixQuality.NONE:
         return FixMode.NO_FIX
-    if gga is not None and gga.satellites == 0:
-        return FixMode.NO_FIX  # a position from no satellites is a placeholder, not a fix
-    if gga is not None and gga.altitude_msl_m is not None:
+    if fixer is None:
+        return FixMode.FIX_2D  # RMC or GLL: no altitude
+    used = fixer.satellites
+    if isinstance(fixer, GgaSentence) and used is not None and used < 3:
+        return FixMode.NO_FIX  # a position from under 3 satellites is a placeholder
+    if fixer.altitude_msl_m is not None:
         return FixMode.FIX_3D
     return FixMode.FIX_2D
 

@@ -169,6 +169,9 @@ MAX_SPEED_KNOTS = 100_000.0
 """About 51 km/s: beyond anything a receiver moves at (low Earth orbit is 15,000 knots)."""
 MAX_DOP = 1000.0
 """Dilutions of precision: receivers print 99.9 or 99.99 for "none"; more is nonsense."""
+MAX_DIFFERENTIAL_AGE_S = 1_000_000.0
+"""Age of differential corrections (GNS): receivers drop corrections after minutes; 11 days
+is nonsense."""
 MAX_ERROR_M = 1e7
 """An error estimate (GST, GBS) larger than the Earth's radius means nothing."""
 

@@ -70,17 +70,18 @@ class FaultDetection:
 class GnssFix:
     """One epoch of a GNSS receiver, merged from the sentences it sent for that epoch.
 
-    Position, ``quality``, ``satellites`` and ``hdop`` come from GGA, else RMC, else GLL.
-    ``altitude_m`` is the ellipsoidal height when GGA gives both altitude and geoid
-    separation, else the MSL altitude; ``altitude_reference`` says which. Speed and course
-    come from RMC, else VTG. ``time`` is UTC; its date comes from ZDA, else RMC, else the
-    last date seen (None before any). Fields the sentences did not carry are None.
+    Position, ``quality``, ``satellites`` and ``hdop`` come from GGA, else GNS, else RMC,
+    else GLL. ``altitude_m`` is the ellipsoidal height when GGA (else GNS) gives both
+    altitude and geoid separation, else the MSL altitude; ``altitude_reference`` says
+    which. Speed and course come from RMC, else VTG. ``time`` is UTC; its date comes from
+    ZDA, else RMC, else the last date seen (None before any). Fields the sentences did not
+    carry are None.
 
     The fields after ``talker`` were added later and have defaults:
 
-    * ``mode``: from GSA when the epoch had one; otherwise inferred as gpsd does (no position
-      or quality NONE or GGA with 0 satellites used: NO_FIX; GGA with altitude: 3D; any other
-      position: 2D).
+    * ``mode``: from GSA when the epoch had one; otherwise inferred as gpsd does (no position,
+      quality NONE or a GGA with under 3 satellites used: NO_FIX; GGA or GNS with an
+      altitude: 3D; any other position: 2D).
     * ``pdop``, ``vdop``, ``satellites_used``: from GSA (the IDs as the receiver numbers
       them, merged over the epoch's GSAs; ``hdop`` falls back to GSA's without a GGA).
     * ``satellites_in_view``: ``(constellation, count)`` pairs from GSV, sorted by name;

@@ -1,6 +1,6 @@
 """Parse one NMEA 0183 GNSS sentence into a typed record.
 
-Decoded: GGA, RMC, GLL, VTG, GSA, GSV, GST, GBS, ZDA, HDT and THS from every GNSS talker
+Decoded: GGA, GNS, RMC, GLL, VTG, GSA, GSV, GST, GBS, ZDA, HDT and THS from every GNSS talker
 (``GNSS_TALKERS``). Every failure is an ``NmeaError`` with a countable ``reason``.
 
 Why our own parser and not pynmea2: of pynmea2 we only ever used ``parse(check=False)`` as a
@@ -16,6 +16,7 @@ split costs about 0.5 µs a sentence where ``pynmea2.parse`` costs about 7 µs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, time
@@ -25,6 +26,7 @@ from protocols.nmea.fields import (
     GNSS_TALKERS,
     KMH_MPS,
     KNOT_MPS,
+    MAX_DIFFERENTIAL_AGE_S,
     MAX_ERROR_M,
     MAX_GEOID_SEPARATION_M,
     MAX_SPEED_KNOTS,
@@ -52,6 +54,7 @@ __all__ = [
     "GbsSentence",
     "GgaSentence",
     "GllSentence",
+    "GnsSentence",
     "GsaSentence",
     "GstSentence",
     "GsvSentence",
@@ -90,6 +93,21 @@ _FAA_MODE = {
     "M": FixQuality.NONE,
     "S": FixQuality.NONE,
 }
+# How good each FAA mode is, to pick the best of GNS's per-constellation mode letters.
+_QUALITY_RANK = (
+    FixQuality.NONE,
+    FixQuality.DEAD_RECKONING,
+    FixQuality.GNSS,
+    FixQuality.DGNSS,
+    FixQuality.RTK_FLOAT,
+    FixQuality.RTK_FIXED,
+)
+_GNS_MODES_RE = re.compile(r"[ADPRFENMS]{0,8}")
+"""GNS mode letters: one per constellation (GPS, GLONASS, Galileo, BeiDou, QZSS, NavIC in
+NMEA 4.11; receivers send 1 to 6, a margin is left for more)."""
+_NAVIGATIONAL_STATUS = frozenset("SCUV")
+_MAX_STATION_ID = 1023
+"""Differential reference station IDs are 0000 to 1023."""
 _THS_MODES = frozenset("AEMSV")
 _MAX_SATELLITES = 999
 """Satellites used or in view: NMEA prints two digits, a few multi-GNSS receivers three."""
@@ -108,6 +126,32 @@ class GgaSentence:
     hdop: float | None
     altitude_msl_m: float | None
     geoid_separation_m: float | None
+
+
+@dataclass(frozen=True)
+class GnsSentence:
+    """A GNS sentence (NMEA 4.x): GGA's fix with a mode letter per constellation.
+
+    ``modes`` holds the FAA mode letters in the standard's order (GPS, GLONASS, Galileo,
+    BeiDou, QZSS, NavIC), e.g. ``"AAN"``; ``quality`` is the best of them (a BeiDou-only fix
+    is ``"NNNA"``, a fix; gpsd reads only the first letter and calls it none), and NONE when
+    ``navigational_status`` (NMEA 4.10: S safe, C caution, U unsafe, V not valid) is U or V,
+    as gpsd ignores those.
+    """
+
+    talker: str
+    time_of_day: time
+    latitude_deg: float | None
+    longitude_deg: float | None
+    modes: str
+    quality: FixQuality
+    satellites: int | None
+    hdop: float | None
+    altitude_msl_m: float | None
+    geoid_separation_m: float | None
+    differential_age_s: float | None
+    station_id: int | None
+    navigational_status: str | None
 
 
 @dataclass(frozen=True)
@@ -224,6 +268,7 @@ class HeadingSentence:
 
 Sentence = (
     GgaSentence
+    | GnsSentence
     | RmcSentence
     | GllSentence
     | VtgSentence
@@ -267,6 +312,34 @@ def _gga(talker: str, f: list[str]) -> GgaSentence:
         geoid_separation_m=number(
             field(f, 10), low=-MAX_GEOID_SEPARATION_M, high=MAX_GEOID_SEPARATION_M
         ),
+    )
+
+
+def _gns(talker: str, f: list[str]) -> GnsSentence:
+    tod = time_of_day(field(f, 0))
+    modes, status = field(f, 5), field(f, 12)
+    if _GNS_MODES_RE.fullmatch(modes) is None:
+        raise NmeaError(f"GNS mode {modes!r}", reason="malformed")
+    if status and status not in _NAVIGATIONAL_STATUS:
+        raise NmeaError(f"GNS navigational status {status!r}", reason="malformed")
+    qualities = [_FAA_MODE[mode] for mode in modes]
+    quality = max(qualities, key=_QUALITY_RANK.index, default=FixQuality.NONE)
+    return GnsSentence(
+        talker=talker,
+        time_of_day=tod,
+        latitude_deg=coordinate(field(f, 1), field(f, 2), "NS", 90.0),
+        longitude_deg=coordinate(field(f, 3), field(f, 4), "EW", 180.0),
+        modes=modes,
+        quality=FixQuality.NONE if status in ("U", "V") else quality,
+        satellites=integer(field(f, 6), high=_MAX_SATELLITES),
+        hdop=dop(field(f, 7)),
+        altitude_msl_m=altitude(field(f, 8)),
+        geoid_separation_m=number(
+            field(f, 9), low=-MAX_GEOID_SEPARATION_M, high=MAX_GEOID_SEPARATION_M
+        ),
+        differential_age_s=non_negative(field(f, 10), MAX_DIFFERENTIAL_AGE_S),
+        station_id=integer(field(f, 11), high=_MAX_STATION_ID),
+        navigational_status=status or None,
     )
 
 
@@ -441,6 +514,7 @@ def _ths(talker: str, f: list[str]) -> HeadingSentence:
 
 _PARSERS: dict[str, Callable[[str, list[str]], Sentence]] = {
     "GGA": _gga,
+    "GNS": _gns,
     "RMC": _rmc,
     "GLL": _gll,
     "VTG": _vtg,

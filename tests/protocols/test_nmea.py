@@ -57,7 +57,7 @@ def test_checksum_rules() -> None:
         b"\xff" + good: "not_ascii",
         bad_sum: "checksum",
         body: "no_checksum",
-        seal("GPGNS,120000.00,,,,,NN,00,,,,,"): "unsupported",
+        seal("GPGRS,120000.00,1,-0.33,-2.59,3.03"): "unsupported",
         seal("PUBX,00,120000.00"): "unsupported",
         seal("XXGGA,,,,,,0,,,,,,,,"): "unsupported",
         seal("GPGGA,,,,,,0,,,,,,,,"): "no_time",

@@ -1,0 +1,146 @@
+"""The multi-object tracker: one cycle of predict, associate, update, initiate, delete."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.tracking.detections import DetectionLimits, Detections, usable
+from edge.tracking.roles import Associator, Deleter, Initiator, Predictor, Updater
+from edge.tracking.track_set import NO_ID, TrackSet
+
+_HISTORY_BITS = np.int64((1 << 62) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    """``state_dim``: the motion model's d; ``max_tracks``: tentative tracks beyond it are not
+    started (clutter storms must not grow the gate's tracks x detections cost without bound);
+    ``detection_limits``: what a usable detection is."""
+
+    state_dim: int
+    max_tracks: int = 1024
+    detection_limits: DetectionLimits = field(default_factory=DetectionLimits)
+
+    def __post_init__(self) -> None:
+        if self.state_dim < 2 or self.max_tracks < 1:
+            raise ValueError(f"inconsistent tracker settings: {self}")
+
+
+class Tracker:
+    """A tracker composed of roles, as Stone Soup's ``MultiTargetTracker``; each role works on
+    all tracks at once. Ids are numbered from 1 as tracks are born and never reused."""
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        updater: Updater,
+        associator: Associator,
+        initiator: Initiator,
+        deleter: Deleter,
+        settings: TrackerSettings,
+    ) -> None:
+        self._predictor = predictor
+        self._updater = updater
+        self._associator = associator
+        self._initiator = initiator
+        self._deleter = deleter
+        self._settings = settings
+        self._tracks = TrackSet.empty(settings.state_dim)
+        self._time_s: float | None = None
+        self._next_id = 1
+        self._rejected: Counter[str] = Counter()
+
+    @property
+    def tracks(self) -> TrackSet:
+        """Every live track, tentative ones included."""
+        return self._tracks
+
+    @property
+    def confirmed(self) -> TrackSet:
+        """The confirmed tracks."""
+        return self._tracks.select(self._tracks.confirmed)
+
+    @property
+    def rejected(self) -> Mapping[str, int]:
+        """How many inputs were not used, by reason (detections, cycles, tracks)."""
+        return {reason: count for reason, count in self._rejected.items() if count}
+
+    def step(self, detections: Detections, time_s: float) -> TrackSet:
+        """Run one cycle with ``detections`` measured at ``time_s``; return the confirmed tracks.
+
+        A cycle whose time is not finite or earlier than the previous one is skipped and
+        counted (``non_finite_time``, ``time_backwards``); unusable detections are dropped and
+        counted by :func:`~edge.tracking.detections.usable`.
+        """
+        if not math.isfinite(time_s):
+            self._rejected["non_finite_time"] += 1
+            return self.confirmed
+        if self._time_s is not None and time_s < self._time_s:
+            self._rejected["time_backwards"] += 1
+            return self.confirmed
+        self._time_s = time_s
+        # A huge time gap can overflow a prediction; the finite guard below drops and counts
+        # such tracks, so numpy need not warn on the way.
+        with np.errstate(all="ignore"):
+            dets = usable(detections, self._settings.detection_limits, self._rejected)
+            tracks = self._predictor.predict(self._tracks, time_s)
+            assoc = self._associator.associate(tracks, dets)
+            rows, det_rows = assoc.track_rows, assoc.detection_rows
+            tracks = self._apply_updates(tracks, dets, rows, det_rows, time_s)
+            tracks = self._initiator.initiate(tracks, dets, assoc.unassigned_detections, time_s)
+            tracks = self._number_new(tracks)
+            finite = np.isfinite(tracks.means).all(axis=1) & np.isfinite(tracks.covariances).all(
+                axis=(1, 2)
+            )
+            keep = self._deleter.keep(tracks)
+        self._rejected["non_finite_track"] += int((~finite).sum())
+        self._tracks = tracks.select(finite & keep)
+        return self.confirmed
+
+    def _apply_updates(
+        self,
+        tracks: TrackSet,
+        dets: Detections,
+        track_rows: np.ndarray[tuple[int], np.dtype[np.int64]],
+        det_rows: np.ndarray[tuple[int], np.dtype[np.int64]],
+        time_s: float,
+    ) -> TrackSet:
+        hit = np.zeros(len(tracks), np.bool_)
+        hit[track_rows] = True
+        means = tracks.means.copy()
+        covs = tracks.covariances.copy()
+        if track_rows.size:
+            updated = self._updater.update(
+                tracks.select(track_rows), dets.positions[det_rows], dets.covariances[det_rows]
+            )
+            means[track_rows] = updated.means
+            covs[track_rows] = updated.covariances
+        return tracks.replace(
+            means=means,
+            covariances=covs,
+            last_update_s=np.where(hit, time_s, tracks.last_update_s),
+            ages=tracks.ages + 1,
+            hit_history=((tracks.hit_history << 1) | hit) & _HISTORY_BITS,
+            misses=np.where(hit, 0, tracks.misses + 1),
+        )
+
+    def _number_new(self, tracks: TrackSet) -> TrackSet:
+        new = np.flatnonzero(tracks.ids == NO_ID)
+        if new.size == 0:
+            return tracks
+        room = max(self._settings.max_tracks - (len(tracks) - new.size), 0)
+        if new.size > room:
+            self._rejected["track_capacity"] += int(new.size - room)
+            keep = np.ones(len(tracks), np.bool_)
+            keep[new[room:]] = False
+            tracks = tracks.select(keep)
+            new = new[:room]
+        ids = tracks.ids.copy()
+        ids[new] = np.arange(self._next_id, self._next_id + new.size)
+        self._next_id += int(new.size)
+        return tracks.replace(ids=ids)

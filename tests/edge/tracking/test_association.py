@@ -1,0 +1,95 @@
+"""The gate and the global assignment, against brute force on small cases."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+
+from edge.tracking.association import (
+    GnnAssociator,
+    candidate_pairs,
+    chi2_2dof_quantile,
+    mahalanobis_pairs,
+)
+from edge.tracking.detections import Detections
+from edge.tracking.track_set import FloatArray, TrackSet
+
+
+def tracks_at(points: list[tuple[float, float]], var: float = 1.0) -> TrackSet:
+    means = np.zeros((len(points), 4))
+    means[:, :2] = points
+    return TrackSet.born(means, np.tile(np.eye(4) * var, (len(points), 1, 1)), 0.0)
+
+
+def test_the_gate_quantile_is_chi_square_with_two_degrees_of_freedom() -> None:
+    for p in (0.9, 0.99, 0.999):
+        assert chi2_2dof_quantile(p) == pytest.approx(chi2.ppf(p, 2), rel=1e-12)
+
+
+def all_pairs(tracks: TrackSet, dets: Detections) -> tuple[FloatArray, FloatArray]:
+    ti, di = np.meshgrid(np.arange(len(tracks)), np.arange(len(dets)), indexing="ij")
+    d2, log_det = mahalanobis_pairs(tracks, dets, ti.ravel(), di.ravel())
+    return d2.reshape(ti.shape), log_det.reshape(ti.shape)
+
+
+def test_pairwise_distance_matches_the_matrix_formula() -> None:
+    rng = np.random.default_rng(7)
+    tracks = tracks_at([(0.0, 0.0), (5.0, 1.0), (-3.0, 2.0)], var=2.0)
+    dets = Detections(rng.normal(size=(4, 2)) * 3, np.tile([[1.0, 0.3], [0.3, 0.5]], (4, 1, 1)))
+    d2, log_det = all_pairs(tracks, dets)
+    for i, j in itertools.product(range(3), range(4)):
+        s = tracks.covariances[i, :2, :2] + dets.covariances[j]
+        e = dets.positions[j] - tracks.means[i, :2]
+        assert d2[i, j] == pytest.approx(e @ np.linalg.inv(s) @ e, rel=1e-12)
+        assert log_det[i, j] == pytest.approx(np.log(np.linalg.det(s)), rel=1e-12)
+
+
+def test_the_assignment_is_the_cheapest_of_all_within_the_gate() -> None:
+    rng = np.random.default_rng(11)
+    associator = GnnAssociator(0.999)
+    for _ in range(30):
+        tracks = tracks_at([tuple(p) for p in rng.uniform(0, 8, (4, 2))])
+        dets = Detections.from_positions(rng.uniform(0, 8, (4, 2)), 1.0)
+        d2, log_det = all_pairs(tracks, dets)
+        cost = d2 + log_det
+        gate = chi2_2dof_quantile(0.999)
+        best = (0, 0.0)  # (pairs, cost): most pairs first, then least cost
+        for perm in itertools.permutations(range(4)):
+            pairs = [(i, j) for i, j in enumerate(perm) if d2[i, j] <= gate]
+            total = sum(cost[i, j] for i, j in pairs)
+            if len(pairs) > best[0] or (len(pairs) == best[0] and total < best[1] - 1e-12):
+                best = (len(pairs), total)
+        a = associator.associate(tracks, dets)
+        got = cost[a.track_rows, a.detection_rows].sum()
+        assert (a.track_rows.size, got) == (best[0], pytest.approx(best[1]))
+        assert np.all(d2[a.track_rows, a.detection_rows] <= gate)
+
+
+def test_detections_outside_every_gate_stay_unassigned() -> None:
+    a = GnnAssociator().associate(
+        tracks_at([(0.0, 0.0), (100.0, 0.0)]), Detections.from_positions([(0.5, 0), (50, 50)], 1.0)
+    )
+    assert a.track_rows.tolist() == [0]
+    assert a.detection_rows.tolist() == [0]
+    assert a.unassigned_tracks.tolist() == [1]
+    assert a.unassigned_detections.tolist() == [1]
+
+
+def test_the_candidate_pairs_hold_every_gated_pair() -> None:
+    rng = np.random.default_rng(13)
+    gate = chi2_2dof_quantile(0.999)
+    for _ in range(20):
+        tracks = tracks_at([tuple(p) for p in rng.uniform(0, 60, (30, 2))])
+        a = rng.normal(size=(30, 4, 4))
+        tracks = tracks.replace(covariances=a @ a.transpose(0, 2, 1) + 0.1 * np.eye(4))
+        dets = Detections.from_positions(rng.uniform(0, 60, (40, 2)), float(rng.uniform(0.1, 3)))
+        d2, _ = all_pairs(tracks, dets)
+        wanted = set(zip(*np.nonzero(d2 <= gate), strict=True))
+        ti, di = candidate_pairs(tracks, dets, gate)
+        found = set(zip(ti.tolist(), di.tolist(), strict=True))
+        assert wanted <= found
+        assert len(found) == len(ti)  # no pair twice
+        assert len(found) < 30 * 40  # and the pre-gate does prune
