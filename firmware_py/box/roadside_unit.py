@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
+from functools import cache
 from typing import Any
 
 from edge.apps.speeding import ENFORCEMENT_TOLERANCE_MPS, SpeedingDetector
@@ -25,10 +26,19 @@ from firmware_py.box.parts import (
 )
 from firmware_py.config.loader import heading_rad
 from firmware_py.config.model import BoxConfig, RadarConfig, SignalControllerConfig
+from firmware_py.errors import FirmwareError
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.net.udp_port import UdpDatagramPort
-from protocols.radar.ars408 import Ars408ObjectListAssembler, RadarObjectList
+from protocols.errors import ProtocolError
+from protocols.radar import (
+    Ars408ObjectListAssembler,
+    RadarDefinition,
+    RadarObjectList,
+    RadarObjectListAssembler,
+    load_radar_definition,
+    shipped_definition,
+)
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.spat import decode_tscbm, to_spat
 
@@ -82,13 +92,28 @@ def build_roadside_unit(
 
 
 def _radar_input(radar: RadarConfig, port: CanPort, database: Any) -> RadarInput:
-    assembler = Ars408ObjectListAssembler(sensor_id=radar.sensor_id, db=database)
+    """The radar's input on ``port``: an ARS408 decodes with the bus's ``database``, another
+    kind with the DBC its definition names. Raises ``FirmwareError`` if that cannot load."""
+    assembler: RadarObjectListAssembler
+    if radar.kind == "ars408":
+        assembler = Ars408ObjectListAssembler(sensor_id=radar.sensor_id, db=database)
+    else:
+        assembler = RadarObjectListAssembler(_definition(radar.kind), radar.sensor_id)
 
     def extract(batch: FrameBatch) -> Sequence[RadarObjectList]:
         return assembler.feed_batch(batch)
 
     pose = SensorPose(radar.sensor, radar.position, heading_rad(radar))
     return RadarInput(port, extract, pose, counters=lambda: assembler.counters)
+
+
+@cache
+def _definition(kind: str) -> RadarDefinition:
+    """The shipped definition of radar ``kind`` (one the loader accepts), on its own DBC."""
+    try:
+        return load_radar_definition(shipped_definition(kind))
+    except (ProtocolError, ValueError) as err:
+        raise FirmwareError(f"radar kind {kind!r}: {err}") from err
 
 
 def _signal_controller_input(

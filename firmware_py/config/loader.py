@@ -45,6 +45,8 @@ from protocols.topics import Stream, check_segment
 from protocols.vss import VssMappingError, load_mapping, shipped_mappings
 
 SHIPPED_DBC_DIR = Path(__file__).resolve().parents[2] / "protocols" / "dbc" / "files"
+RADAR_KINDS = ("ars408", "delphi_esr")
+"""``[[radar]] kind``: a radar definition shipped in ``protocols/radar`` (``<kind>.toml``)."""
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -111,6 +113,15 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
     if device.role is Role.ROADSIDE_UNIT and not config.radars:
         raise ConfigError(f"{root.source}: a roadside_unit needs at least one [[radar]]")
+    if config.simulation.enabled:
+        for i, radar in enumerate(config.radars):
+            if radar.kind != "ars408":
+                # The simulated world emulates ARS408 frames only: such a radar would stay silent.
+                raise ConfigError(
+                    f"{root.source}: radar[{i}].kind = {radar.kind!r} cannot be simulated "
+                    '(the simulation emulates ARS408 radars only); use kind = "ars408" or '
+                    "drop [simulation]"
+                )
     root.reject_unknown()
     return config
 
@@ -360,8 +371,9 @@ def _radar(t: Table, buses: set[str]) -> RadarConfig:
     radar = RadarConfig(
         sensor=t.string("sensor", "radar0"),
         bus=bus,
-        kind=t.string("kind", "ars408", choices=("ars408",)),
-        sensor_id=t.integer("sensor_id", 0, low=0, high=7),
+        kind=(kind := t.string("kind", "ars408", choices=RADAR_KINDS)),
+        # An ESR has no sensor-id offsets (one per bus); an ARS408 takes 0..7.
+        sensor_id=t.integer("sensor_id", 0, low=0, high=0 if kind == "delphi_esr" else 7),
         position=GeoPoint(
             t.number("latitude_deg", low=-90, high=90),
             t.number("longitude_deg", low=-180, high=180),

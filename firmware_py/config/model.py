@@ -60,7 +60,7 @@ class GnssConfig:
 class RadarConfig:
     sensor: str
     bus: str
-    kind: str  # "ars408"
+    kind: str  # "ars408" or "delphi_esr": the shipped radar definition
     sensor_id: int
     position: GeoPoint
     heading_deg: float
