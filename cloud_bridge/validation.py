@@ -116,6 +116,8 @@ def validate(
         # device counts this high: it is corrupt or hostile.
         return Rejected("out_of_range", f"sequence {envelope.sequence} > {MAX_SQL_INTEGER}")
     problem = out_of_range(envelope)
+    if problem is None and not 0.0 <= envelope.clock_max_error_s <= 1e10:
+        problem = f"clock_max_error_s {envelope.clock_max_error_s!r} is outside [0, 1e+10]"
     if problem is not None:
         return Rejected("out_of_range", problem)
     suspect = (
@@ -151,6 +153,8 @@ _RANGES: dict[str, tuple[tuple[str, float, float], ...]] = {
         ("brake_pressure_pa", 0.0, 50e6),  # hydraulic brakes peak near 20 MPa
         ("length_m", 0.0, 100.0),  # road trains are about 53 m
         ("width_m", 0.0, 20.0),
+        ("speed_accuracy_mps", 0.0, 1_000.0),  # 0 = unknown; generous for a coasting filter
+        ("heading_accuracy_rad", 0.0, _TAU),
     ),
     "object_list": (("sensor_heading_rad", *_HEADING),),
     "event": (
@@ -161,6 +165,8 @@ _RANGES: dict[str, tuple[tuple[str, float, float], ...]] = {
         ("uptime_s", 0.0, 1e10),  # ~300 years
         ("cpu_load", 0.0, 1_000.0),  # load average per core; a stuck box may exceed 1 by far
         ("temperature_c", -100.0, 200.0),  # 0 = unknown
+        # Box clock minus GNSS time: a box whose clock never got set reports -1.7e9 s (1970).
+        ("gnss_clock_offset_s", -1e10, 1e10),
     ),
 }
 _OBJECT = (
@@ -174,6 +180,16 @@ _OBJECT = (
     ("width_m", 0.0, 100.0),
     ("existence_probability", 0.0, 1.0),
     ("rcs_dbsm", -100.0, 100.0),  # ARS408 reports -64 to +63.5 dBm^2
+    ("speed_accuracy_mps", 0.0, 1_000.0),  # 0 = unknown
+    ("heading_accuracy_rad", 0.0, _TAU),
+    ("age_s", 0.0, 1e9),  # a parked car may be tracked for weeks
+)
+# East-north covariances of a fused object: variances non-negative, and a correlation within
+# [-1, 1] is left to consumers (a 2x2 check would need both variances at once).
+_COVARIANCE = (
+    ("east_east", 0.0, 1e10),
+    ("east_north", -1e10, 1e10),
+    ("north_north", 0.0, 1e10),
 )
 _PHASE = (
     # Seconds from capture time: TSCBM counts tenths up to 6,553.5 s; a phase already overdue
@@ -220,6 +236,9 @@ def _check_each(objects: Iterable[pb.PerceivedObject], where: str) -> str | None
         problem = _check(obj, _OBJECT, f"{where}[{index}]")
         if problem is None and obj.HasField("position"):
             problem = _check(obj.position, _POSITION, f"{where}[{index}].position")
+        for name in ("position_covariance", "velocity_covariance"):
+            if problem is None and obj.HasField(name):
+                problem = _check(getattr(obj, name), _COVARIANCE, f"{where}[{index}].{name}")
         if problem is not None:
             return problem
     return None

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_py.config.loader import read_toml
+from firmware_py.config.model import ROLES, Role
 from firmware_py.config.reader import Table
 from firmware_py.errors import FirmwareError
 from protocols.topics import TOPIC_ROOT, Stream, Topic, check_segment
@@ -30,10 +31,13 @@ DEFAULT_COMMAND_USERS = ("roadgate-commands",)
 
 @dataclass(frozen=True)
 class RegisteredDevice:
-    """One device: its id (the CN of its client certificate) and the region it publishes in."""
+    """One device: its id (the CN of its client certificate), the region it publishes in, and
+    whether it reads its region's vehicle states (a roadside unit pairing its radar tracks
+    with the vehicles' own reports)."""
 
     device_id: str
     region: str
+    reads_states: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ def parse_registry(root: Table) -> FleetRegistry:
         device = RegisteredDevice(
             device_id=table.convert("id", lambda v: check_segment("device id", v), "a device id"),
             region=table.convert("region", lambda v: check_segment("region", v), "a region"),
+            reads_states=table.string("role", "vehicle_gateway", choices=ROLES)
+            == Role.ROADSIDE_UNIT.value,
         )
         table.reject_unknown()
         if device.device_id in seen:
@@ -118,12 +124,14 @@ def render_acl(registry: FleetRegistry) -> str:
             "",
         ]
     lines.append("# Each device writes its own uplink streams, in its own region only, and reads")
-    lines.append("# its own commands.")
+    lines.append("# its own commands; a roadside unit also reads its region's vehicle states.")
     for device in sorted(registry.devices, key=lambda d: (d.region, d.device_id)):
         lines.append(f"user {device.device_id}")
         for stream in UPLINK_STREAMS:
             lines.append(f"topic write {Topic(device.region, device.device_id, stream)}")
         lines.append(f"topic read {Topic(device.region, device.device_id, Stream.CMD)}")
+        if device.reads_states:
+            lines.append(f"topic read {TOPIC_ROOT}/{device.region}/+/{Stream.STATE.value}")
         lines.append("")
     return "\n".join(lines)
 

@@ -274,6 +274,9 @@ class _Bench:
                         heading_deg=spec.heading_deg,
                         cycle_s=spec.cycle_s,
                         gate=self.gates[spec.channel],
+                        mount=spec.mount,
+                        model=spec.model,
+                        seed=spec.seed,
                     )
                 )
             elif isinstance(spec, SignalControllerSpec):

@@ -26,15 +26,20 @@ def seal(
     capture_time_ns: int,
     publish_time_ns: int,
     clock_source: pb.ClockSource.ValueType,
+    clock_max_error_s: float = 0.0,
     historical: bool = False,
 ) -> pb.Envelope:
     """Wrap ``body`` (one of the Envelope body messages) in an Envelope.
 
-    Raises ``TypeError`` when ``body`` is not an Envelope body type.
+    ``clock_max_error_s`` bounds both timestamps' error against UTC (0: unknown). Raises
+    ``TypeError`` when ``body`` is not an Envelope body type and ``ValueError`` when the bound
+    is negative or not finite.
     """
     field = _BODY_FIELD_OF_TYPE.get(body.DESCRIPTOR.full_name)
     if field is None:
         raise TypeError(f"{body.DESCRIPTOR.full_name} is not an Envelope body")
+    if not (math.isfinite(clock_max_error_s) and clock_max_error_s >= 0):
+        raise ValueError(f"clock_max_error_s must be finite and >= 0, got {clock_max_error_s!r}")
     env = pb.Envelope(
         schema_version=SCHEMA_VERSION,
         device_id=device_id,
@@ -43,6 +48,7 @@ def seal(
         capture_time_ns=capture_time_ns,
         publish_time_ns=publish_time_ns,
         clock_source=clock_source,
+        clock_max_error_s=clock_max_error_s,
         historical=historical,
     )
     getattr(env, field).CopyFrom(body)

@@ -18,6 +18,21 @@ class HasCounters(Protocol):
     def counters(self) -> Mapping[str, int]: ...
 
 
+class ClockAgreement(Protocol):
+    """The box clock against GNSS time (``edge.clock_check.GnssClockCheck``)."""
+
+    @property
+    def offset_s(self) -> float | None:
+        """Box clock minus GNSS time, s; None until measured."""
+        ...
+
+    @property
+    def disagrees(self) -> bool: ...
+
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+
 def counters_of(component: HasCounters) -> CounterSource:
     """A counter source reading ``component.counters`` at report time."""
     return lambda: component.counters
@@ -37,10 +52,17 @@ class HealthReport:
         self._sources = dict(sources)
         self._monotonic = monotonic
         self._started = monotonic()
+        self._clock: ClockAgreement | None = None
 
     def add(self, prefix: str, source: CounterSource) -> None:
         """Report ``source``'s counters as ``<prefix>.<key>`` (just ``<key>`` for prefix "")."""
         self._sources[prefix] = source
+
+    def add_clock_check(self, check: ClockAgreement) -> None:
+        """Report ``check``'s offset and verdict (``gnss_clock_offset_s``,
+        ``clock_disagrees_with_gnss``) and its counters as ``clock.gnss.<key>``."""
+        self._clock = check
+        self.add("clock.gnss", counters_of(check))
 
     def snapshot(self) -> pb.DeviceHealth:
         """The current health of the box."""
@@ -51,6 +73,9 @@ class HealthReport:
             memory_used_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             temperature_c=_soc_temperature_c(),
         )
+        if self._clock is not None and self._clock.offset_s is not None:
+            health.gnss_clock_offset_s = self._clock.offset_s
+            health.clock_disagrees_with_gnss = self._clock.disagrees
         for prefix, source in self._sources.items():
             for key, value in source().items():
                 health.counters[f"{prefix}.{key}" if prefix else key] = int(value)

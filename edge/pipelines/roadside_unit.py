@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from edge.clock_check import GnssClockCheck
 from edge.pipelines.health import CounterSource, counters_of, pipeline_health
 from edge.pipelines.publish_guard import PublishGuard
 from edge.pipelines.roles import (
     SYSTEM_CLOCK,
+    BackgroundFeed,
     Clock,
     FixSource,
+    ObjectFusion,
     ObjectListApp,
     ObjectPlacement,
     Radio,
@@ -64,8 +68,18 @@ WATCHDOG_PERIOD_S = 0.1
 
 @dataclass(frozen=True)
 class RoadsideUnitSettings:
+    """``raw_object_lists``: with a fusion, also publish each radar's own list (debugging)."""
+
     spat_rate_hz: float = 10.0
     health_period_s: float = 5.0
+    raw_object_lists: bool = False
+
+
+def _capture_ns(timestamp_s: float, clock: Clock) -> int:
+    """A list's capture time in ns; a list without a usable timestamp gets the clock's now."""
+    if math.isfinite(timestamp_s) and timestamp_s > 0:
+        return int(timestamp_s * 1e9)
+    return clock.now_ns()
 
 
 class RoadsideUnitPipeline:
@@ -76,7 +90,8 @@ class RoadsideUnitPipeline:
     datagrams arrive (at most ``spat_rate_hz``), or else from the fixed-time ``signal_plan`` at
     ``spat_rate_hz``; never from both (a ``ValueError``): a plan published while the controller
     is silent would be a guess. With a ``radio``, every SPaT published also goes on the air as
-    a SPAT. ``clock`` stamps what is published and judges the controller's silence. The step
+    a SPAT. ``clock`` stamps what is published and judges the controller's silence;
+    ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). The step
     methods (``on_can_batch``, ``on_gnss_line``, ``on_controller_datagrams``,
     ``check_controller``, ``publish_spat``, ``publish_health``) are what ``run`` schedules.
     """
@@ -93,8 +108,12 @@ class RoadsideUnitPipeline:
         signal_controller: SignalControllerInput | None = None,
         apps: Sequence[ObjectListApp] = (),
         place: ObjectPlacement = to_object_list,
+        fusion: ObjectFusion | None = None,
+        feeds: Mapping[str, BackgroundFeed] | None = None,
+        health_sources: Mapping[str, CounterSource] | None = None,
         radio: Radio | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        clock_check: GnssClockCheck | None = None,
     ) -> None:
         if signal_plan is not None and signal_controller is not None:
             raise ValueError("SPaT comes from a signal controller or a fixed-time plan, not both")
@@ -105,11 +124,15 @@ class RoadsideUnitPipeline:
         self._settings = settings
         self._apps = list(apps)
         self._place = place
+        self._fusion = fusion
         self._radio = radio
         self._clock = clock
+        self._clock_check = clock_check
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
         self.health = pipeline_health(self, uplink.counters, self._guard, clock.monotonic_s)
+        if clock_check is not None:
+            self.health.add_clock_check(clock_check)
         # Several radars may share one bus (ARS408 sensor-id offsets): one reader per port.
         self._by_port: dict[str, tuple[CanPort, list[RadarInput]]] = {}
         for radar in radars:
@@ -117,6 +140,13 @@ class RoadsideUnitPipeline:
             port_radars.append(radar)
             self.health.add(f"can.{radar.port.name}", counters_of(radar.port))
             self.health.add(f"radar.{radar.pose.sensor_id}", radar.counters)
+        if fusion is not None:
+            self.health.add("perception", lambda: fusion.counters)
+        self._feeds = dict(feeds or {})
+        for name, background in self._feeds.items():
+            self.health.add(name, counters_of(background))
+        for name, source in (health_sources or {}).items():
+            self.health.add(name, source)
         if gnss is not None:
             self.health.add(f"serial.{gnss.name}", counters_of(gnss))
         self.health.add("nmea.rejects", lambda: fixes.rejects)
@@ -149,6 +179,8 @@ class RoadsideUnitPipeline:
                 tasks.create_task(self._read_gnss(self._gnss), name="gnss")
             if self._radio is not None:
                 tasks.create_task(self._radio.run(), name="v2x-radio")
+            for name, background in self._feeds.items():
+                tasks.create_task(background.run(), name=f"feed-{name}")
             if self._plan is not None:
                 tasks.create_task(
                     every(1 / self._settings.spat_rate_hz, self.publish_spat), name="spat-plan"
@@ -184,12 +216,26 @@ class RoadsideUnitPipeline:
                 self._publish_objects(radar, radar_list)
 
     def _publish_objects(self, radar: RadarInput, radar_list: RadarObjectList) -> None:
-        now_ns = self._clock.now_ns()
-        objects = self._place(radar_list, radar.pose)
-        self.counters["object_lists"] += 1
-        if not self._guard.admit(objects):
-            return  # neither published nor judged by the apps
-        self._uplink.submit(objects, now_ns)
+        # Stamped with the radar cycle's capture time (its header frame's kernel timestamp).
+        capture_ns = _capture_ns(radar_list.timestamp, self._clock)
+        if self._fusion is None or self._settings.raw_object_lists:
+            raw = self._place(radar_list, radar.pose)
+            self.counters["object_lists"] += 1
+            if self._guard.admit(raw):
+                self._uplink.submit(raw, capture_ns)
+                if self._fusion is None:
+                    self._judge(raw, capture_ns)
+        if self._fusion is not None:
+            result = self._fusion.on_list(radar.pose.sensor_id, radar_list)
+            if result is not None:
+                fused, fused_ns = result
+                self.counters["fused_lists"] += 1
+                if self._guard.admit(fused):
+                    self._uplink.submit(fused, fused_ns)
+                    self._judge(fused, fused_ns)
+
+    def _judge(self, objects: pb.ObjectList, now_ns: int) -> None:
+        """Let the apps judge a published list; publish their events."""
         for app in self._apps:
             for event in app.evaluate(objects):
                 if self._guard.admit(event):
@@ -199,8 +245,12 @@ class RoadsideUnitPipeline:
     def on_gnss_line(self, line: bytes) -> None:
         """Feed one NMEA line: the RSU's position is surveyed; GNSS gives it time and a health
         signal."""
-        if self._fixes.feed(line) is not None:
+        received_ns = self._clock.now_ns()
+        fix = self._fixes.feed(line)
+        if fix is not None:
             self.counters["gnss_fixes"] += 1
+        if self._clock_check is not None:
+            self._submit(self._clock_check.observe(line, fix, received_ns))
 
     def on_controller_datagrams(self, datagrams: Sequence[Datagram]) -> None:
         """Turn the controller's datagrams (data, Unix receive time) into SPaT and events."""

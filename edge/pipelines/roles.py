@@ -57,6 +57,16 @@ class StateEstimator(Protocol):
         """Values not used, by reason."""
         ...
 
+    @property
+    def counters(self) -> Mapping[str, int]:
+        """Values used with a remark (late, re-timed), by kind."""
+        ...
+
+    @property
+    def capture_time_s(self) -> float | None:
+        """When the newest input of ``state`` was sensed (Unix s); None: unknown."""
+        ...
+
     def update_can(self, decoded: Mapping[str, Decoded]) -> None: ...
 
     def update_gnss(self, fix: Fix, receive_time: float) -> None: ...
@@ -78,6 +88,28 @@ class ObjectListApp(Protocol):
 
 ObjectPlacement = Callable[[RadarObjectList, SensorPose], pb.ObjectList]
 """Places one radar cycle's objects on the map (``edge.roadside.object_fusion``)."""
+
+
+class BackgroundFeed(Protocol):
+    """Something the box runs beside its ports, e.g. the roadside unit's subscription to the
+    region's vehicle states (``edge.roadside.state_feed.StateFeed``)."""
+
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+    async def run(self) -> None: ...
+
+
+class ObjectFusion(Protocol):
+    """Turns each radar's cycles into the intersection's fused object list
+    (``edge.roadside.fused_objects.IntersectionFusion``)."""
+
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+    def on_list(self, sensor: str, radar_list: RadarObjectList) -> tuple[pb.ObjectList, int] | None:
+        """The fused list after ``radar_list`` and its capture time (ns), or None."""
+        ...
 
 
 class Uplink(Protocol):

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from edge.clock_check import GnssClockCheck
 from edge.pipelines.health import counters_of, pipeline_health
 from edge.pipelines.publish_guard import PublishGuard
 from edge.pipelines.roles import (
@@ -41,7 +42,8 @@ class VehicleGatewayPipeline:
     Frames from ``can_ports`` are decoded by ``decoder`` and fixes read from ``gnss`` by
     ``fixes``; both go into ``estimator``. At ``state_rate_hz`` its state is published, judged
     by each of ``apps`` (their events published too) and, with a ``radio``, put on the air as a
-    BSM. ``clock`` stamps what is published. The step methods (``on_can_batch``,
+    BSM. ``clock`` stamps what is published; ``clock_check`` compares it with GNSS time
+    (health, CLOCK_FAULT events). The step methods (``on_can_batch``,
     ``on_gnss_line``, ``publish_state``, ``publish_health``) are what ``run`` schedules.
     """
 
@@ -58,6 +60,7 @@ class VehicleGatewayPipeline:
         apps: Sequence[VehicleStateApp] = (),
         radio: Radio | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        clock_check: GnssClockCheck | None = None,
     ) -> None:
         self._can_ports = list(can_ports)
         self._decoder = decoder
@@ -69,10 +72,14 @@ class VehicleGatewayPipeline:
         self._apps = list(apps)
         self._radio = radio
         self._clock = clock
+        self._clock_check = clock_check
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
         self.health = pipeline_health(self, uplink.counters, self._guard, clock.monotonic_s)
+        if clock_check is not None:
+            self.health.add_clock_check(clock_check)
         self.health.add("state.rejects", lambda: estimator.rejects)
+        self.health.add("state", lambda: estimator.counters)
         for port in self._can_ports:
             self.health.add(f"can.{port.name}", counters_of(port))
         if gnss is not None:
@@ -121,6 +128,10 @@ class VehicleGatewayPipeline:
         if fix is not None:
             self.counters["gnss_fixes"] += 1
             self._estimator.update_gnss(fix, self._clock.now_ns() / 1e9)
+        if self._clock_check is not None:
+            for event, capture_ns in self._clock_check.observe(line, fix, self._clock.now_ns()):
+                if self._guard.admit(event):
+                    self._uplink.submit(event, capture_ns)
 
     def publish_state(self) -> None:
         """Publish the vehicle's state (none before CAN is heard), its BSM and apps' events."""
@@ -130,14 +141,17 @@ class VehicleGatewayPipeline:
         state = self._estimator.state(now_ns / 1e9)
         if not self._guard.admit(state):
             return  # neither published, nor on the air, nor judged by the apps
-        self._uplink.submit(state, now_ns)
+        # Stamped when its newest input was sensed, not when this tick ran (never later).
+        sensed_s = self._estimator.capture_time_s
+        capture_ns = now_ns if sensed_s is None else min(now_ns, round(sensed_s * 1e9))
+        self._uplink.submit(state, capture_ns)
         if self._radio is not None:
-            self._radio.broadcast_state(state, now_ns)
+            self._radio.broadcast_state(state, capture_ns)
         for app in self._apps:
             event = app.evaluate(state)
             if event is not None and self._guard.admit(event):
                 log.info("%s: %s", self._uplink.identity.device_id, event.description)
-                self._uplink.submit(event, now_ns)
+                self._uplink.submit(event, capture_ns)
 
     def publish_health(self) -> None:
         """Publish a health report."""

@@ -1,7 +1,8 @@
 """Radar object lists, in the sensor frame, into WGS84 object lists.
 
-A first, simple fusion: each radar's objects are placed on the map from the radar's surveyed
-mounting pose. Associating objects seen by several radars is the tracker's job, later.
+Each radar's own objects placed on the map from the radar's surveyed mounting pose: the raw
+lists a roadside unit publishes for debugging (``[perception] raw_object_lists``); its tracks,
+fusing all radars, come from ``edge.roadside.fused_objects``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def to_object_list(radar: RadarObjectList, pose: SensorPose) -> pb.ObjectList:
             fix_quality=pb.FIX_QUALITY_RTK_FIXED,  # a surveyed mounting position
         ),
         sensor_heading_rad=pose.heading_rad,
+        kind=pb.OBJECT_LIST_KIND_SENSOR,
     )
     for obj in radar.objects:
         east, north = sensor_to_east_north(obj.dist_long_m, obj.dist_lat_m, pose.heading_rad)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from edge.tracking.association import GnnAssociator
+import math
+
+from edge.tracking.association import GnnAssociator, chi2_2dof_quantile
 from edge.tracking.deletion import MissDeleter
 from edge.tracking.detections import DetectionLimits
 from edge.tracking.initiation import MOfNInitiator, MOfNSettings
@@ -31,7 +33,17 @@ def gnn_tracker(
         predictor=KalmanPredictor(model),
         updater=KalmanUpdater(angle_index=angle_index),
         associator=GnnAssociator(gate_probability),
-        initiator=MOfNInitiator(model, MOfNSettings(m, n, max_speed_m_s)),
+        initiator=MOfNInitiator(
+            model,
+            MOfNSettings(
+                m,
+                n,
+                max_speed_m_s,
+                # A speed of max_speed_m_s lies on the gate of the velocity prior.
+                velocity_prior_std_m_s=max_speed_m_s
+                / math.sqrt(chi2_2dof_quantile(gate_probability)),
+            ),
+        ),
         deleter=MissDeleter(max_misses, max_position_variance_m2),
         settings=TrackerSettings(
             state_dim=model.dim,

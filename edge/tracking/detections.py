@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.tracking.track_set import BoolArray, FloatArray
+from edge.tracking.track_set import BoolArray, FloatArray, IntArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,10 @@ class Detections:
         """Return the detections where ``rows`` is true."""
         return Detections(self.positions[rows], self.covariances[rows])
 
+    def select_rows(self, rows: IntArray) -> Detections:
+        """Return the detections at row indices ``rows``, in that order."""
+        return Detections(self.positions[rows], self.covariances[rows])
+
 
 @dataclass(frozen=True, slots=True)
 class DetectionLimits:
@@ -71,8 +75,11 @@ class DetectionLimits:
             raise ValueError(f"max_count must be at least 1, not {self.max_count}")
 
 
-def usable(detections: Detections, limits: DetectionLimits, rejected: Counter[str]) -> Detections:
-    """Return the detections ``limits`` accept; count each one dropped in ``rejected`` by reason.
+def usable(
+    detections: Detections, limits: DetectionLimits, rejected: Counter[str]
+) -> tuple[Detections, IntArray]:
+    """Return the detections ``limits`` accept and their rows in ``detections``; count each one
+    dropped in ``rejected`` by reason.
 
     Reasons: ``too_many_detections``, ``non_finite_position``, ``position_out_of_range``,
     ``bad_covariance`` (non-finite, variances out of bounds, or not positive definite).
@@ -100,5 +107,5 @@ def usable(detections: Detections, limits: DetectionLimits, rejected: Counter[st
     rejected["bad_covariance"] += int((finite_p & in_range & ~good_c).sum())
     keep = finite_p & in_range & good_c
     if keep.all():
-        return detections
-    return detections.select(keep)
+        return detections, np.arange(len(detections), dtype=np.int64)
+    return detections.select(keep), np.flatnonzero(keep).astype(np.int64)

@@ -3,8 +3,10 @@ motion model, which the predictor and initiator share), every one over all track
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
 
 from edge.tracking.detections import Detections
 from edge.tracking.track_set import BoolArray, FloatArray, IntArray, TrackSet
@@ -54,12 +56,16 @@ class Updater(Protocol):
 @dataclass(frozen=True, slots=True)
 class Association:
     """Which detection goes with which track: ``track_rows`` [k] with ``detection_rows`` [k];
-    ``unassigned_tracks`` and ``unassigned_detections`` are row indices, ascending."""
+    ``unassigned_tracks`` and ``unassigned_detections`` are row indices, ascending;
+    ``shadowed_tracks`` (ascending, among the unassigned) are tracks whose detection may have
+    merged into another track's (an unresolved pair): their cycle counts as neither hit nor
+    miss, as outside a sensor's coverage."""
 
     track_rows: IntArray
     detection_rows: IntArray
     unassigned_tracks: IntArray
     unassigned_detections: IntArray
+    shadowed_tracks: IntArray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
 class Associator(Protocol):

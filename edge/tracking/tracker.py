@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from edge.tracking.detections import DetectionLimits, Detections, usable
 from edge.tracking.roles import Associator, Deleter, Initiator, Predictor, Updater
-from edge.tracking.track_set import NO_ID, TrackSet
+from edge.tracking.track_set import NO_ID, BoolArray, FloatArray, IntArray, TrackSet
+
+Coverage = Callable[[FloatArray], BoolArray]
+"""Which of the (N, 2) positions a sensor could have detected this cycle (its field of view)."""
 
 _HISTORY_BITS = np.int64((1 << 62) - 1)
 
@@ -29,6 +32,15 @@ class TrackerSettings:
     def __post_init__(self) -> None:
         if self.state_dim < 2 or self.max_tracks < 1:
             raise ValueError(f"inconsistent tracker settings: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The tracks ``track_ids`` [k] were updated with the detections at rows ``detection_rows``
+    [k] of a cycle's input."""
+
+    track_ids: IntArray
+    detection_rows: IntArray
 
 
 class Tracker:
@@ -54,6 +66,7 @@ class Tracker:
         self._time_s: float | None = None
         self._next_id = 1
         self._rejected: Counter[str] = Counter()
+        self._assigned = Assignment(np.empty(0, np.int64), np.empty(0, np.int64))
 
     @property
     def tracks(self) -> TrackSet:
@@ -65,17 +78,34 @@ class Tracker:
         """The confirmed tracks."""
         return self._tracks.select(self._tracks.confirmed)
 
+    def reset(self) -> None:
+        """Drop every track and forget the time (after the clock stepped back); ids go on
+        from where they were, never reused."""
+        self._tracks = TrackSet.empty(self._settings.state_dim)
+        self._time_s = None
+
+    @property
+    def assigned(self) -> Assignment:
+        """Which detection (its row in the last cycle's input) updated which track."""
+        return self._assigned
+
     @property
     def rejected(self) -> Mapping[str, int]:
         """How many inputs were not used, by reason (detections, cycles, tracks)."""
         return {reason: count for reason, count in self._rejected.items() if count}
 
-    def step(self, detections: Detections, time_s: float) -> TrackSet:
+    def step(
+        self, detections: Detections, time_s: float, coverage: Coverage | None = None
+    ) -> TrackSet:
         """Run one cycle with ``detections`` measured at ``time_s``; return the confirmed tracks.
 
-        A cycle whose time is not finite or earlier than the previous one is skipped and
-        counted (``non_finite_time``, ``time_backwards``); unusable detections are dropped and
-        counted by :func:`~edge.tracking.detections.usable`.
+        With several sensors, ``coverage`` says where this cycle's sensor looks: a track
+        outside it is predicted but its cycle does not count (neither hit nor miss, its age
+        unchanged), so tracks that only one sensor sees are confirmed and kept as if that
+        sensor were alone. A track the associator reports shadowed (its object unresolved from
+        another's) is treated the same way. A cycle whose time is not finite or earlier than the
+        previous one is skipped and counted (``non_finite_time``, ``time_backwards``); unusable
+        detections are dropped and counted by :func:`~edge.tracking.detections.usable`.
         """
         if not math.isfinite(time_s):
             self._rejected["non_finite_time"] += 1
@@ -87,11 +117,16 @@ class Tracker:
         # A huge time gap can overflow a prediction; the finite guard below drops and counts
         # such tracks, so numpy need not warn on the way.
         with np.errstate(all="ignore"):
-            dets = usable(detections, self._settings.detection_limits, self._rejected)
+            dets, det_kept = usable(detections, self._settings.detection_limits, self._rejected)
             tracks = self._predictor.predict(self._tracks, time_s)
             assoc = self._associator.associate(tracks, dets)
             rows, det_rows = assoc.track_rows, assoc.detection_rows
-            tracks = self._apply_updates(tracks, dets, rows, det_rows, time_s)
+            self._assigned = Assignment(tracks.ids[rows], det_kept[det_rows])
+            in_view = np.ones(len(tracks), np.bool_)
+            if coverage is not None:
+                in_view &= np.asarray(coverage(tracks.means[:, :2]), np.bool_)
+            in_view[assoc.shadowed_tracks] = False
+            tracks = self._apply_updates(tracks, dets, rows, det_rows, time_s, in_view)
             tracks = self._initiator.initiate(tracks, dets, assoc.unassigned_detections, time_s)
             tracks = self._number_new(tracks)
             finite = np.isfinite(tracks.means).all(axis=1) & np.isfinite(tracks.covariances).all(
@@ -109,9 +144,11 @@ class Tracker:
         track_rows: np.ndarray[tuple[int], np.dtype[np.int64]],
         det_rows: np.ndarray[tuple[int], np.dtype[np.int64]],
         time_s: float,
+        in_view: BoolArray,
     ) -> TrackSet:
         hit = np.zeros(len(tracks), np.bool_)
         hit[track_rows] = True
+        counted = in_view | hit
         means = tracks.means.copy()
         covs = tracks.covariances.copy()
         if track_rows.size:
@@ -124,9 +161,11 @@ class Tracker:
             means=means,
             covariances=covs,
             last_update_s=np.where(hit, time_s, tracks.last_update_s),
-            ages=tracks.ages + 1,
-            hit_history=((tracks.hit_history << 1) | hit) & _HISTORY_BITS,
-            misses=np.where(hit, 0, tracks.misses + 1),
+            ages=tracks.ages + counted,
+            hit_history=np.where(
+                counted, ((tracks.hit_history << 1) | hit) & _HISTORY_BITS, tracks.hit_history
+            ),
+            misses=np.where(hit, 0, tracks.misses + counted),
         )
 
     def _number_new(self, tracks: TrackSet) -> TrackSet:

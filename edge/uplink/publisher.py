@@ -55,7 +55,8 @@ class UplinkPublisher:
     ``submit`` is called from the pipeline (same event loop) and never blocks on the network;
     ``run`` owns the MQTT connection: it announces the device with a retained birth message,
     leaves a last will, reconnects with jittered backoff, and says goodbye (retained
-    ``OFFLINE``) when cancelled. The caller owns (opens and closes) the outbox.
+    ``OFFLINE``) when cancelled. The caller owns (opens and closes) the outbox. ``clock``
+    stamps publish times and labels every Envelope with its source and error bound.
     """
 
     def __init__(
@@ -344,6 +345,7 @@ class UplinkPublisher:
         return envelope
 
     def _seal(self, body: Message, sequence: int, capture_time_ns: int) -> pb.Envelope:
+        clock = self._clock.label()
         return seal(
             body,
             device_id=self.identity.device_id,
@@ -351,7 +353,8 @@ class UplinkPublisher:
             sequence=sequence,
             capture_time_ns=capture_time_ns,
             publish_time_ns=0,  # set when sent
-            clock_source=self._clock.source,
+            clock_source=clock.source,
+            clock_max_error_s=clock.max_error_s,
         )
 
     def counters(self) -> Mapping[str, int]:

@@ -10,6 +10,7 @@ the radio are counted by reason: neither stops the box.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -46,12 +47,16 @@ class V2xRadio:
         station_id: int,
         *,
         on_message: Callable[[str, Mapping[str, Any]], None] | None = None,
+        on_heard: Callable[[str, Mapping[str, Any], float], None] | None = None,
     ) -> None:
         """``station_id`` goes out as the BSM's 8-byte id; ``on_message`` gets each decoded
-        message (kind, fields). Raises ``ValueError`` for an id over 8 bytes."""
+        message (kind, fields), ``on_heard`` the same and its receive time (Unix s), e.g. for
+        the roadside unit's cooperative associator. Raises ``ValueError`` for an id over 8
+        bytes."""
         self._link = link
         self._vehicle_id = station_id_bytes(station_id)
         self._on_message = on_message
+        self._on_heard = on_heard
         self._msg_cnt: Counter[str] = Counter()
         self._counts: Counter[str] = Counter(
             {
@@ -91,8 +96,11 @@ class V2xRadio:
         count = self._next("spat")
         self._send("spat", lambda: encode_spat(spat, msg_cnt=count, unix_s=capture_time_ns / 1e9))
 
-    def datagram(self, data: bytes) -> tuple[str, Mapping[str, Any]] | None:
-        """Decode and count one datagram from the radio; None (counted) when it is bad."""
+    def datagram(
+        self, data: bytes, received_s: float | None = None
+    ) -> tuple[str, Mapping[str, Any]] | None:
+        """Decode and count one datagram from the radio, received at ``received_s`` (Unix s;
+        None: now); None (counted) when it is bad."""
         try:
             kind, fields = decode_message_frame(data)
         except ProtocolError as err:
@@ -105,13 +113,15 @@ class V2xRadio:
         self._counts[f"rx.{kind}"] += 1
         if self._on_message is not None:
             self._on_message(kind, fields)
+        if self._on_heard is not None:
+            self._on_heard(kind, fields, time.time() if received_s is None else received_s)
         return kind, fields
 
     async def run(self) -> None:
         """Read the radio's datagrams until cancelled."""
         async for datagrams in datagram_batches(self._link):
-            for data, _ in datagrams:
-                self.datagram(data)
+            for data, received_s in datagrams:
+                self.datagram(data, received_s)
 
     def _next(self, kind: str) -> int:
         count = self._msg_cnt[kind]

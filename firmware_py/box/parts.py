@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from edge.clock import configured_clock
+from edge.clock_check import GnssClockCheck
 from edge.errors import UplinkError
 from edge.identity import DeviceIdentity
 from edge.uplink.outbox import SqliteOutbox
@@ -50,7 +53,10 @@ def open_uplink(config: BoxConfig, stack: ExitStack) -> UplinkPublisher:
         config.device.device_id, config.device.region, PB_ROLE[config.device.role]
     )
     outbox = stack.enter_context(open_outbox(config.outbox))
-    return UplinkPublisher(identity, config.uplink, outbox, software_version=__version__)
+    clock = configured_clock(config.clock.source, config.clock.max_error_s)
+    return UplinkPublisher(
+        identity, config.uplink, outbox, clock=clock, software_version=__version__
+    )
 
 
 def open_outbox(config: OutboxConfig) -> SqliteOutbox:
@@ -116,9 +122,21 @@ def fix_assembler(config: BoxConfig) -> NmeaFixAssembler:
     )
 
 
-def open_v2x_radio(config: V2xConfig, stack: ExitStack) -> V2xRadio:
+def gnss_clock_check(config: BoxConfig) -> GnssClockCheck | None:
+    """The check of the box's clock against its GNSS receiver's time; None without one."""
+    if config.gnss is None:
+        return None
+    return GnssClockCheck(config.device.device_id, bound_s=config.clock.gnss_bound_s)
+
+
+def open_v2x_radio(
+    config: V2xConfig,
+    stack: ExitStack,
+    *,
+    on_heard: Callable[[str, Mapping[str, Any], float], None] | None = None,
+) -> V2xRadio:
     """Open the radio's UDP link (closed by ``stack``); "udp" is the only radio the loader
-    accepts."""
+    accepts. ``on_heard`` gets every message it hears (kind, fields, receive time)."""
     link = UdpLink(
         V2X_RADIO_PORT,
         config.listen_host,
@@ -127,7 +145,7 @@ def open_v2x_radio(config: V2xConfig, stack: ExitStack) -> V2xRadio:
         peer_port=config.radio_port,
     )
     stack.enter_context(link)
-    return V2xRadio(link, config.station_id)
+    return V2xRadio(link, config.station_id, on_heard=on_heard)
 
 
 def needed_messages(config: BoxConfig) -> set[str] | None:

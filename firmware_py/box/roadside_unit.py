@@ -1,4 +1,4 @@
-"""The roadside unit's composition: radars placed on the map, SPaT, speeding."""
+"""The roadside unit's composition: radars fused into tracks, SPaT, speeding."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ from firmware_py.box.built_box import Box
 from firmware_py.box.parts import (
     SIGNAL_CONTROLLER_PORT,
     fix_assembler,
+    gnss_clock_check,
     open_can_buses,
     open_gnss,
     open_uplink,
     open_v2x_radio,
 )
+from firmware_py.box.perception import build_perception
 from firmware_py.config.loader import heading_rad
 from firmware_py.config.model import BoxConfig, RadarConfig, SignalControllerConfig
 from firmware_py.errors import FirmwareError
@@ -58,7 +60,10 @@ def build_roadside_unit(
     uplink = open_uplink(config, stack)
     buses = open_can_buses(config, stack)
     gnss = open_gnss(config, stack, simulated_gnss)
-    radio = open_v2x_radio(config.v2x, stack) if config.v2x is not None else None
+    perception = build_perception(config, uplink)
+    radio = None
+    if config.v2x is not None:
+        radio = open_v2x_radio(config.v2x, stack, on_heard=perception.on_heard)
     roadside = config.roadside
     controller = None
     if roadside is not None and roadside.signal_controller is not None:
@@ -77,6 +82,7 @@ def build_roadside_unit(
         settings=RoadsideUnitSettings(
             spat_rate_hz=roadside.spat_rate_hz if roadside else DEFAULT_SPAT_RATE_HZ,
             health_period_s=config.health_period_s,
+            raw_object_lists=config.perception.raw_object_lists,
         ),
         apps=[
             SpeedingDetector(
@@ -86,7 +92,11 @@ def build_roadside_unit(
             )
         ],
         place=to_object_list,
+        fusion=perception.fusion,
+        feeds=perception.feeds,
+        health_sources=perception.health_sources,
         radio=radio,
+        clock_check=gnss_clock_check(config),
     )
     return Box(config, uplink, pipeline, {name: b.database for name, b in buses.items()})
 

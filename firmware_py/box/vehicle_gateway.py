@@ -10,6 +10,7 @@ from edge.vehicle.state_estimator import VehicleStateEstimator
 from firmware_py.box.built_box import Box
 from firmware_py.box.parts import (
     fix_assembler,
+    gnss_clock_check,
     needed_messages,
     open_can_buses,
     open_gnss,
@@ -50,5 +51,6 @@ def build_vehicle_gateway(
         ),
         apps=[EmergencyBrakeDetector(config.device.device_id, vehicle.hard_braking_mps2)],
         radio=open_v2x_radio(config.v2x, stack) if config.v2x is not None else None,
+        clock_check=gnss_clock_check(config),
     )
     return Box(config, uplink, pipeline, {name: b.database for name, b in buses.items()})

@@ -53,6 +53,32 @@ def register(commands: Any) -> Any:
     uplink.add_argument("--port", type=int, help="the existing broker's port")
     uplink.add_argument("--json", type=Path, dest="json_path", help="write results here")
     uplink.set_defaults(handler=_uplink)
+    fusion = benchmarks.add_parser(
+        "fusion",
+        help="our tracker vs Stone Soup's multi-target tracker: accuracy and time per cycle",
+    )
+    fusion.add_argument(
+        "--targets",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="crowd sizes (default: 20 200 1000)",
+    )
+    fusion.add_argument(
+        "--quick", action="store_true", help="3 s crowds rather than 10 s, a 2 s budget run"
+    )
+    fusion.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    fusion.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="draw the smallest crowd's truth, detections and both trackers' tracks here",
+    )
+    fusion.set_defaults(handler=_fusion)
     return benchmarks
 
 
@@ -80,3 +106,23 @@ def _uplink(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
     )
+
+
+def _fusion(args: argparse.Namespace) -> int:
+    import sys
+
+    from firmware_py.benchmarks.fusion import DEFAULT_TARGETS, format_result, run_fusion_bench
+
+    result = run_fusion_bench(
+        args.targets or DEFAULT_TARGETS,
+        quick=args.quick,
+        plot=args.plot,
+        progress=lambda line: print(f"bench fusion: {line}", file=sys.stderr, flush=True),
+    )
+    print(format_result(result))
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n")
+        except OSError as err:
+            raise FirmwareError(f"cannot write {args.json}: {err.strerror or err}") from err
+    return 0

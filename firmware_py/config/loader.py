@@ -9,7 +9,9 @@ from pathlib import Path
 from types import MappingProxyType
 
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
+from edge.clock import AUTO, CLOCK_SOURCES
 from edge.geo import GeoPoint
+from edge.roadside.radar_noise import RADAR_NOISE, RadarNoise
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import DEFAULT_QOS, UplinkSettings
@@ -18,14 +20,17 @@ from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
     DEFAULT_V2X_LISTEN_PORT,
     DEFAULT_V2X_RADIO_PORT,
+    MOTION_MODELS,
     ROLES,
     SIGNAL_CONTROLLER_PROTOCOLS,
     V2X_RADIOS,
     BoxConfig,
     CanBusConfig,
+    ClockConfig,
     DeviceConfig,
     GnssConfig,
     OutboxConfig,
+    PerceptionConfig,
     RadarConfig,
     RoadsideConfig,
     Role,
@@ -107,7 +112,9 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         simulation=_simulation(root.table("simulation")),
         outbox=_outbox(root.table("outbox"), device.device_id, base_dir),
         v2x=_v2x(root.table("v2x")) if root.has("v2x") else None,
+        perception=_perception(root.table("perception")),
     )
+    config = replace(config, clock=_clock(root.table("clock"), config.simulation.enabled))
     health_t.reject_unknown()
     if device.role is Role.VEHICLE_GATEWAY and config.vehicle is None:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
@@ -380,9 +387,49 @@ def _radar(t: Table, buses: set[str]) -> RadarConfig:
             t.number("altitude_m", 0.0, low=-1000, high=10_000),
         ),
         heading_deg=t.number("heading_deg", low=0, high=360),
+        height_m=t.number("height_m", 5.0, low=0, high=100),
+        noise=_radar_noise(t.table("noise"), kind) if t.has("noise") else None,
     )
     t.reject_unknown()
     return radar
+
+
+def _radar_noise(t: Table, kind: str) -> RadarNoise:
+    """``[radar.noise]``: 1-sigma errors, each overriding the radar kind's default."""
+    d = RADAR_NOISE[kind]
+    noise = RadarNoise(
+        range_std_m=t.number("range_std_m", d.range_std_m, above=0, high=100),
+        azimuth_std_rad=math.radians(
+            t.number("azimuth_std_deg", math.degrees(d.azimuth_std_rad), above=0, high=45)
+        ),
+        min_cross_range_std_m=t.number(
+            "min_cross_range_std_m", d.min_cross_range_std_m, above=0, high=100
+        ),
+        velocity_std_mps=t.number("velocity_std_mps", d.velocity_std_mps, above=0, high=100),
+    )
+    t.reject_unknown()
+    return noise
+
+
+def _perception(t: Table) -> PerceptionConfig:
+    reference = None
+    if t.has("reference"):
+        r = t.table("reference")
+        reference = GeoPoint(
+            r.number("latitude_deg", low=-90, high=90),
+            r.number("longitude_deg", low=-180, high=180),
+            r.number("altitude_m", 0.0, low=-1000, high=10_000),
+        )
+        r.reject_unknown()
+    perception = PerceptionConfig(
+        intersection_id=t.integer("intersection_id", 0, low=0, high=65535),
+        reference=reference,
+        raw_object_lists=t.boolean("raw_object_lists", False),
+        cooperative=t.boolean("cooperative", True),
+        motion_model=t.string("motion_model", "cv", choices=MOTION_MODELS),
+    )
+    t.reject_unknown()
+    return perception
 
 
 def _roadside(t: Table) -> RoadsideConfig:
@@ -511,6 +558,21 @@ def _outbox(t: Table, device_id: str, base_dir: Path) -> OutboxConfig:
     )
     t.reject_unknown()
     return config
+
+
+def _clock(t: Table, simulated: bool) -> ClockConfig:
+    """``[clock]``: a simulated box's clock is labelled SIMULATED unless it says otherwise."""
+    max_error_ms = t.number("max_error_ms", None, low=0, high=MAX_SECONDS * 1000)
+    clock = ClockConfig(
+        source=t.string(
+            "source", "simulated" if simulated else AUTO, choices=(AUTO, *CLOCK_SOURCES)
+        ),
+        max_error_s=None if max_error_ms is None else max_error_ms / 1000,
+        gnss_bound_s=t.number("gnss_disagreement_bound_ms", 500.0, above=0, high=MAX_SECONDS * 1000)
+        / 1000,
+    )
+    t.reject_unknown()
+    return clock
 
 
 def _simulation(t: Table) -> SimulationConfig:

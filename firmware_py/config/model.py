@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from edge.geo import GeoPoint
+from edge.roadside.radar_noise import RadarNoise
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import UplinkSettings
@@ -64,6 +65,25 @@ class RadarConfig:
     sensor_id: int
     position: GeoPoint
     heading_deg: float
+    height_m: float = 5.0  # mounting height above the road
+    noise: RadarNoise | None = None  # None: the kind's default (edge.roadside.radar_noise)
+
+
+MOTION_MODELS = ("cv", "ctrv")
+"""``[perception] motion_model``: constant velocity, or constant turn rate and velocity."""
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    """A roadside unit's tracker: ``reference`` is the intersection's reference point (None:
+    the first radar's position); ``raw_object_lists`` also publishes each radar's own list
+    (for debugging); ``cooperative`` pairs tracks with vehicles' own state reports."""
+
+    intersection_id: int = 0
+    reference: GeoPoint | None = None
+    raw_object_lists: bool = False
+    cooperative: bool = True
+    motion_model: str = "cv"
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,21 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True)
+class ClockConfig:
+    """``[clock]``: what disciplines the box's clock and when it disagrees with GNSS time.
+
+    ``source`` is ``"auto"`` (asked of the kernel and chrony) or a name in
+    ``edge.clock.CLOCK_SOURCES``; ``max_error_s`` overrides the error bound the kernel
+    reports (None: the kernel's); ``gnss_bound_s`` is how far the clock may be from GNSS time
+    (the receiver's output latency included) before health and a CLOCK_FAULT event say so.
+    """
+
+    source: str = "auto"
+    max_error_s: float | None = None
+    gnss_bound_s: float = 0.5
+
+
+@dataclass(frozen=True)
 class BoxConfig:
     """Everything one box needs, validated."""
 
@@ -151,6 +186,8 @@ class BoxConfig:
     radars: tuple[RadarConfig, ...] = field(default_factory=tuple)
     simulation: SimulationConfig = field(default_factory=lambda: SimulationConfig(False, ""))
     v2x: V2xConfig | None = None
+    perception: PerceptionConfig = field(default_factory=PerceptionConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
     outbox: OutboxConfig = field(
         default_factory=lambda: OutboxConfig(
             DEFAULT_STATE_DIR / "outbox.sqlite3", OutboxLimits(), Durability.NORMAL

@@ -1,8 +1,9 @@
 """What the demo shows: a cloud-side view of the intersection, read off MQTT like any service.
 
 The monitor subscribes to the same topics a cloud service would and keeps what a person
-watching wants to see: which devices are online, how many objects each radar sees, the last
-warnings. Message rates come from the bridge's own counters.
+watching wants to see: which devices are online, the roadside unit's fused tracks (cooperative
+vehicles labelled with their own ids), the last warnings. Message rates come from the bridge's
+own counters.
 """
 
 from __future__ import annotations
@@ -33,6 +34,27 @@ class DeviceView:
     last_seen: float = 0.0
 
 
+@dataclass(frozen=True)
+class TrackRow:
+    """One fused track as the demo shows it."""
+
+    object_id: int
+    object_class: str
+    east_m: float
+    north_m: float
+    speed_mps: float
+    accuracy_m: float
+    sources: tuple[str, ...]
+    cooperative_id: str
+
+    def describe(self) -> str:
+        who = f" = {self.cooperative_id}" if self.cooperative_id else ""
+        return (
+            f"#{self.object_id} {self.object_class}{who} {self.speed_mps * 3.6:.0f} km/h "
+            f"({'+'.join(self.sources) or 'coasting'})"
+        )
+
+
 @dataclass
 class IntersectionView:
     """The latest picture of every device, and recent events."""
@@ -41,6 +63,7 @@ class IntersectionView:
     events: deque[str] = field(default_factory=lambda: deque(maxlen=5))
     event_count: int = 0
     spat: str = ""
+    tracks: list[TrackRow] = field(default_factory=list)
 
     def apply(self, topic: Topic, env: pb.Envelope) -> None:
         view = self.devices.setdefault(topic.device_id, DeviceView(topic.device_id))
@@ -50,7 +73,24 @@ class IntersectionView:
             view.liveness = pb.Liveness.Name(env.status.liveness).removeprefix("LIVENESS_")
             view.role = pb.DeviceRole.Name(env.status.role).removeprefix("DEVICE_ROLE_")
         elif body == "object_list":
-            view.objects = len(env.object_list.objects)
+            objects = env.object_list
+            fused = objects.kind == pb.OBJECT_LIST_KIND_FUSED
+            if fused or not self.tracks:  # raw lists count only where nothing is fused
+                view.objects = len(objects.objects)
+            if fused:
+                self.tracks = [
+                    TrackRow(
+                        o.object_id,
+                        pb.ObjectClass.Name(o.object_class).removeprefix("OBJECT_CLASS_").lower(),
+                        o.x_m,
+                        o.y_m,
+                        o.speed_mps,
+                        o.position.horizontal_accuracy_m,
+                        tuple(o.source_sensors),
+                        o.cooperative_id,
+                    )
+                    for o in objects.objects
+                ]
         elif body == "vehicle_state":
             view.speed_mps = env.vehicle_state.speed_mps
         elif body == "event":

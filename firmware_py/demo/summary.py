@@ -39,11 +39,26 @@ def render(view: IntersectionView, stats: StatsSnapshot, elapsed_s: float) -> Gr
         f"{stats.duplicates} duplicates, rejected: {rejected}",
         style="bold",
     )
+    tracks = Table(title="Fused tracks at the intersection (m east/north of its reference)")
+    for column in ("id", "class", "east", "north", "km/h", "± m", "sensors", "vehicle"):
+        tracks.add_column(column)
+    for track in view.tracks:
+        tracks.add_row(
+            str(track.object_id),
+            track.object_class,
+            f"{track.east_m:.1f}",
+            f"{track.north_m:.1f}",
+            f"{track.speed_mps * 3.6:.0f}",
+            f"{track.accuracy_m:.1f}",
+            ",".join(track.sources),
+            track.cooperative_id,
+        )
     events = Text("\n".join(view.events) or "(none yet)")
     return Group(
         header,
         devices,
         rates,
+        tracks,
         Text(f"Signal: {view.spat}"),
         Text(f"Last events ({view.event_count} in all):", style="bold"),
         events,
@@ -55,7 +70,9 @@ def one_line(view: IntersectionView, stats: StatsSnapshot, elapsed_s: float) -> 
     rates = " ".join(f"{s}={stats.rates.get(s, 0.0):.1f}/s" for s in STREAM_ORDER)
     online = sum(1 for d in view.devices.values() if d.liveness == "ONLINE")
     objects = sum(d.objects for d in view.devices.values())
+    tracks = "; ".join(track.describe() for track in view.tracks) or "none"
     return (
         f"[{elapsed_s:5.0f} s] devices online {online}/{len(view.devices)}, "
-        f"objects {objects}, stored {stats.stored}, events {view.event_count} | {rates}"
+        f"objects {objects}, stored {stats.stored}, events {view.event_count} | {rates}\n"
+        f"        tracks: {tracks}"
     )

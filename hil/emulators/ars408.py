@@ -1,4 +1,5 @@
-"""A Continental ARS408 radar: the ground truth's actors as object lists on a CAN channel."""
+"""A Continental ARS408 radar: the ground truth's actors, or what a scene's radar measurement
+model returns, as object lists on a CAN channel."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hil.clock import ScenarioClock
 from hil.emulators.base import ThreadedEmulator
 from hil.emulators.can_sender import CanSender
 from hil.emulators.gate import ChannelGate
+from hil.emulators.scene_radar import SceneRadar, radar_model
 from hil.world import GroundTruth
 from protocols.radar.ars408 import RadarObject, ars408_database, encode_object_list
 
@@ -19,7 +21,13 @@ class Ars408Emulator(ThreadedEmulator):
     """Every ``cycle_s`` sends the objects a radar at ``position`` looking along
     ``heading_deg`` (clockwise from north) sees at that scenario time, at the ids of
     ``sensor_id`` (+0x10 per id, so several radars share a bus). An actor keeps its object id
-    (its index in ``truth.actors``). Stats: ``cycles``, ``sent``, ``failed``, ``suppressed``.
+    (its index in ``truth.actors``).
+
+    With ``mount`` (a radar of ``truth.scene``) it reports instead what that radar's measurement
+    model (``model``: ``ideal`` or ``realistic``, seeded with ``seed``) returns each cycle, under
+    ids of its own (``hil.emulators.radar_ids``); ``position`` and ``heading_deg`` must then be
+    the mount's pose. Stats: ``cycles``, ``sent``, ``failed``, ``suppressed``, and with a mount
+    ``unassigned`` (returns beyond the 100 object ids).
     """
 
     def __init__(
@@ -34,8 +42,12 @@ class Ars408Emulator(ThreadedEmulator):
         heading_deg: float,
         cycle_s: float = 0.072,
         gate: ChannelGate | None = None,
+        mount: str | None = None,
+        model: str = "ideal",
+        seed: int = 0,
     ) -> None:
-        """Raises ``ValueError`` for a sensor id outside 0..7 or a cycle <= 0."""
+        """Raises ``ValueError`` for a sensor id outside 0..7, a cycle <= 0, or a mount that is
+        not an ARS408 of the truth's scene."""
         super().__init__(name)
         if not 0 <= sensor_id <= 7:
             raise ValueError(f"emulator {name!r}: ARS408 sensor id {sensor_id} not in 0..7")
@@ -53,13 +65,22 @@ class Ars408Emulator(ThreadedEmulator):
         )
         for key in ("cycles", "sent", "failed", "suppressed"):
             self._counts[key] = 0
+        self.scene_radar: SceneRadar | None = None
+        if mount is not None:
+            self.scene_radar = _scene_radar(name, truth, mount, model, seed)
+            self._counts["unassigned"] = 0
 
     @property
     def delivered(self) -> Counter[int]:
         return self._sender.delivered
 
-    def objects_at(self, t_s: float) -> list[RadarObject]:
-        """The objects the radar reports at scenario time ``t_s``."""
+    def objects_at(self, t_s: float, cycle: int = 0) -> list[RadarObject]:
+        """The objects the radar reports at scenario time ``t_s`` (with a mount: one scan,
+        labelled ``cycle``)."""
+        if self.scene_radar is not None:
+            objects = self.scene_radar.objects(t_s, cycle)
+            self._counts["unassigned"] = self.scene_radar.unassigned
+            return objects
         truth = self._truth
         states = (
             (object_id, actor, actor.state_at(t_s))
@@ -80,7 +101,7 @@ class Ars408Emulator(ThreadedEmulator):
         cycle = 0
         while not self._wait_until(tick):
             frames = encode_object_list(
-                self._db, self.sensor_id, cycle, self.objects_at(clock.now_s())
+                self._db, self.sensor_id, cycle, self.objects_at(clock.now_s(), cycle)
             )
             for frame_id, data in frames:
                 self._sender.send(frame_id, data)
@@ -89,3 +110,16 @@ class Ars408Emulator(ThreadedEmulator):
             tick += self._cycle_s
             # After a stall, go on from now rather than sending the missed cycles at once.
             tick = max(tick, clock.now_s() - self._cycle_s)
+
+
+def _scene_radar(name: str, truth: GroundTruth, mount: str, model: str, seed: int) -> SceneRadar:
+    if truth.scene is None:
+        raise ValueError(f"emulator {name!r}: mount {mount!r} needs a world with a scene")
+    try:
+        radar = truth.mount(mount)
+    except KeyError:
+        known = [m.sensor_id for m in truth.scene.radars]
+        raise ValueError(f"emulator {name!r}: no radar {mount!r} in the scene; {known}") from None
+    if radar.kind != "ars408":
+        raise ValueError(f"emulator {name!r}: {mount!r} is a {radar.kind}, not an ars408")
+    return SceneRadar(truth.scene, radar_model(radar, model, seed))

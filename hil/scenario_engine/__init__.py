@@ -17,6 +17,7 @@ from hil.scenario_engine.expectations import (
 from hil.scenario_engine.expectations_motion import ExpectTracks, ExpectVehicleState
 from hil.scenario_engine.expectations_objects import ExpectObjectsNear
 from hil.scenario_engine.expectations_spat import ExpectSpat
+from hil.scenario_engine.expectations_tracking import ExpectFusedTracks
 from hil.scenario_engine.expectations_v2x import ExpectV2x
 from hil.scenario_engine.loader import load_scenario, parse_scenario, scenario_files
 from hil.scenario_engine.model import (
@@ -38,6 +39,7 @@ __all__ = [
     "ExpectCanReceived",
     "ExpectCounter",
     "ExpectEvent",
+    "ExpectFusedTracks",
     "ExpectGnssReceived",
     "ExpectMessages",
     "ExpectNoLoss",

@@ -4,11 +4,13 @@ controller and C-V2X radio emulators."""
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from firmware_py.config.reader import Table
 from hil.scenario_engine.model import (
+    ARS408_MODELS,
     GNSS_QUALITIES,
     Ars408Spec,
     CanReplaySpec,
@@ -48,14 +50,7 @@ def parse_emulator(state: ParseState, t: Table) -> EmulatorSpec:
             loop=t.boolean("loop", False),
         )
     elif kind == "ars408":
-        spec = Ars408Spec(
-            name=name,
-            channel=interface_name(t, "channel"),
-            sensor_id=t.integer("sensor_id", low=0, high=7),
-            position=geo_point(t),
-            heading_deg=t.number("heading_deg", low=-360.0, high=360.0),
-            cycle_s=t.number("cycle_s", 0.072, low=0.01, high=10.0),
-        )
+        spec = _ars408(state, t, name)
         for other in state.emulators:
             if isinstance(other, Ars408Spec) and (other.channel, other.sensor_id) == (
                 spec.channel,
@@ -70,6 +65,43 @@ def parse_emulator(state: ParseState, t: Table) -> EmulatorSpec:
         spec = _signal_controller(state, t, name)
     t.reject_unknown()
     return spec
+
+
+def _ars408(state: ParseState, t: Table, name: str) -> Ars408Spec:
+    channel = interface_name(t, "channel")
+    sensor_id = t.integer("sensor_id", low=0, high=7)
+    cycle_s = t.number("cycle_s", 0.072, low=0.01, high=10.0)
+    truth = state.truth
+    if truth is None or truth.scene is None:
+        if t.has("mount"):
+            raise t.error("mount", t.string("mount"), "no mount: the world has no scene")
+        return Ars408Spec(
+            name=name,
+            channel=channel,
+            sensor_id=sensor_id,
+            position=geo_point(t),
+            heading_deg=t.number("heading_deg", low=-360.0, high=360.0),
+            cycle_s=cycle_s,
+        )
+    # In a scene the radar stands where the scene mounts it: a pose of its own would disagree.
+    for key in ("latitude_deg", "longitude_deg", "altitude_m", "heading_deg"):
+        if t.has(key):
+            raise t.error(key, "...", "no pose of its own: the scene's mount gives it")
+    scene = truth.scene
+    mount = truth.mount(
+        one_of(t, "mount", tuple(m.sensor_id for m in scene.radars), f"{scene.name} radars")
+    )
+    return Ars408Spec(
+        name=name,
+        channel=channel,
+        sensor_id=sensor_id,
+        position=truth.mount_position(mount),
+        heading_deg=math.degrees(mount.yaw_rad),
+        cycle_s=cycle_s,
+        mount=mount.sensor_id,
+        model=t.string("model", "ideal", choices=ARS408_MODELS),
+        seed=t.integer("seed", 0, low=0, high=2**32 - 1),
+    )
 
 
 def _gnss(state: ParseState, t: Table, name: str) -> GnssSpec:

@@ -13,6 +13,7 @@ from hil.scenario_engine.expectations import EVENT_PREFIX, Expectation
 from hil.scenario_engine.expectations_motion import LATENCY_S, ExpectTracks, ExpectVehicleState
 from hil.scenario_engine.expectations_objects import ExpectObjectsNear
 from hil.scenario_engine.expectations_spat import END_TOLERANCE_S, ExpectSpat
+from hil.scenario_engine.expectations_tracking import ExpectFusedTracks
 from hil.scenario_engine.expectations_v2x import END_TOLERANCE_S as V2X_END_TOLERANCE_S
 from hil.scenario_engine.expectations_v2x import MESSAGES as V2X_MESSAGES
 from hil.scenario_engine.expectations_v2x import ExpectV2x
@@ -112,6 +113,20 @@ def _objects_near(state: ParseState, t: Table, name: str, _: tuple[str, ...]) ->
         **window,
         tolerance_m=t.number("tolerance_m", 0.5, above=0.0),
         min_fraction=t.number("min_fraction", 0.8, low=0.0, high=1.0),
+    )
+
+
+def _fused_tracks(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+    if state.truth is None or state.truth.scene is None:
+        raise t.error("kind", "fused_tracks", "a world with a scene ([world] scene)")
+    return ExpectFusedTracks(
+        name=name,
+        **_window(state, t),
+        position_tolerance_m=t.number("position_tolerance_m", 2.0, above=0.0, high=100.0),
+        min_coverage=t.number("min_coverage", 0.9, low=0.0, high=1.0),
+        max_id_switches=t.integer("max_id_switches", 0, low=0),
+        max_gospa=t.number("max_gospa", None, low=0.0),
+        max_false_mean=t.number("max_false_mean", 0.2, low=0.0),
     )
 
 
@@ -258,6 +273,7 @@ def _counter(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expe
 _KINDS: Mapping[str, Callable[[ParseState, Table, str, tuple[str, ...]], Expectation]] = {
     "messages": _messages,
     "tracks": _tracks,
+    "fused_tracks": _fused_tracks,
     "objects_near": _objects_near,
     "vehicle_state": _vehicle_state,
     "event": _event,

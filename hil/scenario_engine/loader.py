@@ -11,10 +11,14 @@ scenario seconds (0 = the emulators start), unknown keys are errors::
                  intersection); [[world.actor]]: name, kind (car, truck, pedestrian,
                  motorcycle, bicycle), start_east_m, start_north_m, heading_deg, speed_mps,
                  length_m, width_m, rcs_dbsm, phases = [{duration_s, accel_mps2, brake,
-                 turn_signal (off/left/right), hazard}] (repeating; default: constant speed)
+                 turn_signal (off/left/right), hazard}] (repeating; default: constant speed);
+                 or scene = a name of ``firmware_py.simulation.scenes.SCENES`` (ground truth
+                 on paths, its radar mounts; excludes actors)
     [[emulator]] kind = "can_replay": name, channel, log, speed (1), start_s (0), loop (false)
                  kind = "ars408": name, channel, sensor_id (0-7), latitude_deg,
-                     longitude_deg, altitude_m, heading_deg, cycle_s (0.072)
+                     longitude_deg, altitude_m, heading_deg, cycle_s (0.072); or, with a
+                     scene, mount (its radar's sensor id: the pose), model ("ideal" or
+                     "realistic": noise, misses, clutter, splits, merges, occlusion), seed
                  kind = "gnss": name, actor or latitude_deg/longitude_deg/altitude_m,
                      rate_hz (5), quality (gnss, dgnss, rtk_float, rtk_fixed)
                  kind = "signal_controller": name, port (default: a free one the bench
@@ -26,8 +30,9 @@ scenario seconds (0 = the emulators start), unknown keys are errors::
                  a GNSS emulator; controller_silent a signal controller; broker_outage and
                  daemon_kill (duration_s: until the restart) take no target. A fault must end
                  by duration_s.
-    [[expect]]   kind (messages, tracks, vehicle_state, event, no_loss, can_received,
-                 gnss_received, recovery, counter, spat, v2x), an optional name, and the kind's keys
+    [[expect]]   kind (messages, tracks, fused_tracks, vehicle_state, event, no_loss,
+                 can_received, gnss_received, recovery, counter, spat, v2x), an optional name,
+                 and the kind's keys
                  (see ``hil.scenario_engine.expectations``); after_s/until_s default to 0 and
                  duration_s, and may reach up to duration_s + settle_s.
 

@@ -33,9 +33,17 @@ class CanReplaySpec:
     loop: bool = False
 
 
+ARS408_MODELS = ("ideal", "realistic")
+
+
 @dataclass(frozen=True)
 class Ars408Spec:
-    """A Continental ARS408 radar at ``position`` looking along ``heading_deg`` (from north)."""
+    """A Continental ARS408 radar at ``position`` looking along ``heading_deg`` (from north).
+
+    With ``mount`` (a radar of the world's scene, whose pose ``position`` and ``heading_deg``
+    then are) it reports what the scene's radar measurement model returns: ``model`` one of
+    ``ARS408_MODELS``, the realistic one drawing its errors from a generator seeded by ``seed``.
+    """
 
     name: str
     channel: str
@@ -43,6 +51,9 @@ class Ars408Spec:
     position: GeoPoint
     heading_deg: float
     cycle_s: float = 0.072
+    mount: str | None = None
+    model: str = "ideal"
+    seed: int = 0
 
 
 @dataclass(frozen=True)

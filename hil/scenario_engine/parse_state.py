@@ -13,6 +13,7 @@ from pathlib import Path
 
 from firmware_py.simulation.world import Actor
 from hil.scenario_engine.model import EmulatorSpec, FaultSpec, SignalControllerSpec
+from hil.world import GroundTruth
 
 # Bounds keep the actors' 100 Hz motion tables small and every number physical.
 MAX_DURATION_S = 3600.0
@@ -28,6 +29,7 @@ class ParseState:
     duration_s: float = 0.0
     end_s: float = 0.0  # duration + settle: the last moment an expectation may look at
     actors: dict[str, Actor] = field(default_factory=dict)
+    truth: GroundTruth | None = None  # once [world] is read
     emulators: list[EmulatorSpec] = field(default_factory=list)
     faults: list[FaultSpec] = field(default_factory=list)
 

@@ -1,10 +1,12 @@
-"""The ``[world]`` section of a scenario file: the origin and the actors with their phases."""
+"""The ``[world]`` section of a scenario file: the origin, and the actors with their phases or a
+named scene (``firmware_py.simulation.scenes.SCENES``) with its objects and radar mounts."""
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
 from firmware_py.config.reader import Table
+from firmware_py.simulation.scenes import SCENES
 from firmware_py.simulation.world import INTERSECTION, STEP_S, Actor, Phase
 from hil.scenario_engine.parse_state import (
     MAX_DURATION_S,
@@ -12,7 +14,7 @@ from hil.scenario_engine.parse_state import (
     MAX_SETTLE_S,
     ParseState,
 )
-from hil.scenario_engine.scenario_values import checked_name, geo_point
+from hil.scenario_engine.scenario_values import checked_name, geo_point, one_of
 from hil.world import GroundTruth
 
 ACTOR_KINDS = ("car", "truck", "pedestrian", "motorcycle", "bicycle")
@@ -20,19 +22,33 @@ TURN_SIGNALS = ("off", "left", "right")
 
 
 def parse_world(state: ParseState, w: Table) -> GroundTruth:
-    """The ``[world]`` table: its origin and actors (added to ``state``); the ground truth."""
+    """The ``[world]`` table: its origin and actors (added to ``state``) or its scene; the
+    ground truth."""
     origin = INTERSECTION
     if w.has("origin"):
         o = w.table("origin")
         origin = geo_point(o)
         o.reject_unknown()
+    if w.has("scene"):
+        name = one_of(w, "scene", tuple(SCENES), "scenes")
+        if w.has("actor"):
+            raise w.error("actor", "...", "no actors in a world with a scene (it has its own)")
+        scene = SCENES[name]()
+        if scene.duration_s < state.duration_s:
+            # Scene time is scenario time: past its end the scene is empty.
+            limit = f"a scene lasting the scenario's duration_s = {state.duration_s:g} s"
+            raise w.error("scene", name, f"{limit} ({name} lasts {scene.duration_s:g} s)")
+        w.reject_unknown()
+        state.truth = GroundTruth(origin, MappingProxyType({}), scene)
+        return state.truth
     for t in w.tables("actor"):
         name = checked_name(t, "name")
         if name in state.actors:
             raise t.error("name", name, "actor names must be unique")
         state.actors[name] = _actor(state, t, name)
     w.reject_unknown()
-    return GroundTruth(origin, MappingProxyType(dict(state.actors)))
+    state.truth = GroundTruth(origin, MappingProxyType(dict(state.actors)))
+    return state.truth
 
 
 def _actor(state: ParseState, t: Table, name: str) -> Actor:

@@ -1,6 +1,7 @@
 """NMEA 0183 GNSS sentences in, merged fixes out; and the reverse for simulators."""
 
 from protocols.nmea.assembler import NmeaFixAssembler
+from protocols.nmea.epoch import DatedFix, epoch_unix_ns, epoch_unix_s
 from protocols.nmea.fix import (
     AltitudeReference,
     ErrorEstimate,
@@ -27,6 +28,7 @@ from protocols.nmea.sentences import (
 
 __all__ = [
     "AltitudeReference",
+    "DatedFix",
     "ErrorEstimate",
     "FaultDetection",
     "FixMode",
@@ -37,6 +39,8 @@ __all__ = [
     "NmeaFixAssembler",
     "RmcSentence",
     "Sentence",
+    "epoch_unix_ns",
+    "epoch_unix_s",
     "format_gga",
     "format_gst",
     "format_hdt",

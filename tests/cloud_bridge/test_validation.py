@@ -156,7 +156,15 @@ def _one_of_each_body() -> dict[str, pb.Envelope]:
         "state": pb.VehicleState(position=position, speed_mps=12.0, length_m=4.5, width_m=1.8),
         "objects": pb.ObjectList(
             sensor_position=position,
-            objects=[pb.PerceivedObject(x_m=30.0, position=position), pb.PerceivedObject()],
+            objects=[
+                pb.PerceivedObject(
+                    x_m=30.0,
+                    position=position,
+                    position_covariance=pb.EastNorthCovariance(east_east=1.0),
+                    velocity_covariance=pb.EastNorthCovariance(north_north=1.0),
+                ),
+                pb.PerceivedObject(),
+            ],
         ),
         "spat": pb.SignalPhaseTiming(phases=[pb.PhaseState(min_end_s=3.0), pb.PhaseState()]),
         "events": pb.TrafficEvent(position=position, radius_m=50.0),
@@ -221,6 +229,16 @@ def test_every_body_float_is_range_checked(stream: str, path: str, bad: float) -
     assert isinstance(verdict, Rejected), path
     assert verdict.reason == "out_of_range"
     assert path in verdict.detail
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, 1e300])
+def test_a_clock_error_bound_out_of_range_is_rejected(bad: float) -> None:
+    env = _one_of_each_body()["health"]
+    env.clock_max_error_s = bad
+    verdict = validate(topic(stream="health"), env.SerializeToString(), LIMIT)
+    assert isinstance(verdict, Rejected)
+    assert verdict.reason == "out_of_range"
+    assert "clock_max_error_s" in verdict.detail
 
 
 @pytest.mark.parametrize(

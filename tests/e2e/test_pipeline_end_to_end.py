@@ -201,4 +201,5 @@ def test_what_boxes_send_is_what_the_bridge_stores(
     assert int(veh["serial.gnss.lines"]) > 0
     assert int(veh["pipeline.gnss_fixes"]) > 0
     assert int(rsu["radar.radar0.cycles"]) > 0
-    assert int(rsu["pipeline.object_lists"]) > 0
+    assert int(rsu["pipeline.fused_lists"]) > 0
+    assert int(rsu["perception.cycles"]) > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from google.protobuf.message import Message
@@ -70,6 +71,9 @@ class StubFix:
     satellites: int | None = 9
     hdop: float | None = 0.8
     quality: Any = 4
+    time: datetime | None = None
+    eph_m: float | None = None
+    errors: Any = None
 
 
 class StubFixes:
@@ -103,7 +107,9 @@ class StubEstimator:
 
     def __init__(self) -> None:
         self.last_can_time: float | None = None
+        self.capture_time_s: float | None = None  # unknown: the pipeline stamps its clock
         self.rejects = {"bad_scaling.speed_mps": 1}
+        self.counters = {"late": 2}
         self.can_updates: list[Mapping[str, Decoded]] = []
         self.gnss_updates: list[tuple[Fix, float]] = []
         self.asked_at: list[float] = []

@@ -23,7 +23,8 @@ def one(obj: RadarObject, heading_deg: float = 0.0, cycle: int = 1) -> pb.Object
 
 def where(placed: pb.PerceivedObject) -> tuple[float, float]:
     """The placed object's east and north offsets from the radar, in metres."""
-    point = GeoPoint(placed.position.latitude_deg, placed.position.longitude_deg)
+    position = placed.position
+    point = GeoPoint(position.latitude_deg, position.longitude_deg, position.altitude_m)
     return RADAR.east_north_of(point)
 
 

@@ -16,7 +16,7 @@ from edge.pipelines.roadside_unit import (
     RoadsideUnitSettings,
     SignalControllerInput,
 )
-from edge.pipelines.roles import SYSTEM_CLOCK, Clock
+from edge.pipelines.roles import SYSTEM_CLOCK, Clock, ObjectFusion
 from edge.roadside.object_fusion import SensorPose
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from hal.can.frames import FrameBatch, empty_batch
@@ -128,6 +128,7 @@ class Parts:
         controller: SignalControllerInput | None = None,
         settings: RoadsideUnitSettings | None = None,
         clock: Clock | None = None,
+        fusion: ObjectFusion | None = None,
     ) -> RoadsideUnitPipeline:
         return RoadsideUnitPipeline(
             radars=[radar.input(self.port) for radar in radars],
@@ -139,6 +140,7 @@ class Parts:
             settings=settings or RoadsideUnitSettings(),
             apps=[self.app],
             place=self.place,
+            fusion=fusion,
             radio=self.radio,
             clock=clock or self.clock,
         )
@@ -159,7 +161,8 @@ def test_every_radar_on_a_bus_gets_its_batches_and_its_lists_are_placed_and_publ
         ("front", 1, 1),
         ("side", 2, 2),
     ]
-    assert all(t == parts.clock.now for _, t in parts.uplink.submitted)
+    # Stamped with the cycles' capture time (the header frame's timestamp), not the clock's.
+    assert [t for _, t in parts.uplink.submitted] == [1_000_000_000] * 2
     assert pipeline.counters["can_frames"] == 6
     assert pipeline.counters["object_lists"] == 2
 
@@ -280,3 +283,47 @@ async def test_run_starts_every_role_in_a_named_task(spat_from: str) -> None:
                 # A silent controller: the watchdog task reports it.
                 await eventually(lambda: len(parts.uplink.of(pb.TrafficEvent)) == 1)
             await eventually(lambda: len(parts.uplink.of(pb.DeviceHealth)) >= 2)
+
+
+class StubFusion:
+    """Fuses every list into one object per list, numbered by cycle."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return {"cycles": len(self.seen)}
+
+    def on_list(self, sensor: str, radar_list: RadarObjectList) -> tuple[pb.ObjectList, int] | None:
+        self.seen.append((sensor, radar_list.cycle_counter))
+        if radar_list.cycle_counter == 99:
+            return None  # a list the tracker could not use
+        objects = pb.ObjectList(
+            sensor_id="fused",
+            kind=pb.OBJECT_LIST_KIND_FUSED,
+            objects=[pb.PerceivedObject(object_id=len(self.seen), speed_mps=30.0)],
+        )
+        return objects, 1_000_000_000
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_with_a_fusion_the_fused_list_is_published_and_judged_and_raw_lists_on_request(
+    raw: bool,
+) -> None:
+    parts = Parts()
+    fusion = StubFusion()
+    front = StubRadar("front", radar_list(1, CAR), radar_list(99, CAR))
+    pipeline = parts.pipeline(
+        [front], fusion=fusion, settings=RoadsideUnitSettings(raw_object_lists=raw)
+    )
+    pipeline.on_can_batch("radar", empty_batch(2))
+    assert fusion.seen == [("front", 1), ("front", 99)]
+    lists = parts.uplink.of(pb.ObjectList)
+    kinds = [lst.sensor_id for lst in lists]
+    assert kinds == (["front", "fused", "front"] if raw else ["fused"])
+    # The apps judge the fused list only: one object, one event, not one per radar list.
+    assert [e.object_ids[0] for e in parts.uplink.of(pb.TrafficEvent)] == [1]
+    assert all(t == 1_000_000_000 for _, t in parts.uplink.submitted)
+    assert pipeline.counters["fused_lists"] == 1
+    assert pipeline.health.snapshot().counters["perception.cycles"] == 2

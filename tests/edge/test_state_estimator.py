@@ -59,12 +59,19 @@ def test_can_signals_arrive_in_si_units(
     assert state.length_m == 4.6
 
 
-def test_position_is_dead_reckoned_between_fixes(
+def test_position_is_dead_reckoned_after_a_fix_with_growing_accuracy(
     setup: tuple[VehicleStateEstimator, VehicleCanSimulator, VectorDecoder],
 ) -> None:
-    estimator, sim, decoder = setup
+    _, sim, decoder = setup
+    config = load_box_config(EXAMPLES_DIR / "vehicle-toyota.toml")
+    assert config.vehicle is not None
+    estimator = VehicleStateEstimator(config.vehicle.signals, config.vehicle.dimensions)
     frames = sim.frames(ActorState(0, 0, 10.0, 0.0, 0.0, 0.0, False, "off", False), slow=True)
-    estimator.update_can(decoder.decode_batch(make_batch([(1.0, i, d) for i, d in frames])))
+
+    def can_at(t: float) -> None:
+        estimator.update_can(decoder.decode_batch(make_batch([(t, i, d) for i, d in frames])))
+
+    can_at(100.0)
     fixes = NmeaFixAssembler()
     utc = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
     fix = None
@@ -74,16 +81,30 @@ def test_position_is_dead_reckoned_between_fixes(
     ):
         fix = fixes.feed(line) or fix
     assert fix is not None
+    # The epoch (2026) is far from this test's clock (t = 100 s): the fix is placed at its
+    # receipt, and that is counted.
     estimator.update_gnss(fix, receive_time=100.0)
+    assert estimator.counters["gnss_time.implausible"] == 1
     at_fix = estimator.state(now=100.0)
-    later = estimator.state(now=100.5)
+    assert estimator.capture_time_s == 100.0
     assert at_fix.position.latitude_deg == pytest.approx(34.2)
     assert at_fix.position.fix_quality == pb.FIX_QUALITY_GNSS
+    assert at_fix.position.horizontal_accuracy_m == pytest.approx(0.8 * 2.5)  # HDOP x UERE
+    for k in range(1, 6):
+        can_at(100.0 + k / 10)
+    later = estimator.state(now=123.0)  # published as of its newest input, not extrapolated
+    assert estimator.capture_time_s == pytest.approx(100.5)
     moved_north_m = (later.position.latitude_deg - 34.2) * math.pi / 180 * 6_378_137.0
-    assert moved_north_m == pytest.approx(5.0, rel=1e-3)  # 10 m/s for 0.5 s, heading north
+    assert moved_north_m == pytest.approx(5.0, abs=0.1)  # 10 m/s for 0.5 s, heading north
     assert later.position.longitude_deg == pytest.approx(108.9)
-    stale = estimator.state(now=110.0)
+    assert later.position.horizontal_accuracy_m > at_fix.position.horizontal_accuracy_m
+    assert later.speed_accuracy_mps > 0
+    assert later.heading_accuracy_rad > 0
+    for k in range(6, 40):
+        can_at(100.0 + k / 10)
+    stale = estimator.state(now=104.0)
     assert stale.position.fix_quality == pb.FIX_QUALITY_DEAD_RECKONING
+    assert stale.position.horizontal_accuracy_m > later.position.horizontal_accuracy_m
 
 
 @given(
@@ -118,8 +139,11 @@ def test_the_mapping_gives_what_the_hand_typed_scales_gave(
     def raw(message: str, signal: str) -> float:
         return float(decoded[message].signals[signal][-1])
 
-    assert state.speed_mps == raw("SPEED", "SPEED") * 0.2777777777777778
-    assert state.yaw_rate_rad_s == raw("KINEMATICS", "YAW_RATE") * 0.017453292519943295
+    # Speed and yaw rate are published filtered (scale and bias estimated): the mapping's
+    # values are the signals the filter was given.
+    signals = estimator.signals
+    assert signals["speed_mps"] == raw("SPEED", "SPEED") * 0.2777777777777778
+    assert signals["yaw_rate_rad_s"] == raw("KINEMATICS", "YAW_RATE") * 0.017453292519943295
     assert state.longitudinal_accel_mps2 == raw("KINEMATICS", "ACCEL_X")
     assert state.lateral_accel_mps2 == raw("KINEMATICS", "ACCEL_Y")
     steer = raw("STEER_ANGLE_SENSOR", "STEER_ANGLE") * 0.017453292519943295

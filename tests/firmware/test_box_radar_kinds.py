@@ -90,7 +90,8 @@ def test_an_unknown_radar_kind_or_an_esr_sensor_id_is_a_one_line_error(
 def test_a_roadside_unit_with_an_esr_publishes_its_tracks_placed(tmp_path: Path) -> None:
     config = example("roadside.toml", tmp_path)
     esr = tuple(dataclasses.replace(r, kind="delphi_esr") for r in config.radars)
-    config = without_simulation(dataclasses.replace(config, radars=esr))
+    raw = dataclasses.replace(config.perception, raw_object_lists=True)
+    config = without_simulation(dataclasses.replace(config, radars=esr, perception=raw))
     (radar,) = config.radars
     with ExitStack() as stack:
         box = build_box(config, stack)
@@ -104,6 +105,7 @@ def test_a_roadside_unit_with_an_esr_publishes_its_tracks_placed(tmp_path: Path)
                 pb.Envelope.FromString(entry.body) for entry in box.uplink.outbox.peek(100)
             )
             if envelope.WhichOneof("body") == "object_list"
+            and envelope.object_list.kind == pb.OBJECT_LIST_KIND_SENSOR
         ]
     (objects,) = lists
     assert (objects.sensor_id, objects.cycle_counter) == (radar.sensor, 7)

@@ -76,6 +76,17 @@ def test_each_device_writes_only_its_own_topics_and_services_only_theirs(
         )
 
 
+def test_a_roadside_unit_also_reads_its_regions_vehicle_states(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text(
+        '[[device]]\nid = "rsu-1"\nregion = "r1"\nrole = "roadside_unit"\n'
+        '[[device]]\nid = "veh-1"\nregion = "r1"\n'
+    )
+    parsed = rules(render_acl(load_registry(path)))
+    assert ("read", "rg/v1/r1/+/state") in parsed["rsu-1"]
+    assert all(access == "write" or topic.endswith("/cmd") for access, topic in parsed["veh-1"])
+
+
 def test_service_identities_come_from_the_registry(tmp_path: Path) -> None:
     path = tmp_path / "fleet.toml"
     path.write_text(
@@ -104,7 +115,8 @@ def test_service_identities_come_from_the_registry(tmp_path: Path) -> None:
             '[[device]]\nid = "roadgate-bridge"\nregion = "r"\n',
             "device[0].id = 'roadgate-bridge' is invalid: is a service identity",
         ),
-        ('[[device]]\nid = "veh-a"\nregion = "r"\nrole = "x"\n', "unknown key 'device[0].role'"),
+        ('[[device]]\nid = "veh-a"\nregion = "r"\nrole = "x"\n', "device[0].role"),
+        ('[[device]]\nid = "veh-a"\nregion = "r"\nrank = "x"\n', "unknown key 'device[0].rank'"),
         ("[identities]\nbridge = []\n", "identities.bridge = [] is invalid"),
         ('[identities]\nbridge = "b"\n', "identities.bridge = 'b' is invalid"),
         ('[identities]\ncommands = ["a/b"]\n', "identities.commands = ['a/b'] is invalid"),

@@ -99,6 +99,8 @@ OPTIONAL: dict[str, list[tuple[str | int, ...]]] = {
     "roadside": [
         ("mqtt", "keepalive_s"),
         ("radar", 0, "altitude_m"),
+        ("radar", 0, "noise", "range_std_m"),
+        ("radar", 0, "noise", "azimuth_std_deg"),
         ("roadside", "spat_rate_hz"),
         ("roadside", "signal_plan", "groups", 0, "amber_s"),
     ],

@@ -168,6 +168,29 @@ OBJECT_CLASS_WIDE: ObjectClass.ValueType  # 8
 """radar wide target (e.g. guard rail)"""
 Global___ObjectClass: _TypeAlias = ObjectClass  # noqa: Y015
 
+class _ObjectListKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ObjectListKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ObjectListKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    OBJECT_LIST_KIND_UNSPECIFIED: _ObjectListKind.ValueType  # 0
+    """written before kinds existed: a sensor's raw list"""
+    OBJECT_LIST_KIND_SENSOR: _ObjectListKind.ValueType  # 1
+    """one sensor's own object list, placed on the map"""
+    OBJECT_LIST_KIND_FUSED: _ObjectListKind.ValueType  # 2
+    """the unit's tracks, fusing all its sensors"""
+
+class ObjectListKind(_ObjectListKind, metaclass=_ObjectListKindEnumTypeWrapper): ...
+
+OBJECT_LIST_KIND_UNSPECIFIED: ObjectListKind.ValueType  # 0
+"""written before kinds existed: a sensor's raw list"""
+OBJECT_LIST_KIND_SENSOR: ObjectListKind.ValueType  # 1
+"""one sensor's own object list, placed on the map"""
+OBJECT_LIST_KIND_FUSED: ObjectListKind.ValueType  # 2
+"""the unit's tracks, fusing all its sensors"""
+Global___ObjectListKind: _TypeAlias = ObjectListKind  # noqa: Y015
+
 class _SignalState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -213,6 +236,8 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_INTERSECTION_COLLISION: _EventType.ValueType  # 6
     """ICW"""
     EVENT_TYPE_SENSOR_FAULT: _EventType.ValueType  # 7
+    EVENT_TYPE_CLOCK_FAULT: _EventType.ValueType  # 8
+    """box clock disagrees with GNSS time"""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper): ...
 
@@ -228,6 +253,8 @@ EVENT_TYPE_HAZARD_LIGHTS: EventType.ValueType  # 5
 EVENT_TYPE_INTERSECTION_COLLISION: EventType.ValueType  # 6
 """ICW"""
 EVENT_TYPE_SENSOR_FAULT: EventType.ValueType  # 7
+EVENT_TYPE_CLOCK_FAULT: EventType.ValueType  # 8
+"""box clock disagrees with GNSS time"""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _Severity:
@@ -326,6 +353,7 @@ class Envelope(_message.Message):
     PUBLISH_TIME_NS_FIELD_NUMBER: _builtins.int
     CLOCK_SOURCE_FIELD_NUMBER: _builtins.int
     HISTORICAL_FIELD_NUMBER: _builtins.int
+    CLOCK_MAX_ERROR_S_FIELD_NUMBER: _builtins.int
     VEHICLE_STATE_FIELD_NUMBER: _builtins.int
     OBJECT_LIST_FIELD_NUMBER: _builtins.int
     SPAT_FIELD_NUMBER: _builtins.int
@@ -350,6 +378,8 @@ class Envelope(_message.Message):
     """source of both timestamps"""
     historical: _builtins.bool
     """true for backlog replayed after an outage"""
+    clock_max_error_s: _builtins.float
+    """bound on the timestamps' error vs UTC, s (0 = unknown)"""
     @_builtins.property
     def vehicle_state(self) -> Global___VehicleState:
         """stream "state" """
@@ -393,6 +423,7 @@ class Envelope(_message.Message):
         publish_time_ns: _builtins.int = ...,
         clock_source: Global___ClockSource.ValueType = ...,
         historical: _builtins.bool = ...,
+        clock_max_error_s: _builtins.float = ...,
         vehicle_state: Global___VehicleState | None = ...,
         object_list: Global___ObjectList | None = ...,
         spat: Global___SignalPhaseTiming | None = ...,
@@ -404,7 +435,7 @@ class Envelope(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command", b"command", "command_ack", b"command_ack", "event", b"event", "health", b"health", "object_list", b"object_list", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "boot_id", b"boot_id", "capture_time_ns", b"capture_time_ns", "clock_source", b"clock_source", "command", b"command", "command_ack", b"command_ack", "device_id", b"device_id", "event", b"event", "health", b"health", "historical", b"historical", "object_list", b"object_list", "publish_time_ns", b"publish_time_ns", "schema_version", b"schema_version", "sequence", b"sequence", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "boot_id", b"boot_id", "capture_time_ns", b"capture_time_ns", "clock_max_error_s", b"clock_max_error_s", "clock_source", b"clock_source", "command", b"command", "command_ack", b"command_ack", "device_id", b"device_id", "event", b"event", "health", b"health", "historical", b"historical", "object_list", b"object_list", "publish_time_ns", b"publish_time_ns", "schema_version", b"schema_version", "sequence", b"sequence", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["vehicle_state", "object_list", "spat", "event", "health", "command", "command_ack", "status"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
@@ -472,6 +503,8 @@ class VehicleState(_message.Message):
     GEAR_FIELD_NUMBER: _builtins.int
     LENGTH_M_FIELD_NUMBER: _builtins.int
     WIDTH_M_FIELD_NUMBER: _builtins.int
+    SPEED_ACCURACY_MPS_FIELD_NUMBER: _builtins.int
+    HEADING_ACCURACY_RAD_FIELD_NUMBER: _builtins.int
     speed_mps: _builtins.float
     """over ground, m/s"""
     heading_rad: _builtins.float
@@ -494,6 +527,10 @@ class VehicleState(_message.Message):
     """vehicle length, m"""
     width_m: _builtins.float
     """vehicle width, m"""
+    speed_accuracy_mps: _builtins.float
+    """1-sigma of speed_mps, m/s (0 = unknown)"""
+    heading_accuracy_rad: _builtins.float
+    """1-sigma of heading_rad, rad (0 = unknown)"""
     @_builtins.property
     def position(self) -> Global___Position: ...
     def __init__(
@@ -512,10 +549,12 @@ class VehicleState(_message.Message):
         gear: Global___Gear.ValueType = ...,
         length_m: _builtins.float = ...,
         width_m: _builtins.float = ...,
+        speed_accuracy_mps: _builtins.float = ...,
+        heading_accuracy_rad: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["brake_applied", b"brake_applied", "brake_pressure_pa", b"brake_pressure_pa", "gear", b"gear", "heading_rad", b"heading_rad", "lateral_accel_mps2", b"lateral_accel_mps2", "length_m", b"length_m", "longitudinal_accel_mps2", b"longitudinal_accel_mps2", "position", b"position", "speed_mps", b"speed_mps", "steering_wheel_angle_rad", b"steering_wheel_angle_rad", "turn_signal", b"turn_signal", "width_m", b"width_m", "yaw_rate_rad_s", b"yaw_rate_rad_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["brake_applied", b"brake_applied", "brake_pressure_pa", b"brake_pressure_pa", "gear", b"gear", "heading_accuracy_rad", b"heading_accuracy_rad", "heading_rad", b"heading_rad", "lateral_accel_mps2", b"lateral_accel_mps2", "length_m", b"length_m", "longitudinal_accel_mps2", b"longitudinal_accel_mps2", "position", b"position", "speed_accuracy_mps", b"speed_accuracy_mps", "speed_mps", b"speed_mps", "steering_wheel_angle_rad", b"steering_wheel_angle_rad", "turn_signal", b"turn_signal", "width_m", b"width_m", "yaw_rate_rad_s", b"yaw_rate_rad_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -540,6 +579,14 @@ class PerceivedObject(_message.Message):
     WIDTH_M_FIELD_NUMBER: _builtins.int
     EXISTENCE_PROBABILITY_FIELD_NUMBER: _builtins.int
     RCS_DBSM_FIELD_NUMBER: _builtins.int
+    POSITION_COVARIANCE_FIELD_NUMBER: _builtins.int
+    VELOCITY_COVARIANCE_FIELD_NUMBER: _builtins.int
+    SPEED_ACCURACY_MPS_FIELD_NUMBER: _builtins.int
+    HEADING_ACCURACY_RAD_FIELD_NUMBER: _builtins.int
+    AGE_S_FIELD_NUMBER: _builtins.int
+    SOURCE_SENSORS_FIELD_NUMBER: _builtins.int
+    COOPERATIVE_ID_FIELD_NUMBER: _builtins.int
+    COASTING_FIELD_NUMBER: _builtins.int
     object_id: _builtins.int
     """track id, stable across lists while the object is tracked"""
     object_class: Global___ObjectClass.ValueType
@@ -561,9 +608,35 @@ class PerceivedObject(_message.Message):
     """0..1"""
     rcs_dbsm: _builtins.float
     """radar cross-section, dBm^2"""
+    speed_accuracy_mps: _builtins.float
+    """1-sigma of speed_mps, m/s (0 = unknown)"""
+    heading_accuracy_rad: _builtins.float
+    """1-sigma of heading_rad, rad (0 = unknown)"""
+    age_s: _builtins.float
+    """since the track was started, s"""
+    cooperative_id: _builtins.str
+    """the vehicle's own id when it reports its state"""
+    coasting: _builtins.bool
+    """("state" device_id, or "bsm:" + BSM temporary id)
+    predicted, no detection in its last cycle
+    """
     @_builtins.property
     def position(self) -> Global___Position:
         """WGS84 position when the sensor pose is known"""
+
+    @_builtins.property
+    def position_covariance(self) -> Global___EastNorthCovariance:
+        """Fused tracks (ObjectList.kind = OBJECT_LIST_KIND_FUSED) also carry:
+        of the position, m^2
+        """
+
+    @_builtins.property
+    def velocity_covariance(self) -> Global___EastNorthCovariance:
+        """of the velocity, (m/s)^2"""
+
+    @_builtins.property
+    def source_sensors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """sensor_ids whose detections updated it lately"""
 
     def __init__(
         self,
@@ -581,14 +654,49 @@ class PerceivedObject(_message.Message):
         width_m: _builtins.float = ...,
         existence_probability: _builtins.float = ...,
         rcs_dbsm: _builtins.float = ...,
+        position_covariance: Global___EastNorthCovariance | None = ...,
+        velocity_covariance: Global___EastNorthCovariance | None = ...,
+        speed_accuracy_mps: _builtins.float = ...,
+        heading_accuracy_rad: _builtins.float = ...,
+        age_s: _builtins.float = ...,
+        source_sensors: _abc.Iterable[_builtins.str] | None = ...,
+        cooperative_id: _builtins.str = ...,
+        coasting: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "position_covariance", b"position_covariance", "velocity_covariance", b"velocity_covariance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["existence_probability", b"existence_probability", "heading_rad", b"heading_rad", "length_m", b"length_m", "object_class", b"object_class", "object_id", b"object_id", "position", b"position", "rcs_dbsm", b"rcs_dbsm", "speed_mps", b"speed_mps", "vx_mps", b"vx_mps", "vy_mps", b"vy_mps", "width_m", b"width_m", "x_m", b"x_m", "y_m", b"y_m"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_s", b"age_s", "coasting", b"coasting", "cooperative_id", b"cooperative_id", "existence_probability", b"existence_probability", "heading_accuracy_rad", b"heading_accuracy_rad", "heading_rad", b"heading_rad", "length_m", b"length_m", "object_class", b"object_class", "object_id", b"object_id", "position", b"position", "position_covariance", b"position_covariance", "rcs_dbsm", b"rcs_dbsm", "source_sensors", b"source_sensors", "speed_accuracy_mps", b"speed_accuracy_mps", "speed_mps", b"speed_mps", "velocity_covariance", b"velocity_covariance", "vx_mps", b"vx_mps", "vy_mps", b"vy_mps", "width_m", b"width_m", "x_m", b"x_m", "y_m", b"y_m"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PerceivedObject: _TypeAlias = PerceivedObject  # noqa: Y015
+
+@_typing.final
+class EastNorthCovariance(_message.Message):
+    """A 2x2 covariance in local east-north axes (symmetric: north_east = east_north)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EAST_EAST_FIELD_NUMBER: _builtins.int
+    EAST_NORTH_FIELD_NUMBER: _builtins.int
+    NORTH_NORTH_FIELD_NUMBER: _builtins.int
+    east_east: _builtins.float
+    east_north: _builtins.float
+    north_north: _builtins.float
+    def __init__(
+        self,
+        *,
+        east_east: _builtins.float = ...,
+        east_north: _builtins.float = ...,
+        north_north: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["east_east", b"east_east", "east_north", b"east_north", "north_north", b"north_north"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EastNorthCovariance: _TypeAlias = EastNorthCovariance  # noqa: Y015
 
 @_typing.final
 class ObjectList(_message.Message):
@@ -601,16 +709,29 @@ class ObjectList(_message.Message):
     SENSOR_POSITION_FIELD_NUMBER: _builtins.int
     SENSOR_HEADING_RAD_FIELD_NUMBER: _builtins.int
     OBJECTS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    INTERSECTION_ID_FIELD_NUMBER: _builtins.int
+    SENSOR_IDS_FIELD_NUMBER: _builtins.int
     sensor_id: _builtins.str
     """e.g. "radar0" """
     cycle_counter: _builtins.int
     """sensor's own measurement counter"""
     sensor_heading_rad: _builtins.float
     """boresight, rad clockwise from true north"""
+    kind: Global___ObjectListKind.ValueType
+    intersection_id: _builtins.int
+    """A fused list: sensor_id is "fused", sensor_position the intersection's reference point and
+    sensor_heading_rad pi/2, so x_m/y_m are metres east/north of it and vx/vy likewise.
+    fused list: the intersection (0 = not configured)
+    """
     @_builtins.property
     def sensor_position(self) -> Global___Position: ...
     @_builtins.property
     def objects(self) -> _containers.RepeatedCompositeFieldContainer[Global___PerceivedObject]: ...
+    @_builtins.property
+    def sensor_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """fused list: the sensors that feed it"""
+
     def __init__(
         self,
         *,
@@ -619,10 +740,13 @@ class ObjectList(_message.Message):
         sensor_position: Global___Position | None = ...,
         sensor_heading_rad: _builtins.float = ...,
         objects: _abc.Iterable[Global___PerceivedObject] | None = ...,
+        kind: Global___ObjectListKind.ValueType = ...,
+        intersection_id: _builtins.int = ...,
+        sensor_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["sensor_position", b"sensor_position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cycle_counter", b"cycle_counter", "objects", b"objects", "sensor_heading_rad", b"sensor_heading_rad", "sensor_id", b"sensor_id", "sensor_position", b"sensor_position"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cycle_counter", b"cycle_counter", "intersection_id", b"intersection_id", "kind", b"kind", "objects", b"objects", "sensor_heading_rad", b"sensor_heading_rad", "sensor_id", b"sensor_id", "sensor_ids", b"sensor_ids", "sensor_position", b"sensor_position"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -771,12 +895,18 @@ class DeviceHealth(_message.Message):
     MEMORY_USED_BYTES_FIELD_NUMBER: _builtins.int
     TEMPERATURE_C_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
+    GNSS_CLOCK_OFFSET_S_FIELD_NUMBER: _builtins.int
+    CLOCK_DISAGREES_WITH_GNSS_FIELD_NUMBER: _builtins.int
     uptime_s: _builtins.float
     cpu_load: _builtins.float
     """1-minute load average divided by cores"""
     memory_used_bytes: _builtins.int
     temperature_c: _builtins.float
     """SoC temperature, degrees Celsius (0 = unknown)"""
+    gnss_clock_offset_s: _builtins.float
+    """box clock minus GNSS time at the last fix, s"""
+    clock_disagrees_with_gnss: _builtins.bool
+    """|offset| over the configured bound"""
     @_builtins.property
     def counters(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
         """e.g. "can0.frames", "gnss.rejects.checksum" """
@@ -789,10 +919,12 @@ class DeviceHealth(_message.Message):
         memory_used_bytes: _builtins.int = ...,
         temperature_c: _builtins.float = ...,
         counters: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        gnss_clock_offset_s: _builtins.float = ...,
+        clock_disagrees_with_gnss: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "cpu_load", b"cpu_load", "memory_used_bytes", b"memory_used_bytes", "temperature_c", b"temperature_c", "uptime_s", b"uptime_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock_disagrees_with_gnss", b"clock_disagrees_with_gnss", "counters", b"counters", "cpu_load", b"cpu_load", "gnss_clock_offset_s", b"gnss_clock_offset_s", "memory_used_bytes", b"memory_used_bytes", "temperature_c", b"temperature_c", "uptime_s", b"uptime_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -48,23 +48,27 @@ def test_pairwise_distance_matches_the_matrix_formula() -> None:
 
 
 def test_the_assignment_is_the_cheapest_of_all_within_the_gate() -> None:
+    # The cost: each pair's d^2 + ln det S, each track left unassigned the gate's d^2 (with its
+    # least ln det S): no pair on the gate's edge is forced to make one more pair.
     rng = np.random.default_rng(11)
     associator = GnnAssociator(0.999)
+    gate = chi2_2dof_quantile(0.999)
     for _ in range(30):
         tracks = tracks_at([tuple(p) for p in rng.uniform(0, 8, (4, 2))])
         dets = Detections.from_positions(rng.uniform(0, 8, (4, 2)), 1.0)
         d2, log_det = all_pairs(tracks, dets)
         cost = d2 + log_det
-        gate = chi2_2dof_quantile(0.999)
-        best = (0, 0.0)  # (pairs, cost): most pairs first, then least cost
-        for perm in itertools.permutations(range(4)):
-            pairs = [(i, j) for i, j in enumerate(perm) if d2[i, j] <= gate]
-            total = sum(cost[i, j] for i, j in pairs)
-            if len(pairs) > best[0] or (len(pairs) == best[0] and total < best[1] - 1e-12):
-                best = (len(pairs), total)
+        gated = d2 <= gate
+        miss = np.where(gated.any(axis=1), gate + np.where(gated, log_det, np.inf).min(axis=1), 0)
+        best = min(
+            sum(min(cost[i, j], miss[i]) if gated[i, j] else miss[i] for i, j in enumerate(perm))
+            for perm in itertools.permutations(range(4))
+        )
         a = associator.associate(tracks, dets)
-        got = cost[a.track_rows, a.detection_rows].sum()
-        assert (a.track_rows.size, got) == (best[0], pytest.approx(best[1]))
+        unassigned = np.ones(4, np.bool_)
+        unassigned[a.track_rows] = False
+        got = cost[a.track_rows, a.detection_rows].sum() + miss[unassigned].sum()
+        assert got == pytest.approx(best)
         assert np.all(d2[a.track_rows, a.detection_rows] <= gate)
 
 
@@ -93,3 +97,31 @@ def test_the_candidate_pairs_hold_every_gated_pair() -> None:
         assert wanted <= found
         assert len(found) == len(ti)  # no pair twice
         assert len(found) < 30 * 40  # and the pre-gate does prune
+
+
+def confirmed(tracks: TrackSet) -> TrackSet:
+    return tracks.replace(confirmed=np.ones(len(tracks), np.bool_))
+
+
+def test_a_confirmed_track_whose_detection_another_took_is_shadowed() -> None:
+    # Two objects 0.6 m apart, crossing at 8 m/s, reported as one (their midpoint); a third
+    # far from any detection; a fourth on the first one's object, moving alike (a duplicate).
+    tracks = confirmed(tracks_at([(0.0, 0.0), (0.6, 0.0), (30.0, 0.0), (-0.1, 0.0)], var=0.2))
+    means = tracks.means.copy()
+    means[1, 3] = 8.0
+    tracks = tracks.replace(means=means)
+    a = GnnAssociator().associate(tracks, Detections.from_positions([(0.25, 0.0)], 0.3))
+    assert a.track_rows.tolist() == [0]
+    assert a.unassigned_tracks.tolist() == [1, 2, 3]
+    assert a.shadowed_tracks.tolist() == [1]  # not 2: nothing in its gate; not 3: a twin of 0
+
+
+def test_a_tentative_track_cannot_take_a_confirmed_tracks_detection() -> None:
+    # The tentative track sits right on the detection, the confirmed one 1 m off: still the
+    # confirmed track's, and a tentative track left out is never reported shadowed.
+    tracks = tracks_at([(1.0, 0.0), (0.0, 0.0)])
+    tracks = tracks.replace(confirmed=np.array([True, False]))
+    a = GnnAssociator().associate(tracks, Detections.from_positions([(0.0, 0.0)], 0.5))
+    assert a.track_rows.tolist() == [0]
+    assert a.detection_rows.tolist() == [0]
+    assert a.shadowed_tracks.tolist() == []

@@ -82,3 +82,48 @@ def test_a_coasting_track_is_deleted_once_its_position_is_too_uncertain() -> Non
         tracker.step(Detections.empty(), t)
     assert len(tracker.tracks) == 0
     assert t < 60.0
+
+
+def test_two_tracks_survive_a_merge_longer_than_max_misses() -> None:
+    # Car A along the x axis, car B crossing its lane at 4 m/s; while they are less than 1 m
+    # apart the radar reports them as one, at their midpoint (it cannot resolve them): 5 cycles,
+    # more than max_misses. The track that loses the shared detection is shadowed, not missed:
+    # the same two tracks live through it (which is which after the crossing, the merged
+    # reports cannot tell).
+    rng = np.random.default_rng(3)
+    tracker = gnn_tracker(ConstantVelocity(), max_misses=3)
+    ids: list[list[int]] = []
+    merged_cycles = 0
+    for k in range(1, 41):
+        t = k * DT
+        a, b = np.array([10.0 * t, 0.0]), np.array([10.0 * t, 8.0 - 4.0 * t])
+        merged = abs(b[1]) < 1.0
+        merged_cycles += merged
+        truth = ((a + b) / 2)[None] if merged else np.stack((a, b))
+        noisy = truth + rng.normal(scale=0.1, size=truth.shape)
+        tracks = tracker.step(Detections.from_positions(noisy, 0.1), t)
+        if k >= 4:
+            ids.append(sorted(tracks.ids.tolist()))
+    assert merged_cycles > 3
+    assert ids == [ids[0]] * len(ids)
+    assert len(ids[0]) == 2
+    assert len(tracker.tracks) == 2  # and no tentative track was started on the way
+
+
+def test_a_duplicate_track_is_not_kept_alive_by_its_twin() -> None:
+    # A car reported twice, 0.4 m apart (a split), for long enough to confirm two tracks, then
+    # once: its detection lies in both tracks' gates, but the track left without it moves like
+    # the one that took it (a duplicate, not a second object), so it is deleted after
+    # max_misses.
+    tracker = gnn_tracker(ConstantVelocity(), max_misses=3)
+    rng = np.random.default_rng(5)
+    for k in range(1, 11):
+        car = np.array([10.0 * k * DT, 0.0])
+        twice = np.stack((car, car + np.array([0.0, 0.4]))) + rng.normal(0, 0.05, (2, 2))
+        tracker.step(Detections.from_positions(twice, 0.05), k * DT)
+    assert len(tracker.confirmed) == 2
+    alive = []
+    for k in range(11, 17):
+        car = np.array([[10.0 * k * DT, 0.0]]) + rng.normal(0, 0.05, (1, 2))
+        alive.append(len(tracker.step(Detections.from_positions(car, 0.05), k * DT)))
+    assert alive[-1] == 1

@@ -1,0 +1,84 @@
+"""The fused tracks on the wire: positions where the local frame puts them, covariances and
+accuracies as the tracker holds them, a heading only where the motion says one."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from edge.geodesy import LocalFrame
+from edge.roadside.intersection_tracker import FusedTracks
+from edge.roadside.track_list import fused_object_list
+from protocols.schema.v1 import roadgate_pb2 as pb
+
+FRAME = LocalFrame.at(34.2235, 108.8905, 410.0)
+
+
+def fused(states: list[list[float]], velocity_var: float = 0.04) -> FusedTracks:
+    n = len(states)
+    cov = np.zeros((n, 4, 4))
+    cov[:, 0, 0], cov[:, 1, 1], cov[:, 0, 1], cov[:, 1, 0] = 0.25, 1.0, 0.1, 0.1
+    cov[:, 2, 2] = cov[:, 3, 3] = velocity_var
+    return FusedTracks(
+        time_s=100.0,
+        ids=np.arange(1, n + 1, dtype=np.int64),
+        states=np.array(states, dtype=np.float64).reshape(n, 4),
+        covariances=cov,
+        object_class=np.full(n, pb.OBJECT_CLASS_CAR, np.int64),
+        length_m=np.full(n, 4.5),
+        width_m=np.full(n, 1.8),
+        age_s=np.full(n, 3.0),
+        coasting=np.zeros(n, np.bool_),
+        hit_ratio=np.ones(n),
+        sources=(("west", "east"),) * n,
+        cooperative_ids=("veh-001",) + ("",) * (n - 1),
+    )
+
+
+def test_a_fused_list_says_what_it_is_and_where_its_objects_are() -> None:
+    tracks = fused([[30.0, -40.0, 0.0, 10.0], [0.0, 0.0, 0.0, 0.0]])
+    out = fused_object_list(
+        tracks, FRAME, intersection_id=7, sensor_ids=("west", "east"), cycle_counter=2**32 + 5
+    )
+    assert out.kind == pb.OBJECT_LIST_KIND_FUSED
+    assert (out.sensor_id, out.intersection_id, out.cycle_counter) == ("fused", 7, 5)
+    assert list(out.sensor_ids) == ["west", "east"]
+    assert out.sensor_heading_rad == pytest.approx(math.pi / 2)  # x east, y north
+    moving, parked = out.objects
+    enu = FRAME.geodetic_to_enu(
+        moving.position.latitude_deg, moving.position.longitude_deg, moving.position.altitude_m
+    )
+    assert (float(enu.east_m), float(enu.north_m)) == pytest.approx((30.0, -40.0), abs=1e-6)
+    assert (moving.x_m, moving.y_m, moving.vy_mps) == (30.0, -40.0, 10.0)
+    assert moving.speed_mps == pytest.approx(10.0)
+    assert moving.heading_rad == pytest.approx(0.0, abs=1e-12)  # due north
+    assert moving.speed_accuracy_mps == pytest.approx(0.2)
+    assert moving.heading_accuracy_rad == pytest.approx(0.2 / 10.0)
+    c = moving.position_covariance
+    assert (c.east_east, c.east_north, c.north_north) == (0.25, 0.1, 1.0)
+    major = np.linalg.eigvalsh(np.array([[0.25, 0.1], [0.1, 1.0]]))[-1]
+    assert moving.position.horizontal_accuracy_m == pytest.approx(math.sqrt(major))
+    assert (moving.cooperative_id, parked.cooperative_id) == ("veh-001", "")
+    assert list(moving.source_sensors) == ["west", "east"]
+    assert moving.age_s == 3.0
+    # At rest the direction of motion is unknown: heading 0 with accuracy 0 ("unknown").
+    assert (parked.heading_rad, parked.heading_accuracy_rad) == (0.0, 0.0)
+    assert parked.speed_accuracy_mps == pytest.approx(0.2)
+
+
+def test_a_speed_within_its_noise_gives_no_heading() -> None:
+    slow = fused([[0.0, 0.0, 0.3, 0.0]], velocity_var=0.25)  # 0.3 m/s, sigma 0.5 m/s
+    (obj,) = fused_object_list(
+        slow, FRAME, intersection_id=0, sensor_ids=(), cycle_counter=0
+    ).objects
+    assert obj.heading_accuracy_rad == 0.0
+
+
+def test_no_tracks_is_an_empty_fused_list() -> None:
+    out = fused_object_list(
+        fused([]), FRAME, intersection_id=1, sensor_ids=("west",), cycle_counter=1
+    )
+    assert out.kind == pb.OBJECT_LIST_KIND_FUSED
+    assert not out.objects
