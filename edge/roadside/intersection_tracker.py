@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from edge.roadside.radar_site import RadarSite
+from edge.roadside.radar_site import FieldsOfView, RadarSite
 from edge.roadside.track_attributes import Observations, TrackAttributes
 from edge.tracking.detections import Detections
 from edge.tracking.kinematics import position_velocity
@@ -29,6 +29,11 @@ from protocols.schema.v1 import roadgate_pb2 as pb
 
 COOPERATIVE_ID_BASE = 1 << 31
 """Objects known only from their own reports get ids from here up (tracks count from 1)."""
+
+_HIT_RATIO_CYCLES = 8
+"""A track's hit ratio is over its latest this many cycles (the low byte of its hit history)."""
+_HITS_OF_BYTE = np.array([bin(b).count("1") for b in range(1 << _HIT_RATIO_CYCLES)], np.float64)
+"""The number of hits in each value of that byte."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +147,7 @@ class IntersectionTracker:
         if not sites or len({s.sensor_id for s in sites}) != len(sites):
             raise ValueError("an intersection needs radars with distinct sensor ids")
         self._sites = {site.sensor_id: (i, site) for i, site in enumerate(sites)}
+        self._fields_of_view = FieldsOfView(sites)
         self._tracker = tracker
         self._attributes = attributes or TrackAttributes([s.sensor_id for s in sites])
         self._cooperative = cooperative
@@ -193,7 +199,7 @@ class IntersectionTracker:
                 time_s = self._time_s
         with np.errstate(all="ignore"):
             detections, kept = self._detections(scan, site, lateness)
-        self._tracker.step(detections, time_s, lambda xy: site.covers(xy) | ~self._covered(xy))
+        self._tracker.step(detections, time_s, lambda xy: self._counts_miss(xy, index))
         self._time_s = time_s
         assigned = self._tracker.assigned
         rows = kept[assigned.detection_rows]
@@ -206,26 +212,29 @@ class IntersectionTracker:
         self._attributes.update(self._tracker.tracks.ids, time_s, index, seen)
         return self._fused(time_s)
 
-    def _covered(self, positions: FloatArray) -> BoolArray:
-        """Which positions some radar of the intersection covers: a track that left every
-        field of view is charged a miss by each radar, so it ends."""
-        covered = np.zeros(positions.shape[0], np.bool_)
-        for _, site in self._sites.values():
-            covered |= site.covers(positions)
-        return covered
+    def _counts_miss(self, positions: FloatArray, index: int) -> BoolArray:
+        """Where radar number ``index`` not seeing a track is a miss: inside its field of view,
+        or outside every radar's (a track that left them all is charged a miss by each radar,
+        so it ends)."""
+        covered = self._fields_of_view.covers(positions)
+        counts: BoolArray = covered[index] | ~covered.any(axis=0)
+        return counts
 
     def _detections(
         self, scan: RadarScan, site: RadarSite, lateness_s: float
     ) -> tuple[Detections, IntArray]:
         """The scan's usable reports in the local frame (moved forward by ``lateness_s``) and
         their rows in the scan."""
-        finite_v = np.isfinite(scan.vx_mps) & np.isfinite(scan.vy_mps)
-        self._rejected["non_finite_velocity"] += int((~finite_v).sum())
-        kept = np.flatnonzero(finite_v)
-        positions, velocities = site.to_local(
-            scan.x_m[kept], scan.y_m[kept], scan.vx_mps[kept], scan.vy_mps[kept]
-        )
-        covariances = site.noise.position_covariances(scan.x_m[kept], scan.y_m[kept], site.yaw_rad)
+        x, y, vx, vy = scan.x_m, scan.y_m, scan.vx_mps, scan.vy_mps
+        finite_v = np.isfinite(vx) & np.isfinite(vy)
+        if finite_v.all():
+            kept = np.arange(len(scan))
+        else:
+            self._rejected["non_finite_velocity"] += int((~finite_v).sum())
+            kept = np.flatnonzero(finite_v)
+            x, y, vx, vy = x[kept], y[kept], vx[kept], vy[kept]
+        positions, velocities = site.to_local(x, y, vx, vy)
+        covariances = site.noise.position_covariances(x, y, site.yaw_rad)
         if lateness_s > 0:
             positions = positions + velocities * lateness_s
             covariances = covariances + np.eye(2) * (site.noise.velocity_std_mps * lateness_s) ** 2
@@ -235,10 +244,7 @@ class IntersectionTracker:
         confirmed = self._tracker.confirmed
         states, covariances = position_velocity(confirmed.means, confirmed.covariances)
         attrs = self._attributes.view(confirmed.ids, time_s)
-        n_bits = 8
-        hits = np.zeros(len(confirmed))
-        for k in range(n_bits):
-            hits += (confirmed.hit_history >> k) & 1
+        hits = _HITS_OF_BYTE[confirmed.hit_history & (1 << _HIT_RATIO_CYCLES) - 1]
         fused = FusedTracks(
             time_s=time_s,
             ids=confirmed.ids,
@@ -249,7 +255,7 @@ class IntersectionTracker:
             width_m=attrs.width_m,
             age_s=np.maximum(time_s - attrs.birth_s, 0.0),
             coasting=(time_s - confirmed.last_update_s) > self._settings.coast_after_s,
-            hit_ratio=hits / np.minimum(np.maximum(confirmed.ages + 1, 1), n_bits),
+            hit_ratio=hits / np.minimum(np.maximum(confirmed.ages + 1, 1), _HIT_RATIO_CYCLES),
             sources=attrs.sources,
             cooperative_ids=("",) * len(confirmed),
         )

@@ -46,12 +46,16 @@ class RadarNoise:
         cross = np.maximum(rng * self.azimuth_std_rad, self.min_cross_range_std_m)
         # The beam's axes in east-north: boresight (sin yaw, cos yaw) turned by the bearing.
         angle = yaw_rad - bearing
-        along = np.stack((np.sin(angle), np.cos(angle)), axis=-1)
-        across = np.stack((-along[:, 1], along[:, 0]), axis=-1)
-        covariances: FloatArray = (
-            self.range_std_m**2 * along[:, :, None] * along[:, None, :]
-            + (cross**2)[:, None, None] * across[:, :, None] * across[:, None, :]
-        )
+        along = (np.sin(angle), np.cos(angle))
+        across = (-along[1], along[0])
+        # range_std^2 along along^T + cross^2 across across^T, entry by entry.
+        range_var, cross_var = self.range_std_m**2, cross**2
+        covariances: FloatArray = np.empty((rng.shape[0], 2, 2))
+        for i in (0, 1):
+            for j in (0, 1):
+                covariances[:, i, j] = (
+                    range_var * along[i] * along[j] + cross_var * across[i] * across[j]
+                )
         return covariances
 
 

@@ -4,7 +4,7 @@ intersection's local frame."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,15 +51,8 @@ class RadarSite:
 
     def covers(self, positions: FloatArray) -> BoolArray:
         """Return which of the (N, 2) east-north positions lie well inside the beams."""
-        x, y = self._to_sensor(positions[:, 0] - self.east_m, positions[:, 1] - self.north_m)
-        rng = np.hypot(x, y)
-        bearing = np.abs(np.arctan2(y, x))
-        inside = np.zeros(positions.shape[0], np.bool_)
-        for beam in self.beams:
-            inside |= (rng <= beam.max_range_m - COVERAGE_MARGIN_M) & (
-                bearing <= beam.half_angle_rad - COVERAGE_MARGIN_RAD
-            )
-        return inside & (x > COVERAGE_MARGIN_M)
+        inside: BoolArray = FieldsOfView((self,)).covers(positions)[0]
+        return inside
 
     def to_local(
         self, x_m: FloatArray, y_m: FloatArray, vx_mps: FloatArray, vy_mps: FloatArray
@@ -74,6 +67,44 @@ class RadarSite:
         velocities = np.stack((vx_mps * s - vy_mps * c, vx_mps * c + vy_mps * s), axis=-1)
         return positions, velocities
 
-    def _to_sensor(self, east: FloatArray, north: FloatArray) -> tuple[FloatArray, FloatArray]:
-        s, c = math.sin(self.yaw_rad), math.cos(self.yaw_rad)
-        return east * s + north * c, -east * c + north * s
+
+class FieldsOfView:
+    """Where several radars look, for asking of many positions at once which radar covers
+    which (what :meth:`RadarSite.covers` answers for one)."""
+
+    def __init__(self, sites: Sequence[RadarSite]) -> None:
+        def column(values: Sequence[float]) -> FloatArray:
+            return np.array(values, np.float64).reshape(-1, 1)
+
+        self._east = column([s.east_m for s in sites])
+        self._north = column([s.north_m for s in sites])
+        self._sin = column([math.sin(s.yaw_rad) for s in sites])
+        self._cos = column([math.cos(s.yaw_rad) for s in sites])
+        # Beam b of each site as columns; a site with fewer beams is padded with beams that
+        # cover nothing.
+        n_beams = max((len(s.beams) for s in sites), default=0)
+        nowhere = Beam(-math.inf, -math.inf)
+        padded = [s.beams + (nowhere,) * (n_beams - len(s.beams)) for s in sites]
+        self._reach = [
+            column([beams[b].max_range_m - COVERAGE_MARGIN_M for beams in padded])
+            for b in range(n_beams)
+        ]
+        self._half_angle = [
+            column([beams[b].half_angle_rad - COVERAGE_MARGIN_RAD for beams in padded])
+            for b in range(n_beams)
+        ]
+
+    def covers(self, positions: FloatArray) -> BoolArray:
+        """Return (S, N): whether site s covers east-north position n well inside its beams."""
+        east = positions[:, 0] - self._east
+        north = positions[:, 1] - self._north
+        # In each sensor's frame: x forward (sin yaw, cos yaw), y left (-cos yaw, sin yaw).
+        x = east * self._sin + north * self._cos
+        y = -east * self._cos + north * self._sin
+        rng = np.hypot(x, y)
+        bearing = np.abs(np.arctan2(y, x))
+        inside = np.zeros(x.shape, np.bool_)
+        for reach, half_angle in zip(self._reach, self._half_angle, strict=True):
+            inside |= (rng <= reach) & (bearing <= half_angle)
+        inside &= x > COVERAGE_MARGIN_M
+        return inside

@@ -56,7 +56,12 @@ class Attributes:
 
 
 class TrackAttributes:
-    """Keeps attributes by track id for the live tracks; forgets a track when it dies."""
+    """Keeps attributes by track id for the live tracks; forgets a track when it dies.
+
+    Each per-track array has one row more than there are tracks: the last row is a blank
+    track (nothing known, born now), so a gather by :meth:`_rows` (-1 for an unknown id)
+    fills unknown tracks without a second pass.
+    """
 
     def __init__(self, sensors: Sequence[str], settings: AttributeSettings | None = None) -> None:
         self._sensors = tuple(sensors)
@@ -68,11 +73,12 @@ class TrackAttributes:
         self._bits = 1 << np.arange(len(self._sensors), dtype=np.int64)
         self._settings = settings or AttributeSettings()
         self._ids = np.empty(0, np.int64)
-        self._votes = np.empty((0, N_CLASSES))
-        self._class = np.empty(0, np.int64)
-        self._size = np.empty((0, 2))
-        self._birth = np.empty(0)
-        self._last_hit = np.empty((0, len(self._sensors)))
+        self._ascending = True  # ids in increasing order (the tracker numbers them so)
+        self._votes = np.zeros((1, N_CLASSES))
+        self._class = np.full(1, pb.OBJECT_CLASS_UNKNOWN, np.int64)
+        self._size = np.zeros((1, 2))
+        self._birth = np.zeros(1)
+        self._last_hit = np.full((1, len(self._sensors)), -np.inf)
 
     def update(self, live_ids: IntArray, time_s: float, sensor: int, seen: Observations) -> None:
         """Keep the ``live_ids`` (new ones born at ``time_s``), then take ``seen``, made by
@@ -80,72 +86,70 @@ class TrackAttributes:
         self._align(live_ids, time_s)
         if seen.track_ids.size == 0:
             return
-        rows = _rows_of(self._ids, seen.track_ids)
+        rows = self._rows(seen.track_ids)
+        cls, length, width = seen.object_class, seen.length_m, seen.width_m
         ok = rows >= 0
-        rows, cls = rows[ok], seen.object_class[ok]
-        length, width = seen.length_m[ok], seen.width_m[ok]
+        if not ok.all():
+            rows, cls, length, width = rows[ok], cls[ok], length[ok], width[ok]
         s = self._settings
         self._last_hit[rows, sensor] = time_s
         # Class votes: decay, add one for the observed class (an "unknown" says nothing).
-        evidence = (cls >= 0) & (cls < N_CLASSES) & ~np.isin(cls, _NO_EVIDENCE)
-        self._votes[rows[evidence]] *= s.class_decay
-        self._votes[rows[evidence], cls[evidence]] += 1.0
-        best = self._votes[rows].argmax(axis=1)
+        evidence = (cls >= 0) & (cls < N_CLASSES)
+        for no_evidence in _NO_EVIDENCE:
+            evidence &= cls != no_evidence
+        voted = rows[evidence]
+        self._votes[voted] *= s.class_decay
+        self._votes[voted, cls[evidence]] += 1.0
+        votes = self._votes[rows]
+        best = votes.argmax(axis=1)
+        k = np.arange(rows.size)
+        top = votes[k, best]
         current = self._class[rows]
-        lead = self._votes[rows, best] - self._votes[rows, np.clip(current, 0, N_CLASSES - 1)]
+        lead = top - votes[k, np.minimum(np.maximum(current, 0), N_CLASSES - 1)]
         undecided = current <= pb.OBJECT_CLASS_UNKNOWN
-        switch = (best != current) & (self._votes[rows, best] > 0)
+        switch = (best != current) & (top > 0)
         switch &= undecided | (lead > s.class_margin)
         self._class[rows[switch]] = best[switch]
-        for axis, values in enumerate((length, width)):
-            good = np.isfinite(values) & (values > 0) & (values < 50)
-            r, v = rows[good], values[good]
-            old = self._size[r, axis]
-            self._size[r, axis] = np.where(old > 0, old + s.size_gain * (v - old), v)
+        # Sizes: a plausible observation is taken whole at first, then smoothed in.
+        observed = np.column_stack((length, width))
+        good = np.isfinite(observed) & (observed > 0) & (observed < 50)
+        size = self._size[rows]
+        with np.errstate(invalid="ignore", over="ignore"):
+            smoothed = np.where(size > 0, size + s.size_gain * (observed - size), observed)
+        self._size[rows] = np.where(good, smoothed, size)
 
     def view(self, ids: IntArray, time_s: float) -> Attributes:
         """Return the attributes of the tracks ``ids`` (an unknown id: nothing known yet)."""
-        rows = _rows_of(self._ids, ids)
-        known = rows >= 0
-        n = ids.size
-        cls = np.full(n, pb.OBJECT_CLASS_UNKNOWN, np.int64)
-        size = np.zeros((n, 2))
-        birth = np.full(n, time_s)
-        recent = np.zeros((n, len(self._sensors)), np.bool_)
-        r = rows[known]
-        cls[known], size[known], birth[known] = self._class[r], self._size[r], self._birth[r]
-        recent[known] = (time_s - self._last_hit[r]) <= self._settings.sources_window_s
+        r = self._rows(ids)
+        self._birth[-1] = time_s
+        size = self._size[r]
+        recent = (time_s - self._last_hit[r]) <= self._settings.sources_window_s
         return Attributes(
-            object_class=cls,
+            object_class=self._class[r],
             length_m=size[:, 0],
             width_m=size[:, 1],
-            birth_s=birth,
-            sources=tuple(self._subsets[mask] for mask in (recent @ self._bits).tolist()),
+            birth_s=self._birth[r],
+            sources=tuple(map(self._subsets.__getitem__, (recent @ self._bits).tolist())),
         )
 
     def _align(self, live_ids: IntArray, time_s: float) -> None:
-        rows = _rows_of(self._ids, live_ids)
-        known = rows >= 0
-        r = rows[known]
-        n = live_ids.size
-        votes = np.zeros((n, N_CLASSES))
-        cls = np.full(n, pb.OBJECT_CLASS_UNKNOWN, np.int64)
-        size = np.zeros((n, 2))
-        birth = np.full(n, time_s)
-        last_hit = np.full((n, len(self._sensors)), -np.inf)
-        votes[known], cls[known], size[known] = self._votes[r], self._class[r], self._size[r]
-        birth[known], last_hit[known] = self._birth[r], self._last_hit[r]
+        if np.array_equal(live_ids, self._ids):
+            return  # no track born or ended since the last cycle
+        r = np.append(self._rows(live_ids), -1)  # and the blank row stays last
+        self._birth[-1] = time_s
+        self._votes, self._class, self._size = self._votes[r], self._class[r], self._size[r]
+        self._birth, self._last_hit = self._birth[r], self._last_hit[r]
         self._ids = live_ids.copy()
-        self._votes, self._class, self._size = votes, cls, size
-        self._birth, self._last_hit = birth, last_hit
+        self._ascending = bool((live_ids[1:] > live_ids[:-1]).all())
 
-
-def _rows_of(ids: IntArray, wanted: IntArray) -> IntArray:
-    """Return the row of each of ``wanted`` in ``ids`` (unique), -1 where absent."""
-    if ids.size == 0:
-        return np.full(wanted.shape, -1, np.int64)
-    order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
-    pos = np.clip(np.searchsorted(sorted_ids, wanted), 0, ids.size - 1)
-    found = sorted_ids[pos] == wanted
-    return np.where(found, order[pos], -1).astype(np.int64)
+    def _rows(self, wanted: IntArray) -> IntArray:
+        """Return the row of each of ``wanted`` (-1, the blank row, where not a live id)."""
+        ids = self._ids
+        if ids.size == 0:
+            return np.full(wanted.shape, -1, np.int64)
+        order = None if self._ascending else np.argsort(ids, kind="stable")
+        sorted_ids = ids if order is None else ids[order]
+        pos = np.searchsorted(sorted_ids, wanted)
+        np.minimum(pos, ids.size - 1, out=pos)
+        found = sorted_ids[pos] == wanted
+        return np.where(found, pos if order is None else order[pos], -1).astype(np.int64)

@@ -48,71 +48,77 @@ def fused_object_list(
     geo = frame.enu_to_geodetic(x[:, 0], x[:, 1], np.zeros(n))
     speed, heading, speed_std, heading_std = _speed_heading(x[:, 2:], p[:, 2:, 2:])
     position_std = np.sqrt(np.maximum(np.linalg.eigvalsh(p[:, :2, :2])[:, -1], 0.0))
+    # Every float of an object in one table row (one conversion to Python floats), in the
+    # order of the fields the loop below unpacks it into.
+    table = np.column_stack(
+        (
+            x,
+            p[:, 0, 0],
+            p[:, 0, 1],
+            p[:, 1, 1],
+            p[:, 2, 2],
+            p[:, 2, 3],
+            p[:, 3, 3],
+            geo.latitude_deg,
+            geo.longitude_deg,
+            geo.altitude_m,
+            position_std,
+            speed,
+            heading,
+            speed_std,
+            heading_std,
+            tracks.length_m,
+            tracks.width_m,
+            tracks.hit_ratio,
+            tracks.age_s,
+        )
+    ).tolist()
     rows = zip(
-        tracks.ids.tolist(),
+        (tracks.ids % 2**32).tolist(),
         tracks.object_class.tolist(),
-        x.tolist(),
-        p[:, :2, :2].reshape(n, 4).tolist(),
-        p[:, 2:, 2:].reshape(n, 4).tolist(),
-        geo.latitude_deg.tolist(),
-        geo.longitude_deg.tolist(),
-        geo.altitude_m.tolist(),
-        position_std.tolist(),
-        speed.tolist(),
-        heading.tolist(),
-        speed_std.tolist(),
-        heading_std.tolist(),
-        tracks.length_m.tolist(),
-        tracks.width_m.tolist(),
-        tracks.hit_ratio.tolist(),
-        tracks.age_s.tolist(),
+        table,
         tracks.coasting.tolist(),
         tracks.sources,
         tracks.cooperative_ids,
         strict=True,
     )
     add = out.objects.add
-    for (
-        track_id,
-        cls,
-        (e, nn, ve, vn),
-        pp,
-        pv,
-        lat,
-        lon,
-        alt,
-        pos_std,
-        spd,
-        hdg,
-        spd_std,
-        hdg_std,
-        length,
-        width,
-        hit_ratio,
-        age,
-        coasting,
-        sources,
-        cooperative_id,
-    ) in rows:
+    for object_id, cls, floats, coasting, sources, cooperative_id in rows:
         obj = add()
-        obj.object_id = track_id % 2**32
-        obj.object_class = cls
-        obj.x_m, obj.y_m, obj.vx_mps, obj.vy_mps = e, nn, ve, vn
         position = obj.position
-        position.latitude_deg, position.longitude_deg, position.altitude_m = lat, lon, alt
-        position.horizontal_accuracy_m = pos_std
-        obj.speed_mps, obj.heading_rad = spd, hdg
-        obj.speed_accuracy_mps, obj.heading_accuracy_rad = spd_std, hdg_std
-        obj.length_m, obj.width_m = length, width
-        obj.existence_probability = hit_ratio
-        cov = obj.position_covariance
-        cov.east_east, cov.east_north, cov.north_north = pp[0], pp[1], pp[3]
-        cov = obj.velocity_covariance
-        cov.east_east, cov.east_north, cov.north_north = pv[0], pv[1], pv[3]
-        obj.age_s = age
+        p_cov, v_cov = obj.position_covariance, obj.velocity_covariance
+        (
+            obj.x_m,
+            obj.y_m,
+            obj.vx_mps,
+            obj.vy_mps,
+            p_cov.east_east,
+            p_cov.east_north,
+            p_cov.north_north,
+            v_cov.east_east,
+            v_cov.east_north,
+            v_cov.north_north,
+            position.latitude_deg,
+            position.longitude_deg,
+            position.altitude_m,
+            position.horizontal_accuracy_m,
+            obj.speed_mps,
+            obj.heading_rad,
+            obj.speed_accuracy_mps,
+            obj.heading_accuracy_rad,
+            obj.length_m,
+            obj.width_m,
+            obj.existence_probability,
+            obj.age_s,
+        ) = floats
+        obj.object_id = object_id
+        obj.object_class = cls
         obj.source_sensors.extend(sources)
-        obj.cooperative_id = cooperative_id
-        obj.coasting = coasting
+        # Proto3 leaves these out at their defaults (most tracks): setting them costs time.
+        if cooperative_id:
+            obj.cooperative_id = cooperative_id
+        if coasting:
+            obj.coasting = True
     return out
 
 
@@ -123,13 +129,17 @@ def _speed_heading(
     a heading too uncertain to mean anything is 0 with accuracy 0 (unknown)."""
     ve, vn = velocity[:, 0], velocity[:, 1]
     speed = np.hypot(ve, vn)
-    safe = np.where(speed > 1e-9, speed, 1.0)
-    u = np.stack((ve / safe, vn / safe), axis=-1)  # along the motion
-    w = np.stack((vn / safe, -ve / safe), axis=-1)  # across it
+    moving = speed > 1e-9
+    safe = np.where(moving, speed, 1.0)
+    along_e, along_n = ve / safe, vn / safe
+    u = np.stack((along_e, along_n), axis=-1)  # along the motion
+    w = np.stack((along_n, -along_e), axis=-1)  # across it
     along_var = np.einsum("ni,nij,nj->n", u, covariance, u)
     across_var = np.einsum("ni,nij,nj->n", w, covariance, w)
-    # At rest the direction is arbitrary: take the larger axis of the velocity's uncertainty.
-    along_var = np.where(speed > 1e-9, along_var, np.linalg.eigvalsh(covariance)[:, -1])
+    at_rest = ~moving
+    if at_rest.any():
+        # At rest the direction is arbitrary: take the larger axis of the velocity's uncertainty.
+        along_var[at_rest] = np.linalg.eigvalsh(covariance[at_rest])[:, -1]
     speed_std = np.sqrt(np.maximum(along_var, 0.0))
     known = speed > MIN_SPEED_SIGMAS_FOR_HEADING * speed_std
     heading = np.where(known, np.arctan2(ve, vn) % (2 * math.pi), 0.0)

@@ -140,7 +140,7 @@ def _assign(
     # (or clutter) never enter the matrix.
     pt, pd = pair_tracks[gated], pair_dets[gated]
     cost_of_pair = (d2 + log_det)[gated]
-    t_rows, t_of = np.unique(pt, return_inverse=True)
+    t_rows, t_of = _unique_sorted(pt)  # pairs come grouped by track, in track order
     d_cols, d_of = np.unique(pd, return_inverse=True)
     k, c = t_rows.size, d_cols.size
     # Each track also has a column of its own meaning "missed", at the gate's cost (with the
@@ -157,7 +157,7 @@ def _assign(
     taker[d_of[alone]] = t_of[alone]
     tangled = ~alone
     if tangled.any():
-        rt, rt_of = np.unique(t_of[tangled], return_inverse=True)
+        rt, rt_of = _unique_sorted(t_of[tangled])
         rd, rd_of = np.unique(d_of[tangled], return_inverse=True)
         kk, cc = rt.size, rd.size
         cost = np.full((kk, cc + kk), _NOT_ALLOWED)
@@ -203,6 +203,18 @@ def _shadowed(
     vx, vy = dv[:, 0], dv[:, 1]
     d2 = (syy * vx * vx - 2.0 * sxy * vx * vy + sxx * vy * vy) / (sxx * syy - sxy * sxy)
     return np.unique(t_of[candidate][d2 > gate]).astype(np.int64)
+
+
+def _unique_sorted(values: IntArray) -> tuple[IntArray, IntArray]:
+    """``np.unique(values, return_inverse=True)`` for ``values`` already in ascending order,
+    without the sort."""
+    if values.size == 0:
+        return values.copy(), values.copy()
+    starts = np.empty(values.size, np.bool_)
+    starts[0] = True
+    np.not_equal(values[1:], values[:-1], out=starts[1:])
+    inverse = np.cumsum(starts) - 1
+    return values[starts], inverse.astype(np.int64)
 
 
 def _others(n: int, taken: IntArray) -> IntArray:

@@ -90,22 +90,24 @@ def usable(
             detections.positions[: limits.max_count], detections.covariances[: limits.max_count]
         )
     p, c = detections.positions, detections.covariances
-    finite_p = np.isfinite(p).all(axis=1)
+    finite = np.isfinite(p)
+    finite_p = finite.all(axis=1)
     with np.errstate(invalid="ignore", over="ignore"):
-        finite_only = np.where(np.isfinite(p), p, 0.0)
+        # Non-finite entries are zeroed so the checks below stay quiet (when there are any).
+        finite_only = p if finite_p.all() else np.where(finite, p, 0.0)
         in_range = (np.abs(finite_only) <= limits.max_abs_position_m).all(axis=1)
         good_c = np.asarray(np.isfinite(c).all(axis=(1, 2)))
-        cs = np.where(good_c[:, None, None], c, 0.0)
+        cs = c if good_c.all() else np.where(good_c[:, None, None], c, 0.0)
         a, b1, b2, d = cs[:, 0, 0], cs[:, 0, 1], cs[:, 1, 0], cs[:, 1, 1]
         good_c &= (a >= limits.min_variance_m2) & (a <= limits.max_variance_m2)
         good_c &= (d >= limits.min_variance_m2) & (d <= limits.max_variance_m2)
         good_c &= np.abs(b1 - b2) <= 1e-9 * (a + d)
         # Positive definite with some margin: a correlation of 1 makes S singular with P = 0.
         good_c &= a * d - b1 * b1 > 1e-9 * a * d
-    rejected["non_finite_position"] += int((~finite_p).sum())
-    rejected["position_out_of_range"] += int((finite_p & ~in_range).sum())
-    rejected["bad_covariance"] += int((finite_p & in_range & ~good_c).sum())
     keep = finite_p & in_range & good_c
     if keep.all():
         return detections, np.arange(len(detections), dtype=np.int64)
+    rejected["non_finite_position"] += int((~finite_p).sum())
+    rejected["position_out_of_range"] += int((finite_p & ~in_range).sum())
+    rejected["bad_covariance"] += int((finite_p & in_range & ~good_c).sum())
     return detections.select(keep), np.flatnonzero(keep).astype(np.int64)

@@ -17,10 +17,11 @@ def inverse_2x2(m: FloatArray) -> tuple[FloatArray, FloatArray]:
     a, b, c, d = m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1]
     det = a * d - b * c
     inv = np.empty_like(m)
-    inv[:, 0, 0] = d / det
-    inv[:, 0, 1] = -b / det
-    inv[:, 1, 0] = -c / det
-    inv[:, 1, 1] = a / det
+    inv[:, 0, 0] = d
+    inv[:, 0, 1] = -b
+    inv[:, 1, 0] = -c
+    inv[:, 1, 1] = a
+    inv /= det[:, None, None]
     return inv, det
 
 

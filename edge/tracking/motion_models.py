@@ -17,6 +17,10 @@ _MIN_SPEED_FOR_HEADING = 0.5
 _SMALL_YAW_RATE = 1e-6
 """Below this |yaw rate| (rad/s) CTRV uses its straight-line limit: v/omega loses precision."""
 
+_CV_NOISE_LAYOUT = np.array([[0, 3, 1, 3], [3, 0, 3, 1], [1, 3, 2, 3], [3, 1, 3, 2]])
+"""Constant velocity's process noise from its terms (dt^3 q/3, dt^2 q/2, dt q, 0): each axis
+has [[dt^3 q/3, dt^2 q/2], [dt^2 q/2, dt q]] over its position and velocity, the axes apart."""
+
 
 @dataclass(frozen=True, slots=True)
 class ConstantVelocity:
@@ -43,14 +47,9 @@ class ConstantVelocity:
     def process_noise(self, means: FloatArray, dt_s: FloatArray) -> FloatArray:
         """Return the process noise covariances (N, 4, 4) over ``dt_s``."""
         q = self.accel_noise_m_s2**2
-        n = means.shape[0]
-        out = np.zeros((n, 4, 4))
         t1, t2, t3 = dt_s * q, dt_s**2 * q / 2.0, dt_s**3 * q / 3.0
-        for pos, vel in ((0, 2), (1, 3)):
-            out[:, pos, pos] = t3
-            out[:, pos, vel] = t2
-            out[:, vel, pos] = t2
-            out[:, vel, vel] = t1
+        terms = np.stack((t3, t2, t1, np.zeros_like(t1)), axis=-1)
+        out: FloatArray = terms[:, _CV_NOISE_LAYOUT]
         return out
 
     def initial_state(

@@ -76,17 +76,25 @@ class TrackSet:
         return int(self.means.shape[1])
 
     def select(self, rows: BoolArray | IntArray) -> TrackSet:
-        """Return the tracks at ``rows`` (a boolean mask or row indices), in that order."""
+        """Return the tracks at ``rows`` (a boolean mask or row indices), in that order.
+
+        Raises:
+            IndexError: a mask not of one flag per track, or a row out of range.
+        """
+        if rows.dtype == np.bool_:
+            if rows.shape != self.ids.shape:
+                raise IndexError(f"a mask of shape {rows.shape} for {len(self)} tracks")
+            rows = rows.nonzero()[0]  # once, not once per array
         return TrackSet(
-            ids=self.ids[rows],
-            means=self.means[rows],
-            covariances=self.covariances[rows],
-            time_s=self.time_s[rows],
-            last_update_s=self.last_update_s[rows],
-            ages=self.ages[rows],
-            hit_history=self.hit_history[rows],
-            misses=self.misses[rows],
-            confirmed=self.confirmed[rows],
+            ids=self.ids.take(rows, axis=0),
+            means=self.means.take(rows, axis=0),
+            covariances=self.covariances.take(rows, axis=0),
+            time_s=self.time_s.take(rows, axis=0),
+            last_update_s=self.last_update_s.take(rows, axis=0),
+            ages=self.ages.take(rows, axis=0),
+            hit_history=self.hit_history.take(rows, axis=0),
+            misses=self.misses.take(rows, axis=0),
+            confirmed=self.confirmed.take(rows, axis=0),
         )
 
     def concat(self, other: TrackSet) -> TrackSet:

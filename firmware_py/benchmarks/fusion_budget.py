@@ -22,7 +22,8 @@ from edge.roadside.intersection_tracker import IntersectionTracker, RadarScan
 from edge.roadside.radar_noise import RADAR_NOISE
 from edge.roadside.radar_site import RADAR_BEAMS, RadarSite
 from edge.roadside.track_list import fused_object_list
-from edge.tracking.builders import ConstantTurnRate, gnn_tracker
+from edge.tracking.builders import ConstantVelocity, gnn_tracker
+from firmware_py.box.perception import INTERSECTION_ACCEL_NOISE_M_S2
 from firmware_py.simulation.radar_model import ClutterAndMisses, RadarModel, RadarReturns
 from firmware_py.simulation.scenes import RadarMount, crowd
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -66,7 +67,9 @@ def run_budget(duration_s: float = 10.0, warmup_s: float = 1.0, seed: int = 0) -
     rng = np.random.default_rng(seed + 1)
     models = [RadarModel(m, RADAR_NOISE[m.kind], effects, rng) for m in scene.radars]
     sites = [_site(m) for m in scene.radars]
-    fusion = IntersectionTracker(sites, gnn_tracker(ConstantTurnRate()))
+    fusion = IntersectionTracker(
+        sites, gnn_tracker(ConstantVelocity(INTERSECTION_ACCEL_NOISE_M_S2))
+    )
     sensor_ids = [s.sensor_id for s in sites]
     period = 1.0 / RATE_HZ
     cycle_ms: list[float] = []

@@ -20,7 +20,6 @@ from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
     DEFAULT_V2X_LISTEN_PORT,
     DEFAULT_V2X_RADIO_PORT,
-    MOTION_MODELS,
     ROLES,
     SIGNAL_CONTROLLER_PROTOCOLS,
     V2X_RADIOS,
@@ -426,7 +425,6 @@ def _perception(t: Table) -> PerceptionConfig:
         reference=reference,
         raw_object_lists=t.boolean("raw_object_lists", False),
         cooperative=t.boolean("cooperative", True),
-        motion_model=t.string("motion_model", "cv", choices=MOTION_MODELS),
     )
     t.reject_unknown()
     return perception

@@ -69,10 +69,6 @@ class RadarConfig:
     noise: RadarNoise | None = None  # None: the kind's default (edge.roadside.radar_noise)
 
 
-MOTION_MODELS = ("cv", "ctrv")
-"""``[perception] motion_model``: constant velocity, or constant turn rate and velocity."""
-
-
 @dataclass(frozen=True)
 class PerceptionConfig:
     """A roadside unit's tracker: ``reference`` is the intersection's reference point (None:
@@ -83,7 +79,6 @@ class PerceptionConfig:
     reference: GeoPoint | None = None
     raw_object_lists: bool = False
     cooperative: bool = True
-    motion_model: str = "cv"
 
 
 @dataclass(frozen=True)

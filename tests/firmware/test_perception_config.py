@@ -26,12 +26,7 @@ def roadside(tmp_path: Path, old: str, new: str) -> Path:
 def test_the_example_configures_the_tracker() -> None:
     config = load_box_config(EXAMPLES_DIR / "roadside.toml")
     p = config.perception
-    assert (p.intersection_id, p.raw_object_lists, p.cooperative, p.motion_model) == (
-        101,
-        False,
-        True,
-        "cv",
-    )
+    assert (p.intersection_id, p.raw_object_lists, p.cooperative) == (101, False, True)
     assert p.reference is not None
     assert p.reference.latitude_deg == 34.2235
     (radar,) = config.radars
@@ -62,7 +57,7 @@ def test_radar_noise_overrides_only_what_it_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "match"),
     [
-        ('motion_model = "cv"', 'motion_model = "kalman"', r"perception\.motion_model"),
+        ("cooperative = true", 'cooperative = true\nmotion_model = "ctrv"', "motion_model"),
         ("raw_object_lists = false", 'raw_object_lists = "no"', r"raw_object_lists"),
         ("intersection_id = 101\nreference", "intersection_id = -1\nreference", "intersection_id"),
         ("cooperative = true", "cooperative = true\nfusion = 1", "fusion"),
