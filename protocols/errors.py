@@ -10,6 +10,8 @@
     |   +-- candump._RejectedLineError   a candump line that is not a frame (counted by
     |                        ``parse_candump``, never raised out of it)
     +-- V2xError             a T/CSAE 53 MessageFrame we cannot decode or encode (``reason``)
+    |   +-- V2xDecodeError   bytes that are not a MessageFrame: ``path`` names where, ``detail``
+    |                        why (``truncated``, ``out_of_range``, ``unknown_alternative``...)
     +-- TopicError           an MQTT topic that is not ``rg/v1/{region}/{device_id}/{stream}``
     +-- DefinitionError      a file describing a protocol cannot be used (names the file, the
     |   |                    key or line, the value and what would be valid)
@@ -71,10 +73,33 @@ class V2xError(ProtocolError):
 
     ``reason`` is ``empty`` or ``malformed`` (bytes that are not a valid ``MessageFrame``,
     values out of their ranges included) when decoding, ``unencodable`` when a message does
-    not fit the standard (e.g. a SPaT without phases, or with more than 16).
+    not fit the standard (e.g. a SPaT without phases, or with more than 16), ``bad_json`` for
+    JSON that is not a ``MessageFrame`` in the ASN.1 JSON form (an unknown member or
+    enumeration name included) and ``unconvertible`` for a decoded value JSON cannot hold.
     """
 
     reason = "malformed"
+
+
+class V2xDecodeError(V2xError):
+    """Bytes that do not decode as a T/CSAE 53-2017 ``MessageFrame``.
+
+    ``reason`` stays ``malformed`` (or ``empty``), the counter label; ``path`` is where the
+    decoder stopped (``MessageFrame.bsmFrame.pos.long``, empty when unknown) and ``detail``
+    a machine-readable cause: ``empty``, ``truncated``, ``out_of_range``, ``bad_index`` (a
+    choice or enumeration index the 2017 modules do not have), ``unknown_alternative`` (a
+    ``MessageFrame`` extension alternative: likely a later edition such as 2020),
+    ``wrong_kind`` (a valid frame of another message than asked for) or ``invalid``.
+    """
+
+    reason = "malformed"
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, path: str = "", detail: str = "invalid"
+    ) -> None:
+        super().__init__(message, reason=reason)
+        self.path = path
+        self.detail = detail
 
 
 class TopicError(ProtocolError):

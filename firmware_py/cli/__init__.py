@@ -17,7 +17,7 @@ from typing import Any
 from cloud_bridge.errors import BridgeError
 from edge.errors import EdgeError
 from firmware_py import __version__
-from firmware_py.cli import benchmark, bridge, broker, config, decode, demo, hal, nmea, run
+from firmware_py.cli import benchmark, bridge, broker, config, decode, demo, hal, nmea, run, v2x
 from firmware_py.errors import FirmwareError
 from hal.errors import HalError
 from protocols.errors import ProtocolError
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"roadgate {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for module in (demo, run, bridge, config, broker, decode, nmea, hal):
+    for module in (demo, run, bridge, config, broker, decode, nmea, v2x, hal):
         module.register(commands)
     benchmarks = benchmark.register(commands)
     _load_plugins(commands, {"benchmark": benchmarks})

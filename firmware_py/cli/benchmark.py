@@ -79,6 +79,21 @@ def register(commands: Any) -> Any:
         help="draw the smallest crowd's truth, detections and both trackers' tracks here",
     )
     fusion.set_defaults(handler=_fusion)
+    v2x = benchmarks.add_parser(
+        "v2x", help="T/CSAE 53 decode and encode per message kind against plain asn1tools"
+    )
+    v2x.add_argument(
+        "--frames",
+        type=positive_int,
+        metavar="N",
+        default=None,
+        help="frames per kind (default: 2000; 100 with --quick)",
+    )
+    v2x.add_argument("--quick", action="store_true", help="fewer frames and repeats")
+    v2x.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    v2x.set_defaults(handler=_v2x)
     return benchmarks
 
 
@@ -87,11 +102,7 @@ def _decode(args: argparse.Namespace) -> int:
 
     result = run_decode_bench(args.dbc or DEFAULT_DBC, args.frames)
     print(format_result(result))
-    if args.json is not None:
-        try:
-            args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n")
-        except OSError as err:
-            raise FirmwareError(f"cannot write {args.json}: {err.strerror or err}") from err
+    _write_json(args.json, result.as_json())
     return 0
 
 
@@ -120,9 +131,30 @@ def _fusion(args: argparse.Namespace) -> int:
         progress=lambda line: print(f"bench fusion: {line}", file=sys.stderr, flush=True),
     )
     print(format_result(result))
-    if args.json is not None:
-        try:
-            args.json.write_text(json.dumps(result.as_json(), indent=2) + "\n")
-        except OSError as err:
-            raise FirmwareError(f"cannot write {args.json}: {err.strerror or err}") from err
+    _write_json(args.json, result.as_json())
     return 0
+
+
+def _v2x(args: argparse.Namespace) -> int:
+    from firmware_py.benchmarks.v2x import (
+        DEFAULT_FRAMES,
+        QUICK_FRAMES,
+        format_result,
+        run_v2x_bench,
+    )
+
+    frames = args.frames or (QUICK_FRAMES if args.quick else DEFAULT_FRAMES)
+    result = run_v2x_bench(frames, quick=args.quick)
+    print(format_result(result))
+    _write_json(args.json, result.as_json())
+    return 0
+
+
+def _write_json(path: Path | None, data: object) -> None:
+    """Write a benchmark's ``--json`` report (nothing without ``--json``)."""
+    if path is None:
+        return
+    try:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as err:
+        raise FirmwareError(f"cannot write {path}: {err.strerror or err}") from err

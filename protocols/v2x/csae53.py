@@ -1,4 +1,6 @@
-"""T/CSAE 53-2017 messages in UPER: our BSM and SPaT out, any ``MessageFrame`` in.
+"""T/CSAE 53-2017 messages in UPER: our BSM and SPaT out, any ``MessageFrame`` in; the shared
+``encode_frame``/``decode_frame`` (typed errors naming where decoding stopped) that the MAP,
+RSI and RSM modules (``map.py``, ``rsi.py``, ``rsm.py``) build on.
 
 The codec is asn1tools compiling the standard's own ASN.1 (``asn/``, see its SOURCES.md) once,
 on first use. Values are converted to the standard's units here and only here; decoded
@@ -20,8 +22,21 @@ from typing import Any
 
 import asn1tools
 
-from protocols.errors import V2xError
+from protocols.errors import V2xDecodeError, V2xError
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.v2x.units import (
+    ELEVATION_UNAVAILABLE,
+    ELEVATION_UNIT_M,
+    HEADING_UNIT_DEG,
+    LATITUDE_UNAVAILABLE,
+    LATLON_UNIT_DEG,
+    LONGITUDE_UNAVAILABLE,
+    POSITION_CONFIDENCE,
+    SIZE_UNIT_M,
+    SPEED_UNAVAILABLE,
+    SPEED_UNIT_MPS,
+)
+from protocols.v2x.units import clamp as _clamp
 
 ASN_DIR = Path(__file__).resolve().parent / "asn"
 FRAME = "MessageFrame"
@@ -34,21 +49,12 @@ KINDS = {
 }
 """``MessageFrame`` alternatives -> the short kind names used in counters and recordings."""
 
-# Units of the standard (see the comments in asn/Def*.asn, Veh*.asn).
-LATLON_UNIT_DEG = 1e-7
-ELEVATION_UNIT_M = 0.1
-SPEED_UNIT_MPS = 0.02
-HEADING_UNIT_DEG = 0.0125
+# Units of the standard (see the comments in asn/Def*.asn, Veh*.asn) besides units.py's.
 ACCEL_UNIT_MPS2 = 0.01
 YAW_RATE_UNIT_DEG_S = 0.01
 STEERING_UNIT_DEG = 1.5
-SIZE_UNIT_M = 0.01
 TIME_MARK_UNIT_S = 0.1
 # "Unavailable" values.
-LATITUDE_UNAVAILABLE = 900000001
-LONGITUDE_UNAVAILABLE = 1800000001
-ELEVATION_UNAVAILABLE = -4096
-SPEED_UNAVAILABLE = 8191
 ACCEL_UNAVAILABLE = 2001
 VERTICAL_ACCEL_UNAVAILABLE = -127
 STEERING_UNAVAILABLE = 127
@@ -86,24 +92,6 @@ _LIGHTS_BACK: dict[str, pb.SignalState.ValueType] = {
     "yellow": pb.SIGNAL_STATE_AMBER,
     "flashing-yellow": pb.SIGNAL_STATE_FLASHING_AMBER,
 }
-# PositionConfidence: (upper bound in m, enumerated value), finest first.
-_POSITION_CONFIDENCE = (
-    (0.01, "a1cm"),
-    (0.02, "a2cm"),
-    (0.05, "a5cm"),
-    (0.1, "a10cm"),
-    (0.2, "a20cm"),
-    (0.5, "a50cm"),
-    (1.0, "a1m"),
-    (2.0, "a2m"),
-    (5.0, "a5m"),
-    (10.0, "a10m"),
-    (20.0, "a20m"),
-    (50.0, "a50m"),
-    (100.0, "a100m"),
-    (200.0, "a200m"),
-    (500.0, "a500m"),
-)
 
 
 @functools.cache
@@ -126,16 +114,6 @@ def station_id_bytes(station_id: int) -> bytes:
     if not 0 <= station_id < 1 << 64:
         raise ValueError(f"station id must fit in 8 bytes, got {station_id}")
     return station_id.to_bytes(8, "big")
-
-
-def _clamp(value: float, low: int, high: int) -> int:
-    # NaN is no value: the lowest code. An infinity is beyond any bound (round() of one
-    # would raise OverflowError).
-    if math.isnan(value):
-        return low
-    if math.isinf(value):
-        return high if value > 0 else low
-    return max(low, min(high, round(value)))
 
 
 def encode_bsm(state: pb.VehicleState, *, vehicle_id: bytes, msg_cnt: int, unix_s: float) -> bytes:
@@ -181,11 +159,11 @@ def encode_bsm(state: pb.VehicleState, *, vehicle_id: bytes, msg_cnt: int, unix_
     }
     if position.horizontal_accuracy_m > 0:
         bsm["posConfidence"] = {"pos": _position_confidence(position.horizontal_accuracy_m)}
-    return _encode(("bsmFrame", bsm))
+    return encode_frame(("bsmFrame", bsm))
 
 
 def _position_confidence(accuracy_m: float) -> str:
-    for bound, name in _POSITION_CONFIDENCE:
+    for bound, name in POSITION_CONFIDENCE:
         if accuracy_m <= bound:
             return name
     return "unavailable"
@@ -244,7 +222,7 @@ def encode_spat(
         "timeStamp": ms,
         "phases": phases,
     }
-    return _encode(
+    return encode_frame(
         (
             "spatFrame",
             {"msgCnt": msg_cnt, "moy": moy, "timeStamp": ms, "intersections": [intersection]},
@@ -256,7 +234,9 @@ def _time_mark(seconds: float) -> int:
     return _clamp(seconds / TIME_MARK_UNIT_S, 0, TIME_MARK_MAX)
 
 
-def _encode(frame: tuple[str, dict[str, Any]]) -> bytes:
+def encode_frame(frame: tuple[str, dict[str, Any]]) -> bytes:
+    """UPER bytes of a ``MessageFrame`` (alternative, asn1tools value); ``V2xError``
+    (``unencodable``) for a value out of its constraints."""
     try:
         return bytes(specification().encode(FRAME, frame, check_constraints=True))
     except asn1tools.Error as err:  # our conversions keep values in range: a bug if reached
@@ -266,9 +246,26 @@ def _encode(frame: tuple[str, dict[str, Any]]) -> bytes:
 def decode_message_frame(data: bytes) -> tuple[str, dict[str, Any]]:
     """(kind, fields) of a UPER ``MessageFrame``: kind is ``bsm``, ``spat``, ``map``, ``rsm``
     or ``rsi``; BSM and SPAT fields are in our units (see ``_bsm``, ``_spat``), the others
-    as asn1tools decodes them. Raises ``V2xError`` for anything else."""
+    as asn1tools decodes them (``protocols.v2x.map``, ``rsi``, ``rsm`` convert those).
+    Raises ``V2xDecodeError`` (a ``V2xError``) for anything else."""
+    choice, value = decode_frame(data)
+    kind = KINDS[choice]
+    if kind == "bsm":
+        return kind, _bsm(value)
+    if kind == "spat":
+        return kind, _spat(value)
+    return kind, dict(value)
+
+
+def decode_frame(data: bytes) -> tuple[str, dict[str, Any]]:
+    """The asn1tools (alternative, value) of a UPER ``MessageFrame``.
+
+    Raises ``V2xDecodeError`` whose ``path`` names where decoding stopped and whose
+    ``detail`` says why; a frame whose first bits announce extension additions (which the
+    2017 modules do not know) says it is likely of a later edition.
+    """
     if not data:
-        raise V2xError("empty datagram", reason="empty")
+        raise V2xDecodeError("empty datagram", reason="empty", detail="empty")
     try:
         choice, value = specification().decode(FRAME, bytes(data), check_constraints=True)
     except (
@@ -281,15 +278,63 @@ def decode_message_frame(data: bytes) -> tuple[str, dict[str, Any]]:
     ) as err:
         # asn1tools raises its own errors for most bad input, and plain ones for some
         # truncations and unknown extension choices.
-        raise V2xError(f"not a T/CSAE 53 MessageFrame: {err}", reason="malformed") from err
-    kind = KINDS.get(choice)
-    if kind is None:  # an alternative added by a later edition (an extension)
-        raise V2xError(f"unknown MessageFrame alternative {choice!r}", reason="malformed")
-    if kind == "bsm":
-        return kind, _bsm(value)
-    if kind == "spat":
-        return kind, _spat(value)
-    return kind, dict(value)
+        path = str(getattr(err, "location_str", "") or "")
+        detail = _detail(err)
+        raise V2xDecodeError(
+            f"not a T/CSAE 53-2017 MessageFrame at {path or FRAME}: "
+            f"{getattr(err, 'message', err)}{edition_hint(data)}",
+            path=path or FRAME,
+            detail=detail,
+        ) from err
+    if choice not in KINDS:  # asn1tools gives (None, None) for an extension alternative
+        raise V2xDecodeError(
+            f"{FRAME}: extension alternative {_extension_index(data)} is not in the 2017 "
+            "edition: likely a T/CSAE 53-2020 (or later) message",
+            path=FRAME,
+            detail="unknown_alternative",
+        )
+    return choice, value
+
+
+def decode_message(data: bytes, choice: str) -> dict[str, Any]:
+    """The asn1tools value of a UPER ``MessageFrame`` that must hold ``choice`` (e.g.
+    ``"mapFrame"``). Raises ``V2xDecodeError`` as ``decode_frame`` does, and with ``detail``
+    ``wrong_kind`` for another message."""
+    found, value = decode_frame(data)
+    if found != choice:
+        article = "an" if choice[0] in "aeiour" else "a"
+        raise V2xDecodeError(
+            f"expected {article} {choice}, got {found}", path=FRAME, detail="wrong_kind"
+        )
+    return value
+
+
+def edition_hint(data: bytes) -> str:
+    """A note for error messages when the frame's first bits say it carries extension
+    additions (bit 4 of the first byte: the message SEQUENCE's extension bit, after the
+    CHOICE's extension bit and 3-bit index); empty otherwise. Heuristic: a 2017 sender may
+    set it too, but ours never does and the 2020 edition's additions are where it is set."""
+    if data and data[0] & 0x80:
+        return " (a MessageFrame extension alternative: likely a later edition, e.g. 2020)"
+    if data and data[0] & 0x08 and (data[0] >> 4) & 0x07 < len(KINDS):
+        return " (the message carries extension additions: likely a later edition, e.g. 2020)"
+    return ""
+
+
+def _extension_index(data: bytes) -> int | str:
+    # After the extension bit, a normally small whole number: a 0 bit, then the index in 6.
+    return data[0] & 0x3F if not data[0] & 0x40 else "?"
+
+
+def _detail(err: Exception) -> str:
+    if isinstance(err, asn1tools.codecs.OutOfDataError | IndexError):
+        return "truncated"
+    if isinstance(err, asn1tools.ConstraintsError):
+        return "out_of_range"
+    text = str(getattr(err, "message", err))
+    if "index" in text:
+        return "bad_index"
+    return "invalid"
 
 
 def _unless(raw: int, unavailable: int, unit: float) -> float | None:
