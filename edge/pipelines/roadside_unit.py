@@ -90,7 +90,8 @@ class RoadsideUnitPipeline:
     datagrams arrive (at most ``spat_rate_hz``), or else from the fixed-time ``signal_plan`` at
     ``spat_rate_hz``; never from both (a ``ValueError``): a plan published while the controller
     is silent would be a guess. With a ``radio``, every SPaT published also goes on the air as
-    a SPAT. ``clock`` stamps what is published and judges the controller's silence;
+    a SPAT, every fused object list as RSM (at most 10 Hz) and every event as RSI. ``clock``
+    stamps what is published and judges the controller's silence;
     ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). The step
     methods (``on_can_batch``, ``on_gnss_line``, ``on_controller_datagrams``,
     ``check_controller``, ``publish_spat``, ``publish_health``) are what ``run`` schedules.
@@ -232,6 +233,8 @@ class RoadsideUnitPipeline:
                 self.counters["fused_lists"] += 1
                 if self._guard.admit(fused):
                     self._uplink.submit(fused, fused_ns)
+                    if self._radio is not None:
+                        self._radio.broadcast_objects(fused, fused_ns)
                     self._judge(fused, fused_ns)
 
     def _judge(self, objects: pb.ObjectList, now_ns: int) -> None:
@@ -241,6 +244,8 @@ class RoadsideUnitPipeline:
                 if self._guard.admit(event):
                     log.info("%s: %s", self._uplink.identity.device_id, event.description)
                     self._uplink.submit(event, now_ns)
+                    if self._radio is not None:
+                        self._radio.broadcast_event(event, now_ns)
 
     def on_gnss_line(self, line: bytes) -> None:
         """Feed one NMEA line: the RSU's position is surveyed; GNSS gives it time and a health
@@ -282,5 +287,7 @@ class RoadsideUnitPipeline:
             if not self._guard.admit(body):
                 continue
             self._uplink.submit(body, capture_time_ns)
+            # SPaT goes on the air; the faults of the unit's own equipment (its controller's
+            # silence, its clock) are for its operators, not for the vehicles: cloud only.
             if self._radio is not None and isinstance(body, pb.SignalPhaseTiming):
                 self._radio.broadcast_spat(body, capture_time_ns)

@@ -20,6 +20,7 @@ from edge.roadside.radar_site import RADAR_BEAMS, RadarSite
 from edge.roadside.state_feed import StateFeed
 from edge.tracking.builders import ConstantVelocity, gnn_tracker
 from edge.uplink.publisher import UplinkPublisher
+from edge.v2x.reception import ReceptionFilter
 from firmware_py.config.loader import heading_rad
 from firmware_py.config.model import BoxConfig
 
@@ -97,9 +98,15 @@ def build_perception(config: BoxConfig, uplink: UplinkPublisher | None = None) -
         return Perception(fusion)
     feed = StateFeed(uplink.settings.mqtt, uplink.identity, frame, associator.offer)
     bsm = BsmFeed(frame, associator.offer)
+    # What the radio hears is untrusted: stale, duplicate and impossible messages stop here.
+    heard = ReceptionFilter(bsm)
     return Perception(
         fusion,
         feeds={"state_feed": feed},
-        health_sources={"cooperative": counters_of(associator), "bsm_feed": counters_of(bsm)},
-        on_heard=bsm,
+        health_sources={
+            "cooperative": counters_of(associator),
+            "bsm_feed": counters_of(bsm),
+            "v2x_reception": counters_of(heard),
+        },
+        on_heard=heard,
     )

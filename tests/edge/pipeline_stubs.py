@@ -143,17 +143,30 @@ class RecordingRadio:
         self.link = StubLink()
         self.states: list[tuple[pb.VehicleState, int]] = []
         self.spats: list[tuple[pb.SignalPhaseTiming, int]] = []
+        self.object_lists: list[tuple[pb.ObjectList, int]] = []
+        self.events: list[tuple[pb.TrafficEvent, int]] = []
         self.running = asyncio.Event()
 
     @property
     def counters(self) -> Mapping[str, int]:
-        return {"tx.bsm": len(self.states), "tx.spat": len(self.spats)}
+        return {
+            "tx.bsm": len(self.states),
+            "tx.spat": len(self.spats),
+            "tx.rsm": len(self.object_lists),
+            "tx.rsi": len(self.events),
+        }
 
     def broadcast_state(self, state: pb.VehicleState, capture_time_ns: int) -> None:
         self.states.append((state, capture_time_ns))
 
     def broadcast_spat(self, spat: pb.SignalPhaseTiming, capture_time_ns: int) -> None:
         self.spats.append((spat, capture_time_ns))
+
+    def broadcast_objects(self, objects: pb.ObjectList, capture_time_ns: int) -> None:
+        self.object_lists.append((objects, capture_time_ns))
+
+    def broadcast_event(self, event: pb.TrafficEvent, capture_time_ns: int) -> None:
+        self.events.append((event, capture_time_ns))
 
     async def run(self) -> None:
         self.running.set()

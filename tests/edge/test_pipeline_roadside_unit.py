@@ -327,3 +327,28 @@ def test_with_a_fusion_the_fused_list_is_published_and_judged_and_raw_lists_on_r
     assert all(t == 1_000_000_000 for _, t in parts.uplink.submitted)
     assert pipeline.counters["fused_lists"] == 1
     assert pipeline.health.snapshot().counters["perception.cycles"] == 2
+
+
+def test_the_radio_gets_the_fused_list_and_the_traffic_events_not_the_units_faults() -> None:
+    parts = Parts()
+    port = UdpDatagramPort("signal-controller", "127.0.0.1", 0)  # never opened: not needed
+    controller = SignalControllerInput(port, green, timeout_s=1.0)
+    front = StubRadar("front", radar_list(1, CAR), radar_list(99, CAR))
+    pipeline = parts.pipeline(
+        [front],
+        fusion=StubFusion(),
+        controller=controller,
+        settings=RoadsideUnitSettings(raw_object_lists=True),
+    )
+    pipeline.on_can_batch("radar", empty_batch(2))
+    # Only the fused list goes on the air (not the radar's own), and the app's event on it.
+    ((fused, fused_ns),) = parts.radio.object_lists
+    assert (fused.sensor_id, fused_ns) == ("fused", 1_000_000_000)
+    assert parts.radio.events == [(parts.uplink.of(pb.TrafficEvent)[0], 1_000_000_000)]
+    pipeline.check_controller()
+    parts.clock.advance(1.5)
+    pipeline.check_controller()  # the controller's silence: the unit's own fault
+    (fault, _) = parts.uplink.submitted[-1]
+    assert isinstance(fault, pb.TrafficEvent)
+    assert fault.type == pb.EVENT_TYPE_SENSOR_FAULT
+    assert len(parts.radio.events) == 1, "a fault of the unit's own went on the air"
