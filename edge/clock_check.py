@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Any, Protocol, runtime_checkable
 
+from edge.fault_events import FaultEvents
 from protocols.errors import NmeaError
 from protocols.nmea import FixQuality, epoch_unix_ns, parse_sentence
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -68,7 +69,7 @@ class GnssClockCheck:
         self._samples: deque[int] = deque(maxlen=window)  # ns
         self._first_seen: dict[time, int] = {}  # epoch time of day -> first sentence's arrival
         self._counts: Counter[str] = Counter()
-        self._events = 0
+        self._faults = FaultEvents(device_id, "clock", pb.EVENT_TYPE_CLOCK_FAULT)
         self.offset_s: float | None = None
         """Box clock minus GNSS time (s, receiver latency included); None until measured."""
         self.disagrees = False
@@ -120,19 +121,10 @@ class GnssClockCheck:
                 "the receiver's output latency included)"
             )
             log.warning("%s: %s", self._device_id, text)
-            return [(self._event(pb.SEVERITY_WARNING, text), received_ns)]
+            return [(self._faults.make(pb.SEVERITY_WARNING, text), received_ns)]
         if self.disagrees and off <= self.bound_s * AGREE_FRACTION:
             self.disagrees = False
             text = f"box clock agrees with GNSS time again ({offset_s:+.3f} s)"
             log.info("%s: %s", self._device_id, text)
-            return [(self._event(pb.SEVERITY_INFO, text), received_ns)]
+            return [(self._faults.make(pb.SEVERITY_INFO, text), received_ns)]
         return []
-
-    def _event(self, severity: pb.Severity.ValueType, description: str) -> pb.TrafficEvent:
-        self._events += 1
-        return pb.TrafficEvent(
-            event_id=f"{self._device_id}-clock-{self._events}",
-            type=pb.EVENT_TYPE_CLOCK_FAULT,
-            severity=severity,
-            description=description,
-        )

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from edge.fault_events import FaultEvents
 from protocols.errors import ProtocolError
 from protocols.schema.v1 import roadgate_pb2 as pb
 
@@ -88,7 +89,7 @@ class SignalControllerFeed:
         self._last_heard_s: float | None = None  # monotonic; None until watching starts
         self._silent_since_s: float | None = None
         self._in_reject_burst = False
-        self._events = 0
+        self._faults = FaultEvents(device_id, "signal-controller", pb.EVENT_TYPE_SENSOR_FAULT)
 
     @property
     def silent(self) -> bool:
@@ -138,20 +139,11 @@ class SignalControllerFeed:
         silent_s = now_s - self._last_heard_s
         text = f"signal controller silent for {silent_s:.1f} s: no SPaT until it is back"
         log.warning("%s: %s", self._device_id, text)
-        return [(self._event(pb.SEVERITY_WARNING, text), self._wall_clock_ns())]
+        return [(self._faults.make(pb.SEVERITY_WARNING, text), self._wall_clock_ns())]
 
     def _recovered(self, silent_s: float, received_s: float) -> Output:
         self._silent_since_s = None
         self._counts["recoveries"] += 1
         text = f"signal controller back after {silent_s:.1f} s of silence"
         log.info("%s: %s", self._device_id, text)
-        return self._event(pb.SEVERITY_INFO, text), round(received_s * 1e9)
-
-    def _event(self, severity: pb.Severity.ValueType, description: str) -> pb.TrafficEvent:
-        self._events += 1
-        return pb.TrafficEvent(
-            event_id=f"{self._device_id}-signal-controller-{self._events}",
-            type=pb.EVENT_TYPE_SENSOR_FAULT,
-            severity=severity,
-            description=description,
-        )
+        return self._faults.make(pb.SEVERITY_INFO, text), round(received_s * 1e9)
