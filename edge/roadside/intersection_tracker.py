@@ -23,7 +23,7 @@ from edge.roadside.radar_site import FieldsOfView, RadarSite
 from edge.roadside.track_attributes import Observations, TrackAttributes
 from edge.tracking.detections import Detections
 from edge.tracking.kinematics import position_velocity
-from edge.tracking.track_set import BoolArray, FloatArray, IntArray
+from edge.tracking.track_set import BoolArray, FloatArray, IntArray, TrackSet
 from edge.tracking.tracker import Tracker
 from protocols.schema.v1 import roadgate_pb2 as pb
 
@@ -199,7 +199,7 @@ class IntersectionTracker:
                 time_s = self._time_s
         with np.errstate(all="ignore"):
             detections, kept = self._detections(scan, site, lateness)
-        self._tracker.step(detections, time_s, lambda xy: self._counts_miss(xy, index))
+        confirmed = self._tracker.step(detections, time_s, lambda xy: self._counts_miss(xy, index))
         self._time_s = time_s
         assigned = self._tracker.assigned
         rows = kept[assigned.detection_rows]
@@ -210,7 +210,7 @@ class IntersectionTracker:
             width_m=scan.width_m[rows],
         )
         self._attributes.update(self._tracker.tracks.ids, time_s, index, seen)
-        return self._fused(time_s)
+        return self._fused(confirmed, time_s)
 
     def _counts_miss(self, positions: FloatArray, index: int) -> BoolArray:
         """Where radar number ``index`` not seeing a track is a miss: inside its field of view,
@@ -240,8 +240,7 @@ class IntersectionTracker:
             covariances = covariances + np.eye(2) * (site.noise.velocity_std_mps * lateness_s) ** 2
         return Detections(positions, covariances), kept
 
-    def _fused(self, time_s: float) -> FusedTracks:
-        confirmed = self._tracker.confirmed
+    def _fused(self, confirmed: TrackSet, time_s: float) -> FusedTracks:
         states, covariances = position_velocity(confirmed.means, confirmed.covariances)
         attrs = self._attributes.view(confirmed.ids, time_s)
         hits = _HITS_OF_BYTE[confirmed.hit_history & (1 << _HIT_RATIO_CYCLES) - 1]
