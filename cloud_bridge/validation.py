@@ -160,6 +160,8 @@ _RANGES: dict[str, tuple[tuple[str, float, float], ...]] = {
     "event": (
         ("radius_m", 0.0, 100_000.0),
         ("time_to_collision_s", 0.0, 3_600.0),  # 0 when not applicable
+        ("distance_m", 0.0, 100_000.0),  # 0 when not applicable
+        ("advised_speed_mps", 0.0, 100.0),  # GLOSA; 0 when none
     ),
     "health": (
         ("uptime_s", 0.0, 1e10),  # ~300 years
@@ -191,6 +193,12 @@ _COVARIANCE = (
     ("east_north", -1e10, 1e10),
     ("north_north", 0.0, 1e10),
 )
+# An intersection description (IntersectionGeometry): metres east/north of its reference.
+_OFFSET = (-20_000.0, 20_000.0)  # the box reads points within 10 km
+_POINT = (("east_m", *_OFFSET), ("north_m", *_OFFSET))
+_APPROACH = (("speed_limit_mps", *_SPEED),)  # 0 = none
+_LANE = (("width_m", 0.0, 1_000.0), ("speed_limit_mps", *_SPEED))
+_SIGN = (("east_m", *_OFFSET), ("north_m", *_OFFSET), ("speed_limit_mps", *_SPEED))
 _PHASE = (
     # Seconds from capture time: TSCBM counts tenths up to 6,553.5 s; a phase already overdue
     # by the capture latency may be slightly negative.
@@ -228,6 +236,32 @@ def out_of_range(envelope: pb.Envelope) -> str | None:
             problem = _check(phase, _PHASE, f"spat.phases[{index}]")
             if problem is not None:
                 return problem
+    if body_name == "intersection":
+        return _check_intersection(body)
+    return None
+
+
+def _check_intersection(body: pb.IntersectionGeometry) -> str | None:
+    checks: list[tuple[object, tuple[tuple[str, float, float], ...], str]] = []
+    if body.HasField("reference"):
+        checks.append((body.reference, _POSITION, "intersection.reference"))
+    for a, approach in enumerate(body.approaches):
+        where = f"intersection.approaches[{a}]"
+        checks.append((approach, _APPROACH, where))
+        for n, lane in enumerate(approach.lanes):
+            checks.append((lane, _LANE, f"{where}.lanes[{n}]"))
+            checks += [
+                (point, _POINT, f"{where}.lanes[{n}].points[{p}]")
+                for p, point in enumerate(lane.points)
+            ]
+    for s, sign in enumerate(body.signs):
+        checks.append((sign, _SIGN, f"intersection.signs[{s}]"))
+        if sign.HasField("position"):
+            checks.append((sign.position, _POSITION, f"intersection.signs[{s}].position"))
+    for message, ranges, where in checks:
+        problem = _check(message, ranges, where)
+        if problem is not None:
+            return problem
     return None
 
 

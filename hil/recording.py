@@ -55,6 +55,9 @@ class Recording:
     # Per C-V2X radio emulator: (arrival in scenario seconds, kind, decoded fields) of every
     # message the daemon handed the radio to broadcast.
     v2x_sent: dict[str, list[tuple[float, str, dict[str, Any]]]] = field(default_factory=dict)
+    # Per HMI emulator: (arrival in scenario seconds, the decoded JSON line) of every warning
+    # change the daemon sent its HMI.
+    hmi_lines: dict[str, list[tuple[float, dict[str, Any]]]] = field(default_factory=dict)
     # Every emulator's own counters, for the report.
     emulator_stats: dict[str, dict[str, int]] = field(default_factory=dict)
     daemon_starts: list[float] = field(default_factory=list)  # scenario seconds

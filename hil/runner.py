@@ -1,13 +1,13 @@
 """Run one scenario: broker, emulators, the real daemon, faults on a timeline, then the checks.
 
 The bench plays the world around a box: it starts a private Mosquitto, renders the scenario's
-box config (broker port, the GNSS emulator's serial device, the signal controller's and the
-C-V2X radio's UDP ports, a private outbox), starts ``roadgate run`` as a separate process and
-waits for its birth message, then starts the emulators at scenario time 0 and injects the
-faults at their times. Everything the daemon publishes is recorded by a subscriber, as a cloud
-service would see it; the daemon's outbox is watched from outside. After ``duration_s`` the
-emulators stop, the bench watches ``settle_s`` longer, stops everything and checks the
-expectations against the recording.
+box config (broker port, the GNSS emulator's serial device, the signal controller's, the
+C-V2X radio's and the HMI's UDP ports, a private outbox), starts ``roadgate run`` as a
+separate process and waits for its birth message, then starts the emulators at scenario time
+0 and injects the faults at their times. Everything the daemon publishes is recorded by a
+subscriber, as a cloud service would see it; the daemon's outbox is watched from outside.
+After ``duration_s`` the emulators stop, the bench watches ``settle_s`` longer, stops
+everything and checks the expectations against the recording.
 
 Needs the scenario's vcan interfaces (``roadgate hil up``, or ``roadgate hil run`` which
 creates them, inside user-mode-linux where this kernel has no CAN).
@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from firmware_py.box import wanted_ids
 from firmware_py.config.loader import load_box_config
@@ -39,7 +39,10 @@ from hil.emulators import (
     ChannelGate,
     CV2xRadioEmulator,
     GnssEmulator,
+    HmiDisplayEmulator,
+    RsuAir,
     SignalControllerEmulator,
+    VehicleCanEmulator,
 )
 from hil.errors import HilError
 from hil.faults import FaultActions, bus_off, interface_down
@@ -51,8 +54,10 @@ from hil.scenario_engine import (
     CV2xRadioSpec,
     FaultSpec,
     GnssSpec,
+    HmiSpec,
     Scenario,
     SignalControllerSpec,
+    VehicleCanSpec,
     Verdict,
     evaluate,
 )
@@ -165,6 +170,9 @@ class _Bench:
                 udp_ports[f"{spec.name}/box"] = listen_port
                 values[f"v2x_radio_port_{spec.name}"] = str(radio_port)
                 values[f"v2x_listen_port_{spec.name}"] = str(listen_port)
+            elif isinstance(spec, HmiSpec):
+                udp_ports[spec.name] = free_udp_port()
+                values[f"hmi_port_{spec.name}"] = str(udp_ports[spec.name])
         config_path = render_box_config(
             self.scenario.box_template, values, self.run_dir / "box.toml"
         )
@@ -186,9 +194,10 @@ class _Bench:
         daemon = DaemonProcess(config_path, self.run_dir / "daemon.log")
         watch = OutboxWatch(config.outbox.path)
         try:
-            # Serial devices must exist before the daemon opens them, as on a board.
+            # Serial devices must exist before the daemon opens them, as on a board; the HMI
+            # holds its port from the start, so that no warning line finds it closed.
             for emulator in emulators:
-                if isinstance(emulator, GnssEmulator):
+                if isinstance(emulator, GnssEmulator | HmiDisplayEmulator):
                     emulator.open()
             daemon.start()
             self._wait_for_birth(recorder, daemon, since=pre_clock.now_s())
@@ -289,6 +298,12 @@ class _Bench:
                     )
                 )
             elif isinstance(spec, CV2xRadioSpec):
+                rsu = RsuAir(
+                    truth,
+                    intersection=spec.intersection,
+                    plan=spec.signal_plan,
+                    rsm_actors=spec.rsm_actors,
+                )
                 emulators.append(
                     CV2xRadioEmulator(
                         spec.name,
@@ -297,8 +312,23 @@ class _Bench:
                         box_port=udp_ports[f"{spec.name}/box"],
                         remote_actors=spec.remote_actors,
                         rate_hz=spec.rate_hz,
+                        emergency_actors=spec.emergency_actors,
+                        rsu=rsu,
                     )
                 )
+            elif isinstance(spec, VehicleCanSpec):
+                emulators.append(
+                    VehicleCanEmulator(
+                        spec.name,
+                        truth,
+                        channel=spec.channel,
+                        actor=spec.actor,
+                        db=_database(spec.dbc),
+                        gate=self.gates[spec.channel],
+                    )
+                )
+            elif isinstance(spec, HmiSpec):
+                emulators.append(HmiDisplayEmulator(spec.name, port=udp_ports[spec.name]))
             else:
                 emulators.append(
                     GnssEmulator(
@@ -350,6 +380,8 @@ class _Bench:
                 recording.gnss_delivered[emulator.name] = emulator.delivered
             elif isinstance(emulator, CV2xRadioEmulator):
                 recording.v2x_sent[emulator.name] = emulator.sent
+            elif isinstance(emulator, HmiDisplayEmulator):
+                recording.hmi_lines[emulator.name] = emulator.lines
             elif not isinstance(emulator, SignalControllerEmulator):  # a CAN emulator
                 delivered = recording.can_delivered.setdefault(emulator.channel, Counter())
                 delivered.update(emulator.delivered)
@@ -358,7 +390,13 @@ class _Bench:
 
 
 Emulator = (
-    CanLogReplayer | Ars408Emulator | GnssEmulator | SignalControllerEmulator | CV2xRadioEmulator
+    CanLogReplayer
+    | Ars408Emulator
+    | GnssEmulator
+    | SignalControllerEmulator
+    | CV2xRadioEmulator
+    | VehicleCanEmulator
+    | HmiDisplayEmulator
 )
 
 
@@ -446,6 +484,14 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _database(path: Path) -> Any:
+    """The cantools database of a vehicle CAN emulator's DBC (checked by the loader)."""
+    try:
+        return load_dbc(path).database
+    except ProtocolError as err:
+        raise HilError(f"cannot load {path}: {err}") from err
 
 
 def _wanted_by_channel(config: BoxConfig) -> dict[str, frozenset[int] | None]:

@@ -18,6 +18,8 @@
     |   +-- DbcLoadError     a DBC file cantools cannot load
     |   +-- radar.RadarDefinitionError   a radar definition (``protocols/radar/*.toml``)
     |   +-- vss.VssMappingError          a VSS mapping, overlay or catalogue
+    |   +-- IntersectionFileError        an intersection description (lanes, signs)
+    |   +-- J2735DefinitionError         a directory of the user's SAE J2735 ASN.1 modules
     +-- CodegenError         ``schema.codegen`` cannot generate the schema's code (a dev tool)
 
 Each carries a short machine-readable ``reason`` (used as a counter label and a dead-letter
@@ -89,7 +91,9 @@ class V2xDecodeError(V2xError):
     a machine-readable cause: ``empty``, ``truncated``, ``out_of_range``, ``bad_index`` (a
     choice or enumeration index the 2017 modules do not have), ``unknown_alternative`` (a
     ``MessageFrame`` extension alternative: likely a later edition such as 2020),
-    ``wrong_kind`` (a valid frame of another message than asked for) or ``invalid``.
+    ``wrong_kind`` (a valid frame of another message than asked for) or ``invalid``; and
+    for the user's SAE J2735 modules (``protocols.v2x.j2735``), ``unknown_message_id`` (a
+    ``messageId`` their message table does not name).
     """
 
     reason = "malformed"
@@ -119,6 +123,21 @@ class DbcLoadError(DefinitionError):
     """A DBC file that cantools cannot load, even in relaxed mode."""
 
     reason = "dbc_load"
+
+
+class IntersectionFileError(DefinitionError):
+    """An intersection description file (``protocols.v2x.intersection_file``) that cannot be
+    used: names the file, the table and key, the value and what would be valid."""
+
+    reason = "intersection_file"
+
+
+class J2735DefinitionError(DefinitionError):
+    """A directory of SAE J2735 ASN.1 modules (``protocols.v2x.j2735``) that cannot be used:
+    missing, without ``*.asn``/``*.asn1`` files, a file asn1tools cannot parse or compile, or
+    no J2735 ``MessageFrame`` (``SEQUENCE {messageId, value}``); names the file."""
+
+    reason = "j2735_definition"
 
 
 class CodegenError(ProtocolError):

@@ -27,6 +27,7 @@ class Stream(StrEnum):
     STATUS = "status"
     CMD = "cmd"
     ACK = "ack"
+    INTERSECTION = "intersection"
 
 
 BODY_OF_STREAM: dict[Stream, str] = {
@@ -38,6 +39,7 @@ BODY_OF_STREAM: dict[Stream, str] = {
     Stream.STATUS: "status",
     Stream.CMD: "command",
     Stream.ACK: "command_ack",
+    Stream.INTERSECTION: "intersection",
 }
 """The Envelope ``body`` field each stream must carry."""
 

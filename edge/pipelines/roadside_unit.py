@@ -1,5 +1,6 @@
 """The roadside unit pipeline: radars + GNSS + signal controller (or a fixed-time plan) ->
-objects, SPaT, events -> uplink."""
+objects, SPaT, events -> uplink; the intersection's description -> MAP and RSI on the air, and
+to the cloud."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ from hal.net.port import Datagram, DatagramPort
 from hal.serial.port import SerialLinePort
 from protocols.radar.ars408 import RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.v2x.intersection_file import IntersectionDescription
+from protocols.v2x.intersection_geometry import to_intersection_geometry
 
 log = logging.getLogger("edge.roadside_unit")
 
@@ -68,11 +71,16 @@ WATCHDOG_PERIOD_S = 0.1
 
 @dataclass(frozen=True)
 class RoadsideUnitSettings:
-    """``raw_object_lists``: with a fusion, also publish each radar's own list (debugging)."""
+    """``raw_object_lists``: with a fusion, also publish each radar's own list (debugging).
+    ``map_period_s``: how often the intersection goes on the air as MAP and its signs as RSI
+    (T/CSAE 53 application guidance: MAP about 1 Hz); ``intersection_period_s``: how often its
+    description is published to the cloud, for subscribers that came late."""
 
     spat_rate_hz: float = 10.0
     health_period_s: float = 5.0
     raw_object_lists: bool = False
+    map_period_s: float = 1.0
+    intersection_period_s: float = 60.0
 
 
 def _capture_ns(timestamp_s: float, clock: Clock) -> int:
@@ -90,11 +98,15 @@ class RoadsideUnitPipeline:
     datagrams arrive (at most ``spat_rate_hz``), or else from the fixed-time ``signal_plan`` at
     ``spat_rate_hz``; never from both (a ``ValueError``): a plan published while the controller
     is silent would be a guess. With a ``radio``, every SPaT published also goes on the air as
-    a SPAT, every fused object list as RSM (at most 10 Hz) and every event as RSI. ``clock``
+    a SPAT, every fused object list as RSM (at most 10 Hz) and every event as RSI. With an
+    ``intersection`` description, the radio broadcasts it as MAP and its static signs as RSI
+    every ``map_period_s``, and the description is published (``IntersectionGeometry``) at
+    start and every ``intersection_period_s``; it is fixed for the process. ``clock``
     stamps what is published and judges the controller's silence;
     ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). The step
     methods (``on_can_batch``, ``on_gnss_line``, ``on_controller_datagrams``,
-    ``check_controller``, ``publish_spat``, ``publish_health``) are what ``run`` schedules.
+    ``check_controller``, ``publish_spat``, ``publish_health``, ``broadcast_intersection``,
+    ``publish_intersection``) are what ``run`` schedules.
     """
 
     def __init__(
@@ -115,6 +127,7 @@ class RoadsideUnitPipeline:
         radio: Radio | None = None,
         clock: Clock = SYSTEM_CLOCK,
         clock_check: GnssClockCheck | None = None,
+        intersection: IntersectionDescription | None = None,
     ) -> None:
         if signal_plan is not None and signal_controller is not None:
             raise ValueError("SPaT comes from a signal controller or a fixed-time plan, not both")
@@ -129,6 +142,8 @@ class RoadsideUnitPipeline:
         self._radio = radio
         self._clock = clock
         self._clock_check = clock_check
+        self._intersection = intersection
+        self._geometry = None if intersection is None else to_intersection_geometry(intersection)
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
         self.health = pipeline_health(self, uplink.counters, self._guard, clock.monotonic_s)
@@ -195,6 +210,14 @@ class RoadsideUnitPipeline:
             tasks.create_task(
                 every(self._settings.health_period_s, self.publish_health), name="health"
             )
+            if self._intersection is not None:
+                period_s = self._settings.intersection_period_s
+                tasks.create_task(every(period_s, self.publish_intersection), name="intersection")
+                if self._radio is not None:
+                    tasks.create_task(
+                        every(self._settings.map_period_s, self.broadcast_intersection),
+                        name="v2x-map",
+                    )
 
     async def _read_radars(self, port: CanPort) -> None:
         async for batch in can_batches(port):
@@ -275,6 +298,22 @@ class RoadsideUnitPipeline:
         assert self._plan is not None, "no signal plan configured"
         now_ns = self._clock.now_ns()
         self._submit([(self._plan.spat(now_ns / 1e9), now_ns)])
+
+    def broadcast_intersection(self) -> None:
+        """Broadcast the intersection as MAP and its static signs as RSI."""
+        assert self._intersection is not None, "no intersection description"
+        if self._radio is None:
+            return
+        now_ns = self._clock.now_ns()
+        intersection = self._intersection.map
+        self._radio.broadcast_map(intersection, now_ns)
+        self._radio.broadcast_signs(self._intersection.signs, intersection.reference, now_ns)
+
+    def publish_intersection(self) -> None:
+        """Publish the intersection's description to the cloud."""
+        assert self._geometry is not None, "no intersection description"
+        if self._guard.admit(self._geometry):
+            self._uplink.submit(self._geometry, self._clock.now_ns())
 
     def publish_health(self) -> None:
         """Publish a health report."""

@@ -8,7 +8,7 @@ decoder, fix source, estimator, applications, uplink, radio and clock: the compo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +19,7 @@ from edge.roadside.object_fusion import SensorPose
 from edge.vehicle.state_estimator import Decoded, Fix
 from protocols.radar.ars408 import RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.v2x import GeoPoint, IntersectionMap, StaticSign
 
 
 class FrameDecoder(Protocol):
@@ -78,6 +79,17 @@ class VehicleStateApp(Protocol):
     """Judges each published vehicle state (``edge.apps.emergency_brake``)."""
 
     def evaluate(self, state: pb.VehicleState) -> pb.TrafficEvent | None: ...
+
+
+class V2xApplications(Protocol):
+    """The Day-1 applications on what the radio heard (``edge.apps.day1.engine.Day1Engine``)."""
+
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+    def cycle(self, state: pb.VehicleState, now_s: float) -> list[pb.TrafficEvent]:
+        """The warnings that start with ``state`` at Unix ``now_s``."""
+        ...
 
 
 class ObjectListApp(Protocol):
@@ -153,6 +165,12 @@ class Radio(Protocol):
     def broadcast_objects(self, objects: pb.ObjectList, capture_time_ns: int) -> None: ...
 
     def broadcast_event(self, event: pb.TrafficEvent, capture_time_ns: int) -> None: ...
+
+    def broadcast_map(self, intersection: IntersectionMap, capture_time_ns: int) -> None: ...
+
+    def broadcast_signs(
+        self, signs: Sequence[StaticSign], reference: GeoPoint, capture_time_ns: int
+    ) -> None: ...
 
     async def run(self) -> None: ...
 

@@ -19,6 +19,7 @@ from edge.pipelines.roles import (
     Radio,
     StateEstimator,
     Uplink,
+    V2xApplications,
     VehicleStateApp,
 )
 from edge.pipelines.scheduling import every
@@ -42,9 +43,11 @@ class VehicleGatewayPipeline:
     Frames from ``can_ports`` are decoded by ``decoder`` and fixes read from ``gnss`` by
     ``fixes``; both go into ``estimator``. At ``state_rate_hz`` its state is published, judged
     by each of ``apps`` (their events published too) and, with a ``radio``, put on the air as a
-    BSM. ``clock`` stamps what is published; ``clock_check`` compares it with GNSS time
-    (health, CLOCK_FAULT events). The step methods (``on_can_batch``,
-    ``on_gnss_line``, ``publish_state``, ``publish_health``) are what ``run`` schedules.
+    BSM and judged by the Day-1 applications ``v2x_apps`` on what the radio heard (their
+    warnings published on the events stream). ``clock`` stamps what is published;
+    ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). The step methods
+    (``on_can_batch``, ``on_gnss_line``, ``publish_state``, ``publish_health``) are what
+    ``run`` schedules.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class VehicleGatewayPipeline:
         radio: Radio | None = None,
         clock: Clock = SYSTEM_CLOCK,
         clock_check: GnssClockCheck | None = None,
+        v2x_apps: V2xApplications | None = None,
     ) -> None:
         self._can_ports = list(can_ports)
         self._decoder = decoder
@@ -73,6 +77,7 @@ class VehicleGatewayPipeline:
         self._radio = radio
         self._clock = clock
         self._clock_check = clock_check
+        self._v2x_apps = v2x_apps
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
         self.health = pipeline_health(self, uplink.counters, self._guard, clock.monotonic_s)
@@ -90,6 +95,8 @@ class VehicleGatewayPipeline:
         if radio is not None:
             self.health.add(f"udp.{radio.link.name}", counters_of(radio.link))
             self.health.add("v2x", counters_of(radio))
+        if v2x_apps is not None:
+            self.health.add("apps", counters_of(v2x_apps))
 
     async def run(self) -> None:
         """Read the ports, publish state and health, run the uplink (and radio) until
@@ -147,10 +154,13 @@ class VehicleGatewayPipeline:
         self._uplink.submit(state, capture_ns)
         if self._radio is not None:
             self._radio.broadcast_state(state, capture_ns)
-        for app in self._apps:
-            event = app.evaluate(state)
-            if event is not None and self._guard.admit(event):
-                log.info("%s: %s", self._uplink.identity.device_id, event.description)
+        events = [e for e in (app.evaluate(state) for app in self._apps) if e is not None]
+        if self._v2x_apps is not None:
+            events.extend(self._v2x_apps.cycle(state, now_ns / 1e9))
+        for event in events:
+            if self._guard.admit(event):
+                what = f"{event.application}: " if event.application else ""
+                log.info("%s: %s%s", self._uplink.identity.device_id, what, event.description)
                 self._uplink.submit(event, capture_ns)
 
     def publish_health(self) -> None:

@@ -1,8 +1,8 @@
 """The outbox's bounds and eviction policy (``OutboxLimits``), as a base class of ``SqliteOutbox``.
 
 When the outbox holds more than ``max_bytes`` or messages older than ``max_age_s``, the oldest
-telemetry (state, objects, spat, health) goes first, each eviction counted per stream and
-logged once per burst. Safety events are never evicted for the soft bounds; only past
+telemetry (state, objects, spat, health, intersection) goes first, each eviction counted per
+stream and logged once per burst. Safety events are never evicted for the soft bounds; only past
 ``hard_max_bytes`` are the oldest events dropped, and that is logged as an error every time.
 While commits fail, uncommitted bodies are bounded by ``MEMORY_MAX_BYTES`` the same way.
 """
@@ -21,7 +21,7 @@ from protocols.topics import Stream
 
 log = logging.getLogger("edge.outbox")
 
-TELEMETRY = (Stream.STATE, Stream.OBJECTS, Stream.SPAT, Stream.HEALTH)
+TELEMETRY = (Stream.STATE, Stream.OBJECTS, Stream.SPAT, Stream.HEALTH, Stream.INTERSECTION)
 """Streams whose oldest messages are evicted first: each is superseded by the next one."""
 
 MEMORY_MAX_BYTES = 4 * 1024 * 1024

@@ -18,9 +18,11 @@ DEFAULT_QOS: Mapping[Stream, int] = MappingProxyType(
         Stream.OBJECTS: 0,
         Stream.STATE: 0,
         Stream.SPAT: 0,
+        Stream.INTERSECTION: 1,
     }
 )
-"""Safety events, status and acks must arrive; high-rate streams are superseded 10x a second."""
+"""Safety events, status, acks and the once-a-minute intersection description must arrive;
+high-rate streams are superseded 10x a second."""
 
 PRIORITY: Mapping[Stream, int] = MappingProxyType(
     {
@@ -31,6 +33,7 @@ PRIORITY: Mapping[Stream, int] = MappingProxyType(
         Stream.SPAT: 2,
         Stream.STATE: 3,
         Stream.HEALTH: 4,
+        Stream.INTERSECTION: 4,
     }
 )
 """Lower goes first: a safety event never waits behind telemetry."""

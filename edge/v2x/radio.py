@@ -1,6 +1,7 @@
 """The box's C-V2X radio: what the box publishes goes on the air as T/CSAE 53 messages (a
-vehicle's state as BSM; a roadside unit's SPaT as SPAT, its objects as RSM, at most 10 Hz, and
-its events as RSI), and what the radio heard comes back, decoded and counted.
+vehicle's state as BSM; a roadside unit's SPaT as SPAT, its intersection as MAP, its objects as
+RSM, at most 10 Hz, and its events and static signs as RSI), and what the radio heard comes
+back, decoded and counted.
 
 The radio (a PC5 module) is driven over a ``DatagramLink``: each datagram sent is one UPER
 ``MessageFrame`` to broadcast, each datagram received is one the radio heard. A send the kernel
@@ -14,7 +15,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from edge.port_io import datagram_batches
@@ -24,11 +25,15 @@ from protocols.errors import ProtocolError
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.v2x import (
     GeoPoint,
+    IntersectionMap,
+    StaticSign,
     decode_message_frame,
     encode_bsm,
+    encode_map,
     encode_rsi,
     encode_rsm,
     encode_spat,
+    own_extensions,
     specification,
     station_id_bytes,
 )
@@ -41,7 +46,7 @@ RSM_PERIOD_S = 0.1
 
 
 class V2xRadio:
-    """Broadcasts BSM, SPAT, RSM and RSI through ``link``; decodes and counts what it receives.
+    """Broadcasts BSM, SPAT, MAP, RSM and RSI through ``link``; decodes and counts what it receives.
 
     Counters (health prefix ``v2x``): ``tx.<kind>`` (frames sent), ``tx.errors`` (sends the
     kernel refused), ``tx.unencodable`` (messages the standard cannot carry),
@@ -77,7 +82,8 @@ class V2xRadio:
             {
                 k: 0
                 for k in (
-                    *("tx.bsm", "tx.spat", "tx.rsm", "tx.rsi", "tx.errors", "tx.unencodable"),
+                    *("tx.bsm", "tx.spat", "tx.rsm", "tx.rsi", "tx.map"),
+                    *("tx.errors", "tx.unencodable"),
                     *("tx.no_reference", "tx.rsm_rate_limited", "rx.bsm", "rx.spat"),
                     *("rx.rejects.empty", "rx.rejects.malformed"),
                 )
@@ -98,12 +104,17 @@ class V2xRadio:
         return dict(self._counts)
 
     def broadcast_state(self, state: pb.VehicleState, capture_time_ns: int) -> None:
-        """Send ``state`` as a BSM stamped with its capture time."""
+        """Send ``state`` as a BSM stamped with its capture time, with what the vehicle says
+        of itself (``own_extensions``: turn signals, hazard lights, hard braking)."""
         count = self._next("bsm")
         self._send(
             "bsm",
             lambda: encode_bsm(
-                state, vehicle_id=self._vehicle_id, msg_cnt=count, unix_s=capture_time_ns / 1e9
+                state,
+                vehicle_id=self._vehicle_id,
+                msg_cnt=count,
+                unix_s=capture_time_ns / 1e9,
+                extensions=own_extensions(state),
             ),
         )
 
@@ -157,6 +168,35 @@ class V2xRadio:
             lambda: encode_rsi(
                 [event],
                 [],
+                reference=reference,
+                rsu_id=self._vehicle_id,
+                msg_cnt=count,
+                unix_s=capture_time_ns / 1e9,
+            ),
+        )
+
+    def broadcast_map(self, intersection: IntersectionMap, capture_time_ns: int) -> None:
+        """Send ``intersection`` as a MAP (``tx.map``; one the standard cannot carry is counted
+        as ``tx.unencodable``)."""
+        count = self._next("map")
+        self._send(
+            "map",
+            lambda: encode_map([intersection], msg_cnt=count, unix_s=capture_time_ns / 1e9),
+        )
+
+    def broadcast_signs(
+        self, signs: Sequence[StaticSign], reference: GeoPoint, capture_time_ns: int
+    ) -> None:
+        """Send ``signs`` as one RSI about ``reference`` (the intersection's; ``tx.rsi``);
+        no signs, no message."""
+        if not signs:
+            return
+        count = self._next("rsi")
+        self._send(
+            "rsi",
+            lambda: encode_rsi(
+                [],
+                signs,
                 reference=reference,
                 rsu_id=self._vehicle_id,
                 msg_cnt=count,

@@ -13,6 +13,7 @@ from edge.pipelines.health import CounterSource, counters_of
 from edge.pipelines.roles import BackgroundFeed
 from edge.roadside.bsm_feed import BsmFeed
 from edge.roadside.cooperative import CooperativeAssociator, CooperativeSettings
+from edge.roadside.cooperative_reports import bsm_vehicle_id
 from edge.roadside.fused_objects import IntersectionFusion
 from edge.roadside.intersection_tracker import IntersectionTracker
 from edge.roadside.radar_noise import RADAR_NOISE
@@ -89,7 +90,10 @@ def build_perception(config: BoxConfig, uplink: UplinkPublisher | None = None) -
     model = ConstantVelocity(accel_noise_m_s2=INTERSECTION_ACCEL_NOISE_M_S2)
     associator = None
     if perception.cooperative and uplink is not None:
-        associator = CooperativeAssociator(CooperativeSettings())
+        aliases = tuple(
+            (bsm_vehicle_id(station), device) for device, station in config.perception.station_ids
+        )
+        associator = CooperativeAssociator(CooperativeSettings(aliases=aliases))
     tracker = IntersectionTracker(
         radar_sites(config, frame), gnn_tracker(model), cooperative=associator
     )

@@ -1,4 +1,5 @@
-"""The roadside unit's composition: radars fused into tracks, SPaT, speeding."""
+"""The roadside unit's composition: radars fused into tracks, SPaT, speeding, and the
+intersection's description (MAP and RSI on the air, to the cloud)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ def build_roadside_unit(
         health_sources=perception.health_sources,
         radio=radio,
         clock_check=gnss_clock_check(config),
+        intersection=roadside.intersection if roadside else None,
     )
     return Box(config, uplink, pipeline, {name: b.database for name, b in buses.items()})
 

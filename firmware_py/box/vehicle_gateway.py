@@ -1,4 +1,5 @@
-"""The vehicle gateway's composition: one CAN bus, GNSS, the state estimator and EEBL."""
+"""The vehicle gateway's composition: one CAN bus, GNSS, the state estimator, EEBL, and with a
+radio the Day-1 applications on what it hears (through the reception filter)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from edge.apps.emergency_brake import EmergencyBrakeDetector
 from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
 from edge.vehicle.state_estimator import VehicleStateEstimator
 from firmware_py.box.built_box import Box
+from firmware_py.box.day1 import Day1Parts
 from firmware_py.box.parts import (
     fix_assembler,
     gnss_clock_check,
@@ -39,6 +41,10 @@ def build_vehicle_gateway(
     if len(buses) != 1:
         raise FirmwareError(f"{config.source}: a vehicle gateway reads exactly one [[can]] bus")
     (bus,) = buses.values()
+    radio, day1 = None, None
+    if config.v2x is not None:
+        day1 = Day1Parts.build(config, stack)
+        radio = open_v2x_radio(config.v2x, stack, on_heard=day1.reception)
     pipeline = VehicleGatewayPipeline(
         can_ports=[bus.port],
         decoder=VectorDecoder(bus.database, needed_messages(config)),
@@ -50,7 +56,10 @@ def build_vehicle_gateway(
             state_rate_hz=vehicle.state_rate_hz, health_period_s=config.health_period_s
         ),
         apps=[EmergencyBrakeDetector(config.device.device_id, vehicle.hard_braking_mps2)],
-        radio=open_v2x_radio(config.v2x, stack) if config.v2x is not None else None,
+        radio=radio,
         clock_check=gnss_clock_check(config),
+        v2x_apps=day1.engine if day1 is not None else None,
     )
+    if day1 is not None:
+        day1.report_to(pipeline.health)
     return Box(config, uplink, pipeline, {name: b.database for name, b in buses.items()})

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from firmware_py.cli.arguments import positive_int
 from firmware_py.cli.text_input import format_rejects, until_broken_pipe
+
+if TYPE_CHECKING:
+    from protocols.v2x.j2735 import J2735Codec
 
 
 def register(commands: Any) -> None:
@@ -49,6 +53,7 @@ def register(commands: Any) -> None:
         metavar="PORT",
         help="in a pcap, only UDP datagrams to or from this port",
     )
+    _add_j2735(decode)
     _add_input(decode, "capture")
     decode.set_defaults(handler=_decode)
     encode = tools.add_parser(
@@ -59,8 +64,19 @@ def register(commands: Any) -> None:
         "no delimiter), or one hex line per frame with --hex.",
     )
     encode.add_argument("--hex", action="store_true", help="write one hex line per frame")
+    _add_j2735(encode)
     _add_input(encode, "JSON lines")
     encode.set_defaults(handler=_encode)
+
+
+def _add_j2735(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--j2735",
+        type=Path,
+        metavar="DIR",
+        help="use the SAE J2735 (2016/2020) ASN.1 modules in DIR (your licensed copy: every "
+        "*.asn/*.asn1 file) instead of T/CSAE 53; frames are {messageId, value}",
+    )
 
 
 def _add_input(parser: argparse.ArgumentParser, what: str) -> None:
@@ -84,6 +100,7 @@ def _decode(args: argparse.Namespace) -> int:
             hex_lines=args.hex,
             as_json=args.json,
             udp_port=args.udp_port,
+            j2735=_j2735(args),
         )
     )
     if summary is None:
@@ -97,11 +114,22 @@ def _decode(args: argparse.Namespace) -> int:
     return summary.status
 
 
+def _j2735(args: argparse.Namespace) -> J2735Codec | None:
+    """The codec of ``--j2735 DIR``; its ``J2735DefinitionError`` ends the run (status 2)."""
+    if args.j2735 is None:
+        return None
+    from protocols.v2x.j2735 import load_j2735
+
+    return load_j2735(args.j2735)
+
+
 def _encode(args: argparse.Namespace) -> int:
     from firmware_py.cli.v2x_tool import run_encode
 
     summary = until_broken_pipe(
-        lambda: run_encode(args.file, sys.stdout.buffer, sys.stderr, hex_lines=args.hex)
+        lambda: run_encode(
+            args.file, sys.stdout.buffer, sys.stderr, hex_lines=args.hex, j2735=_j2735(args)
+        )
     )
     if summary is None:
         return 0

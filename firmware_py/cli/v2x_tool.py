@@ -22,6 +22,10 @@ from protocols.errors import V2xError
 from protocols.v2x import decode_message_frame
 from protocols.v2x.frame_json import EDITION, decode_json, encode_json
 from protocols.v2x.framing import Unwrapped, unwrap
+from protocols.v2x.j2735 import J2735Codec
+
+J2735_LINE = 200
+"""The longest readable line of a J2735 frame (its JSON is cut there)."""
 
 
 @dataclass
@@ -52,9 +56,15 @@ def run_decode(
     as_json: bool,
     udp_port: int | None = None,
     unwrapper: Unwrap = unwrap,
+    j2735: J2735Codec | None = None,
 ) -> ToolSummary:
     """Decode every frame of the capture ``source`` (a path or ``-``) onto ``out``; each bad
-    frame gets a line on ``err``. Raises ``FirmwareError`` when the input cannot be read."""
+    frame gets a line on ``err``. Raises ``FirmwareError`` when the input cannot be read.
+
+    ``j2735``: the frames are SAE J2735 ones of the user's modules, taken as they are (the
+    headers and prefixes ``unwrapper`` finds are T/CSAE 53 frames' only)."""
+    if j2735 is not None:
+        unwrapper = _as_is
     summary = ToolSummary()
     skipped = Skipped()
     with open_input(source) as stream:
@@ -64,7 +74,7 @@ def run_decode(
         for index, frame in enumerate(frames):
             summary.frames += 1
             try:
-                line = _decode_one(index, frame, unwrapper, as_json)
+                line = _decode_one(index, frame, unwrapper, as_json, j2735)
             except V2xError as error:
                 _reject(summary, err, index, frame.where, error.reason, str(error))
                 continue
@@ -75,13 +85,21 @@ def run_decode(
     return summary
 
 
-def _decode_one(index: int, frame: CaptureFrame, unwrapper: Unwrap, as_json: bool) -> str:
+def _as_is(data: bytes) -> Unwrapped:
+    return Unwrapped(data, "none", 0)
+
+
+def _decode_one(
+    index: int, frame: CaptureFrame, unwrapper: Unwrap, as_json: bool, j2735: J2735Codec | None
+) -> str:
     if frame.data is None:
         raise V2xError("not a line of hex digits", reason=frame.reject or "malformed")
     try:
         found = unwrapper(frame.data)  # raises V2xDecodeError, a V2xError
     except (ValueError, IndexError) as err:  # a bug of the heuristics: the frame fails alone
         raise V2xError(f"framing: {err}", reason="framing") from err
+    if j2735 is not None:
+        return _j2735_line(index, frame.where, found.payload, j2735, as_json)
     if as_json:
         kind, value = decode_json(found.payload)
         record = {
@@ -97,6 +115,19 @@ def _decode_one(index: int, frame: CaptureFrame, unwrapper: Unwrap, as_json: boo
     layer = f" [{found.layer} +{found.offset}]" if found.layer != "none" else ""
     kind, fields = decode_message_frame(found.payload)
     return f"#{index} {kind}{layer} {summary_text(kind, fields)}"
+
+
+def _j2735_line(index: int, where: str, data: bytes, codec: J2735Codec, as_json: bool) -> str:
+    """A J2735 frame's record (``edition`` ``J2735``, ``kind`` the message type) or line:
+    the type, its ``messageId`` and the message's JSON form, cut at ``J2735_LINE`` chars."""
+    kind, value = codec.decode_json(data)
+    if as_json:
+        record = {"index": index, "where": where, "kind": kind, "edition": "J2735"}
+        record |= {"layer": "none", "offset": 0, "frame": value}
+        return json.dumps(record, allow_nan=False, separators=(",", ":"))
+    text = json.dumps(value["value"], allow_nan=False, separators=(",", ":"))
+    cut = text if len(text) <= J2735_LINE else text[: J2735_LINE - 3] + "..."
+    return f"#{index} {kind} messageId={value['messageId']} {cut}"
 
 
 def summary_text(kind: str, fields: dict[str, Any]) -> str:
@@ -136,9 +167,12 @@ def _num(value: float | None, digits: int) -> str:
     return "unavailable" if value is None else f"{value:.{digits}f}"
 
 
-def run_encode(source: str, out: BinaryIO, err: TextIO, *, hex_lines: bool) -> ToolSummary:
+def run_encode(
+    source: str, out: BinaryIO, err: TextIO, *, hex_lines: bool, j2735: J2735Codec | None = None
+) -> ToolSummary:
     """Encode the JSON lines of ``source`` (``decode --json`` records or bare frame values)
-    onto ``out``: UPER bytes, or one hex line per frame. Blank and ``#`` lines are skipped."""
+    onto ``out``: UPER bytes, or one hex line per frame. Blank and ``#`` lines are skipped.
+    ``j2735``: the frames are ``{"messageId", "value"}`` of the user's J2735 modules."""
     summary = ToolSummary()
     with open_input(source) as stream:
         number = 0
@@ -151,7 +185,7 @@ def run_encode(source: str, out: BinaryIO, err: TextIO, *, hex_lines: bool) -> T
                 index = summary.frames
                 summary.frames += 1
                 try:
-                    data = _encode_one(text)
+                    data = _encode_one(text, j2735)
                 except V2xError as error:
                     _reject(summary, err, index, f"line {number}", error.reason, str(error))
                     continue
@@ -161,14 +195,14 @@ def run_encode(source: str, out: BinaryIO, err: TextIO, *, hex_lines: bool) -> T
     return summary
 
 
-def _encode_one(text: str) -> bytes:
+def _encode_one(text: str, j2735: J2735Codec | None) -> bytes:
     try:
         record = json.loads(text)
     except ValueError as err:  # JSONDecodeError, and bad UTF-8 surrogates
         raise V2xError(f"not JSON: {err}", reason="bad_json") from err
     if isinstance(record, dict) and "frame" in record:
         record = record["frame"]
-    return encode_json(record)
+    return encode_json(record) if j2735 is None else j2735.encode_json(record)
 
 
 def _reject(

@@ -16,6 +16,7 @@ from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import DEFAULT_QOS, UplinkSettings
 from edge.vehicle.state_estimator import STATE_FIELDS, STATE_PATHS, VehicleDimensions
+from firmware_py.config.apps import parse_apps, parse_hmi
 from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
     DEFAULT_V2X_LISTEN_PORT,
@@ -46,6 +47,7 @@ from protocols.errors import ProtocolError
 from protocols.mqtt_connection import MqttConnection, MqttTls
 from protocols.spat import DEFAULT_PORT as DEFAULT_TSCBM_PORT
 from protocols.topics import Stream, check_segment
+from protocols.v2x.intersection_file import IntersectionDescription, read_intersection_file
 from protocols.vss import VssMappingError, load_mapping, shipped_mappings
 
 SHIPPED_DBC_DIR = Path(__file__).resolve().parents[2] / "protocols" / "dbc" / "files"
@@ -106,19 +108,26 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         gnss=gnss,
         health_period_s=health_t.number("period_s", 5.0, low=0.1, high=MAX_SECONDS),
         vehicle=_vehicle(root.table("vehicle"), can, base_dir) if root.has("vehicle") else None,
-        roadside=_roadside(root.table("roadside")) if root.has("roadside") else None,
+        roadside=_roadside(root.table("roadside"), base_dir) if root.has("roadside") else None,
         radars=tuple(_radar(t, set(names)) for t in root.tables("radar")),
         simulation=_simulation(root.table("simulation")),
         outbox=_outbox(root.table("outbox"), device.device_id, base_dir),
         v2x=_v2x(root.table("v2x")) if root.has("v2x") else None,
         perception=_perception(root.table("perception")),
+        apps=parse_apps(root.table("apps")) if root.has("apps") else None,
+        hmi=parse_hmi(root.table("hmi")) if root.has("hmi") else None,
     )
     config = replace(config, clock=_clock(root.table("clock"), config.simulation.enabled))
     health_t.reject_unknown()
     if device.role is Role.VEHICLE_GATEWAY and config.vehicle is None:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
+    if device.role is not Role.VEHICLE_GATEWAY and (root.has("apps") or root.has("hmi")):
+        raise ConfigError(
+            f"{root.source}: [apps] and [hmi] are a vehicle_gateway's (the Day-1 applications)"
+        )
     if device.role is Role.ROADSIDE_UNIT and not config.radars:
         raise ConfigError(f"{root.source}: a roadside_unit needs at least one [[radar]]")
+    _check_intersection_ids(config)
     if config.simulation.enabled:
         for i, radar in enumerate(config.radars):
             if radar.kind != "ars408":
@@ -425,12 +434,26 @@ def _perception(t: Table) -> PerceptionConfig:
         reference=reference,
         raw_object_lists=t.boolean("raw_object_lists", False),
         cooperative=t.boolean("cooperative", True),
+        station_ids=_station_ids(t.table("station_ids")) if t.has("station_ids") else (),
     )
     t.reject_unknown()
     return perception
 
 
-def _roadside(t: Table) -> RoadsideConfig:
+def _station_ids(t: Table) -> tuple[tuple[str, int], ...]:
+    """``[perception.station_ids]``: device id = the BSM station id its radio sends."""
+    pairs = []
+    for device_id, _ in t.items():
+        try:
+            check_segment("device id", device_id)
+        except ValueError as err:
+            raise t.error(device_id, device_id, f"a device id as the key ({err})") from err
+        pairs.append((device_id, t.integer(device_id, low=0, high=2**63 - 1)))
+    t.reject_unknown()
+    return tuple(pairs)
+
+
+def _roadside(t: Table, base_dir: Path) -> RoadsideConfig:
     plan = _signal_plan(t.table("signal_plan")) if t.has("signal_plan") else None
     controller = None
     if t.has("signal_controller"):
@@ -448,9 +471,55 @@ def _roadside(t: Table) -> RoadsideConfig:
         spat_rate_hz=t.number("spat_rate_hz", 10.0, low=0.1, high=50),
         signal_plan=plan,
         signal_controller=controller,
+        intersection=_intersection(t, base_dir),
     )
     t.reject_unknown()
     return roadside
+
+
+def _intersection(t: Table, base_dir: Path) -> IntersectionDescription | None:
+    """``intersection``: the intersection description file (relative to the config's
+    folder; a bare name not found there may be one shipped in ``examples``, as DBCs are),
+    read and checked now (``protocols.v2x.intersection_file``)."""
+    if not t.has("intersection"):
+        return None
+    path = t.file_path("intersection", base_dir=base_dir)
+    if not _is_file(path):
+        name = t.string("intersection")
+        shipped = EXAMPLES_DIR / name
+        if Path(name).name != name or name in (".", "..") or not _is_file(shipped):
+            raise t.error(
+                "intersection", name, f"an intersection description file (no such file: {path})"
+            )
+        path = shipped
+    try:
+        return read_intersection_file(path)
+    except ProtocolError as err:  # names the intersection file, its table and key
+        raise t.error("intersection", t.string("intersection"), _cause(err, limit=None)) from err
+
+
+def _check_intersection_ids(config: BoxConfig) -> None:
+    """SPaT, fused objects and MAP must name the same intersection, or a vehicle cannot put
+    them together."""
+    roadside = config.roadside
+    if roadside is None or roadside.intersection is None:
+        return
+    node_id = roadside.intersection.map.node_id
+    others = {
+        "roadside.signal_plan.intersection_id": (
+            roadside.signal_plan.intersection_id if roadside.signal_plan else None
+        ),
+        "roadside.signal_controller.intersection_id": (
+            roadside.signal_controller.intersection_id if roadside.signal_controller else None
+        ),
+        "perception.intersection_id": config.perception.intersection_id or None,
+    }
+    for key, value in others.items():
+        if value is not None and value != node_id:
+            raise ConfigError(
+                f"{config.source}: {key} = {value} is invalid: the intersection file "
+                f"(roadside.intersection) describes intersection {node_id}; use the same id"
+            )
 
 
 def _signal_plan(plan_t: Table) -> FixedTimePlan:

@@ -14,6 +14,8 @@ from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import UplinkSettings
 from edge.vehicle.state_estimator import VehicleDimensions
+from firmware_py.config.apps import AppsConfig, HmiConfig
+from protocols.v2x.intersection_file import IntersectionDescription
 from protocols.vss import VssMapping
 
 
@@ -73,12 +75,15 @@ class RadarConfig:
 class PerceptionConfig:
     """A roadside unit's tracker: ``reference`` is the intersection's reference point (None:
     the first radar's position); ``raw_object_lists`` also publishes each radar's own list
-    (for debugging); ``cooperative`` pairs tracks with vehicles' own state reports."""
+    (for debugging); ``cooperative`` pairs tracks with vehicles' own state reports;
+    ``station_ids``: (device id, BSM station id) of vehicle gateways heard both on MQTT and
+    by radio, so that each is one vehicle."""
 
     intersection_id: int = 0
     reference: GeoPoint | None = None
     raw_object_lists: bool = False
     cooperative: bool = True
+    station_ids: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,12 +117,14 @@ class SignalControllerConfig:
 @dataclass(frozen=True)
 class RoadsideConfig:
     """``signal_plan`` and ``signal_controller`` exclude each other (the loader refuses
-    both): SPaT comes from the controller, or from the fixed-time plan where there is none."""
+    both): SPaT comes from the controller, or from the fixed-time plan where there is none.
+    ``intersection``: the description file's lanes and signs (MAP and RSI), or None."""
 
     speed_limit_mps: float
     spat_rate_hz: float
     signal_plan: FixedTimePlan | None
     signal_controller: SignalControllerConfig | None = None
+    intersection: IntersectionDescription | None = None
 
 
 V2X_RADIOS = ("udp",)
@@ -183,6 +190,9 @@ class BoxConfig:
     v2x: V2xConfig | None = None
     perception: PerceptionConfig = field(default_factory=PerceptionConfig)
     clock: ClockConfig = field(default_factory=ClockConfig)
+    # A vehicle gateway's Day-1 applications (run when it has a radio) and its HMI output.
+    apps: AppsConfig | None = None  # None: every application with its defaults
+    hmi: HmiConfig | None = None
     outbox: OutboxConfig = field(
         default_factory=lambda: OutboxConfig(
             DEFAULT_STATE_DIR / "outbox.sqlite3", OutboxLimits(), Durability.NORMAL

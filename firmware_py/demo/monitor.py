@@ -97,6 +97,8 @@ class IntersectionView:
             self.event_count += 1
             stamp = time.strftime("%H:%M:%S", time.localtime(env.capture_time_ns / 1e9))
             kind = pb.EventType.Name(env.event.type).removeprefix("EVENT_TYPE_")
+            if env.event.application:  # a Day-1 warning: the application says it best
+                kind = f"{env.event.application} {kind}"
             self.events.appendleft(f"{stamp} {topic.device_id}: {kind} - {env.event.description}")
         elif body == "spat":
             self.spat = "  ".join(

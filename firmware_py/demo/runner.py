@@ -1,4 +1,5 @@
-"""Compose the whole system in one process: broker, bridge, a roadside unit, two cars."""
+"""Compose the whole system in one process: broker, bridge, a roadside unit, two cars, and
+the radio channel between their C-V2X radios."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from cloud_bridge.stats import BridgeStats
 from firmware_py.box import run_box
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
 from firmware_py.config.model import BoxConfig
+from firmware_py.demo.air import Air, on_the_air
 from firmware_py.demo.monitor import IntersectionView, watch
 from firmware_py.demo.summary import one_line, render
 from firmware_py.embedded_broker import embedded_broker
@@ -45,7 +47,7 @@ def demo_box_configs(broker_port: int, state_dir: Path) -> list[BoxConfig]:
             config.outbox, path=state_dir / f"{config.device.device_id}-outbox.sqlite3"
         )
         configs.append(dataclasses.replace(config, uplink=uplink, outbox=outbox))
-    return configs
+    return on_the_air(configs)
 
 
 async def run_demo(duration_s: float | None, store: Path, console: Console | None = None) -> int:
@@ -95,17 +97,16 @@ async def _run(
         )
         await _first(bridge_ready, bridge_task)
         await _first(monitor_ready, monitor_task)
-        boxes = [
-            asyncio.create_task(run_box(c), name=c.device.device_id)
-            for c in demo_box_configs(port, state_dir)
-        ]
-        watched = [bridge_task, monitor_task, *boxes]
-        try:
-            await _show(console, view, stats, started, stop, duration_s, watched)
-        finally:
-            await cancel_and_wait(*boxes)
-            await asyncio.sleep(DRAIN_S)
-            await cancel_and_wait(bridge_task, monitor_task)
+        configs = demo_box_configs(port, state_dir)
+        async with Air(configs):
+            boxes = [asyncio.create_task(run_box(c), name=c.device.device_id) for c in configs]
+            watched = [bridge_task, monitor_task, *boxes]
+            try:
+                await _show(console, view, stats, started, stop, duration_s, watched)
+            finally:
+                await cancel_and_wait(*boxes)
+                await asyncio.sleep(DRAIN_S)
+                await cancel_and_wait(bridge_task, monitor_task)
     return stats.snapshot().stored
 
 

@@ -75,4 +75,5 @@ def one_line(view: IntersectionView, stats: StatsSnapshot, elapsed_s: float) -> 
         f"[{elapsed_s:5.0f} s] devices online {online}/{len(view.devices)}, "
         f"objects {objects}, stored {stats.stored}, events {view.event_count} | {rates}\n"
         f"        tracks: {tracks}"
+        + "".join(f"\n        event: {line}" for line in list(view.events)[:3])
     )

@@ -14,6 +14,7 @@ from hil.scenario_engine.expectations import (
     Verdict,
     evaluate,
 )
+from hil.scenario_engine.expectations_hmi import ExpectHmi
 from hil.scenario_engine.expectations_motion import ExpectTracks, ExpectVehicleState
 from hil.scenario_engine.expectations_objects import ExpectObjectsNear
 from hil.scenario_engine.expectations_spat import ExpectSpat
@@ -27,8 +28,10 @@ from hil.scenario_engine.model import (
     EmulatorSpec,
     FaultSpec,
     GnssSpec,
+    HmiSpec,
     Scenario,
     SignalControllerSpec,
+    VehicleCanSpec,
 )
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "ExpectEvent",
     "ExpectFusedTracks",
     "ExpectGnssReceived",
+    "ExpectHmi",
     "ExpectMessages",
     "ExpectNoLoss",
     "ExpectObjectsNear",
@@ -52,8 +56,10 @@ __all__ = [
     "Expectation",
     "FaultSpec",
     "GnssSpec",
+    "HmiSpec",
     "Scenario",
     "SignalControllerSpec",
+    "VehicleCanSpec",
     "Verdict",
     "evaluate",
     "load_scenario",

@@ -1,14 +1,17 @@
 """The ``[[emulator]]`` sections of a scenario file: CAN replay, ARS408 radar, GNSS, signal
-controller and C-V2X radio emulators."""
+controller, C-V2X radio (and the roadside unit it may play), vehicle CAN and HMI emulators."""
 
 from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from typing import Any
 
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
+from firmware_py.config.loader import SHIPPED_DBC_DIR
 from firmware_py.config.reader import Table
+from hil.emulators.vehicle_can import missing_messages
 from hil.scenario_engine.model import (
     ARS408_MODELS,
     GNSS_QUALITIES,
@@ -17,7 +20,9 @@ from hil.scenario_engine.model import (
     CV2xRadioSpec,
     EmulatorSpec,
     GnssSpec,
+    HmiSpec,
     SignalControllerSpec,
+    VehicleCanSpec,
 )
 from hil.scenario_engine.parse_state import MAX_DURATION_S, ParseState
 from hil.scenario_engine.scenario_values import (
@@ -28,9 +33,23 @@ from hil.scenario_engine.scenario_values import (
     interface_name,
     one_of,
 )
+from protocols.dbc import load_dbc
+from protocols.errors import ProtocolError
+from protocols.v2x.intersection_file import IntersectionDescription, read_intersection_file
 
-EMULATOR_KINDS = ("can_replay", "ars408", "gnss", "signal_controller", "cv2x_radio")
+EMULATOR_KINDS = (
+    "can_replay",
+    "ars408",
+    "gnss",
+    "signal_controller",
+    "cv2x_radio",
+    "vehicle_can",
+    "hmi",
+)
 TSCBM_PHASES = 16  # a signal controller's signal groups are its phases: 1-16
+SPAT_SIGNAL_GROUPS = 255  # a T/CSAE 53 SPAT's SignalGroupID: 0-255 (0 unknown)
+VEHICLE_DBC = "toyota_nodsu_pt_generated.dbc"
+"""The vehicle CAN emulator's default DBC: the one the vehicle box configs read."""
 
 
 def parse_emulator(state: ParseState, t: Table) -> EmulatorSpec:
@@ -61,6 +80,13 @@ def parse_emulator(state: ParseState, t: Table) -> EmulatorSpec:
         spec = _gnss(state, t, name)
     elif kind == "cv2x_radio":
         spec = _cv2x_radio(state, t, name)
+    elif kind == "vehicle_can":
+        spec = _vehicle_can(state, t, name)
+    elif kind == "hmi":
+        if not PLACEHOLDER.match(name):
+            # The box template refers to its port as $hmi_port_<name>.
+            raise t.error("name", name, "letters, digits and _, starting with a letter")
+        spec = HmiSpec(name=name)
     else:
         spec = _signal_controller(state, t, name)
     t.reject_unknown()
@@ -124,18 +150,67 @@ def _cv2x_radio(state: ParseState, t: Table, name: str) -> CV2xRadioSpec:
     if not PLACEHOLDER.match(name):
         # The box template refers to its ports as $v2x_radio_port_<name>, ...
         raise t.error("name", name, "letters, digits and _, starting with a letter")
-    actors = (
-        t.convert(
-            "remote_actors", functools.partial(_actor_names, state), "a list of actors' names"
-        )
-        if t.has("remote_actors")
-        else ()
-    )
+    actors = _actors(state, t, "remote_actors")
+    emergency = _actors(state, t, "emergency_actors")
+    silent = [a for a in emergency if a not in actors]
+    if silent:
+        raise t.error("emergency_actors", silent, f"some of remote_actors = {list(actors)}")
+    intersection_file: Path | None = None
+    intersection: IntersectionDescription | None = None
+    if t.has("intersection"):
+        intersection_file = existing_file(t, "intersection", state.base_dir)
+        try:
+            intersection = read_intersection_file(intersection_file)
+        except ProtocolError as err:
+            raise t.error("intersection", t.string("intersection"), str(err)) from err
+    plan: FixedTimePlan | None = None
+    if t.has("signal_plan"):
+        p = t.table("signal_plan")
+        plan = _plan(p, SPAT_SIGNAL_GROUPS)
+        p.reject_unknown()
+        if intersection is not None and plan.intersection_id != intersection.map.node_id:
+            raise p.error(
+                "intersection_id",
+                plan.intersection_id,
+                f"the intersection file's id, {intersection.map.node_id}",
+            )
     return CV2xRadioSpec(
         name=name,
         remote_actors=actors,
         rate_hz=t.number("rate_hz", 10.0, high=100.0, above=0.0),
+        emergency_actors=emergency,
+        intersection_file=intersection_file,
+        intersection=intersection,
+        signal_plan=plan,
+        rsm_actors=_actors(state, t, "rsm_actors"),
     )
+
+
+def _actors(state: ParseState, t: Table, key: str) -> tuple[str, ...]:
+    if not t.has(key):
+        return ()
+    names: tuple[str, ...] = t.convert(
+        key, functools.partial(_actor_names, state), "a list of actors' names"
+    )
+    return names
+
+
+def _vehicle_can(state: ParseState, t: Table, name: str) -> VehicleCanSpec:
+    channel = interface_name(t, "channel")
+    actor = one_of(t, "actor", tuple(state.actors), "actors")
+    value: str = t.string("dbc", VEHICLE_DBC)
+    # As in a box config: relative to this file, else one of the DBCs the project ships.
+    local = (state.base_dir / value).resolve()
+    dbc = local if local.is_file() else (SHIPPED_DBC_DIR / value).resolve()
+    if not dbc.is_file():
+        raise t.error("dbc", value, f"no such file (looked at {local} and {SHIPPED_DBC_DIR})")
+    try:
+        missing = missing_messages(load_dbc(dbc).database)
+    except ProtocolError as err:
+        raise t.error("dbc", value, f"a DBC cantools loads ({err})") from err
+    if missing:
+        raise t.error("dbc", value, f"a DBC with the car's messages (it lacks {missing})")
+    return VehicleCanSpec(name=name, channel=channel, actor=actor, dbc=dbc)
 
 
 def _actor_names(state: ParseState, value: Any) -> tuple[str, ...]:
@@ -158,11 +233,21 @@ def _signal_controller(state: ParseState, t: Table, name: str) -> SignalControll
         isinstance(e, SignalControllerSpec) and e.port == port for e in state.emulators
     ):
         raise t.error("port", port, "a port no other signal controller uses")
+    return SignalControllerSpec(
+        name=name,
+        plan=_plan(t, TSCBM_PHASES),
+        port=port,
+        rate_hz=t.number("rate_hz", 10.0, high=100.0, above=0.0),
+    )
+
+
+def _plan(t: Table, max_group: int) -> FixedTimePlan:
+    """A fixed-time plan: ``intersection_id``, ``cycle_s`` and ``groups`` of ``t``."""
     groups = []
     for g in t.tables("groups"):
         groups.append(
             SignalGroupPlan(
-                signal_group=g.integer("signal_group", low=1, high=TSCBM_PHASES),
+                signal_group=g.integer("signal_group", low=1, high=max_group),
                 green_start_s=g.number("green_start_s", low=0.0, high=MAX_DURATION_S),
                 green_s=g.number("green_s", above=0.0, high=MAX_DURATION_S),
                 amber_s=g.number("amber_s", 3.0, low=0.0, high=60.0),
@@ -175,12 +260,6 @@ def _signal_controller(state: ParseState, t: Table, name: str) -> SignalControll
     intersection_id = t.integer("intersection_id", low=0, high=65535)
     cycle_s = t.number("cycle_s", above=0.0, high=MAX_DURATION_S)
     try:
-        plan = FixedTimePlan(intersection_id, cycle_s, tuple(groups))
+        return FixedTimePlan(intersection_id, cycle_s, tuple(groups))
     except ValueError as err:
         raise t.error("groups", numbers, str(err)) from err
-    return SignalControllerSpec(
-        name=name,
-        plan=plan,
-        port=port,
-        rate_hz=t.number("rate_hz", 10.0, high=100.0, above=0.0),
-    )

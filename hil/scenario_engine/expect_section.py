@@ -4,12 +4,15 @@ each reading the kind's keys (see ``hil.scenario_engine.expectations``)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
 
 from firmware_py.config.reader import Table
+from hil.emulators.hmi_display import HMI_CHANGES
 from hil.scenario_engine import expectations as basic
 from hil.scenario_engine.expectations import EVENT_PREFIX, Expectation
+from hil.scenario_engine.expectations_hmi import ExpectHmi
 from hil.scenario_engine.expectations_motion import LATENCY_S, ExpectTracks, ExpectVehicleState
 from hil.scenario_engine.expectations_objects import ExpectObjectsNear
 from hil.scenario_engine.expectations_spat import END_TOLERANCE_S, ExpectSpat
@@ -17,7 +20,7 @@ from hil.scenario_engine.expectations_tracking import ExpectFusedTracks
 from hil.scenario_engine.expectations_v2x import END_TOLERANCE_S as V2X_END_TOLERANCE_S
 from hil.scenario_engine.expectations_v2x import MESSAGES as V2X_MESSAGES
 from hil.scenario_engine.expectations_v2x import ExpectV2x
-from hil.scenario_engine.model import CV2xRadioSpec, GnssSpec
+from hil.scenario_engine.model import CV2xRadioSpec, GnssSpec, HmiSpec
 from hil.scenario_engine.parse_state import ParseState
 from hil.scenario_engine.scenario_values import checked_name, one_of
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -29,6 +32,7 @@ EVENT_TYPES = tuple(
     for name in pb.EventType.keys()  # noqa: SIM118 (an EnumTypeWrapper, not a dict)
     if not name.endswith("_UNSPECIFIED")
 )
+APP_CODE = re.compile(r"^[A-Z]{2,8}$")  # a Day-1 application's code: FCW, GLOSA, ...
 
 
 def parse_expectation(state: ParseState, t: Table, can_channels: tuple[str, ...]) -> Expectation:
@@ -142,8 +146,8 @@ def _vehicle_state(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -
     )
 
 
-def _event(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
-    event_type = t.string("event_type", choices=EVENT_TYPES)
+def _within(state: ParseState, t: Table) -> tuple[float, float] | None:
+    """``within_s = [from, to]``, in the run and its settling time; None when absent."""
     end_s = state.end_s
 
     def window(value: Any) -> tuple[float, float]:
@@ -156,7 +160,12 @@ def _event(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expect
             raise ValueError(f"expected 0 <= from <= to <= {end_s:g}")
         return a, b
 
-    within_s = t.convert("within_s", window, "[from_s, to_s]") if t.has("within_s") else None
+    return t.convert("within_s", window, "[from_s, to_s]") if t.has("within_s") else None
+
+
+def _event(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+    event_type = t.string("event_type", choices=EVENT_TYPES)
+    within_s = _within(state, t)
     if t.boolean("absent", False):
         # A min_count or max_count makes no sense then; left unread, they are unknown keys.
         return basic.ExpectEvent(name=name, event_type=event_type, within_s=within_s, absent=True)
@@ -167,6 +176,29 @@ def _event(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expect
         within_s=within_s,
         min_count=min_count,
         max_count=t.integer("max_count", None, low=min_count),
+    )
+
+
+def _hmi(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+    displays = tuple(e.name for e in state.emulators if isinstance(e, HmiSpec))
+    emulator = _emulator(t, displays, "HMI emulators")
+    app: str = t.string("app")
+    if not APP_CODE.match(app):
+        raise t.error("app", app, "an application's code: 2-8 capital letters, e.g. FCW")
+    change = t.string("change", "start", choices=HMI_CHANGES)
+    within_s = _within(state, t)
+    if t.boolean("absent", False):
+        # min_count makes no sense then; left unread, it is an unknown key.
+        return ExpectHmi(
+            name=name, emulator=emulator, app=app, change=change, within_s=within_s, absent=True
+        )
+    return ExpectHmi(
+        name=name,
+        emulator=emulator,
+        app=app,
+        change=change,
+        within_s=within_s,
+        min_count=t.integer("min_count", 1, low=1),
     )
 
 
@@ -284,6 +316,7 @@ _KINDS: Mapping[str, Callable[[ParseState, Table, str, tuple[str, ...]], Expecta
     "counter": _counter,
     "spat": _spat,
     "v2x": _v2x,
+    "hmi": _hmi,
 }
 
 

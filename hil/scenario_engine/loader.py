@@ -24,14 +24,20 @@ scenario seconds (0 = the emulators start), unknown keys are errors::
                  kind = "signal_controller": name, port (default: a free one the bench
                      picks), rate_hz (10), intersection_id, cycle_s, groups = [{signal_group
                      (1-16), green_start_s, green_s, amber_s (3)}]
-                 kind = "cv2x_radio": name, remote_actors ([]), rate_hz (10)
+                 kind = "cv2x_radio": name, remote_actors ([]), rate_hz (10),
+                     emergency_actors ([]; some of remote_actors), and as a roadside unit
+                     intersection (an intersection file: MAP, RSI), signal_plan =
+                     {intersection_id, cycle_s, groups} (SPAT), rsm_actors ([]; RSM)
+                 kind = "vehicle_can": name, channel, actor, dbc (the Toyota DBC)
+                 kind = "hmi": name (the box template gets $hmi_port_<name>)
     [[fault]]    kind, target, at_s, duration_s; interface_down and bus_off target a CAN
                  emulator's channel; gnss_unplug, gnss_no_fix and gnss_garbage (bytes = 2000)
                  a GNSS emulator; controller_silent a signal controller; broker_outage and
                  daemon_kill (duration_s: until the restart) take no target. A fault must end
                  by duration_s.
     [[expect]]   kind (messages, tracks, fused_tracks, vehicle_state, event, no_loss,
-                 can_received, gnss_received, recovery, counter, spat, v2x), an optional name,
+                 can_received, gnss_received, recovery, counter, spat, v2x, hmi), an
+                 optional name,
                  and the kind's keys
                  (see ``hil.scenario_engine.expectations``); after_s/until_s default to 0 and
                  duration_s, and may reach up to duration_s + settle_s.

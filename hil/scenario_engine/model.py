@@ -12,6 +12,7 @@ from edge.geo import GeoPoint
 from edge.roadside.signal_plan import FixedTimePlan
 from hil.scenario_engine.expectations import Expectation
 from hil.world import GroundTruth
+from protocols.v2x.intersection_file import IntersectionDescription
 
 GNSS_QUALITIES = ("gnss", "dgnss", "rtk_float", "rtk_fixed")
 CAN_FAULTS = ("interface_down", "bus_off")
@@ -89,10 +90,45 @@ class CV2xRadioSpec:
     name: str
     remote_actors: tuple[str, ...] = ()
     rate_hz: float = 10.0
+    emergency_actors: tuple[str, ...] = ()  # some of remote_actors: on an emergency call
+    # The roadside unit it also plays (each part optional): MAP and RSI of ``intersection``
+    # (read from ``intersection_file``), SPAT of ``signal_plan`` (scenario time: its cycle
+    # starts at 0), RSM of ``rsm_actors``.
+    intersection_file: Path | None = None
+    intersection: IntersectionDescription | None = None
+    signal_plan: FixedTimePlan | None = None
+    rsm_actors: tuple[str, ...] = ()
 
 
-EmulatorSpec = CanReplaySpec | Ars408Spec | GnssSpec | SignalControllerSpec | CV2xRadioSpec
-CAN_EMULATORS = (CanReplaySpec, Ars408Spec)
+@dataclass(frozen=True)
+class VehicleCanSpec:
+    """The car's powertrain bus on ``channel``: ``actor``'s ground-truth motion as the frames
+    of ``dbc`` (absolute), live at 50 Hz."""
+
+    name: str
+    channel: str
+    actor: str
+    dbc: Path
+
+
+@dataclass(frozen=True)
+class HmiSpec:
+    """The box's HMI display: records the warning lines the daemon sends to its UDP port
+    (``$hmi_port_<name>`` in the box template; the bench picks it)."""
+
+    name: str
+
+
+EmulatorSpec = (
+    CanReplaySpec
+    | Ars408Spec
+    | GnssSpec
+    | SignalControllerSpec
+    | CV2xRadioSpec
+    | VehicleCanSpec
+    | HmiSpec
+)
+CAN_EMULATORS = (CanReplaySpec, Ars408Spec, VehicleCanSpec)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,13 @@
 """C-V2X messages: T/CSAE 53-2017 ``MessageFrame`` in UPER (BSM, MAP, SPAT, RSI and RSM out
 and in), and the detection of what equipment puts before a frame (``framing``)."""
 
+from protocols.v2x.bsm_extensions import (
+    EVENT_FLAGS,
+    RESPONSE_TYPES,
+    BsmExtensions,
+    is_emergency_vehicle,
+    own_extensions,
+)
 from protocols.v2x.csae53 import (
     KINDS,
     decode_frame,
@@ -45,7 +52,10 @@ from protocols.v2x.rsm import (
 from protocols.v2x.units import GeoPoint
 
 __all__ = [
+    "EVENT_FLAGS",
     "KINDS",
+    "RESPONSE_TYPES",
+    "BsmExtensions",
     "DecodedMap",
     "DecodedRsi",
     "DecodedRsm",
@@ -72,6 +82,8 @@ __all__ = [
     "encode_rsi",
     "encode_rsm",
     "encode_spat",
+    "is_emergency_vehicle",
+    "own_extensions",
     "specification",
     "station_id_bytes",
     "time_fields",

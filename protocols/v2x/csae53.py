@@ -24,6 +24,12 @@ import asn1tools
 
 from protocols.errors import V2xDecodeError, V2xError
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.v2x.bsm_extensions import (
+    BsmExtensions,
+    accept_bit_string_extensions,
+    from_bsm_members,
+    to_bsm_members,
+)
 from protocols.v2x.units import (
     ELEVATION_UNAVAILABLE,
     ELEVATION_UNIT_M,
@@ -97,7 +103,8 @@ _LIGHTS_BACK: dict[str, pb.SignalState.ValueType] = {
 @functools.cache
 def specification() -> Any:
     """The compiled modules (compiled on the first call, ~0.5 s; cached after)."""
-    return asn1tools.compile_files(sorted(str(p) for p in ASN_DIR.glob("*.asn")), "uper")
+    compiled = asn1tools.compile_files(sorted(str(p) for p in ASN_DIR.glob("*.asn")), "uper")
+    return accept_bit_string_extensions(compiled)
 
 
 def time_fields(unix_s: float) -> tuple[int, int]:
@@ -116,11 +123,20 @@ def station_id_bytes(station_id: int) -> bytes:
     return station_id.to_bytes(8, "big")
 
 
-def encode_bsm(state: pb.VehicleState, *, vehicle_id: bytes, msg_cnt: int, unix_s: float) -> bytes:
+def encode_bsm(
+    state: pb.VehicleState,
+    *,
+    vehicle_id: bytes,
+    msg_cnt: int,
+    unix_s: float,
+    extensions: BsmExtensions | None = None,
+) -> bytes:
     """A ``MessageFrame`` holding the BSM of ``state`` at Unix time ``unix_s`` (``secMark``).
 
-    Values beyond the standard's ranges are clamped. Raises ``ValueError`` for an id that is
-    not 8 bytes or a ``msg_cnt`` outside 0-127.
+    ``extensions`` (events, lights, emergency, class; ``bsm_extensions.own_extensions``
+    gives ours) go out as ``safetyExt``, ``emergencyExt`` and ``vehicleClass``; None: neither
+    extension, a passenger vehicle. Values beyond the standard's ranges are clamped. Raises
+    ``ValueError`` for an id that is not 8 bytes or a ``msg_cnt`` outside 0-127.
     """
     if len(vehicle_id) != 8:
         raise ValueError(f"a BSM id is 8 bytes, got {len(vehicle_id)}")
@@ -157,6 +173,8 @@ def encode_bsm(state: pb.VehicleState, *, vehicle_id: bytes, msg_cnt: int, unix_
         },
         "vehicleClass": {"classification": PASSENGER_VEHICLE},
     }
+    if extensions is not None:
+        bsm.update(to_bsm_members(extensions))
     if position.horizontal_accuracy_m > 0:
         bsm["posConfidence"] = {"pos": _position_confidence(position.horizontal_accuracy_m)}
     return encode_frame(("bsmFrame", bsm))
@@ -342,7 +360,8 @@ def _unless(raw: int, unavailable: int, unit: float) -> float | None:
 
 
 def _bsm(bsm: dict[str, Any]) -> dict[str, Any]:
-    """A BSM's fields, named as in ``pb.VehicleState`` where there is one."""
+    """A BSM's fields, named as in ``pb.VehicleState`` where there is one; its extensions'
+    as ``bsm_extensions.from_bsm_members`` gives them."""
     pos, accel = bsm["pos"], bsm["accelSet"]
     elevation = pos.get("elevation", ELEVATION_UNAVAILABLE)
     angle = bsm.get("angle", STEERING_UNAVAILABLE)
@@ -371,6 +390,7 @@ def _bsm(bsm: dict[str, Any]) -> dict[str, Any]:
         "length_m": bsm["size"]["length"] * SIZE_UNIT_M,
         "width_m": bsm["size"]["width"] * SIZE_UNIT_M,
         "vehicle_class": bsm["vehicleClass"]["classification"],
+        **from_bsm_members(bsm),
     }
 
 

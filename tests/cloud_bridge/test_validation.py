@@ -171,6 +171,30 @@ def _one_of_each_body() -> dict[str, pb.Envelope]:
         "health": pb.DeviceHealth(uptime_s=10.0, cpu_load=0.3, temperature_c=45.0),
         "status": pb.DeviceStatus(liveness=pb.LIVENESS_ONLINE),
         "ack": pb.CommandAck(command_id="c1"),
+        "intersection": pb.IntersectionGeometry(
+            intersection_id=101,
+            reference=position,
+            approaches=[
+                pb.IntersectionGeometry.Approach(
+                    speed_limit_mps=13.9,
+                    lanes=[
+                        pb.IntersectionGeometry.Lane(
+                            width_m=3.5,
+                            speed_limit_mps=11.1,
+                            points=[
+                                pb.IntersectionGeometry.Point(east_m=5.25, north_m=-162.0),
+                                pb.IntersectionGeometry.Point(east_m=5.25, north_m=-12.0),
+                            ],
+                        )
+                    ],
+                )
+            ],
+            signs=[
+                pb.IntersectionGeometry.Sign(
+                    position=position, east_m=12.5, north_m=-100.0, speed_limit_mps=8.3
+                )
+            ],
+        ),
     }
     return {stream: envelope(body=body) for stream, body in bodies.items()}
 
@@ -210,6 +234,8 @@ def test_the_schema_walk_finds_every_body_float() -> None:
     assert "object_list.objects[1].rcs_dbsm" in paths
     assert "object_list.objects[0].position.longitude_deg" in paths
     assert "spat.phases[1].likely_end_s" in paths
+    assert "intersection.approaches[0].lanes[0].points[1].north_m" in paths
+    assert "intersection.signs[0].position.latitude_deg" in paths
     assert len(paths) >= 50
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 from edge.identity import DeviceIdentity
 from edge.vehicle.state_estimator import Decoded, Fix
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.v2x import GeoPoint, IntersectionMap, StaticSign
 
 DEVICE = "dev-1"
 
@@ -145,6 +146,8 @@ class RecordingRadio:
         self.spats: list[tuple[pb.SignalPhaseTiming, int]] = []
         self.object_lists: list[tuple[pb.ObjectList, int]] = []
         self.events: list[tuple[pb.TrafficEvent, int]] = []
+        self.maps: list[tuple[IntersectionMap, int]] = []
+        self.signs: list[tuple[tuple[StaticSign, ...], GeoPoint, int]] = []
         self.running = asyncio.Event()
 
     @property
@@ -167,6 +170,14 @@ class RecordingRadio:
 
     def broadcast_event(self, event: pb.TrafficEvent, capture_time_ns: int) -> None:
         self.events.append((event, capture_time_ns))
+
+    def broadcast_map(self, intersection: IntersectionMap, capture_time_ns: int) -> None:
+        self.maps.append((intersection, capture_time_ns))
+
+    def broadcast_signs(
+        self, signs: Sequence[StaticSign], reference: GeoPoint, capture_time_ns: int
+    ) -> None:
+        self.signs.append((tuple(signs), reference, capture_time_ns))
 
     async def run(self) -> None:
         self.running.set()

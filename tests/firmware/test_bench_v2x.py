@@ -23,7 +23,11 @@ def test_bench_v2x_measures_every_kind_and_writes_json(
     result = json.loads(out.read_text())
     assert set(result) >= {"ours", "peer", "ratio", "unit", "apps_cycle_ms_200"}
     assert result["unit"] == "frames/s"
-    assert result["apps_cycle_ms_200"] is None  # the applications are not built yet
+    apps = result["apps"]
+    assert result["apps_cycle_ms_200"] == apps["median_ms"]
+    assert 0 < apps["median_ms"] <= apps["p99_ms"]
+    assert (apps["remotes"], apps["applications"], apps["cycles"]) == (200, 16, 20)
+    assert apps["errors"] == 0
     assert result["ours"] > 0
     assert result["peer"] > 0
     assert result["ratio"] == pytest.approx(result["ours"] / result["peer"], rel=1e-2)
@@ -35,7 +39,7 @@ def test_bench_v2x_measures_every_kind_and_writes_json(
             assert min(rates["ours"], rates["ours_json"], rates["peer"]) > 0
     printed = capsys.readouterr().out
     assert "bsm: 20 frames" in printed
-    assert "application cycle, 200 remote vehicles: not measured" in printed
+    assert "Day-1 application cycle (16 applications, 200 remote vehicles heard" in printed
 
 
 def test_a_frame_read_as_another_kind_is_not_benchmarked() -> None:

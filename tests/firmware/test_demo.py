@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cloud_bridge.store.sqlite_store import SqliteStore
+from protocols.schema.v1 import roadgate_pb2 as pb
 
 PROJECT = Path(__file__).resolve().parents[2]
 DEVICES = {"rsu-001", "veh-001", "veh-002"}
@@ -44,6 +45,19 @@ def check_store(path: Path) -> None:
     assert rejects == {}
 
 
+def day1_warnings(path: Path) -> dict[str, set[str]]:
+    """Device -> the Day-1 applications that warned it (from the stored events)."""
+    warned: dict[str, set[str]] = {}
+    with SqliteStore(path) as store:
+        for message in store.messages():
+            if message.stream != "events":
+                continue
+            event = pb.Envelope.FromString(message.payload).event
+            if event.application:
+                warned.setdefault(message.device_id, set()).add(event.application)
+    return warned
+
+
 def test_demo_runs_for_its_duration_and_stores_every_device(tmp_path: Path) -> None:
     store, log = tmp_path / "demo.sqlite3", tmp_path / "demo.log"
     process = demo("--duration", "8", "--store", str(store), log=log)
@@ -53,6 +67,11 @@ def test_demo_runs_for_its_duration_and_stores_every_device(tmp_path: Path) -> N
     assert "3 devices" in output
     assert "devices online 3/3" in output, output  # the periodic summary line
     check_store(store)
+    # The cars hear each other and the roadside unit over the demo's radio channel: veh-002
+    # drives 65 km/h where the MAP's lanes say 50, a Day-1 speed limit warning, shown in the
+    # summary's last events.
+    assert "SLW" in day1_warnings(store).get("veh-002", set())
+    assert "veh-002: SLW: " in output  # its log line
 
 
 def test_ctrl_c_stops_the_demo_cleanly(tmp_path: Path) -> None:

@@ -96,3 +96,24 @@ def test_radars_are_placed_about_the_reference_point() -> None:
     assert obj.y_m == pytest.approx(float(enu.north_m) - 10.0, abs=0.5)
     assert fused.intersection_id == 101
     assert list(fused.sensor_ids) == [radar.sensor]
+
+
+def test_station_ids_make_a_gateway_heard_both_ways_one_vehicle(tmp_path: Path) -> None:
+    path = roadside(
+        tmp_path,
+        "cooperative = true\n",
+        "cooperative = true\n[perception.station_ids]\nveh-001 = 1380384769\n",
+    )
+    assert load_box_config(path).perception.station_ids == (("veh-001", 1380384769),)
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [('"veh/1" = 5', "veh/1"), ("veh-001 = -1", "veh-001"), ('veh-001 = "x"', "veh-001")],
+)
+def test_bad_station_ids_are_named(tmp_path: Path, table: str, named: str) -> None:
+    path = roadside(
+        tmp_path, "cooperative = true\n", f"cooperative = true\n[perception.station_ids]\n{table}\n"
+    )
+    with pytest.raises(ConfigError, match=named):
+        load_box_config(path)

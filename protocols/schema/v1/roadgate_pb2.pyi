@@ -238,6 +238,33 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_SENSOR_FAULT: _EventType.ValueType  # 7
     EVENT_TYPE_CLOCK_FAULT: _EventType.ValueType  # 8
     """box clock disagrees with GNSS time"""
+    EVENT_TYPE_LEFT_TURN_ASSIST: _EventType.ValueType  # 9
+    """Day-1 V2X applications of a vehicle gateway (T/CSAE 53-2017 chapter 6); EBW uses
+    EMERGENCY_BRAKE, FCW, ICW and RLVW the values above. TrafficEvent.application names it.
+    LTA
+    """
+    EVENT_TYPE_BLIND_SPOT: _EventType.ValueType  # 10
+    """BSW/LCW"""
+    EVENT_TYPE_DO_NOT_PASS: _EventType.ValueType  # 11
+    """DNPW"""
+    EVENT_TYPE_ABNORMAL_VEHICLE: _EventType.ValueType  # 12
+    """AVW"""
+    EVENT_TYPE_CONTROL_LOSS: _EventType.ValueType  # 13
+    """CLW"""
+    EVENT_TYPE_HAZARDOUS_LOCATION: _EventType.ValueType  # 14
+    """HLW"""
+    EVENT_TYPE_SPEED_LIMIT: _EventType.ValueType  # 15
+    """SLW"""
+    EVENT_TYPE_VRU_COLLISION: _EventType.ValueType  # 16
+    """VRUCW"""
+    EVENT_TYPE_SPEED_ADVISORY: _EventType.ValueType  # 17
+    """GLOSA"""
+    EVENT_TYPE_IN_VEHICLE_SIGNAGE: _EventType.ValueType  # 18
+    """IVS"""
+    EVENT_TYPE_TRAFFIC_JAM: _EventType.ValueType  # 19
+    """TJW"""
+    EVENT_TYPE_EMERGENCY_VEHICLE: _EventType.ValueType  # 20
+    """EVW"""
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper): ...
 
@@ -255,6 +282,33 @@ EVENT_TYPE_INTERSECTION_COLLISION: EventType.ValueType  # 6
 EVENT_TYPE_SENSOR_FAULT: EventType.ValueType  # 7
 EVENT_TYPE_CLOCK_FAULT: EventType.ValueType  # 8
 """box clock disagrees with GNSS time"""
+EVENT_TYPE_LEFT_TURN_ASSIST: EventType.ValueType  # 9
+"""Day-1 V2X applications of a vehicle gateway (T/CSAE 53-2017 chapter 6); EBW uses
+EMERGENCY_BRAKE, FCW, ICW and RLVW the values above. TrafficEvent.application names it.
+LTA
+"""
+EVENT_TYPE_BLIND_SPOT: EventType.ValueType  # 10
+"""BSW/LCW"""
+EVENT_TYPE_DO_NOT_PASS: EventType.ValueType  # 11
+"""DNPW"""
+EVENT_TYPE_ABNORMAL_VEHICLE: EventType.ValueType  # 12
+"""AVW"""
+EVENT_TYPE_CONTROL_LOSS: EventType.ValueType  # 13
+"""CLW"""
+EVENT_TYPE_HAZARDOUS_LOCATION: EventType.ValueType  # 14
+"""HLW"""
+EVENT_TYPE_SPEED_LIMIT: EventType.ValueType  # 15
+"""SLW"""
+EVENT_TYPE_VRU_COLLISION: EventType.ValueType  # 16
+"""VRUCW"""
+EVENT_TYPE_SPEED_ADVISORY: EventType.ValueType  # 17
+"""GLOSA"""
+EVENT_TYPE_IN_VEHICLE_SIGNAGE: EventType.ValueType  # 18
+"""IVS"""
+EVENT_TYPE_TRAFFIC_JAM: EventType.ValueType  # 19
+"""TJW"""
+EVENT_TYPE_EMERGENCY_VEHICLE: EventType.ValueType  # 20
+"""EVW"""
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 class _Severity:
@@ -275,6 +329,90 @@ SEVERITY_INFO: Severity.ValueType  # 1
 SEVERITY_WARNING: Severity.ValueType  # 2
 SEVERITY_CRITICAL: Severity.ValueType  # 3
 Global___Severity: _TypeAlias = Severity  # noqa: Y015
+
+class _LaneType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _LaneTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LaneType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    LANE_TYPE_UNSPECIFIED: _LaneType.ValueType  # 0
+    LANE_TYPE_VEHICLE: _LaneType.ValueType  # 1
+    LANE_TYPE_CROSSWALK: _LaneType.ValueType  # 2
+    LANE_TYPE_BIKE_LANE: _LaneType.ValueType  # 3
+    LANE_TYPE_SIDEWALK: _LaneType.ValueType  # 4
+    LANE_TYPE_MEDIAN: _LaneType.ValueType  # 5
+    LANE_TYPE_STRIPING: _LaneType.ValueType  # 6
+    LANE_TYPE_TRACKED_VEHICLE: _LaneType.ValueType  # 7
+    LANE_TYPE_PARKING: _LaneType.ValueType  # 8
+
+class LaneType(_LaneType, metaclass=_LaneTypeEnumTypeWrapper): ...
+
+LANE_TYPE_UNSPECIFIED: LaneType.ValueType  # 0
+LANE_TYPE_VEHICLE: LaneType.ValueType  # 1
+LANE_TYPE_CROSSWALK: LaneType.ValueType  # 2
+LANE_TYPE_BIKE_LANE: LaneType.ValueType  # 3
+LANE_TYPE_SIDEWALK: LaneType.ValueType  # 4
+LANE_TYPE_MEDIAN: LaneType.ValueType  # 5
+LANE_TYPE_STRIPING: LaneType.ValueType  # 6
+LANE_TYPE_TRACKED_VEHICLE: LaneType.ValueType  # 7
+LANE_TYPE_PARKING: LaneType.ValueType  # 8
+Global___LaneType: _TypeAlias = LaneType  # noqa: Y015
+
+class _Maneuver:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ManeuverEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Maneuver.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MANEUVER_UNSPECIFIED: _Maneuver.ValueType  # 0
+    MANEUVER_STRAIGHT: _Maneuver.ValueType  # 1
+    MANEUVER_LEFT: _Maneuver.ValueType  # 2
+    MANEUVER_RIGHT: _Maneuver.ValueType  # 3
+    MANEUVER_U_TURN: _Maneuver.ValueType  # 4
+    MANEUVER_LEFT_TURN_ON_RED: _Maneuver.ValueType  # 5
+    MANEUVER_RIGHT_TURN_ON_RED: _Maneuver.ValueType  # 6
+    MANEUVER_LANE_CHANGE: _Maneuver.ValueType  # 7
+    MANEUVER_NO_STOPPING: _Maneuver.ValueType  # 8
+    MANEUVER_YIELD_ALWAYS: _Maneuver.ValueType  # 9
+    MANEUVER_GO_WITH_HALT: _Maneuver.ValueType  # 10
+    MANEUVER_CAUTION: _Maneuver.ValueType  # 11
+
+class Maneuver(_Maneuver, metaclass=_ManeuverEnumTypeWrapper):
+    """A movement a lane allows (T/CSAE 53 AllowedManeuvers)."""
+
+MANEUVER_UNSPECIFIED: Maneuver.ValueType  # 0
+MANEUVER_STRAIGHT: Maneuver.ValueType  # 1
+MANEUVER_LEFT: Maneuver.ValueType  # 2
+MANEUVER_RIGHT: Maneuver.ValueType  # 3
+MANEUVER_U_TURN: Maneuver.ValueType  # 4
+MANEUVER_LEFT_TURN_ON_RED: Maneuver.ValueType  # 5
+MANEUVER_RIGHT_TURN_ON_RED: Maneuver.ValueType  # 6
+MANEUVER_LANE_CHANGE: Maneuver.ValueType  # 7
+MANEUVER_NO_STOPPING: Maneuver.ValueType  # 8
+MANEUVER_YIELD_ALWAYS: Maneuver.ValueType  # 9
+MANEUVER_GO_WITH_HALT: Maneuver.ValueType  # 10
+MANEUVER_CAUTION: Maneuver.ValueType  # 11
+Global___Maneuver: _TypeAlias = Maneuver  # noqa: Y015
+
+class _StaticSignKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StaticSignKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StaticSignKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STATIC_SIGN_KIND_UNSPECIFIED: _StaticSignKind.ValueType  # 0
+    STATIC_SIGN_KIND_ROADWORKS: _StaticSignKind.ValueType  # 1
+    STATIC_SIGN_KIND_SPEED_LIMIT: _StaticSignKind.ValueType  # 2
+    STATIC_SIGN_KIND_SCHOOL_ZONE: _StaticSignKind.ValueType  # 3
+
+class StaticSignKind(_StaticSignKind, metaclass=_StaticSignKindEnumTypeWrapper): ...
+
+STATIC_SIGN_KIND_UNSPECIFIED: StaticSignKind.ValueType  # 0
+STATIC_SIGN_KIND_ROADWORKS: StaticSignKind.ValueType  # 1
+STATIC_SIGN_KIND_SPEED_LIMIT: StaticSignKind.ValueType  # 2
+STATIC_SIGN_KIND_SCHOOL_ZONE: StaticSignKind.ValueType  # 3
+Global___StaticSignKind: _TypeAlias = StaticSignKind  # noqa: Y015
 
 class _AckResult:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -362,6 +500,7 @@ class Envelope(_message.Message):
     COMMAND_FIELD_NUMBER: _builtins.int
     COMMAND_ACK_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    INTERSECTION_FIELD_NUMBER: _builtins.int
     schema_version: _builtins.int
     """1 for this schema"""
     device_id: _builtins.str
@@ -412,6 +551,10 @@ class Envelope(_message.Message):
     def status(self) -> Global___DeviceStatus:
         """stream "status" (retained birth, last will)"""
 
+    @_builtins.property
+    def intersection(self) -> Global___IntersectionGeometry:
+        """stream "intersection" """
+
     def __init__(
         self,
         *,
@@ -432,12 +575,13 @@ class Envelope(_message.Message):
         command: Global___Command | None = ...,
         command_ack: Global___CommandAck | None = ...,
         status: Global___DeviceStatus | None = ...,
+        intersection: Global___IntersectionGeometry | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command", b"command", "command_ack", b"command_ack", "event", b"event", "health", b"health", "object_list", b"object_list", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command", b"command", "command_ack", b"command_ack", "event", b"event", "health", b"health", "intersection", b"intersection", "object_list", b"object_list", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "boot_id", b"boot_id", "capture_time_ns", b"capture_time_ns", "clock_max_error_s", b"clock_max_error_s", "clock_source", b"clock_source", "command", b"command", "command_ack", b"command_ack", "device_id", b"device_id", "event", b"event", "health", b"health", "historical", b"historical", "object_list", b"object_list", "publish_time_ns", b"publish_time_ns", "schema_version", b"schema_version", "sequence", b"sequence", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "boot_id", b"boot_id", "capture_time_ns", b"capture_time_ns", "clock_max_error_s", b"clock_max_error_s", "clock_source", b"clock_source", "command", b"command", "command_ack", b"command_ack", "device_id", b"device_id", "event", b"event", "health", b"health", "historical", b"historical", "intersection", b"intersection", "object_list", b"object_list", "publish_time_ns", b"publish_time_ns", "schema_version", b"schema_version", "sequence", b"sequence", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["vehicle_state", "object_list", "spat", "event", "health", "command", "command_ack", "status"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["vehicle_state", "object_list", "spat", "event", "health", "command", "command_ack", "status", "intersection"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -828,6 +972,10 @@ class TrafficEvent(_message.Message):
     TIME_TO_COLLISION_S_FIELD_NUMBER: _builtins.int
     OBJECT_IDS_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    APPLICATION_FIELD_NUMBER: _builtins.int
+    REMOTE_ID_FIELD_NUMBER: _builtins.int
+    DISTANCE_M_FIELD_NUMBER: _builtins.int
+    ADVISED_SPEED_MPS_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """unique per device"""
     type: Global___EventType.ValueType
@@ -838,6 +986,14 @@ class TrafficEvent(_message.Message):
     """s, 0 when not applicable"""
     description: _builtins.str
     """human-readable, for dashboards and logs"""
+    application: _builtins.str
+    """the V2X application that raised it ("FCW"...), or empty"""
+    remote_id: _builtins.str
+    """the other party: a BSM station id in hex, "rsi:<rsu>:<id>"..."""
+    distance_m: _builtins.float
+    """to the conflict or hazard along the path, m (0 = n/a)"""
+    advised_speed_mps: _builtins.float
+    """GLOSA: a speed that arrives on green, m/s (0 = none)"""
     @_builtins.property
     def position(self) -> Global___Position: ...
     @_builtins.property
@@ -855,14 +1011,218 @@ class TrafficEvent(_message.Message):
         time_to_collision_s: _builtins.float = ...,
         object_ids: _abc.Iterable[_builtins.int] | None = ...,
         description: _builtins.str = ...,
+        application: _builtins.str = ...,
+        remote_id: _builtins.str = ...,
+        distance_m: _builtins.float = ...,
+        advised_speed_mps: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "event_id", b"event_id", "object_ids", b"object_ids", "position", b"position", "radius_m", b"radius_m", "severity", b"severity", "time_to_collision_s", b"time_to_collision_s", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advised_speed_mps", b"advised_speed_mps", "application", b"application", "description", b"description", "distance_m", b"distance_m", "event_id", b"event_id", "object_ids", b"object_ids", "position", b"position", "radius_m", b"radius_m", "remote_id", b"remote_id", "severity", b"severity", "time_to_collision_s", b"time_to_collision_s", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrafficEvent: _TypeAlias = TrafficEvent  # noqa: Y015
+
+@_typing.final
+class IntersectionGeometry(_message.Message):
+    """An intersection as its roadside unit describes it (what it broadcasts as MAP, and its
+    static signs as RSI): published at start and every 60 s, so a late subscriber gets it.
+    Points are metres east/north of the reference position (x east, y north).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class Point(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        EAST_M_FIELD_NUMBER: _builtins.int
+        NORTH_M_FIELD_NUMBER: _builtins.int
+        east_m: _builtins.float
+        north_m: _builtins.float
+        def __init__(
+            self,
+            *,
+            east_m: _builtins.float = ...,
+            north_m: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["east_m", b"east_m", "north_m", b"north_m"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Connection(_message.Message):
+        """A movement into lane_id of intersection intersection_id, controlled by signal_group."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        INTERSECTION_ID_FIELD_NUMBER: _builtins.int
+        LANE_ID_FIELD_NUMBER: _builtins.int
+        SIGNAL_GROUP_FIELD_NUMBER: _builtins.int
+        intersection_id: _builtins.int
+        lane_id: _builtins.int
+        signal_group: _builtins.int
+        """the SPaT signal group (0 = unsignalised)"""
+        def __init__(
+            self,
+            *,
+            intersection_id: _builtins.int = ...,
+            lane_id: _builtins.int = ...,
+            signal_group: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["intersection_id", b"intersection_id", "lane_id", b"lane_id", "signal_group", b"signal_group"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Lane(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        LANE_ID_FIELD_NUMBER: _builtins.int
+        TYPE_FIELD_NUMBER: _builtins.int
+        WIDTH_M_FIELD_NUMBER: _builtins.int
+        POINTS_FIELD_NUMBER: _builtins.int
+        MANEUVERS_FIELD_NUMBER: _builtins.int
+        CONNECTIONS_FIELD_NUMBER: _builtins.int
+        SPEED_LIMIT_MPS_FIELD_NUMBER: _builtins.int
+        lane_id: _builtins.int
+        type: Global___LaneType.ValueType
+        width_m: _builtins.float
+        speed_limit_mps: _builtins.float
+        """m/s (0 = the approach's)"""
+        @_builtins.property
+        def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntersectionGeometry.Point]:
+            """in the direction of travel: ingress lanes end at the stop line"""
+
+        @_builtins.property
+        def maneuvers(self) -> _containers.RepeatedScalarFieldContainer[Global___Maneuver.ValueType]: ...
+        @_builtins.property
+        def connections(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntersectionGeometry.Connection]: ...
+        def __init__(
+            self,
+            *,
+            lane_id: _builtins.int = ...,
+            type: Global___LaneType.ValueType = ...,
+            width_m: _builtins.float = ...,
+            points: _abc.Iterable[Global___IntersectionGeometry.Point] | None = ...,
+            maneuvers: _abc.Iterable[Global___Maneuver.ValueType] | None = ...,
+            connections: _abc.Iterable[Global___IntersectionGeometry.Connection] | None = ...,
+            speed_limit_mps: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["connections", b"connections", "lane_id", b"lane_id", "maneuvers", b"maneuvers", "points", b"points", "speed_limit_mps", b"speed_limit_mps", "type", b"type", "width_m", b"width_m"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Approach(_message.Message):
+        """One arm: the lanes of the MAP link from upstream_node_id."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        NAME_FIELD_NUMBER: _builtins.int
+        UPSTREAM_NODE_ID_FIELD_NUMBER: _builtins.int
+        SPEED_LIMIT_MPS_FIELD_NUMBER: _builtins.int
+        LANES_FIELD_NUMBER: _builtins.int
+        name: _builtins.str
+        upstream_node_id: _builtins.int
+        speed_limit_mps: _builtins.float
+        """m/s (0 = none given)"""
+        @_builtins.property
+        def lanes(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntersectionGeometry.Lane]: ...
+        def __init__(
+            self,
+            *,
+            name: _builtins.str = ...,
+            upstream_node_id: _builtins.int = ...,
+            speed_limit_mps: _builtins.float = ...,
+            lanes: _abc.Iterable[Global___IntersectionGeometry.Lane] | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["lanes", b"lanes", "name", b"name", "speed_limit_mps", b"speed_limit_mps", "upstream_node_id", b"upstream_node_id"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class Sign(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        SIGN_ID_FIELD_NUMBER: _builtins.int
+        KIND_FIELD_NUMBER: _builtins.int
+        POSITION_FIELD_NUMBER: _builtins.int
+        EAST_M_FIELD_NUMBER: _builtins.int
+        NORTH_M_FIELD_NUMBER: _builtins.int
+        SPEED_LIMIT_MPS_FIELD_NUMBER: _builtins.int
+        sign_id: _builtins.int
+        kind: Global___StaticSignKind.ValueType
+        east_m: _builtins.float
+        """the same place, metres east/north of the reference"""
+        north_m: _builtins.float
+        speed_limit_mps: _builtins.float
+        """a speed-limit sign's limit, m/s (0 = none)"""
+        @_builtins.property
+        def position(self) -> Global___Position:
+            """WGS84"""
+
+        def __init__(
+            self,
+            *,
+            sign_id: _builtins.int = ...,
+            kind: Global___StaticSignKind.ValueType = ...,
+            position: Global___Position | None = ...,
+            east_m: _builtins.float = ...,
+            north_m: _builtins.float = ...,
+            speed_limit_mps: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["east_m", b"east_m", "kind", b"kind", "north_m", b"north_m", "position", b"position", "sign_id", b"sign_id", "speed_limit_mps", b"speed_limit_mps"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    INTERSECTION_ID_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    APPROACHES_FIELD_NUMBER: _builtins.int
+    SIGNS_FIELD_NUMBER: _builtins.int
+    intersection_id: _builtins.int
+    """MAP node id, as SPaT's and a fused ObjectList's"""
+    region: _builtins.int
+    """MAP region id (0 = none)"""
+    name: _builtins.str
+    @_builtins.property
+    def reference(self) -> Global___Position:
+        """the reference point; points are metres east/north of it"""
+
+    @_builtins.property
+    def approaches(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntersectionGeometry.Approach]: ...
+    @_builtins.property
+    def signs(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntersectionGeometry.Sign]: ...
+    def __init__(
+        self,
+        *,
+        intersection_id: _builtins.int = ...,
+        region: _builtins.int = ...,
+        name: _builtins.str = ...,
+        reference: Global___Position | None = ...,
+        approaches: _abc.Iterable[Global___IntersectionGeometry.Approach] | None = ...,
+        signs: _abc.Iterable[Global___IntersectionGeometry.Sign] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reference", b"reference"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approaches", b"approaches", "intersection_id", b"intersection_id", "name", b"name", "reference", b"reference", "region", b"region", "signs", b"signs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntersectionGeometry: _TypeAlias = IntersectionGeometry  # noqa: Y015
 
 @_typing.final
 class DeviceHealth(_message.Message):
