@@ -55,6 +55,8 @@ class HeardWorld:
         capacity = self.settings.max_vehicles
         self._float = {name: np.zeros(capacity) for name in _COLUMNS}
         self._int = {name: np.zeros(capacity, np.int64) for name in _INT_COLUMNS}
+        # Station ids are 8 bytes, unsigned: all of them fit only in uint64.
+        self._int["id"] = np.zeros(capacity, np.uint64)
         self._bool = {name: np.zeros(capacity, bool) for name in _BOOL_COLUMNS}
         self._rows: dict[int, int] = {}  # station id -> row
         self._free = list(range(capacity - 1, -1, -1))
@@ -113,7 +115,7 @@ class HeardWorld:
                 self._rsis[rsi.rsu_id] = (rsi, received_s)
             else:
                 return
-        except (ProtocolError, KeyError, TypeError, ValueError, GeodesyError):
+        except (ProtocolError, KeyError, TypeError, ValueError, ArithmeticError, GeodesyError):
             # The reception filter passed it; a field we use still made no sense.
             self.counters["ignored.undecodable"] += 1
             return

@@ -45,7 +45,7 @@ class PictureSettings:
 class Vehicles:
     """Remote vehicles (BSM senders), one entry per array index, at the picture's time."""
 
-    ids: np.ndarray  # int64 station ids
+    ids: np.ndarray  # uint64 station ids
     east: FloatArray
     north: FloatArray
     speed: FloatArray  # m/s, 0 when the sender did not say
