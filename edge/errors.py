@@ -4,6 +4,8 @@
 
     EdgeError            anything the edge pipeline could not do
     +-- UplinkError      the uplink cannot accept or deliver a message
+    +-- CommandRejectedError  a remote command refused, with its reason
+                              (``edge.commands.errors``)
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
 
     FirmwareError        anything the daemon could not set up
     +-- ConfigError      an invalid config file: names the key, the value and what is valid
+    +-- StateLockedError another box holds this box's state (``firmware_py.box.instance_lock``)
 """
 
 from __future__ import annotations

@@ -159,6 +159,8 @@ setup_uml() {
 if [ "$mode" = test ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto mosquitto-clients
   command -v mosquitto_sub >/dev/null || apt_install mosquitto-clients
+  # tests/firmware/test_deploy.py checks the unit files with systemd-analyze verify.
+  command -v systemd-analyze >/dev/null || apt_install systemd
   # Kernels without CAN (CI) run the SocketCAN tests in a user-mode-linux guest (hil/uml).
   { command -v linux.uml >/dev/null || [ -x /usr/bin/linux.uml ]; } &&
     { command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } &&

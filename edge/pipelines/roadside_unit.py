@@ -4,7 +4,6 @@ to the cloud."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections import Counter
@@ -30,6 +29,8 @@ from edge.port_io import can_batches, datagram_batches, serial_lines
 from edge.roadside.object_fusion import SensorPose, to_object_list
 from edge.roadside.signal_controller import Output, SignalControllerFeed, SpatDecoder
 from edge.roadside.signal_plan import FixedTimePlan
+from edge.sensor_faults import SensorFaultWatch, has_position
+from edge.supervision import Supervisor, until_flushed
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.net.port import Datagram, DatagramPort
@@ -144,6 +145,7 @@ class RoadsideUnitPipeline:
         self._clock_check = clock_check
         self._intersection = intersection
         self._geometry = None if intersection is None else to_intersection_geometry(intersection)
+        self._services: Supervisor | None = None
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
         self.health = pipeline_health(self, uplink.counters, self._guard, clock.monotonic_s)
@@ -166,6 +168,14 @@ class RoadsideUnitPipeline:
         if gnss is not None:
             self.health.add(f"serial.{gnss.name}", counters_of(gnss))
         self.health.add("nmea.rejects", lambda: fixes.rejects)
+        # Bus states, ports lost and reopened, the GNSS fix: SENSOR_FAULT events each way.
+        self._sensor_faults = SensorFaultWatch(
+            uplink.identity.device_id,
+            can_ports=[port for port, _ in self._by_port.values()],
+            serial_ports=[] if gnss is None else [gnss],
+            wall_clock_ns=clock.now_ns,
+        )
+        self.health.add("sensor_faults", counters_of(self._sensor_faults))
         if radio is not None:
             self.health.add(f"udp.{radio.link.name}", counters_of(radio.link))
             self.health.add("v2x", counters_of(radio))
@@ -184,40 +194,55 @@ class RoadsideUnitPipeline:
             self.health.add(f"udp.{port.name}", counters_of(port))
             self.health.add("signal_controller", counters_of(feed))
 
+    def restart_service(self, name: str) -> None:
+        """Restart one of the running box's services (an operator's ``restart_service``).
+        Raises ``RuntimeError`` before the box runs, ``KeyError`` for an unknown name."""
+        if self._services is None:
+            raise RuntimeError("the box is not running")
+        self._services.restart(name)
+
     async def run(self) -> None:
         """Read the ports, publish objects, SPaT and health, run the uplink (and radio) until
         cancelled."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._uplink.run(), name="uplink")
-            for name, (port, _) in self._by_port.items():
-                tasks.create_task(self._read_radars(port), name=f"can-{name}")
-            if self._gnss is not None:
-                tasks.create_task(self._read_gnss(self._gnss), name="gnss")
-            if self._radio is not None:
-                tasks.create_task(self._radio.run(), name="v2x-radio")
-            for name, background in self._feeds.items():
-                tasks.create_task(background.run(), name=f"feed-{name}")
-            if self._plan is not None:
-                tasks.create_task(
-                    every(1 / self._settings.spat_rate_hz, self.publish_spat), name="spat-plan"
-                )
-            if self._controller is not None:
-                udp, _ = self._controller
-                tasks.create_task(self._read_controller(udp), name=f"udp-{udp.name}")
-                tasks.create_task(
-                    every(WATCHDOG_PERIOD_S, self.check_controller), name="controller-watchdog"
-                )
-            tasks.create_task(
-                every(self._settings.health_period_s, self.publish_health), name="health"
+        # Supervised: a failing reader (a radar bus, the GNSS, a feed) is restarted with backoff
+        # and shows in health, while the rest of the box keeps publishing.
+        services = self._services = Supervisor()
+        self.health.add("services", counters_of(services))
+        services.add("uplink", self._uplink.run, long_running=True, stops_last=True)
+        for name, (port, _) in self._by_port.items():
+            services.add(f"can-{name}", self._read_radars, port, long_running=True)
+        if self._gnss is not None:
+            services.add("gnss", self._read_gnss, self._gnss, long_running=True)
+        if self._radio is not None:
+            services.add("v2x-radio", self._radio.run, long_running=True)
+        for name, background in self._feeds.items():
+            services.add(f"feed-{name}", background.run, long_running=True)
+        if self._plan is not None:
+            spat_period_s = 1 / self._settings.spat_rate_hz
+            services.add("spat-plan", every, spat_period_s, self.publish_spat, long_running=True)
+        if self._controller is not None:
+            udp, _ = self._controller
+            services.add(f"udp-{udp.name}", self._read_controller, udp, long_running=True)
+            services.add(
+                "controller-watchdog",
+                every,
+                WATCHDOG_PERIOD_S,
+                self.check_controller,
+                long_running=True,
             )
-            if self._intersection is not None:
-                period_s = self._settings.intersection_period_s
-                tasks.create_task(every(period_s, self.publish_intersection), name="intersection")
-                if self._radio is not None:
-                    tasks.create_task(
-                        every(self._settings.map_period_s, self.broadcast_intersection),
-                        name="v2x-map",
-                    )
+        health_period_s = self._settings.health_period_s
+        services.add("health", every, health_period_s, self.publish_health, long_running=True)
+        if self._intersection is not None:
+            period_s = self._settings.intersection_period_s
+            services.add(
+                "intersection", every, period_s, self.publish_intersection, long_running=True
+            )
+            if self._radio is not None:
+                map_period_s = self._settings.map_period_s
+                services.add(
+                    "v2x-map", every, map_period_s, self.broadcast_intersection, long_running=True
+                )
+        await services.run(flush=lambda: until_flushed(self._uplink))
 
     async def _read_radars(self, port: CanPort) -> None:
         async for batch in can_batches(port):
@@ -277,6 +302,7 @@ class RoadsideUnitPipeline:
         fix = self._fixes.feed(line)
         if fix is not None:
             self.counters["gnss_fixes"] += 1
+            self._submit(self._sensor_faults.on_fix(has_position(fix), self._clock.monotonic_s()))
         if self._clock_check is not None:
             self._submit(self._clock_check.observe(line, fix, received_ns))
 
@@ -316,7 +342,8 @@ class RoadsideUnitPipeline:
             self._uplink.submit(self._geometry, self._clock.now_ns())
 
     def publish_health(self) -> None:
-        """Publish a health report."""
+        """Publish a health report (and the sensors' fault events since the last one)."""
+        self._submit(self._sensor_faults.check(self._clock.monotonic_s()))
         health = self.health.snapshot()
         if self._guard.admit(health):
             self._uplink.submit(health, self._clock.now_ns())

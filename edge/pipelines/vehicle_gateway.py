@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -24,6 +23,8 @@ from edge.pipelines.roles import (
 )
 from edge.pipelines.scheduling import every
 from edge.port_io import can_batches, serial_lines
+from edge.sensor_faults import Output, SensorFaultWatch, has_position
+from edge.supervision import Supervisor, until_flushed
 from hal.can.frames import FrameBatch
 from hal.can.port import CanPort
 from hal.serial.port import SerialLinePort
@@ -78,6 +79,7 @@ class VehicleGatewayPipeline:
         self._clock = clock
         self._clock_check = clock_check
         self._v2x_apps = v2x_apps
+        self._services: Supervisor | None = None
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
         self.health = pipeline_health(self, uplink.counters, self._guard, clock.monotonic_s)
@@ -92,29 +94,46 @@ class VehicleGatewayPipeline:
         # Bad bytes are counted by reason where they are found; health carries them to the cloud.
         self.health.add("can.rejects", lambda: decoder.rejects)
         self.health.add("nmea.rejects", lambda: fixes.rejects)
+        # Bus states, ports lost and reopened, the GNSS fix: SENSOR_FAULT events each way.
+        self._sensor_faults = SensorFaultWatch(
+            uplink.identity.device_id,
+            can_ports=self._can_ports,
+            serial_ports=[] if gnss is None else [gnss],
+            wall_clock_ns=clock.now_ns,
+        )
+        self.health.add("sensor_faults", counters_of(self._sensor_faults))
         if radio is not None:
             self.health.add(f"udp.{radio.link.name}", counters_of(radio.link))
             self.health.add("v2x", counters_of(radio))
         if v2x_apps is not None:
             self.health.add("apps", counters_of(v2x_apps))
 
+    def restart_service(self, name: str) -> None:
+        """Restart one of the running box's services (an operator's ``restart_service``).
+        Raises ``RuntimeError`` before the box runs, ``KeyError`` for an unknown name."""
+        if self._services is None:
+            raise RuntimeError("the box is not running")
+        self._services.restart(name)
+
     async def run(self) -> None:
         """Read the ports, publish state and health, run the uplink (and radio) until
         cancelled."""
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._uplink.run(), name="uplink")
-            for port in self._can_ports:
-                tasks.create_task(self._read_can(port), name=f"can-{port.name}")
-            if self._gnss is not None:
-                tasks.create_task(self._read_gnss(self._gnss), name="gnss")
-            if self._radio is not None:
-                tasks.create_task(self._radio.run(), name="v2x-radio")
-            tasks.create_task(
-                every(1 / self._settings.state_rate_hz, self.publish_state), name="vehicle-state"
-            )
-            tasks.create_task(
-                every(self._settings.health_period_s, self.publish_health), name="health"
-            )
+        # Supervised: a failing reader (a CAN bus whose port died) is restarted with backoff
+        # and shows in health, while the rest of the box keeps publishing.
+        services = self._services = Supervisor()
+        self.health.add("services", counters_of(services))
+        services.add("uplink", self._uplink.run, long_running=True, stops_last=True)
+        for port in self._can_ports:
+            services.add(f"can-{port.name}", self._read_can, port, long_running=True)
+        if self._gnss is not None:
+            services.add("gnss", self._read_gnss, self._gnss, long_running=True)
+        if self._radio is not None:
+            services.add("v2x-radio", self._radio.run, long_running=True)
+        state_period_s = 1 / self._settings.state_rate_hz
+        services.add("vehicle-state", every, state_period_s, self.publish_state, long_running=True)
+        health_period_s = self._settings.health_period_s
+        services.add("health", every, health_period_s, self.publish_health, long_running=True)
+        await services.run(flush=lambda: until_flushed(self._uplink))
 
     async def _read_can(self, port: CanPort) -> None:
         async for batch in can_batches(port):
@@ -135,6 +154,9 @@ class VehicleGatewayPipeline:
         if fix is not None:
             self.counters["gnss_fixes"] += 1
             self._estimator.update_gnss(fix, self._clock.now_ns() / 1e9)
+            self._submit_events(
+                self._sensor_faults.on_fix(has_position(fix), self._clock.monotonic_s())
+            )
         if self._clock_check is not None:
             for event, capture_ns in self._clock_check.observe(line, fix, self._clock.now_ns()):
                 if self._guard.admit(event):
@@ -164,7 +186,13 @@ class VehicleGatewayPipeline:
                 self._uplink.submit(event, capture_ns)
 
     def publish_health(self) -> None:
-        """Publish a health report."""
+        """Publish a health report (and the sensors' fault events since the last one)."""
+        self._submit_events(self._sensor_faults.check(self._clock.monotonic_s()))
         health = self.health.snapshot()
         if self._guard.admit(health):
             self._uplink.submit(health, self._clock.now_ns())
+
+    def _submit_events(self, events: Sequence[Output]) -> None:
+        for event, capture_ns in events:
+            if self._guard.admit(event):
+                self._uplink.submit(event, capture_ns)

@@ -21,8 +21,8 @@ class IntersectionFusion:
     and returns the fused list with its capture time: the cycle's (a radar list slightly
     late is moved forward to the newest list's time), in Unix nanoseconds.
 
-    ``counters``: ``cycles`` run, ``objects`` published, and the tracker's rejects as
-    ``rejects.<reason>``."""
+    ``counters``: ``cycles`` run, ``objects`` published, ``tracks`` in the last fused list
+    (a gauge), and the tracker's rejects as ``rejects.<reason>``."""
 
     def __init__(
         self, tracker: IntersectionTracker, frame: LocalFrame, *, intersection_id: int
@@ -31,10 +31,12 @@ class IntersectionFusion:
         self._frame = frame
         self._intersection_id = intersection_id
         self._counts: Counter[str] = Counter()
+        self._tracks = 0  # in the last fused list
 
     @property
     def counters(self) -> Mapping[str, int]:
         out = dict(self._counts)
+        out["tracks"] = self._tracks
         out.update({f"rejects.{k}": v for k, v in self._tracker.rejected.items()})
         return out
 
@@ -46,6 +48,7 @@ class IntersectionFusion:
             return None
         self._counts["cycles"] += 1
         self._counts["objects"] += len(fused)
+        self._tracks = len(fused)
         objects = fused_object_list(
             fused,
             self._frame,

@@ -32,7 +32,6 @@ def candidate_pairs(
     p_xx = tracks.covariances[:, 0, 0]
     p_yy = tracks.covariances[:, 1, 1]
     r_xx = detections.covariances[:, 0, 0]
-    r_yy = detections.covariances[:, 1, 1]
     half_width = np.sqrt(gate * (p_xx + float(r_xx.max())))
     order = np.argsort(detections.positions[:, 0], kind="stable")
     xs = detections.positions[order, 0]
@@ -42,11 +41,19 @@ def candidate_pairs(
     counts = np.maximum(hi - lo, 0)  # a NaN bound makes an empty window, never a negative one
     total = int(counts.sum())
     track_rows = np.repeat(np.arange(len(tracks), dtype=np.int64), counts)
-    starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-    det_rows = order[starts + np.arange(total)].astype(np.int64)
-    ey = detections.positions[det_rows, 1] - tracks.means[track_rows, 1]
-    near = ey * ey <= gate * (p_yy[track_rows] + r_yy[det_rows])
-    return track_rows[near], det_rows[near]
+    # Rows in the x order of each pair's detection; the windows hold several times the pairs
+    # the y bound keeps, so the detections' own rows are looked up only for those. In place,
+    # with take: these arrays are the association's largest.
+    in_order = np.arange(total)
+    in_order += np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    ey = detections.positions[order, 1].take(in_order)
+    ey -= tracks.means[:, 1].take(track_rows)
+    ey *= ey
+    bound = p_yy.take(track_rows)
+    bound += detections.covariances[order, 1, 1].take(in_order)
+    bound *= gate
+    near = np.flatnonzero(ey <= bound)
+    return track_rows.take(near), order.take(in_order.take(near)).astype(np.int64, copy=False)
 
 
 def mahalanobis_pairs(
@@ -57,13 +64,13 @@ def mahalanobis_pairs(
 
     The 2x2 algebra is written out so no (K, 2, 2) array is built.
     """
-    p = tracks.covariances[track_rows]
-    r = detections.covariances[det_rows]
-    a = p[:, 0, 0] + r[:, 0, 0]
-    b = p[:, 0, 1] + r[:, 0, 1]
-    d = p[:, 1, 1] + r[:, 1, 1]
-    e = detections.positions[det_rows] - tracks.means[track_rows, :2]
-    ex, ey = e[:, 0], e[:, 1]
+    p, r = tracks.covariances, detections.covariances
+    # Only the 2x2 position blocks' entries are gathered, not the whole covariances.
+    a = p[:, 0, 0][track_rows] + r[:, 0, 0][det_rows]
+    b = p[:, 0, 1][track_rows] + r[:, 0, 1][det_rows]
+    d = p[:, 1, 1][track_rows] + r[:, 1, 1][det_rows]
+    ex = detections.positions[:, 0][det_rows] - tracks.means[:, 0][track_rows]
+    ey = detections.positions[:, 1][det_rows] - tracks.means[:, 1][track_rows]
     det = a * d - b * b
     d2 = (d * ex * ex - 2.0 * b * ex * ey + a * ey * ey) / det
     return d2, np.log(det)
@@ -141,7 +148,7 @@ def _assign(
     pt, pd = pair_tracks[gated], pair_dets[gated]
     cost_of_pair = (d2 + log_det)[gated]
     t_rows, t_of = _unique_sorted(pt)  # pairs come grouped by track, in track order
-    d_cols, d_of = np.unique(pd, return_inverse=True)
+    d_cols, d_of = _unique_rows(pd, cols.size)
     k, c = t_rows.size, d_cols.size
     # Each track also has a column of its own meaning "missed", at the gate's cost (with the
     # smallest ln det S of its pairs, so the comparison is on d^2).
@@ -158,7 +165,7 @@ def _assign(
     tangled = ~alone
     if tangled.any():
         rt, rt_of = _unique_sorted(t_of[tangled])
-        rd, rd_of = np.unique(d_of[tangled], return_inverse=True)
+        rd, rd_of = _unique_rows(d_of[tangled], c)
         kk, cc = rt.size, rd.size
         cost = np.full((kk, cc + kk), _NOT_ALLOWED)
         cost[rt_of, rd_of] = cost_of_pair[tangled]
@@ -215,6 +222,15 @@ def _unique_sorted(values: IntArray) -> tuple[IntArray, IntArray]:
     np.not_equal(values[1:], values[:-1], out=starts[1:])
     inverse = np.cumsum(starts) - 1
     return values[starts], inverse.astype(np.int64)
+
+
+def _unique_rows(values: IntArray, size: int) -> tuple[IntArray, IntArray]:
+    """``np.unique(values, return_inverse=True)`` for rows ``values`` in [0, ``size``), by a
+    mask of the rows rather than a sort."""
+    seen = np.zeros(size, np.bool_)
+    seen[values] = True
+    rank = np.cumsum(seen) - 1
+    return np.flatnonzero(seen), rank.take(values)
 
 
 def _others(n: int, taken: IntArray) -> IntArray:

@@ -241,11 +241,38 @@ class SqliteOutbox(OutboxEviction):
         return int(self._rows)
 
     def counters(self) -> dict[str, int]:
-        """Evictions per reason, failed commits, and uncommitted messages, for health reports."""
+        """Evictions per reason, failed commits, uncommitted messages and the age of the
+        oldest waiting message (``oldest_age_ms``, 0 when none waits), for health reports."""
         flat = {f"evicted_for.{reason}": n for reason, n in self.evicted_for.items()}
         flat["commit_failures"] = self.commit_failures
         flat["uncommitted"] = len(self._pending)
+        if self._db is not None:  # a closed outbox reports its counters still
+            with contextlib.suppress(UplinkError):  # unreadable now: the age is left out
+                oldest_ns = self.oldest_enqueued_ns()
+                age_ns = 0 if oldest_ns is None else max(0, self._clock_ns() - oldest_ns)
+                flat["oldest_age_ms"] = age_ns // 1_000_000
         return flat
+
+    def oldest_enqueued_ns(self) -> int | None:
+        """When the first message still waiting was put (``clock_ns``); None when none waits.
+
+        Ids grow with every put, so the first waiting row is found by id (the primary key)
+        past those acknowledged or evicted but not yet committed, without a scan.
+        """
+        db = self._conn()
+        try:
+            rows = db.execute(
+                "SELECT id, enqueued_time_ns FROM outbox ORDER BY id LIMIT ?",
+                (len(self._deleting) + 1,),
+            ).fetchall()
+        except sqlite3.Error as err:
+            raise UplinkError(f"cannot read the outbox at {self._path}: {err}") from err
+        for row_id, enqueued_ns in rows:
+            if row_id not in self._deleting:
+                return int(enqueued_ns)
+        for row in self._pending.values():  # newer than every committed row
+            return int(row[6])
+        return None
 
     def next_sequence(self) -> int:
         """Take the device's next sequence number (persisted with the next commit)."""

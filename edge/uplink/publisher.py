@@ -13,8 +13,9 @@ import asyncio
 import logging
 import math
 import socket
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 
 import aiomqtt
@@ -24,8 +25,11 @@ from paho.mqtt.properties import Properties
 
 from edge.clock import WallClock
 from edge.errors import UplinkError
+from edge.fault_events import FaultEvents
 from edge.identity import DeviceIdentity
+from edge.uplink.latency import LatencyHistogram
 from edge.uplink.outbox import OutboxEntry, SqliteOutbox
+from edge.uplink.session_takeover import SessionTakeover
 from edge.uplink.settings import EXPIRING_STREAMS, PRIORITY, UplinkSettings
 from protocols.envelope import seal
 from protocols.mqtt_connection import Jitter
@@ -81,7 +85,18 @@ class UplinkPublisher:
         self._backlog_up_to = outbox.max_id()
         self.published: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()  # per stream: over MAX_PAYLOAD_BYTES
+        # From handing a message to the client until the broker took it (PUBACK for QoS 1).
+        self.publish_latency = LatencyHistogram()
         self.connected = asyncio.Event()
+        self._downlink: Callable[[bytes], Awaitable[None]] | None = None
+        # Another box with this client id: counted, logged and published once, slowed down.
+        self.takeover = SessionTakeover(
+            settings.mqtt.client_id or identity.device_id,
+            identity.device_id,
+            settings.takeover,
+            on_episode=self._report_takeover,
+        )
+        self._uplink_faults = FaultEvents(identity.device_id, "uplink", pb.EVENT_TYPE_SENSOR_FAULT)
         self._topics = {stream: identity.topic(stream) for stream in Stream}  # once, not per send
         self._properties = _publish_properties(settings) if settings.mqtt.mqtt5 else {}
 
@@ -141,11 +156,14 @@ class UplinkPublisher:
             try:
                 async with self._client() as client:
                     await self._publish_status(client, pb.LIVENESS_ONLINE, "started")
+                    # Only now: a broker closing the connection during the birth makes aiomqtt
+                    # time out instead, and that is no connection made, short or long.
+                    self.takeover.connected()
                     if lost_logged:
                         # What waited out the outage is backlog: sent in order, marked historical.
                         self._backlog_up_to = self.outbox.max_id()
                     self.connected.set()
-                    if lost_logged:
+                    if lost_logged and not self.takeover.active:
                         log.info("%s: uplink recovered", self.identity.device_id)
                     lost_logged = False
                     backoff.reset()
@@ -156,7 +174,8 @@ class UplinkPublisher:
                         raise
             except aiomqtt.MqttError as err:
                 self.connected.clear()
-                if not lost_logged:
+                wait = self.takeover.lost(err)  # None unless another client took the session
+                if not lost_logged and wait is None:
                     log.warning(
                         "%s: uplink to %s:%d unavailable (%s); retrying with backoff",
                         self.identity.device_id,
@@ -164,8 +183,8 @@ class UplinkPublisher:
                         self.settings.mqtt.port,
                         err,
                     )
-                    lost_logged = True
-                await asyncio.sleep(backoff.next_delay())
+                lost_logged = True
+                await asyncio.sleep(backoff.next_delay() if wait is None else wait)
             finally:
                 self.outbox.commit()
 
@@ -201,8 +220,15 @@ class UplinkPublisher:
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
+    def receive_commands(self, handler: Callable[[bytes], Awaitable[None]]) -> None:
+        """Subscribe to the device's ``cmd`` topic on every connection (QoS 1) and await
+        ``handler`` with each payload, one at a time; call before ``run``."""
+        self._downlink = handler
+
     async def _session(self, client: aiomqtt.Client) -> None:
         """Publish, and notice a lost connection even while there is nothing to publish."""
+        if self._downlink is not None:
+            await client.subscribe(self._topics[Stream.CMD], qos=1)
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._drain(client), name="uplink-drain")
@@ -211,14 +237,17 @@ class UplinkPublisher:
             lost = group.subgroup(aiomqtt.MqttError)
             if lost is None:
                 raise
-            raise lost.exceptions[0] from None
+            # Its cause is the broker's reason (a takeover's 0x8E): kept, the group is not.
+            error = lost.exceptions[0]
+            raise error from error.__cause__
 
-    @staticmethod
-    async def _watch_connection(client: aiomqtt.Client) -> None:
+    async def _watch_connection(self, client: aiomqtt.Client) -> None:
         # aiomqtt's message iterator raises MqttError when the connection drops; a publisher
         # waiting for work would otherwise only find out at its next publish.
-        async for _message in client.messages:
-            pass  # the downlink (commands) will be handled here
+        async for message in client.messages:
+            # The only subscription is the command downlink (when receive_commands was called).
+            if self._downlink is not None and isinstance(message.payload, bytes | bytearray):
+                await self._downlink(bytes(message.payload))
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Keep up to ``WINDOW`` messages in flight; each leaves the outbox when acknowledged.
@@ -273,6 +302,7 @@ class UplinkPublisher:
         # Cancelled or disconnected while waiting for the acknowledgement: the entry stays in
         # the outbox and goes again on the next connection. The bridge dedupes a second copy.
         try:
+            sent_s = time.monotonic()
             # No timeout per message: the window keeps one for all messages in flight.
             await client.publish(
                 self._topics[entry.stream],
@@ -281,6 +311,7 @@ class UplinkPublisher:
                 properties=self._properties.get(entry.stream),
                 timeout=math.inf,
             )
+            self.publish_latency.observe(time.monotonic() - sent_s)
             window.remove(entry.row_id)
             self.outbox.ack(entry.row_id)
         except Exception as err:  # raised by the drain: a lost connection ends the session
@@ -309,6 +340,10 @@ class UplinkPublisher:
                 self._commit_soon()  # the disk refused it: try again (the outbox paces it)
         except UplinkError as err:  # closed: a timer has no caller to raise to
             log.error("%s: %s", self.identity.device_id, err)
+
+    def _report_takeover(self, line: str) -> None:
+        # An event as well as the log line: the cloud hears of it whichever box gets through.
+        self.submit(self._uplink_faults.make(pb.SEVERITY_WARNING, line), self._clock.now_ns())
 
     async def _say_goodbye(self, client: aiomqtt.Client) -> None:
         try:
@@ -366,6 +401,11 @@ class UplinkPublisher:
         flat.update({f"uplink.outbox.{k}": v for k, v in self.outbox.counters().items()})
         flat["uplink.queued"] = self.queued
         flat["uplink.queued_bytes"] = self.outbox.size_bytes
+        flat["uplink.session_taken_over"] = self.takeover.taken_over
+        flat["uplink.session_takeover_active"] = int(self.takeover.active)
+        flat.update(
+            {f"uplink.publish_latency.{k}": v for k, v in self.publish_latency.counters().items()}
+        )
         return flat
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from edge.uplink.session_takeover import TakeoverPolicy
 from protocols.mqtt_connection import MqttConnection
 from protocols.topics import Stream
 
@@ -58,3 +59,5 @@ class UplinkSettings:
     # How long to wait for the broker's acknowledgement of a QoS 1 message before treating the
     # connection as lost: paho does not fail in-flight publishes when the socket dies silently.
     ack_timeout_s: float = 5.0
+    # Another client connected with this client id: how it is recognised, how long to wait.
+    takeover: TakeoverPolicy = field(default_factory=TakeoverPolicy)

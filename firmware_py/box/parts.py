@@ -16,6 +16,7 @@ from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.v2x import V2xRadio
 from firmware_py import __version__
+from firmware_py.box.sensor_gauges import WatchedFixAssembler
 from firmware_py.config.model import SIMULATED, BoxConfig, OutboxConfig, Role, V2xConfig
 from firmware_py.errors import FirmwareError
 from hal.can.port import CanPort
@@ -24,7 +25,6 @@ from hal.net.udp_link import UdpLink
 from hal.serial.pyserial_port import PySerialLinePort
 from protocols.dbc import load_dbc
 from protocols.errors import ProtocolError
-from protocols.nmea import NmeaFixAssembler
 from protocols.schema.v1 import roadgate_pb2 as pb
 
 log = logging.getLogger("firmware_py.box")
@@ -115,9 +115,9 @@ def open_gnss(
     return gnss
 
 
-def fix_assembler(config: BoxConfig) -> NmeaFixAssembler:
-    """The NMEA assembler for the box's GNSS receiver."""
-    return NmeaFixAssembler(
+def fix_assembler(config: BoxConfig) -> WatchedFixAssembler:
+    """The NMEA assembler for the box's GNSS receiver (it remembers the last fix for health)."""
+    return WatchedFixAssembler(
         allow_missing_checksum=bool(config.gnss and config.gnss.allow_missing_checksum)
     )
 

@@ -27,6 +27,7 @@ from firmware_py.box.parts import (
     open_v2x_radio,
 )
 from firmware_py.box.perception import build_perception
+from firmware_py.box.sensor_gauges import report_sensors
 from firmware_py.config.loader import heading_rad
 from firmware_py.config.model import BoxConfig, RadarConfig, SignalControllerConfig
 from firmware_py.errors import FirmwareError
@@ -70,13 +71,14 @@ def build_roadside_unit(
     if roadside is not None and roadside.signal_controller is not None:
         controller = _signal_controller_input(roadside.signal_controller, stack)
     speed_limit_mps = roadside.speed_limit_mps if roadside else DEFAULT_SPEED_LIMIT_MPS
+    fixes = fix_assembler(config)
     pipeline = RoadsideUnitPipeline(
         radars=[
             _radar_input(radar, buses[radar.bus].port, buses[radar.bus].database)
             for radar in config.radars
         ],
         gnss=gnss,
-        fixes=fix_assembler(config),
+        fixes=fixes,
         signal_plan=roadside.signal_plan if roadside else None,
         signal_controller=controller,
         uplink=uplink,
@@ -100,6 +102,8 @@ def build_roadside_unit(
         clock_check=gnss_clock_check(config),
         intersection=roadside.intersection if roadside else None,
     )
+    ports = {name: b.port for name, b in buses.items()}
+    report_sensors(pipeline.health, ports, fixes if config.gnss else None)
     return Box(config, uplink, pipeline, {name: b.database for name, b in buses.items()})
 
 

@@ -9,11 +9,15 @@ from contextlib import ExitStack
 from typing import Protocol
 
 from firmware_py.box.built_box import Box
+from firmware_py.box.commands import attach_commands
+from firmware_py.box.instance_lock import lock_box_state
 from firmware_py.box.roadside_unit import build_roadside_unit
 from firmware_py.box.simulated_world import SimulatedWorld
 from firmware_py.box.vehicle_gateway import build_vehicle_gateway
 from firmware_py.broker_security import warn_if_plaintext
 from firmware_py.config.model import BoxConfig, Role
+from firmware_py.metrics_endpoint import observe_box
+from firmware_py.systemd_notify import run_notifying_systemd
 
 log = logging.getLogger("firmware_py.box")
 
@@ -48,9 +52,13 @@ def build_box(config: BoxConfig, stack: ExitStack) -> Box:
 async def run_box(config: BoxConfig) -> None:
     """Open the box's ports, build it and run it until cancelled; close everything after."""
     mqtt = config.uplink.mqtt
-    warn_if_plaintext(mqtt.host, mqtt.port, tls=mqtt.tls is not None, source=config.source)
     with ExitStack() as stack:
+        # Before anything else: a second box on this state is refused, not half started.
+        stack.enter_context(lock_box_state(config.outbox.path))
+        warn_if_plaintext(mqtt.host, mqtt.port, tls=mqtt.tls is not None, source=config.source)
         box = build_box(config, stack)
+        # With [commands] keys: signed remote commands; a changed config on trial is watched.
+        box = attach_commands(box, config, stack, restart_service=box.pipeline.restart_service)
         log.info(
             "%s (%s) publishing to %s:%d",
             config.device.device_id,
@@ -58,9 +66,18 @@ async def run_box(config: BoxConfig) -> None:
             mqtt.host,
             mqtt.port,
         )
+        # Event-loop lag and process vitals into health; with [metrics], the Prometheus endpoint.
+        observing = observe_box(
+            box.pipeline.health,
+            config.observability.metrics,
+            device=config.device.device_id,
+            role=config.device.role.value,
+        )
+        stack.callback(observing.cancel)
         # Everything built so far lives as long as the process: collect once and move it out
         # of the collector's sight, so that no full collection of it (measured at about 17 ms
         # within the first seconds) stalls the uplink's latency later.
         gc.collect()
         gc.freeze()
-        await box.run()
+        # Under systemd: READY once running, STATUS, WATCHDOG while it progresses, STOPPING.
+        await run_notifying_systemd(box)

@@ -19,6 +19,7 @@ from firmware_py.box.parts import (
     open_uplink,
     open_v2x_radio,
 )
+from firmware_py.box.sensor_gauges import report_sensors
 from firmware_py.config.model import BoxConfig
 from firmware_py.errors import FirmwareError
 from protocols.dbc import VectorDecoder
@@ -45,12 +46,13 @@ def build_vehicle_gateway(
     if config.v2x is not None:
         day1 = Day1Parts.build(config, stack)
         radio = open_v2x_radio(config.v2x, stack, on_heard=day1.reception)
+    fixes = fix_assembler(config)
     pipeline = VehicleGatewayPipeline(
         can_ports=[bus.port],
         decoder=VectorDecoder(bus.database, needed_messages(config)),
         estimator=VehicleStateEstimator(vehicle.signals, vehicle.dimensions),
         gnss=open_gnss(config, stack, simulated_gnss),
-        fixes=fix_assembler(config),
+        fixes=fixes,
         uplink=uplink,
         settings=VehicleGatewaySettings(
             state_rate_hz=vehicle.state_rate_hz, health_period_s=config.health_period_s
@@ -62,4 +64,6 @@ def build_vehicle_gateway(
     )
     if day1 is not None:
         day1.report_to(pipeline.health)
+    ports = {name: b.port for name, b in buses.items()}
+    report_sensors(pipeline.health, ports, fixes if config.gnss else None)
     return Box(config, uplink, pipeline, {name: b.database for name, b in buses.items()})

@@ -17,8 +17,22 @@ from typing import Any
 from cloud_bridge.errors import BridgeError
 from edge.errors import EdgeError
 from firmware_py import __version__
-from firmware_py.cli import benchmark, bridge, broker, config, decode, demo, hal, nmea, run, v2x
+from firmware_py.cli import (
+    benchmark,
+    bridge,
+    broker,
+    config,
+    decode,
+    demo,
+    doctor,
+    hal,
+    nmea,
+    run,
+    v2x,
+)
+from firmware_py.cli import command as remote_command
 from firmware_py.errors import FirmwareError
+from firmware_py.logging_setup import configure_logging
 from hal.errors import HalError
 from protocols.errors import ProtocolError
 
@@ -27,10 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roadgate`` console script; returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Text until a command reads its config: `run` then switches to the box's [logging].
+    configure_logging("text", logging.DEBUG if args.verbose else logging.INFO)
     try:
         status: int = args.handler(args)
         return status
@@ -48,8 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"roadgate {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    for module in (demo, run, bridge, config, broker, decode, nmea, v2x, hal):
+    for module in (demo, run, bridge, config, broker, decode, nmea, v2x, hal, doctor):
         module.register(commands)
+    remote_command.register(commands)
     benchmarks = benchmark.register(commands)
     _load_plugins(commands, {"benchmark": benchmarks})
     return parser

@@ -94,6 +94,19 @@ def register(commands: Any) -> Any:
         "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
     )
     v2x.set_defaults(handler=_v2x)
+    memory = benchmarks.add_parser(
+        "memory",
+        help="RSS and CPU of a real roadside unit (4 radars) and vehicle gateway vs budgets",
+    )
+    memory.add_argument(
+        "--seconds", type=float, default=30.0, help="run each box this long (default: 30)"
+    )
+    memory.add_argument("--host", help="an existing broker (default: a private Mosquitto)")
+    memory.add_argument("--port", type=int, help="the existing broker's port")
+    memory.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    memory.set_defaults(handler=_memory)
     return benchmarks
 
 
@@ -148,6 +161,24 @@ def _v2x(args: argparse.Namespace) -> int:
     print(format_result(result))
     _write_json(args.json, result.as_json())
     return 0
+
+
+def _memory(args: argparse.Namespace) -> int:
+    import sys
+
+    from firmware_py.benchmarks.memory import format_result, run_memory_bench
+    from firmware_py.benchmarks.uplink import local_broker
+
+    with local_broker(args.host, args.port) as (host, port):
+        results = run_memory_bench(
+            args.seconds,
+            host,
+            port,
+            progress=lambda line: print(f"bench memory: {line}", file=sys.stderr, flush=True),
+        )
+    print(format_result(results))
+    _write_json(args.json, [result.as_json() for result in results])
+    return 0 if all(result.within_budget for result in results) else 1
 
 
 def _write_json(path: Path | None, data: object) -> None:

@@ -20,9 +20,21 @@ def register(commands: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from firmware_py.box import run_box
+    from firmware_py.box.config_change import begin_config_trial
+    from firmware_py.box.process_restart import PROCESS_RESTART
     from firmware_py.config.loader import load_box_config
     from firmware_py.lifecycle import run_until_stopped
+    from firmware_py.logging_setup import configure_logging
 
+    # A config changed by a remote set_config: this start tries it, or it is rolled back.
+    begin_config_trial(args.config)
     config = load_box_config(args.config)
+    log_config = config.observability.logging
+    configure_logging(
+        log_config.format,
+        "debug" if args.verbose else log_config.level,
+        device=config.device.device_id,
+    )
     asyncio.run(run_until_stopped(run_box(config), args.duration or None))
+    PROCESS_RESTART.exec_if_requested()  # asked by a command (set_config, its rollback)
     return 0

@@ -8,7 +8,7 @@ confirm_cycles = 2                 # found on this many cycles in a row, a findi
 clear_after_s = 0.5                # absent this long, a warning ends
 
 [apps.fcw]                         # any field of the application's settings, by name
-ttc_s = 3.0
+ttc_s = 3.5
 
 [hmi]
 udp_host = "127.0.0.1"             # where the HMI listens; no [hmi]: no HMI output

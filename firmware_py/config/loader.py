@@ -17,6 +17,8 @@ from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import DEFAULT_QOS, UplinkSettings
 from edge.vehicle.state_estimator import STATE_FIELDS, STATE_PATHS, VehicleDimensions
 from firmware_py.config.apps import parse_apps, parse_hmi
+from firmware_py.config.commands import parse_commands
+from firmware_py.config.metrics import parse_observability
 from firmware_py.config.model import (
     DEFAULT_STATE_DIR,
     DEFAULT_V2X_LISTEN_PORT,
@@ -116,6 +118,8 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         perception=_perception(root.table("perception")),
         apps=parse_apps(root.table("apps")) if root.has("apps") else None,
         hmi=parse_hmi(root.table("hmi")) if root.has("hmi") else None,
+        commands=parse_commands(root.table("commands"), base_dir),
+        observability=parse_observability(root),
     )
     config = replace(config, clock=_clock(root.table("clock"), config.simulation.enabled))
     health_t.reject_unknown()

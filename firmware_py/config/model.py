@@ -15,6 +15,8 @@ from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import UplinkSettings
 from edge.vehicle.state_estimator import VehicleDimensions
 from firmware_py.config.apps import AppsConfig, HmiConfig
+from firmware_py.config.commands import CommandsConfig
+from firmware_py.config.metrics import ObservabilityConfig
 from protocols.v2x.intersection_file import IntersectionDescription
 from protocols.vss import VssMapping
 
@@ -193,8 +195,12 @@ class BoxConfig:
     # A vehicle gateway's Day-1 applications (run when it has a radio) and its HMI output.
     apps: AppsConfig | None = None  # None: every application with its defaults
     hmi: HmiConfig | None = None
+    # [commands]: the keys whose signed remote commands the box carries out (none: no commands).
+    commands: CommandsConfig = field(default_factory=CommandsConfig)
     outbox: OutboxConfig = field(
         default_factory=lambda: OutboxConfig(
             DEFAULT_STATE_DIR / "outbox.sqlite3", OutboxLimits(), Durability.NORMAL
         )
     )
+    # [metrics] and [logging]: the Prometheus endpoint (on loopback by default) and log format.
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)

@@ -19,6 +19,7 @@ from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.stats import BridgeStats
 from firmware_py.box import run_box
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
+from firmware_py.config.metrics import MetricsConfig
 from firmware_py.config.model import BoxConfig
 from firmware_py.demo.air import Air, on_the_air
 from firmware_py.demo.monitor import IntersectionView, watch
@@ -46,7 +47,13 @@ def demo_box_configs(broker_port: int, state_dir: Path) -> list[BoxConfig]:
         outbox = dataclasses.replace(
             config.outbox, path=state_dir / f"{config.device.device_id}-outbox.sqlite3"
         )
-        configs.append(dataclasses.replace(config, uplink=uplink, outbox=outbox))
+        # One process, several boxes: none takes the metrics port (the demo shows its own view).
+        observability = dataclasses.replace(
+            config.observability, metrics=MetricsConfig(enabled=False)
+        )
+        configs.append(
+            dataclasses.replace(config, uplink=uplink, outbox=outbox, observability=observability)
+        )
     return on_the_air(configs)
 
 

@@ -1322,6 +1322,9 @@ class Command(_message.Message):
     EXPIRES_TIME_NS_FIELD_NUMBER: _builtins.int
     ISSUER_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    NONCE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
     command_id: _builtins.str
     name: _builtins.str
     """e.g. "ping", "set_config" """
@@ -1329,7 +1332,13 @@ class Command(_message.Message):
     """ns since the Unix epoch; ignore after this"""
     issuer: _builtins.str
     signature: _builtins.bytes
-    """detached signature over the command fields"""
+    """Ed25519 over the command with this field empty (below)"""
+    key_id: _builtins.str
+    """the signing key: hex of the first 8 bytes of its SHA-256"""
+    nonce: _builtins.bytes
+    """random (16 bytes): a device carries a command out once"""
+    target: _builtins.str
+    """"{region}/{device_id}": the one device it is for"""
     @_builtins.property
     def arguments(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -1341,10 +1350,13 @@ class Command(_message.Message):
         expires_time_ns: _builtins.int = ...,
         issuer: _builtins.str = ...,
         signature: _builtins.bytes = ...,
+        key_id: _builtins.str = ...,
+        nonce: _builtins.bytes = ...,
+        target: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments", b"arguments", "command_id", b"command_id", "expires_time_ns", b"expires_time_ns", "issuer", b"issuer", "name", b"name", "signature", b"signature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments", b"arguments", "command_id", b"command_id", "expires_time_ns", b"expires_time_ns", "issuer", b"issuer", "key_id", b"key_id", "name", b"name", "nonce", b"nonce", "signature", b"signature", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,1 @@
+"""Signed remote commands: verification, the replay guard and the dispatcher (no adapters)."""
