@@ -91,7 +91,7 @@ def list_can_interfaces(sys_net: Path = Path("/sys/class/net")) -> list[CanInter
     for entry in entries:
         if _read(entry / "type") != str(ARPHRD_CAN):
             continue
-        info = _ip_details(entry.name).get("linkinfo") or {}
+        info = ip_link_details(entry.name).get("linkinfo") or {}
         data = info.get("info_data") or {}
         found.append(
             CanInterface(
@@ -121,7 +121,9 @@ def list_serial_ports(dev: Path = Path("/dev")) -> list[SerialPort]:
     return ports
 
 
-def _ip_details(name: str) -> dict[str, Any]:
+def ip_link_details(name: str) -> dict[str, Any]:
+    """``ip -details -statistics -json link show dev name``'s object (kind, CAN bit timing
+    and state, error counters); {} without ``ip`` or when it fails (never raises)."""
     ip = shutil.which("ip") or next(
         (p for p in ("/usr/sbin/ip", "/sbin/ip", "/bin/ip") if Path(p).exists()), None
     )
@@ -129,7 +131,7 @@ def _ip_details(name: str) -> dict[str, Any]:
         return {}
     try:
         done = subprocess.run(
-            [ip, "-details", "-json", "link", "show", "dev", name],
+            [ip, "-details", "-statistics", "-json", "link", "show", "dev", name],
             capture_output=True,
             text=True,
             timeout=5,

@@ -3,9 +3,6 @@ its controller state and error counters (``ip -details -statistics -json link sh
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -137,28 +134,6 @@ def _interface(
     rate = f" at {found.bitrate} bit/s" if found.bitrate else ""
     kind = found.kind or "can"
     return passed(check, f"{name} ({kind}) up{rate}, {state or 'state n/a'}; {counters.describe()}")
-
-
-def ip_details(name: str) -> Mapping[str, Any]:
-    """``ip -details -statistics -json link show dev name``'s object; {} without ``ip`` or
-    when it fails (never raises)."""
-    ip = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin:/bin")
-    if ip is None:
-        return {}
-    try:
-        done = subprocess.run(
-            [ip, "-details", "-statistics", "-json", "link", "show", "dev", name],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        parsed = json.loads(done.stdout) if done.returncode == 0 else []
-    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
-        return {}
-    if isinstance(parsed, list) and parsed and isinstance(parsed[0], dict):
-        return parsed[0]
-    return {}
 
 
 def _dict(value: object) -> Mapping[str, Any]:

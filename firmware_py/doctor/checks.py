@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from edge.clock_detection import read_kernel_clock
 from firmware_py.config.model import BoxConfig
 from firmware_py.doctor.broker_check import check_broker
-from firmware_py.doctor.can_check import check_can, ip_details
+from firmware_py.doctor.can_check import check_can
 from firmware_py.doctor.clock_check import check_clock
 from firmware_py.doctor.disk_check import check_disk
 from firmware_py.doctor.findings import Finding
 from firmware_py.doctor.gnss_check import check_gnss
 from firmware_py.doctor.lock_check import check_lock
-from hal.probe import probe
+from hal.probe import ip_link_details, probe
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class DoctorSettings:
 def run_checks(config: BoxConfig | None, settings: DoctorSettings) -> list[Finding]:
     """The findings for ``config``; without one, only the board (CAN interfaces, clock)."""
     report = probe()
-    findings = check_can(None if config is None else config.can, report, ip_details)
+    findings = check_can(None if config is None else config.can, report, ip_link_details)
     if config is None:
         findings.append(check_clock(read_kernel_clock()))
         return findings
