@@ -13,10 +13,13 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edge.commands.errors import CommandRejectedError
-from edge.commands.verification import CommandVerifier
 from protocols.schema.v1 import roadgate_pb2 as pb
+
+if TYPE_CHECKING:  # its cryptography is imported by a box with trusted keys only
+    from edge.commands.verification import CommandVerifier
 
 log = logging.getLogger("edge.commands")
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from google.protobuf.message import Message
 
 from edge.identity import DeviceIdentity
-from edge.roadside.object_fusion import SensorPose
 from edge.vehicle.state_estimator import Decoded, Fix
-from protocols.radar.ars408 import RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
-from protocols.v2x import GeoPoint, IntersectionMap, StaticSign
+
+if TYPE_CHECKING:  # types only: a role's pipeline imports what it runs, no more
+    from edge.roadside.object_fusion import SensorPose
+    from protocols.radar.ars408 import RadarObjectList
+    from protocols.v2x import GeoPoint, IntersectionMap, StaticSign
 
 
 class FrameDecoder(Protocol):
@@ -98,7 +100,7 @@ class ObjectListApp(Protocol):
     def evaluate(self, objects: pb.ObjectList) -> list[pb.TrafficEvent]: ...
 
 
-ObjectPlacement = Callable[[RadarObjectList, SensorPose], pb.ObjectList]
+ObjectPlacement: TypeAlias = "Callable[[RadarObjectList, SensorPose], pb.ObjectList]"
 """Places one radar cycle's objects on the map (``edge.roadside.object_fusion``)."""
 
 

@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.special import lambertw
 
+from edge.assignment import linear_sum_assignment
 from edge.roadside.cooperative_checks import checked_report, checked_tracks, usable_rows
 from edge.roadside.cooperative_reports import (
     CooperativeReport,
@@ -56,10 +55,34 @@ _NOT_ALLOWED = 1.0e9
 
 
 def chi2_4dof_quantile(probability: float) -> float:
-    """The chi-square quantile of 4 degrees of freedom, exactly: the CDF is
-    1 - e^(-x/2) (1 + x/2), inverted through the lower branch of Lambert's W."""
-    w = lambertw(-(1.0 - probability) / math.e, k=-1).real
-    return float(2.0 * (-1.0 - w))
+    """The chi-square quantile of 4 degrees of freedom: the CDF 1 - e^(-x/2) (1 + x/2)
+    inverted by bisection to float precision (``ValueError`` outside 0 < p < 1).
+
+    Lambert's W gives it in closed form, but scipy.special costs a roadside unit 23 MiB of
+    its memory budget for one number computed once.
+    """
+    if not 0.0 < probability < 1.0:
+        raise ValueError(f"probability {probability} is not valid: use 0 < p < 1")
+    low, high = 0.0, 1.0
+    while not _below(high, probability):
+        high *= 2.0
+    while True:
+        middle = 0.5 * (low + high)
+        if middle in (low, high):
+            return high
+        if _below(middle, probability):
+            high = middle
+        else:
+            low = middle
+
+
+def _below(x: float, probability: float) -> bool:
+    """Whether ``x`` is at or above the quantile: on the survival function where p is close
+    to 1, on the CDF elsewhere, so neither loses its precision to cancellation."""
+    half = x / 2.0
+    if probability > 0.5:
+        return math.exp(-half) * (1.0 + half) <= 1.0 - probability
+    return -math.expm1(-half) - half * math.exp(-half) >= probability
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from edge.assignment import linear_sum_assignment
 from edge.tracking.detections import Detections
 from edge.tracking.kinematics import position_velocity
 from edge.tracking.roles import Association

@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from edge.assignment import linear_sum_assignment
 from edge.tracking.detections import Detections
 from edge.tracking.kalman import inverse_2x2, symmetric
 from edge.tracking.roles import MotionModel

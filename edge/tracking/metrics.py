@@ -18,8 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from edge.assignment import linear_sum_assignment
 from edge.tracking.track_set import FloatArray, IntArray
 
 

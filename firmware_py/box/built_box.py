@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge.pipelines.roadside_unit import RoadsideUnitPipeline
-from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline
-from edge.uplink.publisher import UplinkPublisher
-from firmware_py.config.model import BoxConfig
+if TYPE_CHECKING:  # each role's pipeline is imported by its own builder only
+    from edge.pipelines.roadside_unit import RoadsideUnitPipeline
+    from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline
+    from edge.uplink.publisher import UplinkPublisher
+    from firmware_py.config.model import BoxConfig
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from edge.commands.dispatcher import (
     CommandDispatcher,
     Handler,
@@ -23,7 +21,6 @@ from edge.commands.dispatcher import (
 )
 from edge.commands.errors import CommandRejectedError
 from edge.commands.nonces import NonceStore
-from edge.commands.verification import CommandTarget, CommandVerifier
 from firmware_py.box.built_box import Box
 from firmware_py.box.config_change import (
     Ack,
@@ -82,6 +79,11 @@ def attach_commands(
     settings = config.commands
     if not settings.enabled:
         return _on_trial(box, files, restart_box, _log_ack)
+    # Here, not at the top: cryptography costs a box without trusted keys about 8 MiB.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from edge.commands.verification import CommandTarget, CommandVerifier
+
     device = config.device
     try:
         nonces = NonceStore(_nonce_path(config), grace_s=settings.max_lifetime_s)

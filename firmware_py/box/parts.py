@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.clock import configured_clock
 from edge.clock_check import GnssClockCheck
@@ -14,7 +14,6 @@ from edge.errors import UplinkError
 from edge.identity import DeviceIdentity
 from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
-from edge.v2x import V2xRadio
 from firmware_py import __version__
 from firmware_py.box.sensor_gauges import WatchedFixAssembler
 from firmware_py.config.model import SIMULATED, BoxConfig, OutboxConfig, Role, V2xConfig
@@ -26,6 +25,9 @@ from hal.serial.pyserial_port import PySerialLinePort
 from protocols.dbc import load_dbc
 from protocols.errors import ProtocolError
 from protocols.schema.v1 import roadgate_pb2 as pb
+
+if TYPE_CHECKING:
+    from edge.v2x import V2xRadio
 
 log = logging.getLogger("firmware_py.box")
 
@@ -137,6 +139,10 @@ def open_v2x_radio(
 ) -> V2xRadio:
     """Open the radio's UDP link (closed by ``stack``); "udp" is the only radio the loader
     accepts. ``on_heard`` gets every message it hears (kind, fields, receive time)."""
+    # Here, not at the top: the codec's ASN.1 compiler (asn1tools) costs a box without a
+    # radio about 20 MiB of its memory budget.
+    from edge.v2x import V2xRadio
+
     link = UdpLink(
         V2X_RADIO_PORT,
         config.listen_host,

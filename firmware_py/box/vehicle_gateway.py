@@ -9,7 +9,6 @@ from edge.apps.emergency_brake import EmergencyBrakeDetector
 from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
 from edge.vehicle.state_estimator import VehicleStateEstimator
 from firmware_py.box.built_box import Box
-from firmware_py.box.day1 import Day1Parts
 from firmware_py.box.parts import (
     fix_assembler,
     gnss_clock_check,
@@ -44,6 +43,10 @@ def build_vehicle_gateway(
     (bus,) = buses.values()
     radio, day1 = None, None
     if config.v2x is not None:
+        # Here, not at the top: the applications and the V2X codec (asn1tools, about 20 MiB)
+        # are for a box with a radio.
+        from firmware_py.box.day1 import Day1Parts
+
         day1 = Day1Parts.build(config, stack)
         radio = open_v2x_radio(config.v2x, stack, on_heard=day1.reception)
     fixes = fix_assembler(config)

@@ -23,11 +23,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge.apps.day1.engine import EngineSettings
-from edge.apps.day1.registry import app_specs
 from firmware_py.config.reader import Table
+
+if TYPE_CHECKING:
+    from edge.apps.day1.engine import EngineSettings
 
 DEFAULT_HMI_PORT = 47470
 
@@ -37,7 +38,7 @@ class AppsConfig:
     """The enabled applications' settings by code (registry order), and the engine's."""
 
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    engine: EngineSettings = field(default_factory=EngineSettings)
+    engine: EngineSettings = field(default_factory=lambda: _engine_settings())
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,21 @@ class HmiConfig:
     udp_port: int
 
 
+# The applications are imported when a config names them or a box runs them, not by every
+# config read: with them comes the V2X codec (asn1tools, about 20 MiB), which a box without a
+# radio never needs.
+
+
+def _engine_settings(**values: Any) -> EngineSettings:
+    from edge.apps.day1.engine import EngineSettings
+
+    return EngineSettings(**values)
+
+
 def default_apps() -> AppsConfig:
     """Every application with its documented defaults."""
+    from edge.apps.day1.registry import app_specs
+
     specs = app_specs()
     return AppsConfig(
         MappingProxyType({code: spec.settings_type() for code, spec in specs.items()})
@@ -57,6 +71,8 @@ def default_apps() -> AppsConfig:
 def parse_apps(t: Table) -> AppsConfig:
     """``[apps]``; raises ``ConfigError`` naming the key for an unknown application or
     setting, or a value of the wrong type or sign."""
+    from edge.apps.day1.registry import app_specs
+
     specs = app_specs()
     enabled = t.strings("enabled", tuple(specs))
     for code in enabled:
@@ -71,7 +87,7 @@ def parse_apps(t: Table) -> AppsConfig:
                 settings[code] = spec.settings_type(**values)
             except ValueError as err:
                 raise t.error(table_key, values, str(err)) from err
-    engine = EngineSettings(
+    engine = _engine_settings(
         confirm_cycles=t.integer("confirm_cycles", 2, low=1, high=50),
         clear_after_s=t.number("clear_after_s", 0.5, low=0.0, high=10.0),
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.commands.signing import public_key_from_text, raw_public_key
 from firmware_py.config.reader import Table
 
 MAX_LIFETIME_S = 7 * 24 * 3600.0
@@ -54,6 +53,9 @@ def parse_commands(t: Table, base_dir: Path) -> CommandsConfig:
 
 
 def _trusted_key(t: Table, text: str, base_dir: Path) -> bytes:
+    # Here, not at the top: cryptography costs a box without trusted keys about 8 MiB.
+    from edge.commands.signing import public_key_from_text, raw_public_key
+
     expected = "base64 of a raw Ed25519 public key, or a PEM file of one"
     try:
         return raw_public_key(public_key_from_text(text))

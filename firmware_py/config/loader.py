@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from edge.clock import AUTO, CLOCK_SOURCES
@@ -49,8 +50,10 @@ from protocols.errors import ProtocolError
 from protocols.mqtt_connection import MqttConnection, MqttTls
 from protocols.spat import DEFAULT_PORT as DEFAULT_TSCBM_PORT
 from protocols.topics import Stream, check_segment
-from protocols.v2x.intersection_file import IntersectionDescription, read_intersection_file
 from protocols.vss import VssMappingError, load_mapping, shipped_mappings
+
+if TYPE_CHECKING:
+    from protocols.v2x.intersection_file import IntersectionDescription
 
 SHIPPED_DBC_DIR = Path(__file__).resolve().parents[2] / "protocols" / "dbc" / "files"
 RADAR_KINDS = ("ars408", "delphi_esr")
@@ -496,6 +499,10 @@ def _intersection(t: Table, base_dir: Path) -> IntersectionDescription | None:
                 "intersection", name, f"an intersection description file (no such file: {path})"
             )
         path = shipped
+    # Here, not at the top: the file is checked with the V2X codec (asn1tools, about 20 MiB),
+    # which a box without an intersection file never needs.
+    from protocols.v2x.intersection_file import read_intersection_file
+
     try:
         return read_intersection_file(path)
     except ProtocolError as err:  # names the intersection file, its table and key

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from edge.geo import GeoPoint
 from edge.roadside.radar_noise import RadarNoise
@@ -17,8 +18,10 @@ from edge.vehicle.state_estimator import VehicleDimensions
 from firmware_py.config.apps import AppsConfig, HmiConfig
 from firmware_py.config.commands import CommandsConfig
 from firmware_py.config.metrics import ObservabilityConfig
-from protocols.v2x.intersection_file import IntersectionDescription
 from protocols.vss import VssMapping
+
+if TYPE_CHECKING:  # read by the loader for a roadside unit that has one
+    from protocols.v2x.intersection_file import IntersectionDescription
 
 
 class Role(StrEnum):

@@ -64,6 +64,10 @@ class PythonCanPort(CanAdapterBase):
 
     ``send`` waits up to ``send_timeout`` seconds for room in the driver's transmit queue (or,
     on the virtual bus, in a receiver's bounded queue) before it fails with ``TransmitError``.
+
+    A ``send_only`` port (a simulator, an emulator) throws away what it receives each time it
+    sends: python-can's virtual bus queues every frame of the channel for every bus on it,
+    without bound, so a port nobody reads from would grow by every frame the others send.
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class PythonCanPort(CanAdapterBase):
         receive_own_messages: bool = False,
         reopen_interval: float = 1.0,
         send_timeout: float = 0.05,
+        send_only: bool = False,
     ) -> None:
         """Raises ``ValueError`` for an empty name, interface or channel, a bitrate <= 0, a
         reopen_interval <= 0 or a send_timeout <= 0."""
@@ -100,6 +105,7 @@ class PythonCanPort(CanAdapterBase):
         self._bitrate = bitrate
         self._fd = fd
         self._receive_own_messages = receive_own_messages
+        self._send_only = send_only
         self._can: ModuleType | None = None
         self._bus: can.BusABC | None = None
         self._rx_frames = 0
@@ -347,3 +353,13 @@ class PythonCanPort(CanAdapterBase):
                 f"CAN port {self._name!r}: cannot send id {arbitration_id:#x}: {err}"
             ) from err
         self._tx_frames += 1
+        if self._send_only:
+            self._discard_received(bus)
+
+    def _discard_received(self, bus: can.BusABC) -> None:
+        assert self._can is not None  # set together with the bus
+        try:
+            while bus.recv(timeout=0.0) is not None:
+                pass
+        except (self._can.CanError, OSError):
+            pass  # receiving is not this port's job: a failing driver shows on its next send

@@ -36,14 +36,17 @@ PYTHON_CAN_SOCKETCAN = "socketcan-python-can"
 
 
 def _python_can(
-    name: str, interface: str, channel: str, bitrate: int | None, fd: bool, _: WantedIds | None
+    name: str, interface: str, channel: str, bitrate: int | None, fd: bool, wanted: WantedIds | None
 ) -> CanPort:
-    # python-can filters in user space on most interfaces: no gain, so every frame is read.
+    # python-can filters in user space on most interfaces: no gain, so every frame is read,
+    # except by a port that only sends, which discards them.
     from hal.can.python_can_port import PythonCanPort
 
     if interface == PYTHON_CAN_SOCKETCAN:
         interface = "socketcan"
-    return PythonCanPort(name, interface, channel, bitrate=bitrate, fd=fd)
+    return PythonCanPort(
+        name, interface, channel, bitrate=bitrate, fd=fd, send_only=wanted == SEND_ONLY
+    )
 
 
 def _socketcan_raw(

@@ -243,3 +243,24 @@ def test_a_short_batch_does_not_pin_a_max_frames_buffer(channel: str) -> None:
         sender.send(0x1, b"\x01")
         (batch,) = receive_exactly(receiver, 1, max_frames=4096)
     assert batch.base is None or batch.base.nbytes == batch.nbytes
+
+
+def test_a_send_only_port_does_not_keep_what_others_send(channel: str) -> None:
+    # python-can's virtual bus queues every frame for every bus on the channel, unbounded:
+    # a simulator's port that never reads grew by every frame of the box's other simulators.
+    from hal.can.registry import SEND_ONLY
+
+    with (
+        create_can_port("sim-a", "virtual", channel, wanted=SEND_ONLY) as quiet,
+        create_can_port("sim-b", "virtual", channel, wanted=SEND_ONLY) as busy,
+        create_can_port("kept", "virtual", channel) as reader,
+    ):
+        for _ in range(500):
+            busy.send(0x100, b"\x01\x02")
+        quiet.send(0x200, b"\x03")
+        quiet_bus = quiet._bus  # type: ignore[attr-defined]
+        reader_bus = reader._bus  # type: ignore[attr-defined]
+        assert isinstance(quiet_bus, can.interfaces.virtual.VirtualBus)
+        assert quiet_bus.queue.qsize() == 0
+        # A port that reads keeps everything for its reader.
+        assert reader_bus.queue.qsize() == 501

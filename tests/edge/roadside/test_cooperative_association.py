@@ -240,3 +240,16 @@ def test_settings_out_of_range_are_refused() -> None:
         CooperativeSettings(max_age_s=math.nan)
     with pytest.raises(ValueError, match="at least 1"):
         CooperativeSettings(release_after_cycles=0)
+
+
+@pytest.mark.parametrize("probability", [1e-9, 0.01, 0.5, 0.9, 0.95, 0.99, 0.999, 1 - 1e-12])
+def test_chi2_4dof_quantile_agrees_with_scipy(probability: float) -> None:
+    from scipy.stats import chi2
+
+    assert chi2_4dof_quantile(probability) == pytest.approx(chi2.ppf(probability, 4), rel=1e-9)
+
+
+@pytest.mark.parametrize("probability", [0.0, 1.0, -0.5, 2.0, float("nan")])
+def test_chi2_4dof_quantile_refuses_a_non_probability(probability: float) -> None:
+    with pytest.raises(ValueError, match="probability"):
+        chi2_4dof_quantile(probability)
