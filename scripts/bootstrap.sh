@@ -156,9 +156,25 @@ setup_uml() {
   exit 1
 }
 
+start_services() {
+  # The machine's own broker on 1883 and PostgreSQL on 5432 (the bridge's store tests), started
+  # when installed but not running; tests that need a broker of their own start one.
+  if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && [ -f /etc/mosquitto/mosquitto.conf ]; then
+    say "starting Mosquitto on 127.0.0.1:1883"
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf || say "Mosquitto did not start"
+  fi
+  if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && command -v pg_ctlcluster >/dev/null; then
+    for version in $(ls /etc/postgresql 2>/dev/null); do
+      say "starting PostgreSQL $version on 127.0.0.1:5432"
+      pg_ctlcluster --skip-systemctl-redirect "$version" main start || say "PostgreSQL did not start"
+    done
+  fi
+}
+
 if [ "$mode" = test ]; then
   command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || apt_install mosquitto mosquitto-clients
   command -v mosquitto_sub >/dev/null || apt_install mosquitto-clients
+  start_services
   # tests/firmware/test_deploy.py checks the unit files with systemd-analyze verify.
   command -v systemd-analyze >/dev/null || apt_install systemd
   # Kernels without CAN (CI) run the SocketCAN tests in a user-mode-linux guest (hil/uml).
