@@ -25,8 +25,10 @@ from firmware_py.cli import (
     decode,
     demo,
     doctor,
+    export,
     hal,
     nmea,
+    record,
     run,
     v2x,
 )
@@ -63,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     for module in (demo, run, bridge, config, broker, decode, nmea, v2x, hal, doctor):
         module.register(commands)
     remote_command.register(commands)
+    record.register(commands)
+    export.register(commands)
     benchmarks = benchmark.register(commands)
     _load_plugins(commands, {"benchmark": benchmarks})
     return parser

@@ -107,6 +107,17 @@ def register(commands: Any) -> Any:
         "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
     )
     memory.set_defaults(handler=_memory)
+    record = benchmarks.add_parser(
+        "record", help="CPU of the flight recorder at 4 full CAN buses (4,000 frames/s each)"
+    )
+    record.add_argument(
+        "--seconds", type=float, default=20.0, help="seconds of traffic (default: 20)"
+    )
+    record.add_argument("--buses", type=positive_int, default=4, help="buses (default: 4)")
+    record.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    record.set_defaults(handler=_record)
     return benchmarks
 
 
@@ -179,6 +190,17 @@ def _memory(args: argparse.Namespace) -> int:
     print(format_result(results))
     _write_json(args.json, [result.as_json() for result in results])
     return 0 if all(result.within_budget for result in results) else 1
+
+
+def _record(args: argparse.Namespace) -> int:
+    from firmware_py.benchmarks.record import format_result, run_record_bench
+
+    if not 0 < args.seconds < 3600:
+        raise FirmwareError("--seconds must be in (0, 3600)")
+    result = run_record_bench(args.seconds, args.buses)
+    print(format_result(result))
+    _write_json(args.json, result.as_json())
+    return 0 if result.within_goal else 1
 
 
 def _write_json(path: Path | None, data: object) -> None:
