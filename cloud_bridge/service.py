@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,13 +24,13 @@ from dataclasses import asdict, dataclass
 import aiomqtt
 
 from cloud_bridge.rate_limit import DeviceRateLimiter, device_key
-from cloud_bridge.session import connect_options
+from cloud_bridge.session import connect_options, topic_filter
 from cloud_bridge.settings import BridgeSettings
 from cloud_bridge.stats import BridgeStats
-from cloud_bridge.store import SqliteStore
+from cloud_bridge.store import MessageStore, open_store
 from cloud_bridge.validation import Accepted, validate
 from protocols.mqtt_connection import BRIDGE_CLIENT_ID, Jitter
-from protocols.topics import Stream, subscription
+from protocols.topics import Stream
 
 _LOG = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class BridgeService:
 
     Takes the settings, an optional ``BridgeStats`` to update (a new one otherwise), and tuning
     knobs: the largest batch committed at once and how long to keep filling a batch while
-    messages are queued (the reconnect backoff is ``settings.mqtt``'s). Raises ``ValueError``
+    messages are queued (the reconnect backoff is ``settings.mqtt``'s), and how often the
+    store's loss accounting totals are read into the stats. Raises ``ValueError``
     for a bad knob. Bad input never
     stops it: :meth:`run` raises only ``StoreError`` (the store cannot be written).
     """
@@ -114,12 +116,17 @@ class BridgeService:
         max_batch: int = 500,
         max_batch_delay_s: float = 0.05,
         reject_log: RejectLog | None = None,
+        loss_refresh_s: float = 60.0,
+        on_stored: Callable[[list[tuple[Accepted, int]]], None] | None = None,
     ) -> None:
+        # Called with each batch's newly stored (accepted, received_time_ns) after its commit
+        # (cloud_bridge.web's live stream); it must not block.
+        self.on_stored = on_stored
         if max_batch < 1:
             raise ValueError(f"max_batch {max_batch} is not valid: use >= 1")
         self.settings = settings
         self.stats = stats if stats is not None else BridgeStats()
-        self.topic_filter = subscription(region=settings.region)
+        self.topic_filter = topic_filter(settings)
         self._max_batch = max_batch
         self._max_batch_delay_s = max_batch_delay_s
         self._reject_log = reject_log if reject_log is not None else RejectLog()
@@ -130,6 +137,8 @@ class BridgeService:
             settings.device_backlog_bytes,
         )
         self._capture_window = settings.capture_window
+        self._loss_refresh_s = loss_refresh_s
+        self._loss_refreshed = -math.inf
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until cancelled; set ``ready`` once subscribed for the first time.
@@ -138,17 +147,13 @@ class BridgeService:
         the start too: a bridge may well boot before its broker) and ingests. Raises
         ``StoreError`` if the store cannot be opened or written.
         """
-        with SqliteStore(
-            self.settings.store_path,
-            max_dead_letters=self.settings.max_dead_letters,
-            max_dead_letter_bytes=self.settings.max_dead_letter_bytes,
-        ) as store:
+        with open_store(self.settings) as store:
             try:
                 await self._connect_forever(store, ready)
             finally:
                 self._reject_log.flush(final=True)
 
-    async def _connect_forever(self, store: SqliteStore, ready: asyncio.Event | None) -> None:
+    async def _connect_forever(self, store: MessageStore, ready: asyncio.Event | None) -> None:
         mqtt = self.settings.mqtt
         # Equal jitter: never a tight loop once the broker has been gone a while.
         backoff = mqtt.backoff(Jitter.EQUAL)
@@ -208,7 +213,7 @@ class BridgeService:
                 await asyncio.sleep(backoff.next_delay())
 
     async def _consume(
-        self, reader: _MessageReader, store: SqliteStore, client: aiomqtt.Client
+        self, reader: _MessageReader, store: MessageStore, client: aiomqtt.Client
     ) -> None:
         """Take messages in batches until the connection drops (raises ``MqttError``).
 
@@ -237,10 +242,11 @@ class BridgeService:
                     self._ingest(store, batch)
                     _acknowledge(client, batch)
 
-    def _ingest(self, store: SqliteStore, batch: list[aiomqtt.Message]) -> None:
+    def _ingest(self, store: MessageStore, batch: list[aiomqtt.Message]) -> None:
         """Validate a batch, store and dead-letter it in one transaction, update the stats."""
         limit = self.settings.max_payload_bytes
         stats = self.stats
+        accepted: list[tuple[Accepted, int]] = []
         with store.transaction():
             for message in batch:
                 received_ns = time.time_ns()
@@ -268,12 +274,7 @@ class BridgeService:
                 if isinstance(verdict, Accepted):
                     if verdict.clock_suspect:
                         stats.record_clock_suspect()
-                    if store.store(verdict, received_ns):
-                        stats.record_stored(
-                            verdict.envelope.device_id, verdict.topic.stream.value, received_ns
-                        )
-                    else:
-                        stats.record_duplicate()
+                    accepted.append((verdict, received_ns))
                 else:
                     stats.record_rejected(verdict.reason)
                     self._reject_log.note(verdict.reason, topic, verdict.detail)
@@ -283,7 +284,32 @@ class BridgeService:
                         topic, payload[:limit], verdict.reason, verdict.detail, received_ns
                     )
                     stats.record_dead_letters_dropped(dropped)
+            # One write for the batch: a round trip per message would bound a remote store.
+            fresh: list[tuple[Accepted, int]] = []
+            for (item, item_received_ns), stored in zip(
+                accepted, store.store_many(accepted), strict=True
+            ):
+                if stored:
+                    fresh.append((item, item_received_ns))
+                    stats.record_stored(
+                        item.envelope.device_id, item.topic.stream.value, item_received_ns
+                    )
+                else:
+                    stats.record_duplicate()
+        if fresh and self.on_stored is not None:  # committed now
+            self.on_stored(fresh)
         self._reject_log.flush()
+        self._refresh_loss(store)
+
+    def _refresh_loss(self, store: MessageStore) -> None:
+        """Put the store's loss totals into the stats, every ``loss_refresh_s`` at most (the
+        query reads a row per device and boot)."""
+        now = time.monotonic()
+        if now - self._loss_refreshed < self._loss_refresh_s:
+            return
+        self._loss_refreshed = now
+        totals = store.loss_totals()
+        self.stats.record_loss(totals.delivered, totals.duplicates, totals.missing)
 
 
 def _ack_after_commit(client: aiomqtt.Client) -> None:

@@ -46,8 +46,16 @@ class BridgeSettings:
     * ``capture_max_age_s`` / ``capture_max_ahead_s``: capture times outside this window
       around the bridge's clock are stored flagged ``clock_suspect`` (and counted).
 
-    Raises ``ValueError`` for an invalid region, a QoS other than 0, 1, 2, or a bound that is
-    not positive.
+    The store is the SQLite file ``store_path`` unless ``store_dsn`` (a libpq URL or DSN) names
+    a PostgreSQL database; ``retention_days`` (PostgreSQL) drops history partitions older than
+    that many days (None keeps everything).
+
+    ``share_group``, when set, makes this worker one of a group that splits the traffic over an
+    MQTT shared subscription (``$share/<group>/...``); each worker then needs a client id of
+    its own (see :func:`cloud_bridge.session.worker_client_id`).
+
+    Raises ``ValueError`` for an invalid region or share group, a QoS other than 0, 1, 2, or
+    a bound that is not positive.
     """
 
     mqtt: MqttConnection
@@ -63,10 +71,17 @@ class BridgeSettings:
     device_backlog_bytes: int = 64 * 1024 * 1024
     capture_max_age_s: float = 7 * 24 * 3600.0
     capture_max_ahead_s: float = 300.0
+    share_group: str | None = None
+    store_dsn: str | None = None
+    retention_days: int | None = None
 
     def __post_init__(self) -> None:
         if self.region != "+":
             check_segment("region", self.region)
+        if self.share_group is not None:
+            check_segment("share_group", self.share_group)
+        if self.retention_days is not None and self.retention_days < 1:
+            raise ValueError(f"retention_days {self.retention_days} is not valid: use >= 1")
         if self.subscribe_qos not in (0, 1, 2):
             raise ValueError(f"subscribe_qos {self.subscribe_qos} is not valid: use 0, 1 or 2")
         for name in (

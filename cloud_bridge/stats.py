@@ -28,7 +28,10 @@ class StatsSnapshot:
     ``rate_limited`` counts messages dropped by the per-device flood limit (not stored, not
     dead-lettered), ``clock_suspect`` stored messages whose capture time lay outside the window
     around the bridge's clock, ``dead_letters_dropped`` old dead letters dropped to keep the
-    dead-letter table within its caps.
+    dead-letter table within its caps. ``loss_delivered``, ``loss_duplicates`` and
+    ``loss_missing`` are the store's loss accounting summed over every device and boot (see
+    :class:`cloud_bridge.store.LossRecord`; missing includes the gaps between boots), as of its
+    last refresh (zero before the first).
     """
 
     received: int
@@ -42,6 +45,9 @@ class StatsSnapshot:
     rate_limited: int = 0
     clock_suspect: int = 0
     dead_letters_dropped: int = 0
+    loss_delivered: int = 0
+    loss_duplicates: int = 0
+    loss_missing: int = 0
 
     @property
     def rejected_total(self) -> int:
@@ -102,6 +108,7 @@ class BridgeStats:
         self.rate_limited = 0
         self.clock_suspect = 0
         self.dead_letters_dropped = 0
+        self.loss: tuple[int, int, int] = (0, 0, 0)
         self.rejected: Counter[str] = Counter()
         self._activity: dict[tuple[str, str], _Activity] = {}
         self._rates: dict[str, _RateWindow] = {}
@@ -147,6 +154,10 @@ class BridgeStats:
         """``count`` old dead letters were dropped to keep the table within its caps."""
         self.dead_letters_dropped += count
 
+    def record_loss(self, delivered: int, duplicates: int, missing: int) -> None:
+        """The store's loss accounting totals, as just read from it."""
+        self.loss = (delivered, duplicates, missing)
+
     def rate(self, stream: str) -> float:
         """Stored messages per second on ``stream`` over the last ``window_s`` seconds."""
         window = self._rates.get(stream)
@@ -172,6 +183,9 @@ class BridgeStats:
             rate_limited=self.rate_limited,
             clock_suspect=self.clock_suspect,
             dead_letters_dropped=self.dead_letters_dropped,
+            loss_delivered=self.loss[0],
+            loss_duplicates=self.loss[1],
+            loss_missing=self.loss[2],
         )
 
     def _bucket(self) -> int:

@@ -16,6 +16,13 @@ from protocols.topics import BODY_OF_STREAM, STREAM_OF_BODY, Stream, Topic
 SCHEMA_VERSION = 1
 """The schema version this code writes and the only one it accepts."""
 
+STATUS_SEQUENCE_BASE = 1 << 62
+"""Status envelopes are numbered from here up, per boot; the outbox's numbering of messages,
+which counts one a message, stays far below it (2**62 is 146 years of messages at 1 MHz) and
+every number stays a signed 64-bit integer, which the bridge's stores require. The order of a
+boot's statuses is their number's, as before: the will left at a connect precedes its birth.
+The bridge's loss accounting counts the numbers below it only."""
+
 
 def seal(
     body: Message,

@@ -1,10 +1,27 @@
-"""Message stores of the bridge. SQLite for now; PostgreSQL later behind the same methods."""
+"""Message stores of the bridge: SQLite (embedded, the default) and PostgreSQL, one protocol.
 
-from cloud_bridge.store.sqlite_store import (
+``open_store(settings)`` picks one from the settings; PostgreSQL's module (and psycopg) is
+imported only when a PostgreSQL store is opened.
+"""
+
+from cloud_bridge.store.factory import open_store
+from cloud_bridge.store.protocol import MessageStore
+from cloud_bridge.store.records import (
     DeadLetter,
     DeviceStatusRecord,
-    SqliteStore,
+    LossRecord,
+    LossTotals,
     StoredMessage,
 )
+from cloud_bridge.store.sqlite_store import SqliteStore
 
-__all__ = ["DeadLetter", "DeviceStatusRecord", "SqliteStore", "StoredMessage"]
+__all__ = [
+    "DeadLetter",
+    "DeviceStatusRecord",
+    "LossRecord",
+    "LossTotals",
+    "MessageStore",
+    "SqliteStore",
+    "StoredMessage",
+    "open_store",
+]

@@ -1,4 +1,6 @@
-"""A message store on SQLite (stdlib ``sqlite3``, WAL mode): messages, dead letters, status.
+"""A message store on SQLite (stdlib ``sqlite3``, WAL mode): messages, dead letters, status,
+and loss accounting per device and boot: delivered and gaps from the stored keys, duplicates
+counted in ``boot_duplicates`` (the write path pays only for a duplicate).
 
 Bounded by construction where input decides the size: dead letters are capped in rows and bytes
 (the oldest dropped first, counted in ``dead_letters_dropped``); messages are bounded upstream
@@ -12,7 +14,6 @@ import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,7 +22,18 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import EnumDescriptor
 
 from cloud_bridge.errors import StoreError
+from cloud_bridge.store.records import (
+    BootSequences,
+    DeadLetter,
+    DeviceStatusRecord,
+    LossRecord,
+    LossTotals,
+    StoredMessage,
+    loss_records,
+    loss_totals,
+)
 from cloud_bridge.validation import Accepted
+from protocols.envelope import STATUS_SEQUENCE_BASE
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import Stream
 
@@ -69,6 +81,24 @@ CREATE TABLE IF NOT EXISTS device_boots (
     boot_id TEXT NOT NULL,
     UNIQUE (device_id, boot_id)
 );
+CREATE TABLE IF NOT EXISTS boot_duplicates (
+    device_id TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    duplicates INTEGER NOT NULL,
+    PRIMARY KEY (device_id, boot_id)
+);
+"""
+
+_COUNT_DUPLICATE = """
+INSERT INTO boot_duplicates (device_id, boot_id, duplicates) VALUES (?, ?, 1)
+ON CONFLICT (device_id, boot_id) DO UPDATE SET duplicates = duplicates + 1
+"""
+
+# Per boot from the primary key's index: a scan of it, fine for the embedded store's size.
+_BOOT_SEQUENCES = """
+SELECT m.device_id, m.boot_id, MIN(m.sequence), MAX(m.sequence), COUNT(*),
+    COALESCE(MAX(d.duplicates), 0)
+FROM messages AS m LEFT JOIN boot_duplicates AS d USING (device_id, boot_id)
 """
 
 # Columns added after the first release: (table, column, definition), added to older files.
@@ -101,55 +131,6 @@ _BOOT_RANK = "SELECT id FROM device_boots WHERE device_id = ? AND boot_id = ?"
 
 _ONLINE = "LIVENESS_ONLINE"
 _LOST = "LIVENESS_LOST"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """One row of ``messages``."""
-
-    device_id: str
-    boot_id: str
-    sequence: int
-    stream: str
-    region: str
-    topic: str
-    capture_time_ns: int
-    publish_time_ns: int
-    received_time_ns: int
-    historical: bool
-    payload: bytes
-    body_json: str
-    clock_suspect: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One row of ``dead_letters``."""
-
-    id: int
-    received_time_ns: int
-    topic: str
-    reason: str
-    detail: str
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStatusRecord:
-    """One row of ``device_status``: the latest status a device published.
-
-    ``updated_time_ns`` is the status's capture time (as the device's clock said), ``boot_id``
-    and ``sequence`` identify the message it came from.
-    """
-
-    device_id: str
-    region: str
-    liveness: str
-    role: str
-    software_version: str
-    updated_time_ns: int
-    boot_id: str
-    sequence: int = 0
 
 
 class SqliteStore(contextlib.AbstractContextManager["SqliteStore", None]):
@@ -290,6 +271,8 @@ class SqliteStore(contextlib.AbstractContextManager["SqliteStore", None]):
             db = self._conn()
             try:
                 inserted = db.execute(_INSERT_MESSAGE, row).rowcount == 1
+                if not inserted:
+                    db.execute(_COUNT_DUPLICATE, (env.device_id, env.boot_id))
                 if inserted and topic.stream is Stream.STATUS:
                     _update_status(db, _status_row(accepted))
             except sqlite3.Error as err:
@@ -407,6 +390,21 @@ class SqliteStore(contextlib.AbstractContextManager["SqliteStore", None]):
             (),
         )
         return [DeviceStatusRecord(*row) for row in rows]
+
+    def loss_accounting(self, device_id: str | None = None) -> list[LossRecord]:
+        """Delivered, duplicate and missing counts per device and boot (see ``LossRecord``)."""
+        where, args = _filters(**{"m.device_id": device_id})
+        # Statuses are numbered apart from the messages (protocols.envelope): not counted.
+        where = f"{where} AND" if where else " WHERE"
+        rows = self._query(
+            f"{_BOOT_SEQUENCES}{where} m.sequence < ? GROUP BY m.device_id, m.boot_id",
+            (*args, STATUS_SEQUENCE_BASE),
+        )
+        return loss_records(BootSequences(*row) for row in rows)
+
+    def loss_totals(self) -> LossTotals:
+        """:meth:`loss_accounting` summed over every device and boot."""
+        return loss_totals(self.loss_accounting())
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:

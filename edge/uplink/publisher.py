@@ -5,11 +5,19 @@ before it is sent, and deleted only after the broker acknowledged it (QoS 1) or 
 (QoS 0). After an outage or a restart, what waited is sent first, in order per stream, marked
 ``historical``; safety events go before all telemetry, so a fresh warning never waits behind an
 hour of backlog.
+
+Sequence numbers mean messages: every message that goes through the outbox takes the next one,
+so a gap the bridge sees in a device's numbering (per boot) is a message lost. Status envelopes
+(the birth, the last will, the goodbye) are about the connection: sent directly, never replayed,
+and a will left at each connection attempt is published only if that connection dies. They are
+numbered apart, from ``STATUS_SEQUENCE_BASE`` up within the boot, so they neither leave false
+gaps in the message numbering nor share a key (device, boot, sequence) with a message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import socket
@@ -31,7 +39,7 @@ from edge.uplink.latency import LatencyHistogram
 from edge.uplink.outbox import OutboxEntry, SqliteOutbox
 from edge.uplink.session_takeover import SessionTakeover
 from edge.uplink.settings import EXPIRING_STREAMS, PRIORITY, UplinkSettings
-from protocols.envelope import seal
+from protocols.envelope import STATUS_SEQUENCE_BASE, seal
 from protocols.mqtt_connection import Jitter
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import STREAM_OF_BODY, Stream
@@ -99,6 +107,10 @@ class UplinkPublisher:
         self._uplink_faults = FaultEvents(identity.device_id, "uplink", pb.EVENT_TYPE_SENSOR_FAULT)
         self._topics = {stream: identity.topic(stream) for stream in Stream}  # once, not per send
         self._properties = _publish_properties(settings) if settings.mqtt.mqtt5 else {}
+        # In memory: a boot has one publisher, and the boot id is new at every start.
+        self._status_sequence = itertools.count(STATUS_SEQUENCE_BASE)
+        # Told each envelope as handed to MQTT (topic, exact payload): the flight recorder.
+        self.on_published: Callable[[str, bytes], None] | None = None
 
     @property
     def queued(self) -> int:
@@ -303,10 +315,13 @@ class UplinkPublisher:
         # the outbox and goes again on the next connection. The bridge dedupes a second copy.
         try:
             sent_s = time.monotonic()
+            topic, payload = self._topics[entry.stream], envelope.SerializeToString()
+            if self.on_published is not None:
+                self.on_published(topic, payload)
             # No timeout per message: the window keeps one for all messages in flight.
             await client.publish(
-                self._topics[entry.stream],
-                envelope.SerializeToString(),
+                topic,
+                payload,
                 qos=self.settings.qos.get(entry.stream, 1),
                 properties=self._properties.get(entry.stream),
                 timeout=math.inf,
@@ -358,9 +373,12 @@ class UplinkPublisher:
     ) -> None:
         # Status is about the connection itself: sent directly, never replayed from the outbox.
         envelope = self._status_envelope(liveness, reason)
+        topic, payload = self.identity.topic(Stream.STATUS), envelope.SerializeToString()
+        if self.on_published is not None:
+            self.on_published(topic, payload)
         await client.publish(
-            self.identity.topic(Stream.STATUS),
-            envelope.SerializeToString(),
+            topic,
+            payload,
             qos=1,
             retain=True,
             properties=self._properties.get(Stream.STATUS),
@@ -375,7 +393,7 @@ class UplinkPublisher:
             software_version=self._software_version,
             reason=reason,
         )
-        envelope = self._seal(status, self.outbox.next_sequence(), now)
+        envelope = self._seal(status, next(self._status_sequence), now)
         envelope.publish_time_ns = now
         return envelope
 

@@ -107,6 +107,32 @@ def register(commands: Any) -> Any:
         "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
     )
     memory.set_defaults(handler=_memory)
+    bridge = benchmarks.add_parser(
+        "bridge",
+        help="bridge workers (1, 2 on a shared subscription) vs a bare paho-mqtt subscriber",
+    )
+    bridge.add_argument(
+        "--devices", type=positive_int, default=1000, help="simulated devices (default: 1000)"
+    )
+    bridge.add_argument(
+        "--rate-hz", type=float, default=10.0, help="messages a second per device (default: 10)"
+    )
+    bridge.add_argument(
+        "--seconds", type=float, default=10.0, help="length of each live run (default: 10)"
+    )
+    bridge.add_argument(
+        "--backlog",
+        type=positive_int,
+        default=100_000,
+        help="messages drained in each capacity run (default: 100000)",
+    )
+    bridge.add_argument(
+        "--store", default=None, metavar="DSN", help="a PostgreSQL URL (default: SQLite files)"
+    )
+    bridge.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    bridge.set_defaults(handler=_bridge)
     record = benchmarks.add_parser(
         "record", help="CPU of the flight recorder at 4 full CAN buses (4,000 frames/s each)"
     )
@@ -190,6 +216,19 @@ def _memory(args: argparse.Namespace) -> int:
     print(format_result(results))
     _write_json(args.json, [result.as_json() for result in results])
     return 0 if all(result.within_budget for result in results) else 1
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from firmware_py.benchmarks.bridge import BenchSizes, format_result, run_bridge_bench
+
+    try:
+        sizes = BenchSizes(args.devices, args.rate_hz, args.seconds, args.backlog, args.store)
+    except ValueError as err:
+        raise FirmwareError(f"bench bridge: {err}") from err
+    result = run_bridge_bench(sizes)
+    print(format_result(result))
+    _write_json(args.json, result.as_json())
+    return 0 if result.lost == 0 and result.duplicated == 0 else 1
 
 
 def _record(args: argparse.Namespace) -> int:

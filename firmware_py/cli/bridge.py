@@ -1,4 +1,9 @@
-"""``roadgate bridge``: the cloud bridge from its config."""
+"""``roadgate bridge``: the cloud bridge from its config; ``roadgate bridge migrate``: its schema.
+
+``migrate`` is an optional sub-action, so ``roadgate bridge --config FILE`` runs the bridge as
+it always did, and ``roadgate bridge migrate --config FILE`` (or ``roadgate bridge --config FILE
+migrate``) applies the PostgreSQL store's migrations and exits.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,42 @@ from typing import Any
 
 from firmware_py.cli.arguments import duration
 
+_LOG = logging.getLogger("firmware_py")
+
 
 def register(commands: Any) -> None:
-    """Add ``bridge`` to the top-level subparsers ``commands``."""
-    bridge = commands.add_parser("bridge", help="run the cloud bridge")
-    bridge.add_argument("--config", type=Path, required=True, help="the bridge's TOML config")
+    """Add ``bridge`` (and its ``migrate`` sub-action) to the top-level subparsers."""
+    bridge = commands.add_parser(
+        "bridge",
+        help="run the cloud bridge",
+        usage="%(prog)s --config CONFIG [--duration DURATION] [migrate]",
+    )
+    # Not required here: ``bridge migrate --config FILE`` gives it to the sub-action instead.
+    bridge.add_argument("--config", type=Path, help="the bridge's TOML config (required)")
     bridge.add_argument(
         "--duration", type=duration, default=0.0, help="stop after this many seconds"
     )
-    bridge.set_defaults(handler=_bridge)
+    bridge.set_defaults(handler=_bridge, bridge_parser=bridge)
+    actions = bridge.add_subparsers(metavar="ACTION", required=False)
+    migrate = actions.add_parser(
+        "migrate",
+        help="apply the PostgreSQL store's schema migrations, then exit",
+        description="Apply the migrations the PostgreSQL database named by [bridge] store lacks "
+        "(each in one transaction, recorded in schema_migrations); already applied ones are "
+        "skipped, so running it again changes nothing.",
+    )
+    # SUPPRESS: absent here, the value given before ``migrate`` stays.
+    migrate.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="the bridge's TOML config"
+    )
+    migrate.set_defaults(handler=_migrate)
+
+
+def _config(args: argparse.Namespace) -> Path:
+    if args.config is None:
+        args.bridge_parser.error("the following arguments are required: --config")
+    config: Path = args.config
+    return config
 
 
 def _bridge(args: argparse.Namespace) -> int:
@@ -27,11 +59,58 @@ def _bridge(args: argparse.Namespace) -> int:
     from firmware_py.config.loader import load_bridge_config
     from firmware_py.lifecycle import run_until_stopped
 
-    settings = load_bridge_config(args.config)
+    config = _config(args)
+    settings = load_bridge_config(config)
     mqtt = settings.mqtt
-    warn_if_plaintext(mqtt.host, mqtt.port, tls=mqtt.tls is not None, source=str(args.config))
-    logging.getLogger("firmware_py").info(
-        "bridge: %s:%d -> %s", settings.mqtt.host, settings.mqtt.port, settings.store_path
-    )
+    warn_if_plaintext(mqtt.host, mqtt.port, tls=mqtt.tls is not None, source=str(config))
+    _LOG.info("bridge: %s:%d -> %s", mqtt.host, mqtt.port, _store_name(settings))
     asyncio.run(run_until_stopped(BridgeService(settings).run(), args.duration or None))
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from firmware_py.config.loader import load_bridge_config
+
+    config = _config(args)
+    settings = load_bridge_config(config)
+    if settings.store_dsn is None:
+        print(f"{config}: the store is SQLite ({settings.store_path}): it needs no migrations")
+        return 0
+    for line in migrate_postgres(settings.store_dsn):
+        print(line)
+    return 0
+
+
+def migrate_postgres(dsn: str) -> list[str]:
+    """Migrate the database at ``dsn``; returns what was done, one line each.
+
+    Raises ``StoreError`` when the database cannot be reached or a migration fails.
+    """
+    import psycopg
+
+    from cloud_bridge.errors import StoreError
+    from cloud_bridge.store.postgres_store import describe_dsn
+    from cloud_bridge.store.schema_migrations import latest_version, migrate, timescaledb_available
+
+    where = describe_dsn(dsn)
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            applied = migrate(conn)
+            timescale = timescaledb_available(conn)
+    except psycopg.Error as err:
+        raise StoreError(f"cannot migrate {where}: {err}") from err
+    lines = [f"applied {m.version:04d}_{m.name}" for m in applied]
+    lines.append(f"{where}: schema at version {latest_version()}")
+    if timescale:
+        lines.append(
+            "TimescaleDB is available; the history uses native daily partitions all the same"
+        )
+    return lines
+
+
+def _store_name(settings: Any) -> str:
+    if settings.store_dsn is None:
+        return str(settings.store_path)
+    from cloud_bridge.store.postgres_store import describe_dsn
+
+    return describe_dsn(settings.store_dsn)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import socket
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from cloud_bridge.session import worker_client_id
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from edge.clock import AUTO, CLOCK_SOURCES
 from edge.geo import GeoPoint
@@ -153,11 +155,22 @@ def load_bridge_config(path: Path) -> BridgeSettings:
     root = read_toml(path)
     mqtt_t = root.table("mqtt")
     mqtt = _connection(mqtt_t, path.parent, BRIDGE_MQTT)
-    mqtt_t.reject_unknown()
     bridge_t = root.table("bridge")
+    share_group = (
+        bridge_t.convert("share_group", _share_group, "a share group name (like a region id)")
+        if bridge_t.has("share_group")
+        else None
+    )
+    if share_group is not None and not mqtt_t.has("client_id"):
+        # Each worker of a group keeps a persistent session of its own.
+        mqtt = replace(mqtt, client_id=worker_client_id(share_group, socket.gethostname()))
+    mqtt_t.reject_unknown()
+    store_path, store_dsn = _store(bridge_t, path.parent)
     settings = BridgeSettings(
         mqtt=mqtt,
-        store_path=bridge_t.file_path("store", "roadgate-bridge.sqlite3", base_dir=path.parent),
+        store_path=store_path,
+        store_dsn=store_dsn,
+        retention_days=_retention_days(bridge_t, store_dsn),
         region=(
             bridge_t.convert("region", _region_or_all, "a region, or + for every region")
             if bridge_t.has("region")
@@ -175,10 +188,49 @@ def load_bridge_config(path: Path) -> BridgeSettings:
         device_backlog_bytes=bridge_t.integer("device_backlog_bytes", 64 * 1024 * 1024, low=1),
         capture_max_age_s=bridge_t.number("capture_max_age_s", 7 * 24 * 3600.0, low=0),
         capture_max_ahead_s=bridge_t.number("capture_max_ahead_s", 300.0, low=0),
+        share_group=share_group,
     )
     bridge_t.reject_unknown()
     root.reject_unknown()
     return settings
+
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _store(bridge: Table, base_dir: Path) -> tuple[Path, str | None]:
+    """``[bridge] store``: a PostgreSQL URL (libpq's), else a SQLite file (relative to the
+    config's folder). Returns the SQLite path (the default one for PostgreSQL) and the URL."""
+    default = "roadgate-bridge.sqlite3"
+    value = bridge.string("store", None)
+    if value is None or not value.startswith(_POSTGRES_SCHEMES):
+        return bridge.file_path("store", default, base_dir=base_dir), None
+    # Imported here: psycopg only matters to bridges on PostgreSQL.
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(value)
+    except psycopg.Error as err:
+        raise bridge.error("store", "(a PostgreSQL URL)", f"a valid libpq URL ({err})") from err
+    return base_dir / default, value
+
+
+def _retention_days(bridge: Table, store_dsn: str | None) -> int | None:
+    days = bridge.integer("retention_days", None, low=1)
+    if days is not None and store_dsn is None:
+        raise bridge.error(
+            "retention_days",
+            days,
+            'only with a PostgreSQL store (store = "postgresql://..."); SQLite keeps everything',
+        )
+    return days
+
+
+def _share_group(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return check_segment("share_group", value)
 
 
 def _region_or_all(value: object) -> str:

@@ -1,0 +1,50 @@
+"""``roadgate bench bridge`` at a small size: it runs end to end, loses nothing, writes its JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from firmware_py.benchmarks.bridge import BenchSizes
+
+pytestmark = [pytest.mark.mosquitto]
+
+PROJECT = Path(__file__).resolve().parents[2]
+KEYS = {"ours", "peer", "ratio", "unit", "lost", "duplicated", "p99_ms", "workers_2_ratio"}
+
+
+@pytest.mark.timeout(300)
+def test_bench_bridge_small_run_loses_nothing(tmp_path: Path) -> None:
+    report = tmp_path / "bridge.json"
+    sizes = ["--devices", "20", "--rate-hz", "10", "--seconds", "1.5", "--backlog", "1000"]
+    run = subprocess.run(
+        [sys.executable, "-m", "firmware_py.cli", "bench", "bridge", *sizes, "--json", str(report)],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(report.read_text())
+    assert result.keys() >= KEYS
+    assert (result["lost"], result["duplicated"], result["unit"]) == (0, 0, "msg/s")
+    assert result["ours"] > 0
+    assert result["peer"] > 0
+    assert result["ratio"] == pytest.approx(result["ours"] / result["peer"], abs=1e-3)
+    assert result["workers_2_ratio"] > 0
+    assert 0 < result["p99_ms"] < 60_000
+    assert [run["workers"] for run in result["live"]] == [1, 2]
+    assert all(run["published"] == 20 * 15 for run in result["live"])
+    assert "drain  1 bridge worker" in run.stdout
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"devices": 0}, {"backlog": 0}, {"rate_hz": 0.0}, {"seconds": -1.0}]
+)
+def test_sizes_reject_nonsense(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        BenchSizes(**kwargs)  # type: ignore[arg-type]
