@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloud_bridge.validation import CaptureWindow
+from cloud_bridge.web.settings import WebSettings
 from protocols.mqtt_connection import BRIDGE_CLIENT_ID, MqttConnection
 from protocols.topics import check_segment
 
@@ -74,6 +75,7 @@ class BridgeSettings:
     share_group: str | None = None
     store_dsn: str | None = None
     retention_days: int | None = None
+    web: WebSettings | None = None  # [web]: the HTTP API, live stream and dashboard
 
     def __post_init__(self) -> None:
         if self.region != "+":

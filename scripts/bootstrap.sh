@@ -177,6 +177,8 @@ if [ "$mode" = test ]; then
   start_services
   # tests/firmware/test_deploy.py checks the unit files with systemd-analyze verify.
   command -v systemd-analyze >/dev/null || apt_install systemd
+  # tests/e2e/test_dashboard_browser.py drives Debian's Chromium through Playwright.
+  [ -x /usr/bin/chromium ] || apt_install chromium
   # Kernels without CAN (CI) run the SocketCAN tests in a user-mode-linux guest (hil/uml).
   { command -v linux.uml >/dev/null || [ -x /usr/bin/linux.uml ]; } &&
     { command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; } &&

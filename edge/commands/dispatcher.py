@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from edge.commands.errors import CommandRejectedError
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -110,9 +111,63 @@ async def ping(command: pb.Command) -> Outcome:
 
 
 async def record_unavailable(command: pb.Command) -> Outcome:
-    """``record``: no recorder exists on a box yet, and the ack says so."""
+    """``record`` on a box without a recorder: the ack says so."""
     del command
-    return Outcome(pb.ACK_RESULT_FAILED, "not available: this box has no recorder")
+    return Outcome(pb.ACK_RESULT_FAILED, "not available: no [recorder] in this box's config")
+
+
+MAX_CAPTURE_S = 7 * 24 * 3600.0
+
+
+class Capture(Protocol):
+    """Starts and stops the flight recorder (``edge.recording.switch.RecorderSwitch``)."""
+
+    def start(self, duration_s: float | None = None) -> str:
+        """Record (for ``duration_s``, or until stopped); returns what it did. Raises when
+        it cannot record."""
+        ...
+
+    def stop(self) -> str:
+        """Finish the capture; returns what it did."""
+        ...
+
+
+class Record:
+    """``record`` with argument ``action`` (``start`` or ``stop``) and, to start, optionally
+    ``duration_s`` (stops by itself after that); ``capture`` None: the box has no recorder,
+    and the ack says so."""
+
+    def __init__(self, capture: Capture | None) -> None:
+        self._capture = capture
+
+    async def __call__(self, command: pb.Command) -> Outcome:
+        action = argument(command, "action")
+        if action not in ("start", "stop"):
+            raise CommandRejectedError("bad_arguments", f"record action {action!r}: start or stop")
+        duration_s = _duration(command) if action == "start" else None
+        if self._capture is None:
+            return await record_unavailable(command)
+        if action == "stop":
+            return Outcome(pb.ACK_RESULT_DONE, self._capture.stop())
+        try:
+            return Outcome(pb.ACK_RESULT_DONE, self._capture.start(duration_s))
+        except Exception as err:  # the recorder's refusal (a directory it cannot write)
+            return Outcome(pb.ACK_RESULT_FAILED, f"cannot record: {err}")
+
+
+def _duration(command: pb.Command) -> float | None:
+    text = command.arguments.get("duration_s", "")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_CAPTURE_S):
+        raise CommandRejectedError(
+            "bad_arguments", f"record duration_s {text!r}: seconds in (0, {MAX_CAPTURE_S:g}]"
+        )
+    return value
 
 
 class RestartService:

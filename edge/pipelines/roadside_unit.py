@@ -14,10 +14,12 @@ from edge.clock_check import GnssClockCheck
 from edge.pipelines.health import CounterSource, counters_of, pipeline_health
 from edge.pipelines.publish_guard import PublishGuard
 from edge.pipelines.roles import (
+    RECORDER_TICK_S,
     SYSTEM_CLOCK,
     BackgroundFeed,
     Clock,
     FixSource,
+    FlightLog,
     ObjectFusion,
     ObjectListApp,
     ObjectPlacement,
@@ -26,6 +28,8 @@ from edge.pipelines.roles import (
 )
 from edge.pipelines.scheduling import every
 from edge.port_io import can_batches, datagram_batches, serial_lines
+from edge.recording.log_format import Kind
+from edge.recording.sink import NoRecording, RecordingSink
 from edge.roadside.object_fusion import SensorPose, to_object_list
 from edge.roadside.signal_controller import Output, SignalControllerFeed, SpatDecoder
 from edge.roadside.signal_plan import FixedTimePlan
@@ -104,7 +108,9 @@ class RoadsideUnitPipeline:
     every ``map_period_s``, and the description is published (``IntersectionGeometry``) at
     start and every ``intersection_period_s``; it is fixed for the process. ``clock``
     stamps what is published and judges the controller's silence;
-    ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). The step
+    ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). With a
+    ``recorder``, every CAN batch (with its bus), GNSS line and controller datagram read is
+    recorded before it is used (the radio's and the uplink's traffic by the builder). The step
     methods (``on_can_batch``, ``on_gnss_line``, ``on_controller_datagrams``,
     ``check_controller``, ``publish_spat``, ``publish_health``, ``broadcast_intersection``,
     ``publish_intersection``) are what ``run`` schedules.
@@ -129,6 +135,7 @@ class RoadsideUnitPipeline:
         clock: Clock = SYSTEM_CLOCK,
         clock_check: GnssClockCheck | None = None,
         intersection: IntersectionDescription | None = None,
+        recorder: FlightLog | None = None,
     ) -> None:
         if signal_plan is not None and signal_controller is not None:
             raise ValueError("SPaT comes from a signal controller or a fixed-time plan, not both")
@@ -145,6 +152,8 @@ class RoadsideUnitPipeline:
         self._clock_check = clock_check
         self._intersection = intersection
         self._geometry = None if intersection is None else to_intersection_geometry(intersection)
+        self._recorder = recorder
+        self._recording: RecordingSink = NoRecording() if recorder is None else recorder
         self._services: Supervisor | None = None
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
@@ -179,6 +188,8 @@ class RoadsideUnitPipeline:
         if radio is not None:
             self.health.add(f"udp.{radio.link.name}", counters_of(radio.link))
             self.health.add("v2x", counters_of(radio))
+        if recorder is not None:
+            self.health.add("recorder", counters_of(recorder))
         # The controller's port and the feed turning its datagrams into SPaT and faults.
         self._controller: tuple[DatagramPort, SignalControllerFeed] | None = None
         if signal_controller is not None:
@@ -193,6 +204,11 @@ class RoadsideUnitPipeline:
             self._controller = (port, feed)
             self.health.add(f"udp.{port.name}", counters_of(port))
             self.health.add("signal_controller", counters_of(feed))
+
+    @property
+    def recorder(self) -> FlightLog | None:
+        """The flight recorder (an operator's ``record`` starts and stops it), or None."""
+        return self._recorder
 
     def restart_service(self, name: str) -> None:
         """Restart one of the running box's services (an operator's ``restart_service``).
@@ -232,6 +248,9 @@ class RoadsideUnitPipeline:
             )
         health_period_s = self._settings.health_period_s
         services.add("health", every, health_period_s, self.publish_health, long_running=True)
+        if self._recorder is not None:
+            tick = self._recorder.tick
+            services.add("recorder", every, RECORDER_TICK_S, tick, long_running=True)
         if self._intersection is not None:
             period_s = self._settings.intersection_period_s
             services.add(
@@ -246,14 +265,17 @@ class RoadsideUnitPipeline:
 
     async def _read_radars(self, port: CanPort) -> None:
         async for batch in can_batches(port):
+            self._recording.can_frames(port.name, batch)
             self.on_can_batch(port.name, batch)
 
     async def _read_gnss(self, port: SerialLinePort) -> None:
         async for line in serial_lines(port):
+            self._recording.serial_lines(port.name, [line], self._clock.now_ns() / 1e9)
             self.on_gnss_line(line)
 
     async def _read_controller(self, port: DatagramPort) -> None:
         async for datagrams in datagram_batches(port):
+            self._recording.datagrams(Kind.SPAT, port.name, datagrams)
             self.on_controller_datagrams(datagrams)
 
     def on_can_batch(self, port_name: str, batch: FrameBatch) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from google.protobuf.message import Message
 
 from edge.identity import DeviceIdentity
+from edge.recording.sink import RecordingSink
 from edge.vehicle.state_estimator import Decoded, Fix
 from protocols.schema.v1 import roadgate_pb2 as pb
 
@@ -175,6 +176,31 @@ class Radio(Protocol):
     ) -> None: ...
 
     async def run(self) -> None: ...
+
+
+class FlightLog(RecordingSink, Protocol):
+    """The flight recorder (``edge.recording.switch.RecorderSwitch``): the pipeline records its
+    inputs into it, keeps it writing with ``tick`` and reports its counters in health; an
+    operator's ``record`` command starts and stops it."""
+
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+    def tick(self) -> None:
+        """Write what is due (called every ``RECORDER_TICK_S``); never raises."""
+        ...
+
+    def start(self, duration_s: float | None = None) -> str:
+        """Record (for ``duration_s``, or until stopped); returns what it did."""
+        ...
+
+    def stop(self) -> str:
+        """Finish the capture; returns what it did."""
+        ...
+
+
+RECORDER_TICK_S = 0.25
+"""How often a pipeline ticks its recorder: well within the recorder's 1-second promise."""
 
 
 class Clock(Protocol):

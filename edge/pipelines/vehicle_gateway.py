@@ -11,9 +11,11 @@ from edge.clock_check import GnssClockCheck
 from edge.pipelines.health import counters_of, pipeline_health
 from edge.pipelines.publish_guard import PublishGuard
 from edge.pipelines.roles import (
+    RECORDER_TICK_S,
     SYSTEM_CLOCK,
     Clock,
     FixSource,
+    FlightLog,
     FrameDecoder,
     Radio,
     StateEstimator,
@@ -23,6 +25,7 @@ from edge.pipelines.roles import (
 )
 from edge.pipelines.scheduling import every
 from edge.port_io import can_batches, serial_lines
+from edge.recording.sink import NoRecording, RecordingSink
 from edge.sensor_faults import Output, SensorFaultWatch, has_position
 from edge.supervision import Supervisor, until_flushed
 from hal.can.frames import FrameBatch
@@ -46,7 +49,9 @@ class VehicleGatewayPipeline:
     by each of ``apps`` (their events published too) and, with a ``radio``, put on the air as a
     BSM and judged by the Day-1 applications ``v2x_apps`` on what the radio heard (their
     warnings published on the events stream). ``clock`` stamps what is published;
-    ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). The step methods
+    ``clock_check`` compares it with GNSS time (health, CLOCK_FAULT events). With a
+    ``recorder``, every CAN batch (with its bus) and GNSS line (with its port) read is recorded
+    before it is used (the uplink's envelopes are recorded by the builder's hook). The step methods
     (``on_can_batch``, ``on_gnss_line``, ``publish_state``, ``publish_health``) are what
     ``run`` schedules.
     """
@@ -66,6 +71,7 @@ class VehicleGatewayPipeline:
         clock: Clock = SYSTEM_CLOCK,
         clock_check: GnssClockCheck | None = None,
         v2x_apps: V2xApplications | None = None,
+        recorder: FlightLog | None = None,
     ) -> None:
         self._can_ports = list(can_ports)
         self._decoder = decoder
@@ -79,6 +85,8 @@ class VehicleGatewayPipeline:
         self._clock = clock
         self._clock_check = clock_check
         self._v2x_apps = v2x_apps
+        self._recorder = recorder
+        self._recording: RecordingSink = NoRecording() if recorder is None else recorder
         self._services: Supervisor | None = None
         self.counters: Counter[str] = Counter()
         self._guard = PublishGuard(uplink.identity.device_id)
@@ -107,6 +115,13 @@ class VehicleGatewayPipeline:
             self.health.add("v2x", counters_of(radio))
         if v2x_apps is not None:
             self.health.add("apps", counters_of(v2x_apps))
+        if recorder is not None:
+            self.health.add("recorder", counters_of(recorder))
+
+    @property
+    def recorder(self) -> FlightLog | None:
+        """The flight recorder (an operator's ``record`` starts and stops it), or None."""
+        return self._recorder
 
     def restart_service(self, name: str) -> None:
         """Restart one of the running box's services (an operator's ``restart_service``).
@@ -133,14 +148,19 @@ class VehicleGatewayPipeline:
         services.add("vehicle-state", every, state_period_s, self.publish_state, long_running=True)
         health_period_s = self._settings.health_period_s
         services.add("health", every, health_period_s, self.publish_health, long_running=True)
+        if self._recorder is not None:
+            tick = self._recorder.tick
+            services.add("recorder", every, RECORDER_TICK_S, tick, long_running=True)
         await services.run(flush=lambda: until_flushed(self._uplink))
 
     async def _read_can(self, port: CanPort) -> None:
         async for batch in can_batches(port):
+            self._recording.can_frames(port.name, batch)
             self.on_can_batch(batch)
 
     async def _read_gnss(self, port: SerialLinePort) -> None:
         async for line in serial_lines(port):
+            self._recording.serial_lines(port.name, [line], self._clock.now_ns() / 1e9)
             self.on_gnss_line(line)
 
     def on_can_batch(self, batch: FrameBatch) -> None:

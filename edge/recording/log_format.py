@@ -9,7 +9,6 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from google.protobuf import descriptor_pb2
 
 from hal.can.frames import CLASSIC_MAX_DATA, MAX_DATA, FrameBatch, empty_batch
 
@@ -146,6 +145,10 @@ def decode_can_batch(payload: bytes) -> FrameBatch:
 
 def envelope_schema() -> bytes:
     """The Envelope channel's schema: the FileDescriptorSet of ``roadgate.proto``."""
+    # Here, not at the top: every box's pipelines import this module (the sink's ``Kind``),
+    # and only a recording one needs the descriptors (about 0.8 MiB).
+    from google.protobuf import descriptor_pb2
+
     from protocols.schema.v1 import roadgate_pb2
 
     descriptors = descriptor_pb2.FileDescriptorSet()

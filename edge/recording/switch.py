@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from edge.recording.log_format import Kind
 from hal.can.frames import FrameBatch
@@ -51,8 +51,9 @@ class RecorderSwitch:
     ``start(duration_s)`` begins a capture (a new recorder, so a new file) or extends the one
     running; ``stop()`` finishes it. Counters add up over every capture: the recorder's own
     (``messages``, ``files_started``...), ``dropped.<reason>``, ``recording`` (1 while
-    capturing) and ``start_errors``. Never raises from a recording call or ``tick``; its
-    methods are thread-safe (port reader threads may record).
+    capturing), ``start_errors`` and ``failures`` (a recorder call that raised: logged once,
+    the item lost). Never raises from a recording call, ``tick`` or ``close``: the box goes on
+    whatever the recorder does. Its methods are thread-safe (port reader threads may record).
     """
 
     def __init__(
@@ -69,6 +70,7 @@ class RecorderSwitch:
         self._finished: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._start_errors = 0
+        self._failures = 0
 
     @property
     def recording(self) -> bool:
@@ -91,6 +93,7 @@ class RecorderSwitch:
             flat.update({f"dropped.{reason}": n for reason, n in dropped.items()})
             flat["recording"] = int(self._current is not None)
             flat["start_errors"] = self._start_errors
+            flat["failures"] = self._failures
             return flat
 
     @property
@@ -132,7 +135,7 @@ class RecorderSwitch:
         if recorder is None:
             return "not recording"
         path = recorder.current_path
-        recorder.close()
+        self._guard(recorder.close)
         counts = recorder.counters
         self._finished.update(counts)
         self._dropped.update(recorder.dropped)
@@ -142,22 +145,22 @@ class RecorderSwitch:
     def can_frames(self, bus: str, batch: FrameBatch) -> None:
         current = self._current
         if current is not None:
-            current.can_frames(bus, batch)
+            self._guard(current.can_frames, bus, batch)
 
     def serial_lines(self, port: str, lines: Sequence[bytes], received_at: float) -> None:
         current = self._current
         if current is not None:
-            current.serial_lines(port, lines, received_at)
+            self._guard(current.serial_lines, port, lines, received_at)
 
     def datagrams(self, kind: Kind, port: str, datagrams: Sequence[Datagram]) -> None:
         current = self._current
         if current is not None:
-            current.datagrams(kind, port, datagrams)
+            self._guard(current.datagrams, kind, port, datagrams)
 
     def envelope(self, topic: str, payload: bytes, published_at: float) -> None:
         current = self._current
         if current is not None:
-            current.envelope(topic, payload, published_at)
+            self._guard(current.envelope, topic, payload, published_at)
 
     def tick(self) -> None:
         """Keep the recorder's 1-second promise; end a timed capture when due."""
@@ -166,9 +169,19 @@ class RecorderSwitch:
                 self._stop()
             current = self._current
         if current is not None:
-            current.tick()
+            self._guard(current.tick)
 
     def close(self) -> None:
         """Finish the capture running (at shutdown); harmless twice."""
         with self._lock:
             self._stop()
+
+    def _guard(self, call: Callable[..., None], *args: Any) -> None:
+        # The recorder handles its own disk faults; anything else it raises is a bug that
+        # must cost the recording, never the box (these calls run in its readers and uplink).
+        try:
+            call(*args)
+        except Exception:
+            self._failures += 1
+            if self._failures == 1:
+                _log.exception("flight recorder failed; the box goes on (logged once)")

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.commands.dispatcher import (
+    Capture,
     CommandDispatcher,
     Handler,
+    Record,
     RestartHook,
     RestartService,
     ping,
-    record_unavailable,
 )
 from edge.commands.errors import CommandRejectedError
 from edge.commands.nonces import NonceStore
@@ -64,12 +65,14 @@ def attach_commands(
     stack: ExitStack,
     *,
     restart_service: RestartHook | None = None,
+    capture: Capture | None = None,
     restart_box: Callable[[], None] = PROCESS_RESTART.request,
     now_ns: Callable[[], int] = time.time_ns,
 ) -> Box:
     """Make ``box``'s uplink carry out the signed commands of ``config``'s trusted keys (the
     nonce store registered on ``stack`` for closing). ``restart_service`` is the supervisor's
-    hook; ``restart_box`` restarts this process (set_config, rollback).
+    hook; ``capture`` the flight recorder (None: ``record`` fails, saying why); ``restart_box``
+    restarts this process (set_config, rollback).
 
     Returns the box to run: ``box``, or a ``TrialBox`` when this start tries a changed config.
 
@@ -101,7 +104,7 @@ def attach_commands(
         "ping": ping,
         "set_config": SetConfig(files, settings.config_deadline_s, restart_box),
         "restart_service": RestartService(restart_service),
-        "record": record_unavailable,
+        "record": Record(capture),
     }
     uplink = box.uplink
 

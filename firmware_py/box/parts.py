@@ -1,8 +1,10 @@
-"""What every box opens, whatever its role: outbox and uplink, CAN buses, GNSS, radio."""
+"""What every box opens, whatever its role: outbox and uplink, CAN buses, GNSS, radio, and
+the flight recorder."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from protocols.errors import ProtocolError
 from protocols.schema.v1 import roadgate_pb2 as pb
 
 if TYPE_CHECKING:
+    from edge.recording.sink import RecordingSink
+    from edge.recording.switch import RecorderSwitch
     from edge.v2x import V2xRadio
 
 log = logging.getLogger("firmware_py.box")
@@ -131,14 +135,66 @@ def gnss_clock_check(config: BoxConfig) -> GnssClockCheck | None:
     return GnssClockCheck(config.device.device_id, bound_s=config.clock.gnss_bound_s)
 
 
+def open_recorder(
+    config: BoxConfig, stack: ExitStack, uplink: UplinkPublisher
+) -> RecorderSwitch | None:
+    """The box's flight recorder (finished by ``stack``), recording every envelope ``uplink``
+    publishes; None without ``[recorder]``. With ``enabled``, it records from now on; a
+    directory it cannot write into is logged, and the box runs without recording."""
+    settings = config.recorder
+    if not settings.configured:
+        return None
+    # Here, not at the top: mcap and zstandard are for a box with a recorder.
+    from edge.recording.errors import RecordingError
+    from edge.recording.switch import RecorderSwitch
+    from edge.recording.writer import FlightRecorder, MiB, RecorderLimits
+
+    directory = settings.recordings_dir(config.outbox.path)
+    try:
+        limits = RecorderLimits(
+            max_file_bytes=max(1, round(settings.max_file_mb * MiB)),
+            max_file_age_s=settings.max_file_age_s,
+            max_total_bytes=max(1, round(settings.max_total_mb * MiB)),
+        )
+    except ValueError as err:  # the loader checks the same bounds
+        raise FirmwareError(f"{config.source}: [recorder]: {err}") from err
+    device = config.device
+    metadata = {
+        "device_id": device.device_id,
+        "role": device.role.value,
+        "software_version": __version__,
+        "config": config.source,
+    }
+
+    def new_recorder() -> FlightRecorder:
+        # Prefixed with the device id: boxes sharing a directory never delete each other's logs.
+        return FlightRecorder(directory, limits, prefix=device.device_id, metadata=metadata)
+
+    recorder = RecorderSwitch(new_recorder)
+    stack.callback(recorder.close)
+    if settings.enabled:
+        try:
+            recorder.start()
+        except RecordingError as err:
+            log.warning("%s: %s; running without recording", device.device_id, err)
+
+    def record_published(topic: str, payload: bytes) -> None:
+        recorder.envelope(topic, payload, time.time())
+
+    uplink.on_published = record_published
+    return recorder
+
+
 def open_v2x_radio(
     config: V2xConfig,
     stack: ExitStack,
     *,
     on_heard: Callable[[str, Mapping[str, Any], float], None] | None = None,
+    recording: RecordingSink | None = None,
 ) -> V2xRadio:
     """Open the radio's UDP link (closed by ``stack``); "udp" is the only radio the loader
-    accepts. ``on_heard`` gets every message it hears (kind, fields, receive time)."""
+    accepts. ``on_heard`` gets every message it hears (kind, fields, receive time); with
+    ``recording``, every datagram heard and sent is recorded."""
     # Here, not at the top: the codec's ASN.1 compiler (asn1tools) costs a box without a
     # radio about 20 MiB of its memory budget.
     from edge.v2x import V2xRadio
@@ -151,7 +207,11 @@ def open_v2x_radio(
         peer_port=config.radio_port,
     )
     stack.enter_context(link)
-    return V2xRadio(link, config.station_id, on_heard=on_heard)
+    if recording is None:
+        return V2xRadio(link, config.station_id, on_heard=on_heard)
+    from edge.recording.recorded_link import RecordedLink
+
+    return V2xRadio(RecordedLink(link, recording), config.station_id, on_heard=on_heard)
 
 
 def needed_messages(config: BoxConfig) -> set[str] | None:

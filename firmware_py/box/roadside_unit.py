@@ -23,6 +23,7 @@ from firmware_py.box.parts import (
     gnss_clock_check,
     open_can_buses,
     open_gnss,
+    open_recorder,
     open_uplink,
     open_v2x_radio,
 )
@@ -60,12 +61,13 @@ def build_roadside_unit(
     Raises ``FirmwareError`` when a DBC or port cannot be set up.
     """
     uplink = open_uplink(config, stack)
+    recorder = open_recorder(config, stack, uplink)
     buses = open_can_buses(config, stack)
     gnss = open_gnss(config, stack, simulated_gnss)
     perception = build_perception(config, uplink)
     radio = None
     if config.v2x is not None:
-        radio = open_v2x_radio(config.v2x, stack, on_heard=perception.on_heard)
+        radio = open_v2x_radio(config.v2x, stack, on_heard=perception.on_heard, recording=recorder)
     roadside = config.roadside
     controller = None
     if roadside is not None and roadside.signal_controller is not None:
@@ -101,6 +103,7 @@ def build_roadside_unit(
         radio=radio,
         clock_check=gnss_clock_check(config),
         intersection=roadside.intersection if roadside else None,
+        recorder=recorder,
     )
     ports = {name: b.port for name, b in buses.items()}
     report_sensors(pipeline.health, ports, fixes if config.gnss else None)

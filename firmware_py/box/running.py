@@ -75,7 +75,13 @@ async def run_box(config: BoxConfig) -> None:
         warn_if_plaintext(mqtt.host, mqtt.port, tls=mqtt.tls is not None, source=config.source)
         box = build_box(config, stack)
         # With [commands] keys: signed remote commands; a changed config on trial is watched.
-        box = attach_commands(box, config, stack, restart_service=box.pipeline.restart_service)
+        box = attach_commands(
+            box,
+            config,
+            stack,
+            restart_service=box.pipeline.restart_service,
+            capture=box.pipeline.recorder,
+        )
         log.info(
             "%s (%s) publishing to %s:%d",
             config.device.device_id,

@@ -15,6 +15,7 @@ from firmware_py.box.parts import (
     needed_messages,
     open_can_buses,
     open_gnss,
+    open_recorder,
     open_uplink,
     open_v2x_radio,
 )
@@ -37,6 +38,7 @@ def build_vehicle_gateway(
     if vehicle is None:  # the loader refuses a vehicle gateway without [vehicle]
         raise FirmwareError(f"{config.source}: a vehicle_gateway needs a [vehicle] table")
     uplink = open_uplink(config, stack)
+    recorder = open_recorder(config, stack, uplink)
     buses = open_can_buses(config, stack)
     if len(buses) != 1:
         raise FirmwareError(f"{config.source}: a vehicle gateway reads exactly one [[can]] bus")
@@ -48,7 +50,7 @@ def build_vehicle_gateway(
         from firmware_py.box.day1 import Day1Parts
 
         day1 = Day1Parts.build(config, stack)
-        radio = open_v2x_radio(config.v2x, stack, on_heard=day1.reception)
+        radio = open_v2x_radio(config.v2x, stack, on_heard=day1.reception, recording=recorder)
     fixes = fix_assembler(config)
     pipeline = VehicleGatewayPipeline(
         can_ports=[bus.port],
@@ -64,6 +66,7 @@ def build_vehicle_gateway(
         radio=radio,
         clock_check=gnss_clock_check(config),
         v2x_apps=day1.engine if day1 is not None else None,
+        recorder=recorder,
     )
     if day1 is not None:
         day1.report_to(pipeline.health)

@@ -29,6 +29,7 @@ from firmware_py.cli import (
     hal,
     nmea,
     record,
+    replay,
     run,
     v2x,
 )
@@ -67,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     remote_command.register(commands)
     record.register(commands)
     export.register(commands)
+    replay.register(commands)
     benchmarks = benchmark.register(commands)
     _load_plugins(commands, {"benchmark": benchmarks})
     return parser

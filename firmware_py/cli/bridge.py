@@ -30,6 +30,12 @@ def register(commands: Any) -> None:
     bridge.add_argument(
         "--duration", type=duration, default=0.0, help="stop after this many seconds"
     )
+    bridge.add_argument(
+        "--http",
+        metavar="ADDR:PORT",
+        help="serve the HTTP API and dashboard here (a bare PORT: on 127.0.0.1); "
+        "overrides [web] listen",
+    )
     bridge.set_defaults(handler=_bridge, bridge_parser=bridge)
     actions = bridge.add_subparsers(metavar="ACTION", required=False)
     migrate = actions.add_parser(
@@ -64,7 +70,24 @@ def _bridge(args: argparse.Namespace) -> int:
     mqtt = settings.mqtt
     warn_if_plaintext(mqtt.host, mqtt.port, tls=mqtt.tls is not None, source=str(config))
     _LOG.info("bridge: %s:%d -> %s", mqtt.host, mqtt.port, _store_name(settings))
-    asyncio.run(run_until_stopped(BridgeService(settings).run(), args.duration or None))
+    if args.http is None and settings.web is None:
+        asyncio.run(run_until_stopped(BridgeService(settings).run(), args.duration or None))
+        return 0
+    # Imported here: a bridge without [web] or --http needs no web framework.
+    import dataclasses
+
+    from cloud_bridge.web.server import run_bridge_with_web
+    from cloud_bridge.web.settings import WebSettings
+    from cloud_bridge.web.web_config import parse_listen
+
+    web = settings.web or WebSettings()
+    if args.http is not None:
+        try:
+            host, port = parse_listen(args.http)
+        except ValueError as err:
+            args.bridge_parser.error(f"--http {err}")
+        web = dataclasses.replace(web, host=host, port=port)
+    asyncio.run(run_until_stopped(run_bridge_with_web(settings, web), args.duration or None))
     return 0
 
 

@@ -46,6 +46,7 @@ from firmware_py.config.model import (
 )
 from firmware_py.config.reader import UINT32_MAX, Table
 from firmware_py.config.reader import read_toml as read_toml  # used here; others import it
+from firmware_py.config.recorder import parse_recorder
 from firmware_py.errors import ConfigError
 from protocols.dbc import LoadedDbc, load_dbc
 from protocols.errors import ProtocolError
@@ -126,7 +127,11 @@ def parse_box_config(root: Table, base_dir: Path) -> BoxConfig:
         commands=parse_commands(root.table("commands"), base_dir),
         observability=parse_observability(root),
     )
-    config = replace(config, clock=_clock(root.table("clock"), config.simulation.enabled))
+    config = replace(
+        config,
+        clock=_clock(root.table("clock"), config.simulation.enabled),
+        recorder=parse_recorder(root, base_dir),
+    )
     health_t.reject_unknown()
     if device.role is Role.VEHICLE_GATEWAY and config.vehicle is None:
         raise ConfigError(f"{root.source}: a vehicle_gateway needs a [vehicle] table")
@@ -191,6 +196,10 @@ def load_bridge_config(path: Path) -> BridgeSettings:
         share_group=share_group,
     )
     bridge_t.reject_unknown()
+    if root.has("web"):  # the HTTP API and dashboard (cloud_bridge.web)
+        from cloud_bridge.web.web_config import parse_web
+
+        settings = replace(settings, web=parse_web(root.table("web")))
     root.reject_unknown()
     return settings
 

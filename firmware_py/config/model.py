@@ -18,6 +18,7 @@ from edge.vehicle.state_estimator import VehicleDimensions
 from firmware_py.config.apps import AppsConfig, HmiConfig
 from firmware_py.config.commands import CommandsConfig
 from firmware_py.config.metrics import ObservabilityConfig
+from firmware_py.config.recorder import RecorderConfig
 from protocols.vss import VssMapping
 
 if TYPE_CHECKING:  # read by the loader for a roadside unit that has one
@@ -207,3 +208,5 @@ class BoxConfig:
     )
     # [metrics] and [logging]: the Prometheus endpoint (on loopback by default) and log format.
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    # [recorder]: the flight recorder (off unless enabled).
+    recorder: RecorderConfig = field(default_factory=RecorderConfig)

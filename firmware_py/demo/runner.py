@@ -1,22 +1,30 @@
 """Compose the whole system in one process: broker, bridge, a roadside unit, two cars, and
-the radio channel between their C-V2X radios."""
+the radio channel between their C-V2X radios; the bridge serves its dashboard
+(``cloud_bridge.web``) with a key made for the run, printed in the dashboard's URL."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import logging
+import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
 
+from cloud_bridge.errors import BridgeError
 from cloud_bridge.service import BridgeService
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.stats import BridgeStats
+from cloud_bridge.web.api_keys import hash_key, new_key
+from cloud_bridge.web.live_hub import LiveHub
+from cloud_bridge.web.server import listening_socket, serve_app, url_of, web_app
+from cloud_bridge.web.settings import WebSettings
 from firmware_py.box import run_box
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
 from firmware_py.config.metrics import MetricsConfig
@@ -32,6 +40,7 @@ log = logging.getLogger("firmware_py.demo")
 DEMO_BOXES = ("roadside.toml", "vehicle-toyota.toml", "vehicle-toyota-2.toml")
 DRAIN_S = 1.0  # after the boxes stop: time for their last messages to reach the store
 PLAIN_EVERY_S = 5.0
+DASHBOARD_HOST, DASHBOARD_PORT = "127.0.0.1", 8080
 
 
 def demo_box_configs(broker_port: int, state_dir: Path) -> list[BoxConfig]:
@@ -57,15 +66,28 @@ def demo_box_configs(broker_port: int, state_dir: Path) -> list[BoxConfig]:
     return on_the_air(configs)
 
 
-async def run_demo(duration_s: float | None, store: Path, console: Console | None = None) -> int:
-    """Run the demo until Ctrl-C/SIGTERM or ``duration_s``; returns messages stored."""
+async def run_demo(
+    duration_s: float | None,
+    store: Path,
+    console: Console | None = None,
+    *,
+    stats: BridgeStats | None = None,
+    on_dashboard: Callable[[str], None] | None = None,
+) -> int:
+    """Run the demo until Ctrl-C/SIGTERM or ``duration_s``; returns messages stored.
+
+    ``stats`` (a new one by default) are the bridge's; ``on_dashboard`` gets the dashboard's
+    URL (with its key) once it is served.
+    """
     console = console or Console()
     stop = stop_event()
-    stats = BridgeStats()
+    stats = stats or BridgeStats()
     view = IntersectionView()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="roadgate-demo-") as state_dir:
-        stored = await _run(console, store, Path(state_dir), stop, stats, view, duration_s)
+        stored = await _run(
+            console, store, Path(state_dir), stop, stats, view, duration_s, on_dashboard
+        )
     console.print(
         f"RoadGate demo stopped after {time.monotonic() - started:.1f} s: "
         f"{len(view.devices)} devices, {stored} messages stored in {store}, "
@@ -83,38 +105,63 @@ async def _run(
     stats: BridgeStats,
     view: IntersectionView,
     duration_s: float | None,
+    on_dashboard: Callable[[str], None] | None = None,
 ) -> int:
     started = time.monotonic()
     async with embedded_broker() as port:
         log.info("embedded MQTT broker on 127.0.0.1:%d, store %s", port, store)
-        bridge = BridgeService(
-            BridgeSettings(
-                # The embedded broker (amqtt) speaks MQTT 3.1.1 only.
-                dataclasses.replace(
-                    BRIDGE_MQTT, port=port, client_id="roadgate-demo-bridge", mqtt5=False
-                ),
-                store,
+        settings = BridgeSettings(
+            # The embedded broker (amqtt) speaks MQTT 3.1.1 only.
+            dataclasses.replace(
+                BRIDGE_MQTT, port=port, client_id="roadgate-demo-bridge", mqtt5=False
             ),
-            stats,
+            store,
         )
-        bridge_ready, monitor_ready = asyncio.Event(), asyncio.Event()
+        # The dashboard follows what the bridge stores, through the bridge's own live hub.
+        hub = LiveHub()
+        bridge = BridgeService(settings, stats, on_stored=hub.publish)
+        configs = demo_box_configs(port, state_dir)
+        key = new_key()  # this run's only key: printed in the dashboard's URL
+        regions = sorted({c.device.region for c in configs})
+        web = WebSettings(api_key_hashes={r: (hash_key(key),) for r in regions})
+        sock = _dashboard_socket()
+        bridge_ready, monitor_ready, web_ready = asyncio.Event(), asyncio.Event(), asyncio.Event()
         bridge_task = asyncio.create_task(bridge.run(bridge_ready), name="bridge")
         monitor_task = asyncio.create_task(
             watch("127.0.0.1", port, view, monitor_ready), name="monitor"
         )
-        await _first(bridge_ready, bridge_task)
-        await _first(monitor_ready, monitor_task)
-        configs = demo_box_configs(port, state_dir)
-        async with Air(configs):
-            boxes = [asyncio.create_task(run_box(c), name=c.device.device_id) for c in configs]
-            watched = [bridge_task, monitor_task, *boxes]
-            try:
-                await _show(console, view, stats, started, stop, duration_s, watched)
-            finally:
-                await cancel_and_wait(*boxes)
-                await asyncio.sleep(DRAIN_S)
-                await cancel_and_wait(bridge_task, monitor_task)
+        web_task = asyncio.create_task(
+            serve_app(web_app(settings, web, hub), sock, web_ready), name="dashboard"
+        )
+        try:
+            await _first(bridge_ready, bridge_task)
+            await _first(monitor_ready, monitor_task)
+            await _first(web_ready, web_task)
+            dashboard = f"{url_of(sock)}/#region={regions[0]}&key={key}"
+            console.print(f"Dashboard: {dashboard}", soft_wrap=True)
+            if on_dashboard is not None:
+                on_dashboard(dashboard)
+            async with Air(configs):
+                boxes = [asyncio.create_task(run_box(c), name=c.device.device_id) for c in configs]
+                watched = [bridge_task, monitor_task, web_task, *boxes]
+                try:
+                    await _show(console, view, stats, started, stop, duration_s, watched)
+                finally:
+                    await cancel_and_wait(*boxes)
+                    await asyncio.sleep(DRAIN_S)
+        finally:
+            await cancel_and_wait(web_task, bridge_task, monitor_task)
+            sock.close()
     return stats.snapshot().stored
+
+
+def _dashboard_socket() -> socket.socket:
+    """The dashboard's socket: ``DASHBOARD_PORT`` on loopback, or any free port if that one is
+    taken (another demo, say)."""
+    try:
+        return listening_socket(DASHBOARD_HOST, DASHBOARD_PORT)
+    except BridgeError:
+        return listening_socket(DASHBOARD_HOST, 0)
 
 
 async def _first(event: asyncio.Event, task: asyncio.Task[None]) -> None:
