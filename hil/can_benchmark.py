@@ -7,19 +7,25 @@ so every lost or reordered frame shows. ``offered`` is frames sent per second of
 so a reader that falls behind and loses frames scores low twice. Where this kernel has no CAN,
 the measurement runs inside the user-mode-linux guest (``hil.uml``), where every syscall costs
 about ten times more: compare the ratio, not the absolute rates, with a native run.
+
+Frames per second of receiving equal what ``cangen`` offers once a reader keeps up, so they
+say little about headroom; the capacity measure is the CPU time the reading process spends
+per 1,000 frames received (user + system time of this process from ``getrusage``, senders
+excluded: they are other processes), for ours and for python-can on the same traffic.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +49,38 @@ class Reading:
     out_of_order: int
     frames_per_s: float
     offered_per_s: float
+    cpu_s: float = 0.0  # the reading process's CPU time (user + system) over the run
+
+    @property
+    def cpu_ms_per_kframe(self) -> float:
+        """CPU milliseconds per 1,000 frames received (0 when none was)."""
+        return cpu_ms_per_kframe(self.cpu_s, self.received)
 
 
-def _cangen(channel: str, count: int) -> subprocess.Popen[bytes]:
-    argv = ["cangen", channel, "-g", "0", "-n", str(count), "-I", f"{FRAME_ID:X}", "-L", "8"]
+def cpu_ms_per_kframe(cpu_s: float, frames: int) -> float:
+    """``cpu_s`` seconds of CPU over ``frames`` frames, as milliseconds per 1,000 frames."""
+    return cpu_s * 1e6 / frames if frames > 0 else 0.0
+
+
+def process_cpu_s() -> float:
+    """This process's CPU time so far (user + system, every thread), in seconds."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+STEP_GAP_MS = 1.0
+BURSTS = (1, 2, 5, 10, 20, 40)
+"""The capacity steps: each bus's ``cangen`` sends a burst of this many frames every
+``STEP_GAP_MS`` (then the gapless run). Bursts, not shorter gaps: under user-mode-linux a
+sleep shorter than about a millisecond takes about a millisecond."""
+STEP_S = 2.0  # nominal seconds of traffic per capacity step
+
+
+def _cangen(
+    channel: str, count: int, gap_ms: float = 0.0, burst: int = 1
+) -> subprocess.Popen[bytes]:
+    argv = ["cangen", channel, "-g", f"{gap_ms:g}", "-n", str(count), "-I", f"{FRAME_ID:X}"]
+    argv += ["-L", "8", *(["-c", str(burst)] if burst > 1 else [])]
     return subprocess.Popen([*argv, "-D", "i"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -63,9 +97,13 @@ class _Capture:
 class _Bench:
     """Readers on every channel, opened first; then one cangen per channel; then the score."""
 
-    def __init__(self, channels: Sequence[str], count: int) -> None:
+    def __init__(
+        self, channels: Sequence[str], count: int, gap_ms: float = 0.0, burst: int = 1
+    ) -> None:
         self.channels = list(channels)
         self.count = count
+        self.gap_ms = gap_ms
+        self.burst = burst
         self.senders_done = threading.Event()
 
     def run(self, read: Callable[[str, _Capture, threading.Event], None]) -> Reading:
@@ -76,12 +114,15 @@ class _Bench:
             threading.Thread(target=self._guard, args=(read, channel, capture, flag))
             for channel, capture, flag in zip(self.channels, captures, ready, strict=True)
         ]
+        cpu_before = process_cpu_s()
         for thread in threads:
             thread.start()
         for flag in ready:
             flag.wait(30)
         started = time.perf_counter()
-        senders = [_cangen(channel, self.count) for channel in self.channels]
+        senders = [
+            _cangen(channel, self.count, self.gap_ms, self.burst) for channel in self.channels
+        ]
         for sender in senders:
             sender.wait()
             if sender.returncode != 0:
@@ -91,10 +132,11 @@ class _Bench:
         self.senders_done.set()
         for thread in threads:
             thread.join()
+        cpu_s = process_cpu_s() - cpu_before
         for capture in captures:
             if capture.error is not None:
                 raise capture.error
-        return self._score(captures, sent_s)
+        return replace(self._score(captures, sent_s), cpu_s=cpu_s)
 
     def _guard(
         self,
@@ -176,21 +218,63 @@ def _read_python_can(bench: _Bench) -> Callable[[str, _Capture, threading.Event]
 
 
 def measure(count: int, channels: Sequence[str] = (CHANNEL,)) -> dict[str, Any]:
-    """Both readers on the same traffic (``count`` frames per channel); needs SocketCAN and
-    the vcan interfaces."""
+    """Both readers on the same traffic (``count`` frames per channel), then the capacity
+    steps (``sustained``); needs SocketCAN and the vcan interfaces."""
     bench = _Bench(channels, count)
     ours, peer = bench.run(_read_fast(bench)), bench.run(_read_python_can(bench))
+    cpu_ours, cpu_peer = ours.cpu_ms_per_kframe, peer.cpu_ms_per_kframe
+    steps = sustained(channels, (ours, peer))
     return {
         "ours": round(ours.frames_per_s, 1),
         "peer": round(peer.frames_per_s, 1),
         "ratio": round(ours.frames_per_s / peer.frames_per_s, 2) if peer.frames_per_s else None,
         "unit": "frames/s",
+        # Process CPU milliseconds per 1,000 frames received, and peer / ours.
+        "cpu_per_kframe_ours": round(cpu_ours, 4),
+        "cpu_per_kframe_peer": round(cpu_peer, 4),
+        "cpu_ratio": round(cpu_peer / cpu_ours, 2) if cpu_ours else None,
+        "cpu_unit": "ms per 1,000 frames",
         "lost": ours.lost,
         "offered": round(ours.offered_per_s, 1),
         "frames": count * len(channels),
         "buses": len(channels),
+        **steps,
         "details": {"ours": asdict(ours), "peer": asdict(peer)},
     }
+
+
+def sustained(channels: Sequence[str], gapless: tuple[Reading, Reading]) -> dict[str, Any]:
+    """The highest offered rate (frames/s, all buses) each reader took with nothing lost:
+    one ``cangen`` per bus sending each burst size of ``BURSTS`` every ``STEP_GAP_MS``
+    (``STEP_S`` nominal seconds of traffic), then ``gapless`` (the readings of ours and the
+    peer at ``-g 0``). Returns ``sustained_ours``, ``sustained_peer`` and the ``steps``."""
+    steps: list[dict[str, float | int]] = []
+    readings: list[tuple[Reading, Reading]] = []
+    for burst in BURSTS:
+        count = round(STEP_S * 1000 / STEP_GAP_MS * burst)
+        bench = _Bench(channels, count, STEP_GAP_MS, burst)
+        readings.append((bench.run(_read_fast(bench)), bench.run(_read_python_can(bench))))
+    readings.append(gapless)
+    for burst, (ours, peer) in zip([*BURSTS, 0], readings, strict=True):
+        steps.append(
+            {
+                "burst": burst,  # 0: the gapless run
+                "offered_ours": round(ours.offered_per_s, 1),
+                "lost_ours": ours.lost,
+                "offered_peer": round(peer.offered_per_s, 1),
+                "lost_peer": peer.lost,
+            }
+        )
+    return {
+        "sustained_ours": highest_without_loss([ours for ours, _ in readings]),
+        "sustained_peer": highest_without_loss([peer for _, peer in readings]),
+        "steps": steps,
+    }
+
+
+def highest_without_loss(readings: Sequence[Reading]) -> float:
+    """The highest offered rate of the readings that lost nothing (0.0: none)."""
+    return max([0.0, *(r.offered_per_s for r in readings if r.lost == 0)])
 
 
 def main(*, frames: int, buses: int = 1, json_path: Path | None) -> int:
@@ -221,6 +305,25 @@ def main(*, frames: int, buses: int = 1, json_path: Path | None) -> int:
         f"lost {details['peer']['lost']}"
     )
     print(f"  ratio: {result['ratio']}")
+    print(
+        "  CPU of the reading process per 1,000 frames: "
+        f"ours {result['cpu_per_kframe_ours']:.3f} ms, "
+        f"peer {result['cpu_per_kframe_peer']:.3f} ms, ratio {result['cpu_ratio']}"
+    )
+    print(
+        "  highest offered rate taken with nothing lost (one cangen per bus, bursts of "
+        f"{', '.join(map(str, BURSTS))} frames every {STEP_GAP_MS:g} ms, then no gap): "
+        f"ours {result['sustained_ours']:,.0f} frames/s, "
+        f"peer {result['sustained_peer']:,.0f} frames/s"
+    )
+    for step in result["steps"]:
+        sender = f"burst {step['burst']}" if step["burst"] else "no gap"
+        print(
+            f"    {sender}: "
+            f"ours offered {step['offered_ours']:,.0f}/s "
+            f"lost {step['lost_ours']}; peer offered {step['offered_peer']:,.0f}/s "
+            f"lost {step['lost_peer']}"
+        )
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -30,7 +30,14 @@ def register(commands: Any) -> Any:
         type=Path,
         default=None,
         metavar="FILE",
-        help="the DBC file (default: the shipped Toyota DBC)",
+        help="the DBC file (default: the shipped Toyota DBC; ARS408 for ars408-objects)",
+    )
+    decode.add_argument(
+        "--mix",
+        choices=("dbc", "ars408-objects"),
+        default="dbc",
+        help="the frames: the DBC's messages by cycle time, or ARS408 object lists "
+        "(default: %(default)s)",
     )
     decode.add_argument(
         "--frames",
@@ -148,9 +155,9 @@ def register(commands: Any) -> Any:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from firmware_py.benchmarks.decode import DEFAULT_DBC, format_result, run_decode_bench
+    from firmware_py.benchmarks.decode import format_result, run_decode_bench
 
-    result = run_decode_bench(args.dbc or DEFAULT_DBC, args.frames)
+    result = run_decode_bench(args.dbc, args.frames, mix=args.mix)
     print(format_result(result))
     _write_json(args.json, result.as_json())
     return 0

@@ -2,6 +2,7 @@
 
 Modules: ``loader`` (a DBC file to a cantools database, relaxed when it must be),
 ``plan_compiler`` (a message to a numpy plan), ``plan_runner`` (plans run over payloads),
+``block_runner`` (lean messages decoded in blocks),
 ``id_lookup`` (frame ids and J1939 PGNs to messages), ``vector_decoder`` (``VectorDecoder``:
 frame arrays to per-message signal arrays) and ``results`` (what a decode returns).
 """

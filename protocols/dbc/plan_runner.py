@@ -2,11 +2,8 @@
 raw bits shifted and masked out of 64-bit words, then scaled, as cantools computes them.
 
 A message alone: ``decode_signals`` (any plan: word reads through ``PayloadWords``,
-multiplexing, rows cantools would refuse) or ``decode_aligned`` (a plan that is one
-``SignalBatch``: a handful of numpy calls over aligned words). Many lean messages at once:
-``BatchTable``, one pass over every (signal, frame) pair of a batch of frames. Python work per
-batch of frames is then per message, not per signal, which is what makes a batch of a few
-thousand frames cheap.
+multiplexing, rows cantools would refuse). Messages whose plan is one ``SignalBatch`` (lean
+ones) are decoded many at a time by ``protocols.dbc.block_runner``.
 
 Multiplexing follows cantools' codec tree: a signal is present in a frame when its
 multiplexer is present and holds one of the signal's multiplexer ids; a present multiplexer
@@ -16,7 +13,6 @@ whole frame, and so do we.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -152,41 +148,6 @@ def decode_batch_signals(batch: SignalBatch, words: PayloadWords) -> FloatArray:
     return _batch_values(batch, raw)
 
 
-def decode_aligned(
-    batch: SignalBatch, little: U64Array, scratch: U64Array | None = None
-) -> dict[str, FloatArray]:
-    """Decode ``batch`` from payloads given as aligned words read little-endian: native
-    ``uint64[M, C]``, ``C`` at least ``batch.columns`` (big-endian words are swapped here).
-    ``scratch``: room for the raw bits, at least ``signals * M`` words (None: allocated).
-    Returns the values by signal name, in the message's signal order.
-
-    The lean path of a message whose signals are all in its batch: no word cache, no
-    padded copy, a handful of numpy calls per message whatever its signal count.
-    """
-    shape = (len(batch.names), little.shape[0])
-    if len(batch.words) == 1:
-        byte, big_endian = batch.words[0]
-        base = little[:, byte // 8]
-        if big_endian:
-            base = base.byteswap()
-        if scratch is None:
-            raw = base << batch.lefts
-        else:
-            raw = np.left_shift(
-                base, batch.lefts, out=scratch[: shape[0] * shape[1]].reshape(shape)
-            )
-    else:
-        words = np.empty((len(batch.words), shape[1]), dtype=np.uint64)
-        for row, (byte, big_endian) in enumerate(batch.words):
-            words[row] = little[:, byte // 8]
-            if big_endian:
-                words[row].byteswap(inplace=True)
-        room = None if scratch is None else scratch[: shape[0] * shape[1]].reshape(shape)
-        raw = np.take(words, batch.word_index, axis=0, out=room)
-        np.left_shift(raw, batch.lefts, out=raw)
-    return dict(zip(batch.names, _batch_values(batch, raw), strict=True))
-
-
 def _batch_values(batch: SignalBatch, raw: npt.NDArray[np.uint64]) -> FloatArray:
     """``raw``: ``uint64[signals, M]``, each signal's word shifted left by ``lefts`` (its
     most significant bit at bit 63); shifted right here, in place."""
@@ -208,144 +169,6 @@ def _batch_values(batch: SignalBatch, raw: npt.NDArray[np.uint64]) -> FloatArray
     if batch.offsets is not None:
         values += batch.offsets
     return values
-
-
-@dataclass(frozen=True, eq=False)
-class BatchTable:
-    """The ``SignalBatch`` of many messages as one table, so that the frames of all of them
-    are decoded in one numpy pass over every (signal, frame) pair.
-
-    Decoding a message on its own costs a dozen numpy calls whatever its frame count, which
-    dominates at a few dozen frames per message (a burst of a few thousand frames of a busy
-    bus). Here the calls are per batch of messages; the price is gathering each pair's word
-    and parameters, a few more passes over the data. Rows: the signals of each ``SignalBatch``
-    in turn, ``first[i]`` the first row of batch ``i`` (None batches have no rows). Shifts
-    are arithmetic for every signal, then unsigned ones masked to their length; a scale of 1
-    and an offset of 0 are applied like any other: the values are those of
-    ``decode_aligned``, bit for bit.
-    """
-
-    first: npt.NDArray[np.intp]
-    counts: npt.NDArray[np.intp]  # signals per batch
-    batch: npt.NDArray[np.intp]  # the batch each row is a signal of
-    word: npt.NDArray[np.intp]  # the aligned word each signal reads (payload byte // 8)
-    big_endian: BoolArray
-    lefts: U64Array
-    rights: npt.NDArray[np.int64]
-    masks: npt.NDArray[np.int64]
-    scales: FloatArray
-    offsets: FloatArray
-    any_big_endian: bool
-    any_unsigned: bool
-    any_scaled: bool
-    any_offset: bool
-    _cache: dict[int, npt.NDArray[np.intp]] = field(default_factory=dict)
-
-    @staticmethod
-    def build(batches: tuple[SignalBatch | None, ...]) -> BatchTable:
-        """The table of ``batches`` (indexed as given; None: a message without one)."""
-        present = [b for b in batches if b is not None]
-        counts = np.array([0 if b is None else len(b.names) for b in batches], dtype=np.intp)
-
-        def rows(values: list[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArray[Any]:
-            return np.concatenate([np.zeros(0, dtype=dtype), *(v.reshape(-1) for v in values)])
-
-        # (payload byte, big-endian) of each signal's word.
-        words = rows([np.array(b.words, dtype=np.intp)[b.word_index] for b in present], np.intp)
-        words = words.reshape(-1, 2)
-        rights = rows([b.rights for b in present], np.uint64).astype(np.int64)
-        signed = rows(
-            [
-                np.full(len(b.names), b.signed) if b.masks is None else b.masks == -1
-                for b in present
-            ],
-            np.bool_,
-        )
-        # Lengths are below 64 (batched signals only): the mask fits in int64.
-        masks = np.where(signed, np.int64(-1), (np.int64(1) << (64 - rights)) - 1)
-        scales = [np.ones(len(b.names)) if b.scales is None else b.scales for b in present]
-        offsets = [np.zeros(len(b.names)) if b.offsets is None else b.offsets for b in present]
-        return BatchTable(
-            first=np.cumsum(counts) - counts,
-            counts=counts,
-            batch=np.repeat(np.arange(len(batches), dtype=np.intp), counts),
-            word=words[:, 0] // 8,
-            big_endian=words[:, 1] != 0,
-            lefts=rows([b.lefts for b in present], np.uint64),
-            rights=rights,
-            masks=masks,
-            scales=rows(scales, np.float64),
-            offsets=rows(offsets, np.float64),
-            any_big_endian=bool(words[:, 1].any()),
-            any_unsigned=bool((~signed).any()),
-            any_scaled=any(b.scales is not None for b in present),
-            any_offset=any(b.offsets is not None for b in present),
-        )
-
-    def decode(
-        self,
-        little: U64Array,
-        selected: BoolArray,
-        starts: npt.NDArray[np.intp],
-        frames: npt.NDArray[np.intp],
-    ) -> FloatArray:
-        """Decode the frames of several batches at once.
-
-        ``little``: payloads as aligned words read little-endian, C-contiguous native
-        ``uint64[N, C]`` (``C`` at least every selected batch's ``columns``); indexed by
-        batch: ``selected[i]``, whether to decode batch ``i``, from row ``starts[i]`` of
-        ``little`` for ``frames[i]`` rows. Returns one block per selected batch, in batch
-        order: ``float64[signals, frames[i]]``, row-major, one after the other.
-        """
-        # One segment per selected table row (a signal of a selected batch): the batch's
-        # frames, at the batch's first row of ``little``. Usually every batch is selected
-        # (every message in the burst): the table's own arrays are then the segments'.
-        chosen = np.take(selected, self.batch)
-        rows: npt.NDArray[np.intp] | slice = slice(None)
-        if not chosen.all():
-            rows = np.flatnonzero(chosen)
-        batch = self.batch[rows]
-        segment_frames = np.take(frames, batch)
-        ends = np.cumsum(segment_frames)
-        elements = int(ends[-1]) if len(ends) else 0
-        columns = little.shape[1]
-        source = little.reshape(-1)
-        # Each pair's word, by flat index: the segment's base repeated, plus the element's
-        # number times ``columns``. The big-endian words are a byte-swapped copy after the
-        # little-endian ones (the copy is of the few words a burst has, not of the pairs).
-        base = (np.take(starts, batch) - (ends - segment_frames)) * columns + self.word[rows]
-        if self.any_big_endian:
-            source = np.concatenate([source, little.byteswap().reshape(-1)])
-            base += self.big_endian[rows] * little.size
-        index = np.repeat(base, segment_frames)
-        index += self._steps(elements, columns)
-        raw = np.take(source, index)
-        del index
-        np.left_shift(raw, np.repeat(self.lefts[rows], segment_frames), out=raw)
-        # Every raw value fits in int64 (lengths below 64), and int64 converts faster.
-        integers = raw.view(np.int64)
-        np.right_shift(integers, np.repeat(self.rights[rows], segment_frames), out=integers)
-        if self.any_unsigned:
-            np.bitwise_and(integers, np.repeat(self.masks[rows], segment_frames), out=integers)
-        values: FloatArray
-        if self.any_scaled:
-            # float64(raw) * scale, then + offset: cantools' order, so the same values.
-            scales = np.repeat(self.scales[rows], segment_frames)
-            values = np.multiply(integers, scales, dtype=np.float64)
-        else:
-            values = integers.astype(np.float64)
-        if self.any_offset:
-            values += np.repeat(self.offsets[rows], segment_frames)
-        return values
-
-    def _steps(self, elements: int, columns: int) -> npt.NDArray[np.intp]:
-        """``arange(elements) * columns``, kept between calls (a table decodes burst after
-        burst of about the same size)."""
-        steps = self._cache.get(columns)
-        if steps is None or steps.shape[0] < elements:
-            steps = np.arange(max(elements, 4096), dtype=np.intp) * columns
-            self._cache[columns] = steps
-        return steps[:elements]
 
 
 def decode_signals(

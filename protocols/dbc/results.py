@@ -1,14 +1,16 @@
 """The result of a decode: ``DecodedBatch`` (messages by name) of ``DecodedMessage`` (one
 message's frames as arrays), built lazily from what ``VectorDecoder`` decoded.
 
-Messages decoded together (``plan_runner.BatchTable``) share one array of values
-(``DecodedTogether``); a message's ``DecodedMessage`` is cut from it only when looked up.
+Lean messages are decoded in a few blocks of values (``block_runner.LeanTable``,
+``DecodedTogether``); a message's ``DecodedMessage`` is made when looked up, and each of its
+arrays is cut from the blocks when first read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +29,7 @@ class DecodedMessage:
     The arrays may be views of arrays the whole batch shares: copy one before writing to it.
     """
 
-    __slots__ = ("_arbitration_id", "_block", "_index", "_names", "_signals", "_timestamp")
+    __slots__ = ("_arbitration_id", "_index", "_names", "_part", "_signals", "_timestamp", "_where")
 
     def __init__(
         self,
@@ -36,74 +38,84 @@ class DecodedMessage:
         index: IndexArray,
         arbitration_id: npt.NDArray[np.uint32] | None = None,
     ) -> None:
-        self._timestamp = timestamp
+        self._timestamp: FloatArray | None = timestamp
         self._signals: Mapping[str, FloatArray] | None = signals
-        self._index = index
+        self._index: IndexArray | None = index
         self._arbitration_id = arbitration_id
+        self._part: DecodedTogether | None = None
         self._names: tuple[str, ...] = ()
-        self._block: FloatArray | None = None
+        self._where: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @staticmethod
     def _of_block(
-        timestamp: FloatArray,
-        names: tuple[str, ...],
-        block: FloatArray,
-        index: IndexArray,
-        arbitration_id: npt.NDArray[np.uint32],
+        part: DecodedTogether, names: tuple[str, ...], where: tuple[int, int, int, int]
     ) -> DecodedMessage:
-        """The message whose signals are the rows of ``block`` (``float64[signals, frames]``),
-        made into ``signals`` when first read."""
-        message = DecodedMessage(timestamp, {}, index, arbitration_id)
-        message._signals, message._names, message._block = None, names, block
+        """The message at ``where`` (``DecodedTogether.placed``) in ``part``, signals
+        ``names``; each array is cut when first read (a consumer of a few pays for those)."""
+        message = DecodedMessage.__new__(DecodedMessage)
+        message._timestamp = message._signals = message._index = message._arbitration_id = None
+        message._part, message._names, message._where = part, names, where
         return message
 
     @property
     def timestamp(self) -> FloatArray:
+        if self._timestamp is None:
+            self._timestamp = self._cut(self._checked_part().times)
         return self._timestamp
 
     @property
     def signals(self) -> Mapping[str, FloatArray]:
         if self._signals is None:
-            assert self._block is not None
+            block, first, frames, _ = self._where
+            rows = self._checked_part().blocks[block][first : first + len(self._names), :frames]
             # One row per signal; strict=True would double the cost of this line.
-            self._signals = dict(zip(self._names, self._block, strict=False))
+            self._signals = dict(zip(self._names, rows, strict=False))
         return self._signals
 
     @property
     def index(self) -> IndexArray:
+        if self._index is None:
+            self._index = self._cut(self._checked_part().rows)
         return self._index
 
     @property
     def arbitration_id(self) -> npt.NDArray[np.uint32] | None:
+        if self._arbitration_id is None and self._part is not None:
+            self._arbitration_id = self._cut(self._part.ids)
         return self._arbitration_id
 
+    def _cut(self, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        _, _, frames, start = self._where
+        return array[start : start + frames]
+
+    def _checked_part(self) -> DecodedTogether:
+        assert self._part is not None  # every array is given or cut
+        return self._part
+
     def __repr__(self) -> str:
-        return f"<DecodedMessage: {len(self._timestamp)} frames, signals {list(self.signals)}>"
+        return f"<DecodedMessage: {len(self.timestamp)} frames, signals {list(self.signals)}>"
 
 
 @dataclass(frozen=True, eq=False)
 class DecodedTogether:
-    """What ``BatchTable`` decoded in one batch, for ``DecodedBatch`` to cut up on demand.
+    """What ``LeanTable`` decoded in one batch, for ``DecodedBatch`` to cut up on demand.
 
-    ``times``, ``rows`` and ``ids``: of the known frames in message order; ``values``: the
-    table's output; per decoder slot: ``together`` (decoded here), ``starts`` (first frame in
-    message order), ``sizes`` (frames) and ``ends`` (end of its block in ``values``).
+    ``times``, ``rows`` and ``ids``: of the known frames in message order; ``blocks``: the
+    table's blocks (``float64[rows, width]``); per decoded slot, ``placed[slot] = (block,
+    first row, frames, first frame in message order)``.
     """
 
     times: FloatArray
     rows: IndexArray
     ids: npt.NDArray[np.uint32]
-    values: FloatArray
-    together: npt.NDArray[np.bool_]
-    starts: npt.NDArray[np.intp]
-    sizes: npt.NDArray[np.intp]
-    ends: npt.NDArray[np.intp]
+    blocks: list[FloatArray]
+    placed: Mapping[int, tuple[int, int, int, int]]
 
 
 @dataclass(frozen=True, eq=False)
 class SlotLayout:
     """A decoder's slots as ``DecodedBatch`` needs them: names, slot by name, and the signal
-    names of each slot decoded by ``BatchTable`` (the rows of its block; empty for others)."""
+    names of each lean slot (the rows of its block; empty for others)."""
 
     names: tuple[str, ...]
     slot_of: Mapping[str, int]
@@ -114,10 +126,8 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
     """The result of a decode: ``DecodedMessage`` by message name, in the decoder's message
     order; messages without a decoded frame are absent.
 
-    Messages decoded together (``BatchTable``: the usual case at a few thousand frames per
-    batch) share one array of values; each one's ``DecodedMessage`` (views of it) is made when
-    first looked up, so that a consumer pays for the messages it reads, not for every message
-    of every batch.
+    Lean messages (the usual case) share a few blocks of values; each one's
+    ``DecodedMessage`` (views of them) is made when first looked up.
     """
 
     __slots__ = ("_keys", "_layout", "_messages", "_together")
@@ -138,15 +148,11 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
         if message is not None:
             return message
         part, slot = self._together, self._layout.slot_of.get(name, -1)
-        if part is None or slot < 0 or not part.together[slot]:
+        where = None if part is None else part.placed.get(slot)
+        if where is None:
             raise KeyError(name)
-        start, count, end = int(part.starts[slot]), int(part.sizes[slot]), int(part.ends[slot])
-        names = self._layout.signals[slot]
-        block = part.values[end - len(names) * count : end].reshape(len(names), count)
-        stop = start + count
-        message = DecodedMessage._of_block(
-            part.times[start:stop], names, block, part.rows[start:stop], part.ids[start:stop]
-        )
+        assert part is not None
+        message = DecodedMessage._of_block(part, self._layout.signals[slot], where)
         self._messages[name] = message
         return message
 
@@ -156,8 +162,7 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
         part = self._together
         if part is None or not isinstance(name, str):
             return False
-        slot = self._layout.slot_of.get(name, -1)
-        return slot >= 0 and bool(part.together[slot])
+        return self._layout.slot_of.get(name, -1) in part.placed
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names())
@@ -173,11 +178,9 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
             if self._together is None:
                 self._keys = list(self._messages)  # added in slot order
             else:
-                # Slots with frames, decoded together or on their own (and not all refused).
-                names, together = self._layout.names, self._together.together
-                self._keys = [
-                    names[slot]
-                    for slot in np.flatnonzero(self._together.sizes).tolist()
-                    if together[slot] or names[slot] in self._messages
-                ]
+                # Slots decoded together, then those decoded on their own (not all refused),
+                # in slot order.
+                slot_of, names = self._layout.slot_of, self._layout.names
+                slots = [*self._together.placed, *(slot_of[name] for name in self._messages)]
+                self._keys = [names[slot] for slot in sorted(set(slots))]
         return self._keys

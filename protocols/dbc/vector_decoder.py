@@ -5,13 +5,14 @@ Each message is compiled once into a plan (``plan_compiler``: per signal, which 
 the payload, the shift, the mask, sign and scaling, and its multiplexer). A batch is grouped by
 message with numpy: ids are mapped to messages (``id_lookup``: a lookup table for 11-bit ids,
 a binary search for 29-bit ids, J1939 PGNs), one stable sort puts each message's frames next
-to each other, and each message is then a slice decoded by a few 2-D operations over
-(signals x frames) (``plan_runner``). Messages with few frames in the batch (the usual case
-at a few thousand frames per batch) share those operations: their signals are decoded
-together in one pass (``BatchTable``), into one array of values that the result
-(``results.DecodedBatch``) cuts into messages only when they are looked up. The Python work
-per batch is per message decoded alone, never per frame, and per signal only for the few
+to each other. Lean messages (every signal an integer in an aligned word, no multiplexing:
+nearly all) are decoded in a few blocks of (signals x frames), messages of about as many
+frames in the batch sharing one (``block_runner``), each block a dozen numpy calls; the
+result (``results.DecodedBatch``) cuts a message out of its block when it is looked up. The
+other messages are decoded one by one (``plan_runner``). The Python work per batch is per
+block and per message decoded alone, never per frame, and per signal only for the few
 signals that cannot be batched (floats, 64-bit and word-straddling signals, multiplexing).
+A decoder keeps buffers between batches: use one from one thread at a time.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from cantools.database.can import Database, Message
 from cantools.errors import Error as CantoolsError
 
 from hal.can.frames import FD_LENGTH_VALID, FLAG_EXTENDED, FLAG_NOT_DATA
+from protocols.dbc.block_runner import LeanTable
 from protocols.dbc.id_lookup import IdTables, frame_key, j1939_pgn
 from protocols.dbc.plan_compiler import MessagePlan, compile_message
-from protocols.dbc.plan_runner import BatchTable, PayloadWords, decode_aligned, decode_signals
+from protocols.dbc.plan_runner import PayloadWords, decode_signals
 from protocols.dbc.results import DecodedBatch, DecodedMessage, DecodedTogether, SlotLayout
 
-TOGETHER_BELOW = 4096
-"""Lean messages with fewer (signal, frame) pairs than this in a batch are decoded together
-(measured: above it, gathering the pairs costs more than the calls it saves)."""
+TOGETHER_BELOW = 1 << 16
+"""A lean message with this many (signal, frame) pairs in a batch or more gets a block of its
+own (``LeanTable``): others share blocks with messages of about as many frames."""
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -94,9 +96,9 @@ class VectorDecoder:
         self._signal_counts = np.array(
             [0 if b is None else len(b.names) for b in self._lean], dtype=np.int64
         )
-        # Lean messages with few frames in a batch are decoded together (see ``BatchTable``);
-        # the payload words each reads (int64 max for the others: never together).
-        self._together = BatchTable.build(self._lean)
+        # Lean messages are decoded in blocks (see ``LeanTable``); the payload words each
+        # reads (int64 max for the others: never in a block).
+        self._table = LeanTable.build(self._lean)
         self._lean_columns = np.array(
             [np.iinfo(np.int64).max if b is None else b.columns for b in self._lean],
             dtype=np.int64,
@@ -191,16 +193,18 @@ class VectorDecoder:
 
         Error and remote frames are counted as ``not_data``. Returns as ``decode``.
         """
-        flags = batch["flags"]
+        # Contiguous copies of the small fields read more than once: each pass over a field
+        # of the records (80 bytes apart) sweeps the whole batch through the cache.
+        flags = np.ascontiguousarray(batch["flags"])
         is_data = (flags & FLAG_NOT_DATA) == 0
         not_data = int(batch.shape[0] - np.count_nonzero(is_data))
         self.rejects["not_data"] += not_data
         words = self._batch_words(batch)
         if not_data == 0:  # the usual case: no copy of the batch to drop rows
             return self._decode(
-                batch["arbitration_id"].astype(np.uint32, copy=False),
+                np.ascontiguousarray(batch["arbitration_id"], dtype=np.uint32),
                 words,
-                batch["dlc"],
+                np.ascontiguousarray(batch["dlc"]),
                 batch["timestamp"].astype(np.float64, copy=False),
                 (flags & FLAG_EXTENDED) != 0,
                 None,
@@ -272,43 +276,33 @@ class VectorDecoder:
         sorted_rows = known if rows is None else np.take(rows, known)
         columns = little.shape[1]
         sizes = counts[1 : plans + 1]
-        pairs = sizes * self._signal_counts  # (signal, frame) pairs of each lean message
-        # Lean messages with few pairs are decoded together, in one pass: on their own, each
-        # would cost more numpy calls than work (see ``BatchTable``).
-        together = (pairs > 0) & (pairs < TOGETHER_BELOW) & (self._lean_columns <= columns)
-        alone = np.flatnonzero(sizes * ~together).tolist()
+        # Lean messages (a SignalBatch is their whole decode) are decoded in the table's
+        # blocks; the others one by one.
+        lean = (sizes * self._signal_counts > 0) & (self._lean_columns <= columns)
+        alone = np.flatnonzero(sizes * ~lean).tolist()
         part: DecodedTogether | None = None
-        if together.any():
+        if lean.any():
+            slots = np.flatnonzero(lean)
+            slots = slots[np.argsort(-sizes[slots], kind="stable")]  # busiest first
             starts = first[1 : plans + 1] - unknown  # by slot
-            # Each slot's block in ``values``: the table's blocks follow the slot order.
-            ends = np.cumsum(pairs * together)
+            blocks = self._table.decode(
+                little,
+                slots.tolist(),
+                sizes[slots].tolist(),
+                starts,
+                TOGETHER_BELOW,
+                sizes.tolist(),
+            )
             part = DecodedTogether(
                 sorted_times,
                 sorted_rows,
                 sorted_ids,
-                self._together.decode(little, together, starts, sizes),
-                together,
-                starts,
-                sizes,
-                ends,
+                blocks.blocks,
+                blocks.placed,
             )
-        if not alone:
-            return DecodedBatch(self._layout, out, part)
-        # One scratch buffer for every other message's raw bits, reused message after message
-        # (cache-warm; a fresh array each would be megabytes of page faults per batch).
-        scratch = np.empty(int(np.max(pairs * ~together, initial=0)), dtype=np.uint64)
         for slot in alone:
             group = slice(bounds[slot + 1] - unknown, bounds[slot + 2] - unknown)
             group_little = little[group]
-            batch = self._lean[slot]
-            if batch is not None and batch.columns <= columns:
-                out[self._names[slot]] = DecodedMessage(
-                    timestamp=sorted_times[group],
-                    signals=decode_aligned(batch, group_little, scratch),
-                    index=sorted_rows[group],
-                    arbitration_id=sorted_ids[group],
-                )
-                continue
             plan = self._plans[slot]
             if plan.signals is None:
                 decoded = self._decode_slow(plan.message, _payload_bytes(group_little))
