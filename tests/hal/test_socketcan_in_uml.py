@@ -39,9 +39,13 @@ from tests.conftest import PROJECT_ROOT
 from tests.hal.can_contract import CanPortContract
 from tests.hal.vcan.conftest import IN_VCAN_ENV
 
-VCAN_ONLY_TESTS = {"test_python_can_socketcan": 3, "test_socketcan_raw": 14}
+VCAN_ONLY_TESTS = {
+    "test_python_can_socketcan": 3,
+    "test_socketcan_raw": 14,
+    "test_socketcan_batches": 12,
+}
 """The tests in tests/hal/vcan beyond the contract, per module."""
-CONTRACT_CLASSES = ("TestPythonCanSocketcan", "TestSocketCanRaw")
+CONTRACT_CLASSES = ("TestPythonCanSocketcan", "TestSocketCanRaw", "TestSocketCanRawPerFrame")
 """The ``CanPortContract`` subclasses in tests/hal/vcan: each runs the whole contract."""
 
 
