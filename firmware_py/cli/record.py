@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from firmware_py.cli.arguments import duration, positive_int
+from firmware_py.cli.arguments import duration, host_port, positive_int
 from firmware_py.errors import FirmwareError
 
 if TYPE_CHECKING:
@@ -85,14 +85,7 @@ def serial_source(text: str) -> SerialSource:
 def _udp_source(kind: str, default_name: str) -> Callable[[str], UdpSource]:
     def parse(text: str) -> UdpSource:
         name, _, spec = text.partition("=") if "=" in text else ("", "", text)
-        host, _, port_text = spec.rpartition(":")
-        try:
-            port = int(port_text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"no UDP port number in {text!r}") from None
-        if not 0 < port <= 65535:
-            raise argparse.ArgumentTypeError(f"UDP port must be 1-65535, got {port}")
-        return UdpSource(kind, name or default_name, host or "0.0.0.0", port)
+        return UdpSource(kind, name or default_name, *host_port(spec, "0.0.0.0"))
 
     return parse
 

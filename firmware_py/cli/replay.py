@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from firmware_py.cli.arguments import host_port
 from firmware_py.cli.record import (
     CanSource,
     SerialSource,
@@ -85,14 +86,7 @@ class UdpTarget:
 
 def udp_target(text: str) -> UdpTarget:
     """``[HOST:]PORT`` a box listens on (host 127.0.0.1 by default)."""
-    host, _, port_text = text.rpartition(":")
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"no UDP port number in {text!r}") from None
-    if not 0 < port <= 65535:
-        raise argparse.ArgumentTypeError(f"UDP port must be 1-65535, got {port}")
-    return UdpTarget(host.strip("[]") or "127.0.0.1", port)
+    return UdpTarget(*host_port(text, "127.0.0.1"))
 
 
 def register(commands: Any) -> None:
