@@ -48,7 +48,8 @@ class Rejected:
     ``reason`` is machine-readable (a counter label and the dead-letter reason): ``oversized``,
     ``bad_topic``, ``malformed``, ``unknown_schema_version``, ``no_body``, ``no_device_id``,
     ``no_boot_id``, ``device_mismatch``, ``stream_mismatch`` or ``out_of_range`` (a sequence
-    past what SQL stores, or a value out of its physical range). ``detail`` is for humans and
+    past what SQL stores, a value out of its physical range, or a recording chunk that cannot
+    be part of its capture). ``detail`` is for humans and
     names the field and its value.
     """
 
@@ -238,6 +239,27 @@ def out_of_range(envelope: pb.Envelope) -> str | None:
                 return problem
     if body_name == "intersection":
         return _check_intersection(body)
+    if body_name == "recording_chunk":
+        return _check_chunk(body)
+    return None
+
+
+SHA256_BYTES = 32
+
+
+def _check_chunk(chunk: pb.RecordingChunk) -> str | None:
+    # A chunk that cannot be part of its capture would only make reassembly guess.
+    if not chunk.capture_id:
+        return "recording_chunk.capture_id is empty"
+    if not chunk.index < chunk.count:
+        return f"recording_chunk.index {chunk.index} is not below its count {chunk.count}"
+    if chunk.offset + len(chunk.data) > chunk.total_bytes:
+        return (
+            f"recording_chunk.data ends at {chunk.offset + len(chunk.data)}, past total_bytes "
+            f"{chunk.total_bytes}"
+        )
+    if len(chunk.sha256) != SHA256_BYTES:
+        return f"recording_chunk.sha256 has {len(chunk.sha256)} bytes, not {SHA256_BYTES}"
     return None
 
 

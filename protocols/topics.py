@@ -28,6 +28,7 @@ class Stream(StrEnum):
     CMD = "cmd"
     ACK = "ack"
     INTERSECTION = "intersection"
+    RECORDING = "recording"
 
 
 BODY_OF_STREAM: dict[Stream, str] = {
@@ -40,6 +41,7 @@ BODY_OF_STREAM: dict[Stream, str] = {
     Stream.CMD: "command",
     Stream.ACK: "command_ack",
     Stream.INTERSECTION: "intersection",
+    Stream.RECORDING: "recording_chunk",
 }
 """The Envelope ``body`` field each stream must carry."""
 

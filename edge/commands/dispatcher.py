@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from edge.commands.errors import CommandRejectedError
+from edge.recording.upload_request import UploadRequest
 from protocols.schema.v1 import roadgate_pb2 as pb
 
 if TYPE_CHECKING:  # its cryptography is imported by a box with trusted keys only
     from edge.commands.verification import CommandVerifier
+    from edge.recording.upload import UploadResult
 
 log = logging.getLogger("edge.commands")
 
@@ -132,27 +134,54 @@ class Capture(Protocol):
         ...
 
 
-class Record:
-    """``record`` with argument ``action`` (``start`` or ``stop``) and, to start, optionally
-    ``duration_s`` (stops by itself after that); ``capture`` None: the box has no recorder,
-    and the ack says so."""
+class Upload(Protocol):
+    """Cuts the flight logs and queues the cut (``edge.recording.upload.RecordingUpload``)."""
 
-    def __init__(self, capture: Capture | None) -> None:
+    async def upload(self, request: UploadRequest, command_id: str) -> UploadResult:
+        """Queue the cut ``request`` asks for; the result says what was queued, or why not."""
+        ...
+
+
+class Record:
+    """``record`` with argument ``action``: ``start`` (optionally ``duration_s``: stops by
+    itself after that), ``stop``, or ``upload`` (``event_id`` with ``seconds``, or ``from``
+    and ``to``: see ``UploadRequest``) through ``upload``; ``capture`` None: the box has no
+    recorder, and the ack says so."""
+
+    def __init__(self, capture: Capture | None, upload: Upload | None = None) -> None:
         self._capture = capture
+        self._upload = upload
 
     async def __call__(self, command: pb.Command) -> Outcome:
         action = argument(command, "action")
-        if action not in ("start", "stop"):
-            raise CommandRejectedError("bad_arguments", f"record action {action!r}: start or stop")
+        if action not in ("start", "stop", "upload"):
+            raise CommandRejectedError(
+                "bad_arguments", f"record action {action!r}: start, stop or upload"
+            )
         duration_s = _duration(command) if action == "start" else None
+        request = _upload_request(command) if action == "upload" else None
         if self._capture is None:
             return await record_unavailable(command)
+        if request is not None:
+            if self._upload is None:
+                return Outcome(pb.ACK_RESULT_FAILED, "not available: this box cannot upload")
+            result = await self._upload.upload(request, command.command_id)
+            return Outcome(
+                pb.ACK_RESULT_DONE if result.done else pb.ACK_RESULT_FAILED, result.message
+            )
         if action == "stop":
             return Outcome(pb.ACK_RESULT_DONE, self._capture.stop())
         try:
             return Outcome(pb.ACK_RESULT_DONE, self._capture.start(duration_s))
         except Exception as err:  # the recorder's refusal (a directory it cannot write)
             return Outcome(pb.ACK_RESULT_FAILED, f"cannot record: {err}")
+
+
+def _upload_request(command: pb.Command) -> UploadRequest:
+    try:
+        return UploadRequest.from_arguments(command.arguments)
+    except ValueError as err:
+        raise CommandRejectedError("bad_arguments", str(err)) from err
 
 
 def _duration(command: pb.Command) -> float | None:

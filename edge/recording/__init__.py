@@ -36,7 +36,9 @@ Modules: ``log_format`` (channel names, payload codecs; no I/O), ``writer``
 (``FlightRecorder``: rotation by size and age, bounded total, never raises on a full disk),
 ``reader`` (reads damaged logs up to and past the damage, counting what it skipped; items in
 time order for a replayer), ``summary`` (span, counts, gaps), ``window`` (cuts around an
-event), ``sink`` (the role pipelines receive), ``switch`` (the recorder a box runs, started
-and stopped by the ``record`` command), ``recorded_link`` (the radio's link, recording what it
-hears and sends), ``errors``.
+event), ``cut`` (a window of logs as a log of its own, for ``roadgate export`` and uploads),
+``instant`` (times as people write them), ``upload_request`` and ``upload`` (the ``record
+upload`` command: a cut sent as chunks through the uplink), ``sink`` (the role pipelines
+receive), ``switch`` (the recorder a box runs, started and stopped by the ``record`` command),
+``recorded_link`` (the radio's link, recording what it hears and sends), ``errors``.
 """

@@ -20,10 +20,11 @@ DEFAULT_QOS: Mapping[Stream, int] = MappingProxyType(
         Stream.STATE: 0,
         Stream.SPAT: 0,
         Stream.INTERSECTION: 1,
+        Stream.RECORDING: 1,
     }
 )
-"""Safety events, status, acks and the once-a-minute intersection description must arrive;
-high-rate streams are superseded 10x a second."""
+"""Safety events, status, acks, the once-a-minute intersection description and uploaded
+recordings must arrive; high-rate streams are superseded 10x a second."""
 
 PRIORITY: Mapping[Stream, int] = MappingProxyType(
     {
@@ -35,9 +36,11 @@ PRIORITY: Mapping[Stream, int] = MappingProxyType(
         Stream.STATE: 3,
         Stream.HEALTH: 4,
         Stream.INTERSECTION: 4,
+        Stream.RECORDING: 5,
     }
 )
-"""Lower goes first: a safety event never waits behind telemetry."""
+"""Lower goes first: a safety event never waits behind telemetry, and telemetry never waits
+behind an uploaded recording's chunks."""
 
 
 EXPIRING_STREAMS = frozenset({Stream.STATE, Stream.OBJECTS, Stream.SPAT})

@@ -18,6 +18,7 @@ from edge.commands.dispatcher import (
     Record,
     RestartHook,
     RestartService,
+    Upload,
     ping,
 )
 from edge.commands.errors import CommandRejectedError
@@ -104,7 +105,7 @@ def attach_commands(
         "ping": ping,
         "set_config": SetConfig(files, settings.config_deadline_s, restart_box),
         "restart_service": RestartService(restart_service),
-        "record": Record(capture),
+        "record": Record(capture, _recording_upload(config, box) if capture else None),
     }
     uplink = box.uplink
 
@@ -121,6 +122,32 @@ def attach_commands(
         len(settings.trusted_keys),
     )
     return _on_trial(box, files, restart_box, dispatcher.ack)
+
+
+def _recording_upload(config: BoxConfig, box: Box) -> Upload:
+    """``record upload``: cuts of this box's own flight logs, through its uplink."""
+    # Here, not at the top: a box records (and so loads mcap) only with [recorder].
+    from edge.recording.upload import RecordingUpload
+    from edge.uplink.publisher import MAX_PAYLOAD_BYTES
+
+    directory = config.recorder.recordings_dir(config.outbox.path)
+    prefix = f"{config.device.device_id}-"
+    uplink = box.uplink
+
+    def log_files() -> list[Path]:
+        # The recorder's file names sort by their start (``{device}-{UTC start}Z-{n}.mcap``).
+        return sorted(path for path in directory.glob(f"{prefix}*.mcap") if path.is_file())
+
+    return RecordingUpload(
+        log_files,
+        directory,
+        uplink.submit,
+        uplink.outbox.commit,
+        device_id=uplink.identity.device_id,
+        boot_id=uplink.identity.boot_id,
+        max_payload_bytes=MAX_PAYLOAD_BYTES,
+        now=time.time,
+    )
 
 
 def _on_trial(box: Box, files: ConfigFiles, restart_box: Callable[[], None], ack: Ack) -> Box:

@@ -27,6 +27,7 @@ from hal.serial.pyserial_port import PySerialLinePort
 from protocols.dbc import load_dbc
 from protocols.errors import ProtocolError
 from protocols.schema.v1 import roadgate_pb2 as pb
+from protocols.topics import Stream
 
 if TYPE_CHECKING:
     from edge.recording.sink import RecordingSink
@@ -178,8 +179,12 @@ def open_recorder(
         except RecordingError as err:
             log.warning("%s: %s; running without recording", device.device_id, err)
 
+    uploads = f"/{Stream.RECORDING.value}"
+
     def record_published(topic: str, payload: bytes) -> None:
-        recorder.envelope(topic, payload, time.time())
+        # An uploaded cut is the log itself: recording its chunks would copy the log into it.
+        if not topic.endswith(uploads):
+            recorder.envelope(topic, payload, time.time())
 
     uplink.on_published = record_published
     return recorder

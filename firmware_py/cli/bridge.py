@@ -1,4 +1,5 @@
-"""``roadgate bridge``: the cloud bridge from its config; ``roadgate bridge migrate``: its schema.
+"""``roadgate bridge``: the cloud bridge from its config; ``roadgate bridge migrate``: its schema;
+``roadgate bridge recording``: a flight-log cut a box uploaded, out of the store.
 
 ``migrate`` is an optional sub-action, so ``roadgate bridge --config FILE`` runs the bridge as
 it always did, and ``roadgate bridge migrate --config FILE`` (or ``roadgate bridge --config FILE
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ def register(commands: Any) -> None:
     bridge = commands.add_parser(
         "bridge",
         help="run the cloud bridge",
-        usage="%(prog)s --config CONFIG [--duration DURATION] [migrate]",
+        usage="%(prog)s --config CONFIG [--duration DURATION] [migrate | recording ...]",
     )
     # Not required here: ``bridge migrate --config FILE`` gives it to the sub-action instead.
     bridge.add_argument("--config", type=Path, help="the bridge's TOML config (required)")
@@ -50,6 +52,20 @@ def register(commands: Any) -> None:
         "--config", type=Path, default=argparse.SUPPRESS, help="the bridge's TOML config"
     )
     migrate.set_defaults(handler=_migrate)
+    recording = actions.add_parser(
+        "recording",
+        help="write a flight-log cut a box uploaded (record upload) from the store to a file",
+        description="Reassembles the capture's chunks from the store of [bridge] and checks "
+        "them against their count, size and SHA-256; exits 1, saying which chunks are missing "
+        "or wrong, when the capture is incomplete or corrupted (nothing is written then).",
+    )
+    recording.add_argument(
+        "--config", type=Path, default=argparse.SUPPRESS, help="the bridge's TOML config"
+    )
+    recording.add_argument("--device", required=True, help="the box's device id")
+    recording.add_argument("--capture", required=True, help="the capture id the box's ack named")
+    recording.add_argument("-o", "--out", type=Path, required=True, help="the MCAP file to write")
+    recording.set_defaults(handler=_recording)
 
 
 def _config(args: argparse.Namespace) -> Path:
@@ -101,6 +117,28 @@ def _migrate(args: argparse.Namespace) -> int:
         return 0
     for line in migrate_postgres(settings.store_dsn):
         print(line)
+    return 0
+
+
+def _recording(args: argparse.Namespace) -> int:
+    from cloud_bridge.recordings import reassemble, stored_chunks
+    from firmware_py.config.loader import load_bridge_config
+    from firmware_py.errors import FirmwareError
+
+    settings = load_bridge_config(_config(args))
+    store = settings.store_dsn if settings.store_dsn is not None else settings.store_path
+    chunks, unreadable = stored_chunks(store, args.device, args.capture)
+    result = reassemble(args.capture, chunks)
+    if unreadable:
+        print(f"roadgate bridge recording: {unreadable} stored chunks unreadable", file=sys.stderr)
+    if result.data is None:
+        print(f"roadgate bridge recording: {result.describe()}", file=sys.stderr)
+        return 1
+    try:
+        args.out.write_bytes(result.data)
+    except OSError as err:
+        raise FirmwareError(f"cannot write {args.out}: {err.strerror or err}") from err
+    print(f"{result.describe()}; written to {args.out}")
     return 0
 
 

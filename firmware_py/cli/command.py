@@ -46,7 +46,12 @@ def register(commands: Any) -> None:
     send.add_argument("name", choices=COMMANDS, help="the command")
     send.add_argument("--patch", type=Path, help="set_config: a TOML file merged into the config")
     send.add_argument("--service", help="restart_service: the service's name")
-    send.add_argument("--action", choices=("start", "stop"), help="record: start or stop")
+    send.add_argument(
+        "--action",
+        choices=("start", "stop", "upload"),
+        help="record: start, stop or upload (--arg event_id=ID [--arg seconds=S], or "
+        "--arg from=T --arg to=T)",
+    )
     send.add_argument(
         "--arg", action="append", default=[], metavar="KEY=VALUE", help="any further argument"
     )

@@ -23,7 +23,6 @@ import json
 import math
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -42,21 +41,12 @@ LINKTYPE_RAW = 101
 
 def instant(text: str) -> float:
     """``--start``/``--end``: Unix seconds, or an ISO 8601 time (UTC when it has no zone)."""
+    from edge.recording.instant import parse_instant
+
     try:
-        value = float(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"not Unix seconds nor an ISO 8601 time: {text!r}"
-            ) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"not a time: {text!r}")
-    return value
+        return parse_instant(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def register(commands: Any) -> None:
@@ -97,12 +87,12 @@ def _window(
 ) -> tuple[float, float]:
     if around is None:
         return (-math.inf if start is None else start), (math.inf if end is None else end)
-    from edge.recording.window import event_time
+    from edge.recording.cut import window_around
 
-    at = event_time(files, around)
-    if at is None:
+    window = window_around(files, around, seconds)
+    if window is None:
         raise FirmwareError(f"event {around!r} is not in the events stream of the log")
-    return at - seconds, at + seconds
+    return window
 
 
 def run_export(
@@ -218,11 +208,13 @@ def _pcap(items: Iterable[LogItem], out: Path, notes: TextIO) -> str:
 
 
 def _mcap(items: Iterable[LogItem], out: Path, files: list[Path]) -> str:
+    from edge.recording.cut import cut_metadata
     from edge.recording.window import write_log
 
     if out.resolve() in {path.resolve() for path in files}:
         raise FirmwareError(f"{out} is one of the logs read: write the cut elsewhere")
-    count = write_log(out, items, {"cut_from": ", ".join(path.name for path in files)})
+    # The metadata of edge.recording.cut: a box's ``record upload`` writes the same file.
+    count = write_log(out, items, cut_metadata(files))
     return f"{count} messages to {out}"
 
 

@@ -501,6 +501,7 @@ class Envelope(_message.Message):
     COMMAND_ACK_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     INTERSECTION_FIELD_NUMBER: _builtins.int
+    RECORDING_CHUNK_FIELD_NUMBER: _builtins.int
     schema_version: _builtins.int
     """1 for this schema"""
     device_id: _builtins.str
@@ -555,6 +556,10 @@ class Envelope(_message.Message):
     def intersection(self) -> Global___IntersectionGeometry:
         """stream "intersection" """
 
+    @_builtins.property
+    def recording_chunk(self) -> Global___RecordingChunk:
+        """stream "recording" """
+
     def __init__(
         self,
         *,
@@ -576,12 +581,13 @@ class Envelope(_message.Message):
         command_ack: Global___CommandAck | None = ...,
         status: Global___DeviceStatus | None = ...,
         intersection: Global___IntersectionGeometry | None = ...,
+        recording_chunk: Global___RecordingChunk | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command", b"command", "command_ack", b"command_ack", "event", b"event", "health", b"health", "intersection", b"intersection", "object_list", b"object_list", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "command", b"command", "command_ack", b"command_ack", "event", b"event", "health", b"health", "intersection", b"intersection", "object_list", b"object_list", "recording_chunk", b"recording_chunk", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "boot_id", b"boot_id", "capture_time_ns", b"capture_time_ns", "clock_max_error_s", b"clock_max_error_s", "clock_source", b"clock_source", "command", b"command", "command_ack", b"command_ack", "device_id", b"device_id", "event", b"event", "health", b"health", "historical", b"historical", "intersection", b"intersection", "object_list", b"object_list", "publish_time_ns", b"publish_time_ns", "schema_version", b"schema_version", "sequence", b"sequence", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "boot_id", b"boot_id", "capture_time_ns", b"capture_time_ns", "clock_max_error_s", b"clock_max_error_s", "clock_source", b"clock_source", "command", b"command", "command_ack", b"command_ack", "device_id", b"device_id", "event", b"event", "health", b"health", "historical", b"historical", "intersection", b"intersection", "object_list", b"object_list", "publish_time_ns", b"publish_time_ns", "recording_chunk", b"recording_chunk", "schema_version", b"schema_version", "sequence", b"sequence", "spat", b"spat", "status", b"status", "vehicle_state", b"vehicle_state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["vehicle_state", "object_list", "spat", "event", "health", "command", "command_ack", "status", "intersection"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["vehicle_state", "object_list", "spat", "event", "health", "command", "command_ack", "status", "intersection", "recording_chunk"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -1416,3 +1422,68 @@ class DeviceStatus(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeviceStatus: _TypeAlias = DeviceStatus  # noqa: Y015
+
+@_typing.final
+class RecordingChunk(_message.Message):
+    """One piece of a flight-log cut a box uploads (the `record` command's action `upload`): the
+    file's bytes [offset, offset + len(data)), each upload on stream "recording" as `count`
+    chunks numbered from 0. The cloud reassembles a capture from its chunks and checks the
+    whole file against `total_bytes` and `sha256`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAPTURE_ID_FIELD_NUMBER: _builtins.int
+    INDEX_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    START_TIME_NS_FIELD_NUMBER: _builtins.int
+    END_TIME_NS_FIELD_NUMBER: _builtins.int
+    capture_id: _builtins.str
+    """the upload: unique per device ("{boot_id}-{n}")"""
+    index: _builtins.int
+    """0 .. count - 1"""
+    count: _builtins.int
+    """chunks in the upload"""
+    offset: _builtins.int
+    """where `data` starts in the file, bytes"""
+    total_bytes: _builtins.int
+    """size of the whole file"""
+    sha256: _builtins.bytes
+    """SHA-256 of the whole file (32 bytes)"""
+    data: _builtins.bytes
+    """this chunk's bytes"""
+    command_id: _builtins.str
+    """the command that asked for it"""
+    event_id: _builtins.str
+    """the event it was cut around ("" for a time window)"""
+    start_time_ns: _builtins.int
+    """the window: ns since the Unix epoch (UTC)"""
+    end_time_ns: _builtins.int
+    def __init__(
+        self,
+        *,
+        capture_id: _builtins.str = ...,
+        index: _builtins.int = ...,
+        count: _builtins.int = ...,
+        offset: _builtins.int = ...,
+        total_bytes: _builtins.int = ...,
+        sha256: _builtins.bytes = ...,
+        data: _builtins.bytes = ...,
+        command_id: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        start_time_ns: _builtins.int = ...,
+        end_time_ns: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capture_id", b"capture_id", "command_id", b"command_id", "count", b"count", "data", b"data", "end_time_ns", b"end_time_ns", "event_id", b"event_id", "index", b"index", "offset", b"offset", "sha256", b"sha256", "start_time_ns", b"start_time_ns", "total_bytes", b"total_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordingChunk: _TypeAlias = RecordingChunk  # noqa: Y015
