@@ -78,7 +78,7 @@ def run(
         argv += ["--workdir", str(workdir or Path(tmp))]
         if json_path is not None:
             argv += ["--json", str(json_path.resolve())]
-        timeout = sum(s.duration_s + s.settle_s + GUEST_MARGIN_S for s in scenarios) + 60
+        timeout = sum(_guest_time_s(s) for s in scenarios) + 60
         try:
             result = run_with_vcan(
                 argv,
@@ -91,6 +91,16 @@ def run(
         except VcanRunError as err:
             raise HilError(str(err)) from err
     return result.exit_status
+
+
+def _guest_time_s(scenario: Scenario) -> float:
+    """How long ``scenario`` may take in the guest: its run and, with ``[replay]``, the
+    replay's second daemon and the log played at its speed."""
+    run = scenario.duration_s + scenario.settle_s + GUEST_MARGIN_S
+    replay = scenario.replay
+    if replay is None:
+        return run
+    return run + scenario.duration_s / replay.speed + replay.settle_s + GUEST_MARGIN_S
 
 
 def _run_here(

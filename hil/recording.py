@@ -35,6 +35,30 @@ class FaultWindow:
 
 
 @dataclass
+class ReplayOutcome:
+    """A scenario's ``[replay]``: its flight log played into a fresh daemon with the same
+    config. ``recorded``: (MQTT topic, envelope) of everything the log says the daemon
+    published, in the order it did; ``messages``: what the fresh daemon published, as the
+    bench's subscriber received it (``t_s`` on the replay's own clock)."""
+
+    recorded: list[tuple[str, pb.Envelope]]
+    messages: list[Received]
+    shift_s: float  # played time minus recorded time (the player's, at speed 1)
+    speed: float
+    sent: int  # items the player sent
+    failed: int  # items it could not send
+    skipped: int  # items of channels with no target
+    # The re-runs (``hil.replay_rerun``; a roadside unit's object lists): why the replayed
+    # daemon's CAN reads are not the recorded frames (None: the same frames in the same
+    # order), the lists a fresh pipeline publishes fed those reads at the replayed daemon's
+    # receive times, and at the recorded ones (None: not re-run, see ``rerun_error``).
+    inputs_difference: str | None = None
+    rerun_own_times: list[pb.Envelope] | None = None
+    rerun_recorded_times: list[pb.Envelope] | None = None
+    rerun_error: str | None = None
+
+
+@dataclass
 class Recording:
     """Everything one scenario run observed."""
 
@@ -68,6 +92,7 @@ class Recording:
     # Which messages were left after the clean stop (empty when unknown): a message the
     # subscriber received whose acknowledgement came too late to delete it is not lost.
     outbox_left_keys: set[tuple[str, int]] = field(default_factory=set)
+    replay: ReplayOutcome | None = None  # with [replay]: the flight log played back
 
     def stream(self, stream: str, device_id: str | None = None) -> list[Received]:
         """Messages of ``stream`` (from ``device_id`` when given), in arrival order."""

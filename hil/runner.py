@@ -7,7 +7,9 @@ separate process and waits for its birth message, then starts the emulators at s
 0 and injects the faults at their times. Everything the daemon publishes is recorded by a
 subscriber, as a cloud service would see it; the daemon's outbox is watched from outside.
 After ``duration_s`` the emulators stop, the bench watches ``settle_s`` longer, stops
-everything and checks the expectations against the recording.
+everything and checks the expectations against the recording. With ``[replay]`` the daemon
+records its flight log, which is then played into a second daemon with the same config
+(``hil.replay_phase``) before the checks.
 
 Needs the scenario's vcan interfaces (``roadgate hil up``, or ``roadgate hil run`` which
 creates them, inside user-mode-linux where this kernel has no CAN).
@@ -47,7 +49,8 @@ from hil.emulators import (
 from hil.errors import HilError
 from hil.faults import FaultActions, bus_off, interface_down
 from hil.outbox_watch import OutboxWatch
-from hil.recording import FaultWindow, Received, Recording
+from hil.recording import FaultWindow, Received, Recording, ReplayOutcome
+from hil.replay_phase import replay_into_fresh_daemon, with_recorder
 from hil.scenario_engine import (
     Ars408Spec,
     CanReplaySpec,
@@ -55,6 +58,7 @@ from hil.scenario_engine import (
     FaultSpec,
     GnssSpec,
     HmiSpec,
+    ReplaySpec,
     Scenario,
     SignalControllerSpec,
     VehicleCanSpec,
@@ -148,38 +152,12 @@ class _Bench:
             broker.stop()
 
     def _with_broker(self, broker: MosquittoProcess) -> Recording:
-        values = {
-            "mqtt_host": broker.host,
-            "mqtt_port": str(broker.port),
-            "run_dir": str(self.run_dir),
-        }
-        udp_ports: dict[str, int] = {}
-        for spec in self.scenario.emulators:
-            if isinstance(spec, GnssSpec):
-                values[f"gnss_{spec.name}"] = str(self.run_dir / spec.name)
-            elif isinstance(spec, SignalControllerSpec):
-                udp_ports[spec.name] = spec.port or free_udp_port()
-                values[f"spat_port_{spec.name}"] = str(udp_ports[spec.name])
-            elif isinstance(spec, CV2xRadioSpec):
-                # Two ports: the radio's (the daemon sends there) and the daemon's own.
-                radio_port = free_udp_port()
-                listen_port = free_udp_port()
-                while listen_port == radio_port:
-                    listen_port = free_udp_port()
-                udp_ports[spec.name] = radio_port
-                udp_ports[f"{spec.name}/box"] = listen_port
-                values[f"v2x_radio_port_{spec.name}"] = str(radio_port)
-                values[f"v2x_listen_port_{spec.name}"] = str(listen_port)
-            elif isinstance(spec, HmiSpec):
-                udp_ports[spec.name] = free_udp_port()
-                values[f"hmi_port_{spec.name}"] = str(udp_ports[spec.name])
+        udp_ports = self._pick_udp_ports()
+        values = self._template_values(broker, self.run_dir, udp_ports)
         config_path = render_box_config(
             self.scenario.box_template, values, self.run_dir / "box.toml"
         )
-        try:
-            config = load_box_config(config_path)
-        except FirmwareError as err:
-            raise HilError(f"the scenario's box config is invalid: {err}") from err
+        config = self._load_config(config_path)
         device = config.device
         pre_clock = ScenarioClock()
         recorder = MqttRecorder(
@@ -244,6 +222,9 @@ class _Bench:
             ]
             if faults.error is not None:
                 raise HilError(f"fault injection failed: {faults.error}")
+            if self.scenario.replay is not None:
+                recorder.stop()  # the replay's daemon has a subscriber of its own
+                recording.replay = self._replay(self.scenario.replay, broker, udp_ports, config)
             return recording
         finally:
             watch.stop()
@@ -253,6 +234,80 @@ class _Bench:
                 # Already reported by _stop_emulators, or never started.
                 with contextlib.suppress(Exception):
                     emulator.stop()
+
+    def _pick_udp_ports(self) -> dict[str, int]:
+        """The UDP ports of the emulators that have one: a signal controller's (the daemon's
+        SPaT port), a radio's and the daemon's own (``<name>/box``), an HMI's."""
+        udp_ports: dict[str, int] = {}
+        for spec in self.scenario.emulators:
+            if isinstance(spec, SignalControllerSpec):
+                udp_ports[spec.name] = spec.port or free_udp_port()
+            elif isinstance(spec, CV2xRadioSpec):
+                # Two ports: the radio's (the daemon sends there) and the daemon's own.
+                radio_port = free_udp_port()
+                listen_port = free_udp_port()
+                while listen_port == radio_port:
+                    listen_port = free_udp_port()
+                udp_ports[spec.name] = radio_port
+                udp_ports[f"{spec.name}/box"] = listen_port
+            elif isinstance(spec, HmiSpec):
+                udp_ports[spec.name] = free_udp_port()
+        return udp_ports
+
+    def _template_values(
+        self, broker: MosquittoProcess, run_dir: Path, udp_ports: dict[str, int]
+    ) -> dict[str, str]:
+        """The box config template's placeholders for a daemon whose files are in
+        ``run_dir``."""
+        values = {
+            "mqtt_host": broker.host,
+            "mqtt_port": str(broker.port),
+            "run_dir": str(run_dir),
+        }
+        for spec in self.scenario.emulators:
+            if isinstance(spec, GnssSpec):
+                values[f"gnss_{spec.name}"] = str(run_dir / spec.name)
+            elif isinstance(spec, SignalControllerSpec):
+                values[f"spat_port_{spec.name}"] = str(udp_ports[spec.name])
+            elif isinstance(spec, CV2xRadioSpec):
+                values[f"v2x_radio_port_{spec.name}"] = str(udp_ports[spec.name])
+                values[f"v2x_listen_port_{spec.name}"] = str(udp_ports[f"{spec.name}/box"])
+            elif isinstance(spec, HmiSpec):
+                values[f"hmi_port_{spec.name}"] = str(udp_ports[spec.name])
+        return values
+
+    def _load_config(self, config_path: Path) -> BoxConfig:
+        """The rendered box config; with ``[replay]``, recording from the start."""
+        try:
+            if self.scenario.replay is not None:
+                return with_recorder(config_path, load_box_config)
+            return load_box_config(config_path)
+        except FirmwareError as err:
+            raise HilError(f"the scenario's box config is invalid: {err}") from err
+
+    def _replay(
+        self,
+        spec: ReplaySpec,
+        broker: MosquittoProcess,
+        udp_ports: dict[str, int],
+        config: BoxConfig,
+    ) -> ReplayOutcome:
+        """The field run's flight log played into a fresh daemon with the same config, its
+        files in ``<run dir>/replay`` (the same UDP ports: the first daemon has stopped)."""
+        replay_dir = self.run_dir / "replay"
+        replay_dir.mkdir(exist_ok=True)
+        values = self._template_values(broker, replay_dir, udp_ports)
+        config_path = render_box_config(self.scenario.box_template, values, replay_dir / "box.toml")
+        self._load_config(config_path)
+        self.say(f"replaying the flight log at speed {spec.speed:g} into a fresh daemon")
+        return replay_into_fresh_daemon(
+            spec,
+            field_config=config,
+            config_path=config_path,
+            broker=broker,
+            wait_for_birth=self._wait_for_birth,
+            say=self.say,
+        )
 
     def _emulators(self, udp_ports: dict[str, int]) -> list[Emulator]:
         """The scenario's emulators; a signal controller sends to ``udp_ports[its name]``, a

@@ -17,6 +17,7 @@ from hil.scenario_engine.expectations import (
 from hil.scenario_engine.expectations_hmi import ExpectHmi
 from hil.scenario_engine.expectations_motion import ExpectTracks, ExpectVehicleState
 from hil.scenario_engine.expectations_objects import ExpectObjectsNear
+from hil.scenario_engine.expectations_replay import ExpectReplayEqual, ExpectReplayRerunEqual
 from hil.scenario_engine.expectations_spat import ExpectSpat
 from hil.scenario_engine.expectations_tracking import ExpectFusedTracks
 from hil.scenario_engine.expectations_v2x import ExpectV2x
@@ -29,6 +30,7 @@ from hil.scenario_engine.model import (
     FaultSpec,
     GnssSpec,
     HmiSpec,
+    ReplaySpec,
     Scenario,
     SignalControllerSpec,
     VehicleCanSpec,
@@ -49,6 +51,8 @@ __all__ = [
     "ExpectNoLoss",
     "ExpectObjectsNear",
     "ExpectRecovery",
+    "ExpectReplayEqual",
+    "ExpectReplayRerunEqual",
     "ExpectSpat",
     "ExpectTracks",
     "ExpectV2x",
@@ -57,6 +61,7 @@ __all__ = [
     "FaultSpec",
     "GnssSpec",
     "HmiSpec",
+    "ReplaySpec",
     "Scenario",
     "SignalControllerSpec",
     "VehicleCanSpec",

@@ -15,6 +15,11 @@ from hil.scenario_engine.expectations import EVENT_PREFIX, Expectation
 from hil.scenario_engine.expectations_hmi import ExpectHmi
 from hil.scenario_engine.expectations_motion import LATENCY_S, ExpectTracks, ExpectVehicleState
 from hil.scenario_engine.expectations_objects import ExpectObjectsNear
+from hil.scenario_engine.expectations_replay import (
+    REPLAY_STREAMS,
+    ExpectReplayEqual,
+    ExpectReplayRerunEqual,
+)
 from hil.scenario_engine.expectations_spat import END_TOLERANCE_S, ExpectSpat
 from hil.scenario_engine.expectations_tracking import ExpectFusedTracks
 from hil.scenario_engine.expectations_v2x import END_TOLERANCE_S as V2X_END_TOLERANCE_S
@@ -302,6 +307,32 @@ def _counter(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expe
     return basic.ExpectCounter(name=name, counter=counter, min_value=low, max_value=high)
 
 
+def _replay_equal(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+    if state.replay is None:
+        raise t.error("kind", "replay_equal", "a scenario with [replay]")
+    stream = t.string("stream", choices=REPLAY_STREAMS)
+    # Object lists name a sensor, events a type; left unread, the other is an unknown key.
+    sensor = t.string("sensor", None) if stream == "objects" else None
+    event_type = t.string("event_type", None, choices=EVENT_TYPES) if stream == "events" else None
+    return ExpectReplayEqual(
+        name=name,
+        stream=stream,
+        sensor=sensor,
+        event_type=event_type,
+        position_tolerance_m=t.number("position_tolerance_m", None, above=0.0, high=100.0),
+    )
+
+
+def _replay_rerun_equal(state: ParseState, t: Table, name: str, _: tuple[str, ...]) -> Expectation:
+    if state.replay is None:
+        raise t.error("kind", "replay_rerun_equal", "a scenario with [replay]")
+    stream = t.string("stream", choices=REPLAY_STREAMS)
+    # Object lists name a sensor, events a type; left unread, the other is an unknown key.
+    sensor = t.string("sensor", None) if stream == "objects" else None
+    event_type = t.string("event_type", None, choices=EVENT_TYPES) if stream == "events" else None
+    return ExpectReplayRerunEqual(name=name, stream=stream, sensor=sensor, event_type=event_type)
+
+
 _KINDS: Mapping[str, Callable[[ParseState, Table, str, tuple[str, ...]], Expectation]] = {
     "messages": _messages,
     "tracks": _tracks,
@@ -317,6 +348,8 @@ _KINDS: Mapping[str, Callable[[ParseState, Table, str, tuple[str, ...]], Expecta
     "spat": _spat,
     "v2x": _v2x,
     "hmi": _hmi,
+    "replay_equal": _replay_equal,
+    "replay_rerun_equal": _replay_rerun_equal,
 }
 
 

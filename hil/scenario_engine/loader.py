@@ -1,6 +1,6 @@
 """Load scenario files (TOML) for the HIL bench; see ``hil/scenarios/README.md``.
 
-A scenario file has five parts; relative paths are relative to the scenario file, times are
+A scenario file has six parts; relative paths are relative to the scenario file, times are
 scenario seconds (0 = the emulators start), unknown keys are errors::
 
     [scenario]   name (default: file stem), description, duration_s (emulators run this long),
@@ -35,9 +35,11 @@ scenario seconds (0 = the emulators start), unknown keys are errors::
                  a GNSS emulator; controller_silent a signal controller; broker_outage and
                  daemon_kill (duration_s: until the restart) take no target. A fault must end
                  by duration_s.
+    [replay]     speed (1), settle_s (2): after the run, play its flight log back into a fresh
+                 daemon with the same config (no faults, no cv2x_radio then)
     [[expect]]   kind (messages, tracks, fused_tracks, vehicle_state, event, no_loss,
-                 can_received, gnss_received, recovery, counter, spat, v2x, hmi), an
-                 optional name,
+                 can_received, gnss_received, recovery, counter, spat, v2x, hmi,
+                 replay_equal, replay_rerun_equal (both need [replay])), an optional name,
                  and the kind's keys
                  (see ``hil.scenario_engine.expectations``); after_s/until_s default to 0 and
                  duration_s, and may reach up to duration_s + settle_s.
@@ -61,6 +63,7 @@ from hil.scenario_engine.expect_section import parse_expectation
 from hil.scenario_engine.fault_section import parse_fault
 from hil.scenario_engine.model import CAN_EMULATORS, Scenario
 from hil.scenario_engine.parse_state import MAX_DURATION_S, MAX_SETTLE_S, ParseState
+from hil.scenario_engine.replay_section import parse_replay
 from hil.scenario_engine.scenario_values import IFNAME, checked_name, existing_file
 from hil.scenario_engine.world_section import parse_world
 
@@ -106,6 +109,8 @@ def _scenario(state: ParseState, root: Table) -> Scenario:
     s.reject_unknown()
     for t in root.tables("fault"):
         state.faults.append(parse_fault(state, t, can_channels))
+    if root.has("replay"):
+        state.replay = parse_replay(state, root.table("replay"))
     expectations = tuple(parse_expectation(state, t, can_channels) for t in root.tables("expect"))
     root.reject_unknown()
     return Scenario(
@@ -120,6 +125,7 @@ def _scenario(state: ParseState, root: Table) -> Scenario:
         emulators=tuple(state.emulators),
         faults=tuple(state.faults),
         expectations=expectations,
+        replay=state.replay,
     )
 
 

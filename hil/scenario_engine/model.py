@@ -153,6 +153,17 @@ class FaultSpec:
 
 
 @dataclass(frozen=True)
+class ReplaySpec:
+    """``[replay]``: after the run, the daemon's flight log is played back (``roadgate replay``'s
+    player) at ``speed`` times its pace onto the same interfaces into a fresh daemon with the
+    same config, watched ``settle_s`` after the last item; ``replay_equal`` expectations
+    compare what the two published."""
+
+    speed: float = 1.0
+    settle_s: float = 2.0
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One scenario file, loaded."""
 
@@ -167,6 +178,7 @@ class Scenario:
     emulators: tuple[EmulatorSpec, ...]
     faults: tuple[FaultSpec, ...]
     expectations: tuple[Expectation, ...]
+    replay: ReplaySpec | None = None  # [replay]: the run's flight log replayed afterwards
 
     @property
     def can_channels(self) -> tuple[str, ...]:

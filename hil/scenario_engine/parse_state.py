@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from firmware_py.simulation.world import Actor
-from hil.scenario_engine.model import EmulatorSpec, FaultSpec, SignalControllerSpec
+from hil.scenario_engine.model import (
+    EmulatorSpec,
+    FaultSpec,
+    ReplaySpec,
+    SignalControllerSpec,
+)
 from hil.world import GroundTruth
 
 # Bounds keep the actors' 100 Hz motion tables small and every number physical.
@@ -32,6 +37,7 @@ class ParseState:
     truth: GroundTruth | None = None  # once [world] is read
     emulators: list[EmulatorSpec] = field(default_factory=list)
     faults: list[FaultSpec] = field(default_factory=list)
+    replay: ReplaySpec | None = None  # once [replay] is read, when the file has one
 
     @property
     def base_dir(self) -> Path:
