@@ -95,6 +95,12 @@ def _capture_ns(timestamp_s: float, clock: Clock) -> int:
     return clock.now_ns()
 
 
+def _completion_time(item: tuple[RadarObjectList, RadarInput]) -> float:
+    """When a list completed on its bus (its header's time where that is not known)."""
+    radar_list = item[0]
+    return radar_list.timestamp if radar_list.completed_at is None else radar_list.completed_at
+
+
 class RoadsideUnitPipeline:
     """Runs one roadside unit until cancelled. Ports must be open; the caller closes them.
 
@@ -280,11 +286,20 @@ class RoadsideUnitPipeline:
 
     def on_can_batch(self, port_name: str, batch: FrameBatch) -> None:
         """Give ``batch``, read on port ``port_name``, to that bus's radars; publish each
-        completed object list."""
+        completed object list, in the order the lists completed on the bus."""
         self.counters["can_frames"] += len(batch)
-        for radar in self._by_port[port_name][1]:
-            for radar_list in radar.extract(batch):
-                self._publish_objects(radar, radar_list)
+        completed = [
+            (radar_list, radar)
+            for radar in self._by_port[port_name][1]
+            for radar_list in radar.extract(batch)
+        ]
+        if len(completed) > 1:
+            # Radar by radar, two lists completed in one read would be fused in config order:
+            # what is published would depend on how the reader happened to batch the frames
+            # (a replay reads them in other batches). The sort is stable: ties keep that order.
+            completed.sort(key=_completion_time)
+        for radar_list, radar in completed:
+            self._publish_objects(radar, radar_list)
 
     def _publish_objects(self, radar: RadarInput, radar_list: RadarObjectList) -> None:
         # Stamped with the radar cycle's capture time (its header frame's kernel timestamp).

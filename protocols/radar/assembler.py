@@ -98,6 +98,7 @@ class RadarObjectListAssembler:
         self._cycle: _Cycle | None = None
         self._last_counter: int | None = None
         self._counter_step: int | None = None
+        self._last_frame_s: float | None = None  # the frame being taken: it completes a list
 
     def feed_frames(
         self,
@@ -182,6 +183,7 @@ class RadarObjectListAssembler:
         self, name: str, timestamp: float, values: dict[str, float]
     ) -> RadarObjectList | None:
         definition = self.definition
+        self._last_frame_s = timestamp
         if name == definition.header:
             finished = self._close_by_end()
             counter = int(values[definition.counter])
@@ -285,6 +287,7 @@ class RadarObjectListAssembler:
             cycle_counter=cycle.counter,
             timestamp=cycle.timestamp,
             objects=tuple(objects),
+            completed_at=self._last_frame_s,
         )
 
     def _object(

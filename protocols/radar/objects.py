@@ -31,9 +31,12 @@ class RadarObject:
 
 @dataclass(frozen=True)
 class RadarObjectList:
-    """All objects of one radar cycle; ``timestamp`` is that of the cycle's header frame."""
+    """All objects of one radar cycle; ``timestamp`` is that of the cycle's header frame,
+    ``completed_at`` that of the frame that completed the list (None where not known), which
+    orders lists of several radars on one bus as they completed there."""
 
     sensor_id: int
     cycle_counter: int
     timestamp: float
     objects: tuple[RadarObject, ...]
+    completed_at: float | None = None

@@ -24,6 +24,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge.apps.emergency_brake import EmergencyBrakeDetector
@@ -40,6 +41,7 @@ from firmware_py.cli.record import CanSource, SerialSource
 from firmware_py.cli.replay import ReplayReport, open_targets, replay, retime_nmea
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
 from firmware_py.config.model import BoxConfig
+from hal.can.frames import FrameBatch
 from protocols.dbc import VectorDecoder, load_dbc
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.support.mosquitto import Broker, private_mosquitto
@@ -439,7 +441,9 @@ def test_a_roadside_units_fused_lists_come_again_from_its_recorded_radar_frames(
     tmp_path: Path, mosquitto: Broker
 ) -> None:
     """Object lists are published per radar cycle, at its capture time: no timer samples them,
-    so the recorded frames alone give every fused list again, byte for byte."""
+    so the recorded frames alone give every fused list again, byte for byte, however the CAN
+    reader batched them (two radars share a bus: lists completed in one read are fused in the
+    order they completed, not radar by radar)."""
 
     def roadside(name: str, simulated: bool) -> BoxConfig:
         text = (EXAMPLES_DIR / "roadside.toml").read_text()
@@ -452,6 +456,14 @@ def test_a_roadside_units_fused_lists_come_again_from_its_recorded_radar_frames(
         if not simulated:
             text = text.replace("[simulation]\nenabled = true\n", "")
             text = text.replace('port = "simulated"', 'port = "loop://"')  # pyserial's loopback
+        # A second radar on the same bus, looking north from across the intersection.
+        text = text.replace(
+            "[perception]\n",
+            '[[radar]]\nsensor = "radar1"\nbus = "radar"\nkind = "ars408"\nsensor_id = 1\n'
+            "latitude_deg = 34.2233\nlongitude_deg = 108.8904\naltitude_m = 415.0\n"
+            "heading_deg = 0.0\nheight_m = 5.0\n\n[perception]\n",
+            1,
+        )
         text += (
             f'\n[outbox]\npath = "{tmp_path / name / "outbox.sqlite3"}"\n'
             f'[metrics]\nenabled = false\n[clock]\nsource = "system"\n'
@@ -465,13 +477,33 @@ def test_a_roadside_units_fused_lists_come_again_from_its_recorded_radar_frames(
     items = log_items(tmp_path / "field" / "flight")
     recorded = envelopes(items, "objects")
     assert len(recorded) >= 50
-    with ExitStack() as stack:
-        box = build_box(roadside("bench", False), stack)  # not run: fed the frames directly
-        pipeline = box.pipeline
-        assert isinstance(pipeline, RoadsideUnitPipeline)
-        for item in items:
-            if isinstance(item, CanItem):
-                pipeline.on_can_batch(item.channel.source, item.frames)
-        queued = [pb.Envelope.FromString(e.body) for e in box.uplink.outbox.peek(1_000_000)]
-    again = [e for e in queued if e.WhichOneof("body") == "object_list"]
-    assert [content(e) for e in again] == [content(e) for e in recorded]
+    reads = [(i.channel.source, i.frames) for i in items if isinstance(i, CanItem)]
+    assert max(len(frames) for _, frames in reads) > 1  # else batching would not be tried
+    for name, batching in (
+        ("as-read", reads),
+        (
+            "frame-by-frame",
+            [(bus, frames[i : i + 1]) for bus, frames in reads for i in range(len(frames))],
+        ),
+        ("reads-merged", merged_reads(reads, 5)),
+    ):
+        with ExitStack() as stack:
+            box = build_box(roadside(name, False), stack)  # not run: fed the frames directly
+            pipeline = box.pipeline
+            assert isinstance(pipeline, RoadsideUnitPipeline)
+            for bus, frames in batching:
+                pipeline.on_can_batch(bus, frames)
+            queued = [pb.Envelope.FromString(e.body) for e in box.uplink.outbox.peek(1_000_000)]
+        again = [e for e in queued if e.WhichOneof("body") == "object_list"]
+        assert [content(e) for e in again] == [content(e) for e in recorded], name
+
+
+def merged_reads(reads: list[tuple[str, FrameBatch]], most: int) -> list[tuple[str, FrameBatch]]:
+    """Up to ``most`` consecutive reads of one bus as one (a reader that fell behind)."""
+    out: list[tuple[str, list[FrameBatch]]] = []
+    for bus, frames in reads:
+        if out and out[-1][0] == bus and len(out[-1][1]) < most:
+            out[-1][1].append(frames)
+        else:
+            out.append((bus, [frames]))
+    return [(bus, np.concatenate(parts)) for bus, parts in out]
