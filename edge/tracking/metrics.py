@@ -85,7 +85,9 @@ def gospa(
 class ScoreSummary:
     """A run's score: ``mean_gospa`` (m), ``id_switches``, ``fragmentations``,
     ``position_rmse_m`` over matched pairs (0 when none), ``cycles`` added, mean GOSPA
-    ``mean_missed`` truths and ``mean_false`` estimates per cycle, and ``matched`` pairs."""
+    ``mean_missed`` truths and ``mean_false`` estimates per cycle, ``matched`` pairs, and
+    ``mean_localisation``: GOSPA's localisation term per cycle (m^p, its assigned pairs' sum of
+    ``distance^p``), so that a mean GOSPA splits into what each part costs."""
 
     mean_gospa: float
     id_switches: int
@@ -95,6 +97,7 @@ class ScoreSummary:
     mean_missed: float
     mean_false: float
     matched: int
+    mean_localisation: float
 
 
 class TrackingScore:
@@ -119,7 +122,7 @@ class TrackingScore:
         self._gap: set[int] = set()  # truths unmatched since they were last matched
         self._cycles = 0
         self._last_time = -math.inf
-        self._gospa_sum = self._missed_sum = self._false_sum = 0.0
+        self._gospa_sum = self._missed_sum = self._false_sum = self._localisation_sum = 0.0
         self._switches = self._fragmentations = self._matched = 0
         self._squared_error_sum = 0.0
         self.rejected: Counter[str] = Counter()
@@ -151,6 +154,7 @@ class TrackingScore:
         self._gospa_sum += g.distance
         self._missed_sum += g.missed
         self._false_sum += g.false
+        self._localisation_sum += g.localisation
         pairs = self._match(t_ids, t_pos, k_ids, k_pos)
         matched_now = {int(t_ids[i]): int(k_ids[j]) for i, j in pairs}
         for i, j in pairs:
@@ -236,4 +240,5 @@ class TrackingScore:
             mean_missed=self._missed_sum / cycles,
             mean_false=self._false_sum / cycles,
             matched=self._matched,
+            mean_localisation=self._localisation_sum / cycles,
         )

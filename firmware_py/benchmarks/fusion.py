@@ -236,6 +236,14 @@ def format_result(result: FusionBenchResult) -> str:
         "  cycles: ours/peer (scores over the peer's cycles; times leave out the first cycle)"
     )
     for c in result.cases:
+        o, p = c.ours, c.peer
+        lines.append(
+            f"  GOSPA parts at {c.targets:,} targets, ours/peer per cycle: missed truths "
+            f"{o.mean_missed:.2f}/{p.mean_missed:.2f}, false tracks {o.mean_false:.2f}/"
+            f"{p.mean_false:.2f}, localisation {o.mean_localisation:.1f}/"
+            f"{p.mean_localisation:.1f} m^2 (each missed or false: c^2/2 = 50 m^2)"
+        )
+    for c in result.cases:
         if c.peer_cycles <= MIN_PEER_CYCLES < c.cycles:
             lines.append(
                 f"  at {c.targets:,} targets Stone Soup ran {c.peer_cycles} cycles: "
@@ -301,6 +309,14 @@ def _case_json(case: CaseResult) -> dict[str, object]:
         "id_switches_ours": case.ours.id_switches,
         "id_switches_peer": case.peer.id_switches,
         "gospa_ours_whole_scene": case.ours_whole.mean_gospa,
+        "gospa_parts": {
+            side: {
+                "missed": summary.mean_missed,
+                "false": summary.mean_false,
+                "localisation_m2": summary.mean_localisation,
+            }
+            for side, summary in (("ours", case.ours), ("peer", case.peer))
+        },
     }
 
 

@@ -151,6 +151,20 @@ def register(commands: Any) -> Any:
         "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
     )
     record.set_defaults(handler=_record)
+    e2e = benchmarks.add_parser(
+        "e2e",
+        help="the real roadside unit on 4 full vcan buses through the bridge's store "
+        "(user-mode-linux where this kernel has no CAN)",
+    )
+    e2e.add_argument("--seconds", type=float, default=20.0, help="traffic (default: 20)")
+    e2e.add_argument(
+        "--objects", type=positive_int, default=100, help="objects per radar list (default: 100)"
+    )
+    e2e.add_argument(
+        "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
+    )
+    # hil sets vcan_launcher (user-mode-linux where needed); without it the buses must exist.
+    e2e.set_defaults(handler=_e2e, vcan_launcher=None)
     return benchmarks
 
 
@@ -244,6 +258,24 @@ def _record(args: argparse.Namespace) -> int:
     if not 0 < args.seconds < 3600:
         raise FirmwareError("--seconds must be in (0, 3600)")
     result = run_record_bench(args.seconds, args.buses)
+    print(format_result(result))
+    _write_json(args.json, result.as_json())
+    return 0 if result.within_goal else 1
+
+
+def _e2e(args: argparse.Namespace) -> int:
+    import sys
+
+    from firmware_py.benchmarks.e2e import format_result, native_launcher, run_e2e_bench
+
+    if not 0 < args.seconds < 3600 or args.objects > 127:
+        raise FirmwareError("--seconds must be in (0, 3600), --objects at most 127")
+    result = run_e2e_bench(
+        args.seconds,
+        args.objects,
+        args.vcan_launcher or native_launcher,
+        progress=lambda line: print(f"bench e2e: {line}", file=sys.stderr, flush=True),
+    )
     print(format_result(result))
     _write_json(args.json, result.as_json())
     return 0 if result.within_goal else 1

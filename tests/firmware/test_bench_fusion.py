@@ -13,10 +13,10 @@ import pytest
 
 from firmware_py.cli import _parser, main
 
-GOSPA_SLACK = 1.5
+GOSPA_SLACK = 1.1
 """Ours may score up to this many times Stone Soup's mean GOSPA here. Measured on this 3 s,
-20-target crowd: 1.23 (3.88 m against 3.15 m); the issue's goal (no worse, 1.0) is not met
-yet. A broken tracker scores about 31.6 m (every target missed: sqrt(20 x 10^2 / 2))."""
+20-target crowd (seeded: the same every run): 3.16 m against 3.15 m, so 1.1 catches a tracker
+made worse. A broken tracker scores about 31.6 m (every target missed: sqrt(20 x 10^2 / 2))."""
 
 
 def _require(module: str) -> None:

@@ -135,6 +135,24 @@ def test_a_track_handed_over_to_another_is_one_id_switch() -> None:
     assert (s.mean_missed, s.mean_false) == (0.0, 0.0)
 
 
+def test_the_summary_splits_gospa_into_localisation_missed_and_false() -> None:
+    # Step 1: one pair 3 m apart (9 m^2); step 2: the truth missed and a track 40 m off
+    # (false); step 3: a pair 1 m apart and a false track. c = 10, p = 2: 50 m^2 each.
+    score = TrackingScore()
+    steps: list[tuple[Points, Points]] = [
+        ({1: (0.0, 0.0)}, {7: (3.0, 0.0)}),
+        ({1: (0.0, 0.0)}, {7: (40.0, 0.0)}),
+        ({1: (0.0, 0.0)}, {7: (1.0, 0.0), 8: (30.0, 0.0)}),
+    ]
+    run(score, steps)
+    s = score.summary
+    assert s.mean_localisation == pytest.approx((9.0 + 0.0 + 1.0) / 3)
+    assert s.mean_missed == pytest.approx(1 / 3)
+    assert s.mean_false == pytest.approx(2 / 3)
+    per_step = [math.sqrt(9.0), math.sqrt(50.0 + 50.0), math.sqrt(1.0 + 50.0)]
+    assert s.mean_gospa == pytest.approx(sum(per_step) / 3)
+
+
 def test_two_tracks_swapping_their_truths_are_two_id_switches() -> None:
     score = TrackingScore(gate_m=3.0)
     before = [({1: (0.0, k), 2: (10.0, k)}, {7: (0.0, k), 8: (10.0, k)}) for k in range(3)]

@@ -1,0 +1,114 @@
+"""The end-to-end benchmark's configs: the roadside unit under test and the bridge behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from firmware_py.benchmarks.e2e_traffic import REFERENCE, Traffic, mount_pose
+
+DEVICE_ID = "rsu-e2e"
+HEALTH_PERIOD_S = 0.5
+
+_UNIT = """\
+# The roadside unit of `roadgate bench e2e`: one ARS408 per bus (vcan0..vcan3) around the
+# crowd's square, fused into one track list about the reference point; each radar list runs
+# one tracker cycle as it completes, and the fused list goes through the applications and the
+# durable outbox to the broker.
+
+[device]
+id = "{device}"
+region = "bench"
+role = "roadside_unit"
+
+[mqtt]
+host = "{host}"
+port = {port}
+keepalive_s = 10
+
+[mqtt.qos]
+objects = 1
+
+[outbox]
+path = "{outbox}"
+
+[roadside]
+speed_limit_kph = 50
+
+[perception]
+intersection_id = 101
+reference = {{ latitude_deg = {lat}, longitude_deg = {lon}, altitude_m = {alt} }}
+
+[health]
+period_s = {health}
+"""
+
+_RADAR = """
+[[can]]
+name = "radar{k}"
+interface = "socketcan"
+channel = "{channel}"
+bitrate = 500000
+dbc = "ars408_id0.dbc"
+dbc_encoding = "cp1252"
+
+[[radar]]
+sensor = "{sensor}"
+bus = "radar{k}"
+kind = "ars408"
+sensor_id = 0
+latitude_deg = {lat:.9f}
+longitude_deg = {lon:.9f}
+altitude_m = {alt:.3f}
+height_m = {height:.2f}
+heading_deg = {heading:.3f}
+"""
+
+_BRIDGE = """\
+[mqtt]
+host = "{host}"
+port = {port}
+client_id = "roadgate-bench-e2e-bridge"
+
+[bridge]
+store = "{store}"
+region = "+"
+subscribe_qos = 1
+"""
+
+
+def unit_config(directory: Path, traffic: Traffic, host: str, port: int) -> Path:
+    """Write the roadside unit's config for ``traffic`` (bus k: ``traffic.mounts[k]``) into
+    ``directory``; returns its path."""
+    lat, lon, alt = REFERENCE
+    text = _UNIT.format(
+        device=DEVICE_ID,
+        host=host,
+        port=port,
+        outbox=directory / "outbox.sqlite3",
+        lat=lat,
+        lon=lon,
+        alt=alt,
+        health=HEALTH_PERIOD_S,
+    )
+    for k, (mount, channel) in enumerate(zip(traffic.mounts, traffic.channels, strict=True)):
+        m_lat, m_lon, m_alt, heading = mount_pose(mount)
+        text += _RADAR.format(
+            k=k,
+            channel=channel,
+            sensor=mount.sensor_id,
+            lat=m_lat,
+            lon=m_lon,
+            alt=m_alt,
+            height=mount.height_m,
+            heading=heading,
+        )
+    path = directory / "roadside-e2e.toml"
+    path.write_text(text)
+    return path
+
+
+def bridge_config(directory: Path, host: str, port: int) -> Path:
+    """Write the bridge's config (SQLite store ``bridge.sqlite3`` beside it); returns its path."""
+    path = directory / "bridge-e2e.toml"
+    path.write_text(_BRIDGE.format(host=host, port=port, store=directory / "bridge.sqlite3"))
+    return path

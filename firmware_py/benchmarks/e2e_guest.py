@@ -1,0 +1,379 @@
+"""The end-to-end benchmark where the vcan buses exist (natively, or inside the user-mode-linux
+guest): ``python -m firmware_py.benchmarks.e2e_guest TRAFFIC LOGS OUT``.
+
+A private Mosquitto, the bridge (``roadgate bridge``, SQLite store) and the roadside unit
+(``roadgate run``) start; once the unit's health has gone all the way to the bridge's store,
+``canplayer`` plays the traffic log onto vcan0..vcan3 while a recorder in this process keeps
+the kernel timestamps of each radar cycle's first and last frame. After the player is done
+the pipeline drains (until the unit's frame counter and the store stop moving), and the
+figures are written to OUT as JSON (see ``e2e.py``).
+
+Latency of a stored object list: the bridge's receive time minus the kernel timestamp of the
+newest frame the list used, the last frame of the radar cycle whose status frame's timestamp
+is the list's capture time (the daemon stamps a list with its status frame, the cycle's first:
+#12 item 5 asks for the newest). Both clocks are this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from firmware_py.benchmarks.e2e_config import DEVICE_ID, bridge_config, unit_config
+from firmware_py.benchmarks.e2e_traffic import Traffic
+from firmware_py.benchmarks.memory import _cpu_s, _HealthWatch, _rss_mb
+from firmware_py.benchmarks.uplink import local_broker
+from firmware_py.errors import FirmwareError
+from hal.can.frames import FrameBatch
+from hal.can.socketcan_raw import SocketCanRawOptions, SocketCanRawPort
+
+STATUS_ID = 0x60A  # Obj_0_Status of sensor id 0: the first frame of each cycle
+EXTENDED_ID = 0x60D  # Obj_3_Extended: after the general and quality frames of every object
+START_TIMEOUT_S = 90.0
+DRAIN_TIMEOUT_S = 60.0
+QUIET_S = 2.0  # the frame counter and the store unchanged this long: drained
+RECORDER_NAP_S = 0.2
+MATCH_NS = 5_000  # a capture time this close to a status frame's timestamp is that cycle's
+
+
+class _Recorder:
+    """The kernel timestamp and id of each cycle's first and of its last frame on each
+    channel, read in a thread per channel: the status frames and the extended ones (the last
+    of a cycle is the extended frame of its last object, or its status frame when it listed
+    none). The kernel drops the rest: every frame read costs the CPU the unit runs on."""
+
+    def __init__(self, channels: Sequence[str]) -> None:
+        options = SocketCanRawOptions(
+            standard_ids=frozenset({STATUS_ID, EXTENDED_ID}),
+            receive_buffer_bytes=16 * 1024 * 1024,
+        )
+        self._ports = [SocketCanRawPort(f"e2e-rec-{c}", c, options) for c in channels]
+        self._batches: list[list[FrameBatch]] = [[] for _ in channels]
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._read, args=(k,), name=f"e2e-rec-{c}")
+            for k, c in enumerate(channels)
+        ]
+
+    def __enter__(self) -> _Recorder:
+        for port in self._ports:
+            port.open()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        for port in self._ports:
+            port.close()
+
+    def _read(self, k: int) -> None:
+        port = self._ports[k]
+        while not self._stop.is_set():
+            batch = port.receive(4096, 0.1)
+            if len(batch):
+                self._batches[k].append(batch[["timestamp", "arbitration_id"]].copy())
+                # Read in large batches: the kernel stamped each frame as it came, and every
+                # wake-up costs CPU that the unit needs (the socket's buffer holds seconds).
+                self._stop.wait(RECORDER_NAP_S)
+
+    def cycles(self) -> int:
+        return sum(
+            int(np.count_nonzero(b["arbitration_id"] == STATUS_ID))
+            for batches in self._batches
+            for b in batches
+        )
+
+    def cycle_ends(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Each recorded cycle's status frame timestamp and its last frame's (ns), by the
+        first."""
+        starts, ends = [], []
+        for batches in self._batches:
+            if not batches:
+                continue
+            frames = np.concatenate(batches)
+            stamps = (frames["timestamp"] * 1e9).astype(np.int64)
+            heads = np.flatnonzero(frames["arbitration_id"] == STATUS_ID)
+            last = np.append(heads[1:] - 1, len(frames) - 1)
+            starts.append(stamps[heads])
+            ends.append(stamps[last])
+        if not starts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        start, end = np.concatenate(starts), np.concatenate(ends)
+        order = np.argsort(start)
+        return start[order], end[order]
+
+
+def newest_frame_ns(
+    capture_ns: np.ndarray[Any, Any],
+    cycle_starts: np.ndarray[Any, Any],
+    cycle_ends: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any]:
+    """For each capture time, the last frame of the cycle whose status frame it is (within
+    ``MATCH_NS``); -1 where no recorded cycle starts there. ``cycle_starts`` sorted."""
+    if cycle_starts.size == 0:
+        return np.full(capture_ns.shape, -1, np.int64)
+    right = np.clip(np.searchsorted(cycle_starts, capture_ns), 1, cycle_starts.size - 1)
+    left = right - 1
+    nearer = np.where(
+        np.abs(cycle_starts[left] - capture_ns) <= np.abs(cycle_starts[right] - capture_ns),
+        left,
+        right,
+    )
+    if cycle_starts.size == 1:
+        nearer = np.zeros_like(capture_ns)
+    hit = np.abs(cycle_starts[nearer] - capture_ns) <= MATCH_NS
+    return np.where(hit, cycle_ends[nearer], -1)
+
+
+def _store_rows(store: Path, query: str, *more: object) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` on the bridge's store (read-only; none before the bridge made it)."""
+    if not store.exists():
+        return []
+    try:
+        with closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)) as db:
+            return db.execute(query, (DEVICE_ID, *more)).fetchall()
+    except sqlite3.OperationalError:
+        return []  # the bridge has not created its tables yet
+
+
+def _stored(store: Path, stream: str | None = None) -> int:
+    """Messages of the unit in the store (of ``stream``; None: of every stream)."""
+    rows = _store_rows(
+        store,
+        "SELECT count(*) FROM messages WHERE device_id = ?1 AND (?2 IS NULL OR stream = ?2)",
+        stream,
+    )
+    return int(rows[0][0]) if rows else 0
+
+
+def _start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    # Output to a file: a pipe nobody drains would stall the process once full.
+    with log.open("wb") as out:
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=out)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _alive(process: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    if process.poll() is not None:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise FirmwareError(f"bench e2e: {what} exited with {process.returncode}: {tail}")
+
+
+@dataclass
+class _Pipeline:
+    """The broker's address, the bridge and the unit running, the unit's health watched."""
+
+    store: Path
+    bridge: subprocess.Popen[bytes]
+    unit: subprocess.Popen[bytes]
+    unit_log: Path
+    watch: _HealthWatch
+
+
+@contextmanager
+def _pipeline(traffic: Traffic, logs: Path) -> Iterator[_Pipeline]:
+    """Mosquitto, the bridge and the unit, up once the unit's health is in the store."""
+    # The SQLite files (outbox, store) in memory: in the guest every other path is the host's
+    # filesystem seen through hostfs, where each write is a slow round trip to the host.
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    with (
+        tempfile.TemporaryDirectory(prefix="roadgate-e2e-", dir=shm) as tmp,
+        local_broker(None, None) as (host, port),
+    ):
+        workdir = Path(tmp)
+        cli = [sys.executable, "-m", "firmware_py.cli"]
+        bridge_log, unit_log = logs / "bridge.log", logs / "unit.log"
+        bridge = _start(
+            [*cli, "bridge", "--config", str(bridge_config(workdir, host, port))], bridge_log
+        )
+        watch = _HealthWatch(host, port)
+        unit_conf = unit_config(workdir, traffic, host, port)
+        unit = _start([*cli, "run", "--config", str(unit_conf)], unit_log)
+        try:
+            store = workdir / "bridge.sqlite3"
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while _stored(store) == 0:  # its health went through broker and bridge
+                _alive(unit, "the roadside unit", unit_log)
+                _alive(bridge, "the bridge", bridge_log)
+                if time.monotonic() > deadline:
+                    raise FirmwareError("bench e2e: nothing reached the store in time")
+                time.sleep(0.2)
+            yield _Pipeline(store, bridge, unit, unit_log, watch)
+        finally:
+            watch.stop()
+            _stop(unit)
+            _stop(bridge)
+
+
+def measure(traffic: Traffic, logs: Path) -> dict[str, Any]:
+    """Run the pipeline on ``traffic`` (vcan0..3 must exist), the unit's and the bridge's logs
+    in ``logs``; return the figures."""
+    with _pipeline(traffic, logs) as pipe:
+        with _Recorder(traffic.channels) as recorder:
+            played = _play(traffic, pipe)
+        _stop(pipe.unit)
+        _stop(pipe.bridge)  # its last batch committed
+        rows = _store_rows(
+            pipe.store,
+            "SELECT capture_time_ns, publish_time_ns, received_time_ns FROM messages "
+            "WHERE device_id = ? AND stream = 'objects'",
+        )
+        health = _store_rows(
+            pipe.store,
+            "SELECT body_json FROM messages WHERE device_id = ? AND stream = 'health' "
+            "ORDER BY capture_time_ns DESC LIMIT 1",
+        )
+        stored_all = _stored(pipe.store)
+    starts, ends = recorder.cycle_ends()
+    captures, published_ns, received_ns = np.array(rows, np.int64).reshape(-1, 3).T
+    newest = newest_frame_ns(captures, starts, ends)
+    matched = newest >= 0
+    latency_ms = (received_ns[matched] - newest[matched]) / 1e6
+    in_unit_ms = (published_ns[matched] - newest[matched]) / 1e6
+    from_capture_ms = (received_ns - captures) / 1e6
+    received = int(played["frames_received"])
+    return {
+        "frames_in": traffic.frames,
+        "cycles_sent": traffic.cycles * len(traffic.channels),
+        "cycles_seen": recorder.cycles(),
+        "frames_lost": traffic.frames - received,
+        "stored": len(rows),
+        "stored_all": stored_all,
+        "unmatched": int((~matched).sum()),
+        "p50_ms": _percentile(latency_ms, 50),
+        "p99_ms": _percentile(latency_ms, 99),
+        "p50_from_capture_ms": _percentile(from_capture_ms, 50),
+        "p99_from_capture_ms": _percentile(from_capture_ms, 99),
+        "p50_in_unit_ms": _percentile(in_unit_ms, 50),
+        "p99_in_unit_ms": _percentile(in_unit_ms, 99),
+        "fusion_period_ms": round(traffic.cycle_s * 1000, 3),
+        "cpu_s_per_kframe": played["cpu_s"] / (received / 1000) if received else None,
+        "unit_counters": _counters(health[0][0]) if health else {},
+        "offered_per_s": traffic.frames / played["played_s"],
+        **played,
+    }
+
+
+def _play(traffic: Traffic, pipe: _Pipeline) -> dict[str, Any]:
+    """Play the traffic, let the pipeline drain; the unit's frames, CPU and peak RSS, and the
+    CPU of the others meanwhile: the bridge, this process (the recorder), canplayer, and the
+    machine's busy share (all its CPUs)."""
+    cpu_start, started = _cpu_s(pipe.unit.pid), time.monotonic()
+    others_start = (_cpu_s(pipe.bridge.pid), _own_cpu_s(), _player_cpu_s())
+    jiffies_start = _jiffies()
+    player = subprocess.run(
+        ["canplayer", "-I", str(traffic.path)], capture_output=True, text=True, check=False
+    )
+    played_s = time.monotonic() - started
+    if player.returncode != 0:
+        raise FirmwareError(f"bench e2e: canplayer failed: {player.stderr.strip()}")
+    received, drain_s, cpu_end = _drain(pipe, started + played_s)
+    others_end = (_cpu_s(pipe.bridge.pid), _own_cpu_s(), _player_cpu_s())
+    jiffies_end = _jiffies()
+    _, peak_rss_mb = _rss_mb(pipe.unit.pid)
+    others = ("cpu_bridge_s", "cpu_recorder_s", "cpu_player_s")
+    busy, total = (end - start for start, end in zip(jiffies_start, jiffies_end, strict=True))
+    return {
+        "frames_received": received,
+        "cpu_s": round(cpu_end - cpu_start, 3),
+        "rss_mb": peak_rss_mb,
+        "played_s": played_s,
+        "drain_s": drain_s,
+        **{
+            key: round(end - start, 3)
+            for key, start, end in zip(others, others_start, others_end, strict=True)
+        },
+        "machine_busy_share": round(busy / max(1, total), 3),
+        "cpus": os.cpu_count(),
+    }
+
+
+def _drain(pipe: _Pipeline, played_at: float) -> tuple[int, float, float]:
+    """Wait until the unit's frame counter (from its health) and the object lists stored are
+    quiet for ``QUIET_S``; return the frames the unit received, the seconds from the end of
+    the traffic to the last change, and the unit's CPU seconds then."""
+    last: tuple[int, int] | None = None
+    quiet_since, cpu_s = time.monotonic(), _cpu_s(pipe.unit.pid)
+    while True:
+        _alive(pipe.unit, "the roadside unit", pipe.unit_log)
+        now = time.monotonic()
+        _, latest = pipe.watch.snapshot(DEVICE_ID)
+        state = (latest[1] if latest else 0, _stored(pipe.store, "objects"))
+        if state != last:
+            last, quiet_since, cpu_s = state, now, _cpu_s(pipe.unit.pid)
+        elif now - quiet_since >= QUIET_S or now - played_at > DRAIN_TIMEOUT_S:
+            return state[0], quiet_since - played_at, cpu_s
+        time.sleep(0.25)
+
+
+def _counters(body_json: str) -> dict[str, float]:
+    """The counters of a stored health report whose name says where lists or frames went."""
+    body = json.loads(body_json)
+    counters = body.get("health", body).get("counters", {})
+    wanted = ("rx_frames", "kernel_drops", "pipeline.", "reject", "guard", "outbox", "lost")
+    return {k: float(v) for k, v in sorted(counters.items()) if any(w in k for w in wanted)}
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _player_cpu_s() -> float:
+    """CPU of the children waited for (only canplayer is, while the traffic plays)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _jiffies() -> tuple[int, int]:
+    """All CPUs' busy and total jiffies so far (``/proc/stat``; idle and iowait are not busy)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def _percentile(values: np.ndarray[Any, Any], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values.size else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``measure`` on a traffic log written by ``e2e_traffic.write_traffic``."""
+    parser = argparse.ArgumentParser(prog="python -m firmware_py.benchmarks.e2e_guest")
+    parser.add_argument("traffic", type=Path, help="the JSON description of the traffic")
+    parser.add_argument("logs", type=Path, help="where the unit's and the bridge's logs go")
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args(argv)
+    traffic = Traffic.from_json(json.loads(args.traffic.read_text()))
+    args.out.write_text(json.dumps(measure(traffic, args.logs)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
