@@ -12,7 +12,9 @@ it again.
 Time: the replay plays every item a fixed shift (a whole number of 1/100 s) after its recorded
 time (at ``--speed 1``), and moves the UTC time in NMEA lines by that shift (``retime_nmea``),
 so the box's CAN (stamped by its kernel when received) and its GNSS epochs agree as they did in
-the field. V2X messages keep the times they carry: a box's reception filter drops them as stale.
+the field. What the radio heard is moved likewise (``protocols.v2x.retime.retime_v2x``: every
+absolute time in the ``MessageFrame``), so the box's reception filter takes it as fresh, as the
+field box did; a datagram that is not a frame we re-encode exactly goes as recorded (counted).
 """
 
 from __future__ import annotations
@@ -142,6 +144,12 @@ def register(commands: Any) -> None:
         "when they are played, as the box's clock expects)",
     )
     replay.add_argument(
+        "--keep-v2x-time",
+        action="store_true",
+        help="send what the radio heard as recorded (default: the times in its messages are "
+        "moved to when they are played, or the box's reception filter drops them as stale)",
+    )
+    replay.add_argument(
         "--wait",
         type=float,
         default=0.0,
@@ -168,6 +176,8 @@ class ReplayReport:
     failed: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     own_output: Counter[str] = field(default_factory=Counter)
+    kept_times: Counter[str] = field(default_factory=Counter)
+    """V2X datagrams sent with their recorded times: not a frame ``retime_v2x`` can move."""
     log_span_s: float = 0.0
     wall_s: float = 0.0
     shift_s: float = 0.0
@@ -188,6 +198,10 @@ class ReplayReport:
         out += [
             f"  {topic}: {n} not played (the box's own output)"
             for topic, n in sorted(self.own_output.items())
+        ]
+        out += [
+            f"  {topic}: {n} sent with their recorded times (not a frame to retime)"
+            for topic, n in sorted(self.kept_times.items())
         ]
         out += [f"  {r.path}: {r.summary()}" for r in self.reads if r.damaged]
         return out
@@ -292,18 +306,35 @@ class PtyTarget:
 
 
 class UdpTargetLink:
-    """Sends datagrams to a box's UDP port through a ``hal`` link."""
+    """Sends datagrams to a box's UDP port through a ``hal`` link; with ``retime_v2x``, each
+    one a ``MessageFrame`` whose times are moved to when it is played (``retime_v2x``), those
+    that cannot be moved sent as recorded and counted in ``kept_times`` (per topic)."""
 
-    def __init__(self, link: DatagramLink) -> None:
+    def __init__(self, link: DatagramLink, *, retime_v2x: bool = False) -> None:
         self._link = link
+        self._retime = retime_v2x
+        self.kept_times: Counter[str] = Counter()
+        if retime_v2x:
+            # Imported and compiled (~0.5 s) now, not on the first datagram, which it would
+            # make late; asn1tools only for a replay of what a radio heard.
+            from protocols.v2x import specification
+
+            specification()
 
     def play(self, item: LogItem, shift_s: float) -> bool:
-        del shift_s  # datagrams go as recorded
         from edge.recording.reader import DatagramItem
         from hal.errors import TransmitError
 
         assert isinstance(item, DatagramItem), "routed by its channel's kind"
         payload = item.payload
+        if self._retime:
+            from protocols.errors import ProtocolError
+            from protocols.v2x.retime import retime_v2x
+
+            try:
+                payload = retime_v2x(payload, shift_s, item.timestamp)
+            except ProtocolError:
+                self.kept_times[item.channel.topic] += 1
         deadline = time.monotonic() + WRITE_TIMEOUT_S
         while True:
             try:
@@ -319,7 +350,13 @@ def _replay(args: argparse.Namespace) -> int:
     files = log_files(args.logs)
     with ExitStack() as stack:
         targets = open_targets(
-            stack, args.can, args.serial, args.v2x, args.spat, retime_nmea=not args.keep_nmea_time
+            stack,
+            args.can,
+            args.serial,
+            args.v2x,
+            args.spat,
+            retime_nmea=not args.keep_nmea_time,
+            retime_v2x=not args.keep_v2x_time,
         )
         if not targets:
             raise FirmwareError("nothing to replay onto: give --can, --serial, --v2x or --spat")
@@ -353,9 +390,11 @@ def open_targets(
     spat: UdpTarget | None,
     *,
     retime_nmea: bool = True,
+    retime_v2x: bool = True,
 ) -> dict[str, Target]:
     """Open every target (closed by ``stack``), keyed as ``target_key`` says; serial lines'
-    NMEA times are moved to when they are played unless ``retime_nmea`` is false. Raises
+    NMEA times and the times in what the radio heard are moved to when they are played unless
+    ``retime_nmea``, ``retime_v2x`` are false. Raises
     ``PortOpenError`` for a port that cannot open, ``FirmwareError`` for a path in the way."""
     from hal.can.registry import create_can_port
 
@@ -371,7 +410,8 @@ def open_targets(
         targets[target_key("serial", line.name)] = pty
     for kind, target in (("v2x-rx", v2x), ("spat", spat)):
         if target is not None:
-            targets[kind] = UdpTargetLink(_udp_link(stack, kind, target))
+            link = _udp_link(stack, kind, target)
+            targets[kind] = UdpTargetLink(link, retime_v2x=retime_v2x and kind == "v2x-rx")
     return targets
 
 
@@ -412,6 +452,9 @@ def replay(
     last = shift_s = 0.0
     started = monotonic()
     routes: dict[ChannelSpec, tuple[Target | None, str]] = {}
+    # A target's count runs over its life (it may serve several replays): report this one's.
+    udp = [t for t in {id(t): t for t in targets.values()}.values() if isinstance(t, UdpTargetLink)]
+    kept_before = [Counter(t.kept_times) for t in udp]
     for item in _playable(items, report):
         route = routes.get(item.channel)
         if route is None:
@@ -443,6 +486,8 @@ def replay(
         if stop is not None and stop.is_set():
             break
         (report.sent if target.play(item, at_shift) else report.failed)[topic] += 1
+    for target, before in zip(udp, kept_before, strict=True):
+        report.kept_times.update(target.kept_times - before)
     report.stopped = stop is not None and stop.is_set()
     report.wall_s = monotonic() - started if first is not None else 0.0
     report.log_span_s = last - first if first is not None else 0.0

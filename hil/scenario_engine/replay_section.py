@@ -1,8 +1,8 @@
 """``[replay]`` of a scenario file: play the run's flight log back into a fresh daemon.
 
 A replay plays inputs (CAN, GNSS lines, the signal controller's datagrams), not what happened
-to the box, so a scenario with ``[replay]`` has no faults; and no C-V2X radio, whose messages
-carry their own times (a replayed box's reception filter drops them as stale).
+to the box, so a scenario with ``[replay]`` has no faults; and no C-V2X radio: the bench's
+replay does not play what a radio heard yet (``roadgate replay --v2x`` does, retimed).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def parse_replay(state: ParseState, t: Table) -> ReplaySpec:
         raise t.error(
             "speed",
             t.number("speed", 1.0),
-            f"no cv2x_radio emulator ({radios[0]}): replayed V2X messages are stale",
+            f"no cv2x_radio emulator ({radios[0]}): the bench's replay does not play the radio",
         )
     spec = ReplaySpec(
         speed=t.number("speed", 1.0, above=0.0, high=MAX_SPEED),

@@ -31,6 +31,7 @@ from protocols.v2x.map import (
     decode_map,
     encode_map,
 )
+from protocols.v2x.retime import retime_v2x
 from protocols.v2x.rsi import (
     DecodedRsi,
     RsiEvent,
@@ -84,6 +85,7 @@ __all__ = [
     "encode_spat",
     "is_emergency_vehicle",
     "own_extensions",
+    "retime_v2x",
     "specification",
     "station_id_bytes",
     "time_fields",
