@@ -71,6 +71,9 @@ class UplinkBenchResult:
     messages: int
     latency_rate: int
     latency_messages: int
+    latency_samples_ms: tuple[float, ...] = ()
+    """Every message's submit-to-subscriber latency, ms (for ``bench all``'s plot; not in
+    ``as_json``)."""
 
     @property
     def ratio(self) -> float:
@@ -318,6 +321,7 @@ def run(
         messages=messages,
         latency_rate=latency_rate,
         latency_messages=len(submit),
+        latency_samples_ms=tuple(submit),
     )
 
 

@@ -165,6 +165,31 @@ def register(commands: Any) -> Any:
     )
     # hil sets vcan_launcher (user-mode-linux where needed); without it the buses must exist.
     e2e.set_defaults(handler=_e2e, vcan_launcher=None)
+    everything = benchmarks.add_parser(
+        "all",
+        help="every benchmark in turn: one table with each peer and ratio, results.json, plots",
+    )
+    everything.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write benchmarks.md, results.json and the plots here (default: docs/benchmarks.md, "
+        "with results.json and the plots in docs/benchmarks/)",
+    )
+    everything.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes: checks that all run, figures not to quote",
+    )
+    everything.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="only these benchmarks (can decode fusion v2x uplink bridge record memory e2e)",
+    )
+    everything.set_defaults(handler=_all)
     return benchmarks
 
 
@@ -261,6 +286,19 @@ def _record(args: argparse.Namespace) -> int:
     print(format_result(result))
     _write_json(args.json, result.as_json())
     return 0 if result.within_goal else 1
+
+
+def _all(args: argparse.Namespace) -> int:
+    import sys
+
+    from firmware_py.benchmarks.suite import main as run_all
+
+    return run_all(
+        out=args.out,
+        quick=args.quick,
+        only=args.only,
+        progress=lambda line: print(f"bench all: {line}", file=sys.stderr, flush=True),
+    )
 
 
 def _e2e(args: argparse.Namespace) -> int:
