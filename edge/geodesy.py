@@ -73,6 +73,18 @@ class Enu(NamedTuple):
 
 def _finite3(a: ArrayLike, b: ArrayLike, c: ArrayLike, what: str) -> tuple[FloatArray, ...]:
     """The three inputs as broadcast float64 arrays; raises GeodesyError if any is not finite."""
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and type(c) is np.ndarray
+        and a.dtype == b.dtype == c.dtype == np.float64
+        and a.shape == b.shape == c.shape
+    ):
+        # Already three float64 arrays of one shape (a batch of tracks, say): the conversion
+        # and broadcast would return them unchanged and cost more than the arithmetic.
+        if not (np.isfinite(a).all() and np.isfinite(b).all() and np.isfinite(c).all()):
+            raise GeodesyError(f"{what}: non-finite value")
+        return a, b, c
     try:
         arrays = np.broadcast_arrays(
             np.asarray(a, dtype=np.float64),

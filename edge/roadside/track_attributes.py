@@ -100,11 +100,11 @@ class TrackAttributes:
         voted = rows[evidence]
         self._votes[voted] *= s.class_decay
         self._votes[voted, cls[evidence]] += 1.0
-        votes = self._votes[rows]
+        votes = self._votes.take(rows, axis=0)
         best = votes.argmax(axis=1)
         k = np.arange(rows.size)
         top = votes[k, best]
-        current = self._class[rows]
+        current = self._class.take(rows)
         lead = top - votes[k, np.minimum(np.maximum(current, 0), N_CLASSES - 1)]
         undecided = current <= pb.OBJECT_CLASS_UNKNOWN
         switch = (best != current) & (top > 0)
@@ -113,7 +113,7 @@ class TrackAttributes:
         # Sizes: a plausible observation is taken whole at first, then smoothed in.
         observed = np.column_stack((length, width))
         good = np.isfinite(observed) & (observed > 0) & (observed < 50)
-        size = self._size[rows]
+        size = self._size.take(rows, axis=0)
         with np.errstate(invalid="ignore", over="ignore"):
             smoothed = np.where(size > 0, size + s.size_gain * (observed - size), observed)
         self._size[rows] = np.where(good, smoothed, size)
@@ -122,13 +122,14 @@ class TrackAttributes:
         """Return the attributes of the tracks ``ids`` (an unknown id: nothing known yet)."""
         r = self._rows(ids)
         self._birth[-1] = time_s
-        size = self._size[r]
-        recent = (time_s - self._last_hit[r]) <= self._settings.sources_window_s
+        # take, not fancy indexing: the same gather (-1 is the blank row) at less cost.
+        size = self._size.take(r, axis=0)
+        recent = (time_s - self._last_hit.take(r, axis=0)) <= self._settings.sources_window_s
         return Attributes(
-            object_class=self._class[r],
+            object_class=self._class.take(r),
             length_m=size[:, 0],
             width_m=size[:, 1],
-            birth_s=self._birth[r],
+            birth_s=self._birth.take(r),
             sources=tuple(map(self._subsets.__getitem__, (recent @ self._bits).tolist())),
         )
 
@@ -137,8 +138,9 @@ class TrackAttributes:
             return  # no track born or ended since the last cycle
         r = np.append(self._rows(live_ids), -1)  # and the blank row stays last
         self._birth[-1] = time_s
-        self._votes, self._class, self._size = self._votes[r], self._class[r], self._size[r]
-        self._birth, self._last_hit = self._birth[r], self._last_hit[r]
+        self._votes, self._class = self._votes.take(r, axis=0), self._class.take(r)
+        self._size, self._birth = self._size.take(r, axis=0), self._birth.take(r)
+        self._last_hit = self._last_hit.take(r, axis=0)
         self._ids = live_ids.copy()
         self._ascending = bool((live_ids[1:] > live_ids[:-1]).all())
 

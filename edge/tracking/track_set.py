@@ -85,6 +85,10 @@ class TrackSet:
             if rows.shape != self.ids.shape:
                 raise IndexError(f"a mask of shape {rows.shape} for {len(self)} tracks")
             rows = rows.nonzero()[0]  # once, not once per array
+            if rows.size == len(self):
+                # Every track kept (most cycles): the same arrays, as nothing writes a
+                # TrackSet's arrays in place.
+                return self
         return TrackSet(
             ids=self.ids.take(rows, axis=0),
             means=self.means.take(rows, axis=0),
