@@ -21,13 +21,16 @@ Channels (MCAP channel topic, message encoding, what one message is):
 * ``envelope/{mqtt topic}``, ``protobuf``: one published ``roadgate.v1.Envelope``, exactly
   the bytes handed to MQTT; its schema (encoding ``protobuf``) is the FileDescriptorSet of
   ``protocols/schema/v1/roadgate.proto``, so generic MCAP tools decode it.
+* ``mqtt/in/{client}``, ``roadgate.mqtt-message.v1``: one MQTT message the box received
+  (``client``: its subscriber, ``state-feed``), before checking it: 1 byte version (1),
+  ``uint16`` little-endian topic length, the topic in UTF-8, then the payload to the end.
 
 Every channel's metadata has ``kind`` (``can``, ``serial``, ``v2x-rx``, ``v2x-tx``, ``spat``,
-``envelope``) and ``source`` (the bus, port or MQTT topic). A message's ``log_time`` is its
-receive (or send) time in ns since the Unix epoch; for a CAN batch it is the first frame's
-time and ``publish_time`` the last frame's, so a batch covers [log_time, publish_time]; for
-every other message ``publish_time`` equals ``log_time``. ``sequence`` counts the channel's
-messages in the file from 0.
+``envelope``, ``mqtt-in``) and ``source`` (the bus, port, MQTT topic or subscriber). A message's
+``log_time`` is its receive (or send) time in ns since the Unix epoch; for a CAN batch it is the
+first frame's time and ``publish_time`` the last frame's, so a batch covers [log_time,
+publish_time]; for every other message ``publish_time`` equals ``log_time``. ``sequence`` counts
+the channel's messages in the file from 0.
 
 Each channel record is also written outside the chunks, so a damaged chunk loses only its
 own messages. Files are named ``{prefix}-{UTC start}Z-{n}.mcap``.

@@ -19,7 +19,9 @@ LINE_ENCODING = "roadgate.line.v1"
 DATAGRAM_ENCODING = "roadgate.datagram.v1"
 ENVELOPE_ENCODING = "protobuf"
 ENVELOPE_SCHEMA_NAME = "roadgate.v1.Envelope"
+MQTT_MESSAGE_ENCODING = "roadgate.mqtt-message.v1"
 CAN_BATCH_VERSION = 1
+MQTT_MESSAGE_VERSION = 1
 NS_PER_S = 1_000_000_000
 
 
@@ -32,6 +34,7 @@ class Kind(StrEnum):
     V2X_TX = "v2x-tx"
     SPAT = "spat"
     ENVELOPE = "envelope"
+    MQTT_IN = "mqtt-in"
 
 
 _TOPIC_PREFIX = {
@@ -41,6 +44,7 @@ _TOPIC_PREFIX = {
     Kind.V2X_TX: "v2x/tx/",
     Kind.SPAT: "spat/",
     Kind.ENVELOPE: "envelope/",
+    Kind.MQTT_IN: "mqtt/in/",
 }
 _ENCODING = {
     Kind.CAN: CAN_BATCH_ENCODING,
@@ -49,13 +53,14 @@ _ENCODING = {
     Kind.V2X_TX: DATAGRAM_ENCODING,
     Kind.SPAT: DATAGRAM_ENCODING,
     Kind.ENVELOPE: ENVELOPE_ENCODING,
+    Kind.MQTT_IN: MQTT_MESSAGE_ENCODING,
 }
 DATAGRAM_KINDS = frozenset({Kind.V2X_RX, Kind.V2X_TX, Kind.SPAT})
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelSpec:
-    """One channel of the log: its kind and source (bus, port or MQTT topic)."""
+    """One channel of the log: its kind and source (bus, port, MQTT topic or MQTT client)."""
 
     kind: Kind
     source: str
@@ -141,6 +146,43 @@ def decode_can_batch(payload: bytes) -> FrameBatch:
     if np.any(batch["dlc"] > MAX_DATA):
         raise ValueError("CAN batch with a frame longer than 64 bytes")
     return batch
+
+
+_MQTT_HEADER = struct.Struct("<BH")
+MAX_MQTT_TOPIC_BYTES = 0xFFFF
+"""MQTT's own bound on a topic name (a two-byte length), so every topic received fits."""
+
+
+def encode_mqtt_message(topic: str, payload: bytes) -> bytes:
+    """One MQTT message received as a ``roadgate.mqtt-message.v1`` payload: 1 byte version
+    (1), ``uint16`` little-endian length of the topic in bytes, the topic in UTF-8, then the
+    message's payload, byte for byte, to the end.
+
+    Raises ``ValueError`` for a topic that is not UTF-8 encodable or longer than MQTT allows.
+    """
+    name = topic.encode("utf-8")
+    if len(name) > MAX_MQTT_TOPIC_BYTES:
+        raise ValueError(f"MQTT topic of {len(name)} bytes: over MQTT's {MAX_MQTT_TOPIC_BYTES}")
+    return _MQTT_HEADER.pack(MQTT_MESSAGE_VERSION, len(name)) + name + payload
+
+
+def decode_mqtt_message(data: bytes) -> tuple[str, bytes]:
+    """A ``roadgate.mqtt-message.v1`` payload as ``(topic, payload)``.
+
+    Raises ``ValueError`` for a payload shorter than its header or topic, of another version,
+    or whose topic is not UTF-8.
+    """
+    if len(data) < _MQTT_HEADER.size:
+        raise ValueError("MQTT message shorter than its header")
+    version, length = _MQTT_HEADER.unpack_from(data)
+    if version != MQTT_MESSAGE_VERSION:
+        raise ValueError(f"MQTT message of version {version}: not v1")
+    end = _MQTT_HEADER.size + length
+    if len(data) < end:
+        raise ValueError(f"MQTT message topic of {length} bytes runs past its end")
+    # Not UTF-8: UnicodeDecodeError, a ValueError as the docstring says.
+    topic = bytes(data[_MQTT_HEADER.size : end]).decode("utf-8")
+    return topic, bytes(data[end:])
 
 
 def envelope_schema() -> bytes:

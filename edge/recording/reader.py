@@ -32,7 +32,13 @@ from mcap.exceptions import McapError
 from mcap.records import Channel, Metadata
 
 from edge.recording.errors import NotARecordingError, RecordingError
-from edge.recording.log_format import NS_PER_S, ChannelSpec, Kind, decode_can_batch
+from edge.recording.log_format import (
+    NS_PER_S,
+    ChannelSpec,
+    Kind,
+    decode_can_batch,
+    decode_mqtt_message,
+)
 from hal.can.frames import FrameBatch
 
 MAGIC = b"\x89MCAP0\r\n"
@@ -87,7 +93,20 @@ class EnvelopeItem:
     payload: bytes
 
 
-LogItem = CanItem | LineItem | DatagramItem | EnvelopeItem
+@dataclass(frozen=True, slots=True)
+class MqttItem:
+    """One MQTT message the box received (client ``channel.source``), before it checked it:
+    its ``topic`` and ``message`` (the MQTT payload); ``payload`` is the log's own bytes
+    (``roadgate.mqtt-message.v1``), so a cut writes it back unchanged."""
+
+    channel: ChannelSpec
+    timestamp: float
+    payload: bytes
+    topic: str
+    message: bytes
+
+
+LogItem = CanItem | LineItem | DatagramItem | EnvelopeItem | MqttItem
 
 
 @dataclass
@@ -263,6 +282,14 @@ class LogReader:
             return LineItem(spec, timestamp, data)
         if spec.kind is Kind.ENVELOPE:
             return EnvelopeItem(spec, timestamp, data)
+        if spec.kind is Kind.MQTT_IN:
+            try:
+                topic, message = decode_mqtt_message(data)
+            except ValueError:
+                report.messages -= 1
+                report.skipped_messages["bad_mqtt_message"] += 1
+                return None
+            return MqttItem(spec, timestamp, data, topic, message)
         return DatagramItem(spec, timestamp, data)
 
 

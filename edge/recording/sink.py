@@ -22,6 +22,11 @@ class RecordingSink(Protocol):
 
     def envelope(self, topic: str, payload: bytes, published_at: float) -> None: ...
 
+    def mqtt_message(self, client: str, topic: str, payload: bytes, received_at: float) -> None:
+        """An MQTT message that ``client`` (the box's subscriber, e.g. ``state-feed``) received
+        on ``topic`` at ``received_at`` (Unix s), before it is checked."""
+        ...
+
 
 class NoRecording:
     """The sink of a box whose recorder is off."""
@@ -36,4 +41,7 @@ class NoRecording:
         pass
 
     def envelope(self, topic: str, payload: bytes, published_at: float) -> None:
+        pass
+
+    def mqtt_message(self, client: str, topic: str, payload: bytes, received_at: float) -> None:
         pass

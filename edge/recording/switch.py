@@ -40,6 +40,8 @@ class Recorder(Protocol):
 
     def envelope(self, topic: str, payload: bytes, published_at: float) -> None: ...
 
+    def mqtt_message(self, client: str, topic: str, payload: bytes, received_at: float) -> None: ...
+
     def tick(self) -> None: ...
 
     def close(self) -> None: ...
@@ -161,6 +163,11 @@ class RecorderSwitch:
         current = self._current
         if current is not None:
             self._guard(current.envelope, topic, payload, published_at)
+
+    def mqtt_message(self, client: str, topic: str, payload: bytes, received_at: float) -> None:
+        current = self._current
+        if current is not None:
+            self._guard(current.mqtt_message, client, topic, payload, received_at)
 
     def tick(self) -> None:
         """Keep the recorder's 1-second promise; end a timed capture when due."""

@@ -35,7 +35,13 @@ from typing import BinaryIO
 
 from edge.recording.errors import RecordingError
 from edge.recording.log_file import LogFile
-from edge.recording.log_format import ChannelSpec, Kind, encode_can_batch, to_ns
+from edge.recording.log_format import (
+    ChannelSpec,
+    Kind,
+    encode_can_batch,
+    encode_mqtt_message,
+    to_ns,
+)
 from hal.can.frames import FrameBatch
 from hal.net.port import Datagram
 
@@ -82,7 +88,8 @@ def _open_exclusive(path: Path) -> BinaryIO:
 
 
 class FlightRecorder:
-    """Records CAN batches, serial lines, datagrams and envelopes into ``directory``.
+    """Records CAN batches, serial lines, datagrams, envelopes and MQTT messages received into
+    ``directory``.
 
     Counters (``counters``): ``messages`` written, ``files_started``, ``files_finished``,
     ``files_deleted``, ``write_errors``; ``dropped``: messages lost, by reason.
@@ -186,6 +193,19 @@ class FlightRecorder:
         """Record an envelope as published on MQTT ``topic`` (the exact payload bytes)."""
         ns = to_ns(published_at)
         self._record(ChannelSpec(Kind.ENVELOPE, topic), payload, ns, ns)
+
+    def mqtt_message(self, client: str, topic: str, payload: bytes, received_at: float) -> None:
+        """Record an MQTT message ``client`` received on ``topic`` (``mqtt/in/{client}``); a
+        topic the layout cannot hold (not UTF-8, over MQTT's bound) is dropped as
+        ``bad_mqtt_topic``."""
+        try:
+            data = encode_mqtt_message(topic, bytes(payload))
+        except ValueError:
+            with self._lock:
+                self.dropped["bad_mqtt_topic"] += 1
+            return
+        ns = to_ns(received_at)
+        self._record(ChannelSpec(Kind.MQTT_IN, client), data, ns, ns)
 
     def tick(self) -> None:
         """Write the chunk in progress when due, rotate when due, retry after a fault."""

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import aiomqtt
 
@@ -35,11 +36,16 @@ from protocols.errors import ProtocolError
 from protocols.mqtt_connection import Jitter, MqttConnection
 from protocols.topics import Stream, Topic, subscription
 
+if TYPE_CHECKING:
+    from edge.recording.sink import RecordingSink
+
 log = logging.getLogger("edge.state_feed")
 
 MAX_STATE_PAYLOAD_BYTES = 4096
 """A VehicleState Envelope is about 150 bytes: anything far larger is refused unparsed."""
 CLIENT_ID_SUFFIX = "-state-feed"
+RECORDING_NAME = "state-feed"
+"""The flight log's name for this subscriber: its messages go to ``mqtt/in/state-feed``."""
 
 
 class StateFeed:
@@ -52,7 +58,9 @@ class StateFeed:
     ``historical`` (backlog replayed after an outage), ``stale`` and ``from_future`` (capture
     time more than ``max_age_s`` from ``clock``), and the conversion's reasons (see
     ``report_from_state``). The box's own messages count as ``ignored_own``. Bad input never
-    stops it; a lost connection is retried with the connection's backoff (full jitter).
+    stops it; a lost connection is retried with the connection's backoff (full jitter). With
+    ``recording``, every message received is recorded (at ``clock``'s time) before it is
+    checked, refused ones too: what the box heard, for a replay.
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class StateFeed:
         defaults: ReportDefaults = DEFAULTS,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        recording: RecordingSink | None = None,
     ) -> None:
         if not max_age_s > 0:
             raise ValueError(f"max_age_s must be positive, not {max_age_s}")
@@ -77,6 +86,7 @@ class StateFeed:
         self._defaults = defaults
         self._clock = clock
         self._rng = rng
+        self._recording = recording
         self.topic_filter = subscription(region=identity.region, stream=Stream.STATE.value)
         self.client_id = (mqtt.client_id or identity.device_id) + CLIENT_ID_SUFFIX
         self.connected = asyncio.Event()
@@ -131,6 +141,9 @@ class StateFeed:
     def on_message(self, topic: str, payload: bytes) -> None:
         """Check one message received on ``topic`` and offer its state. Never raises on input."""
         self._counts["received"] += 1
+        now = self._clock()
+        if self._recording is not None:
+            self._recording.mqtt_message(RECORDING_NAME, topic, payload, now)
         try:
             parsed = Topic.parse(topic)
         except ProtocolError:
@@ -155,7 +168,7 @@ class StateFeed:
             self._rejects["historical"] += 1
             return
         capture_s = envelope.capture_time_ns / 1e9
-        age_s = self._clock() - capture_s
+        age_s = now - capture_s
         if age_s > self._max_age_s:
             self._rejects["stale"] += 1
             return

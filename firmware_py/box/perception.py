@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.geodesy import LocalFrame
 from edge.pipelines.health import CounterSource, counters_of
@@ -24,6 +24,9 @@ from edge.uplink.publisher import UplinkPublisher
 from edge.v2x.reception import ReceptionFilter
 from firmware_py.config.loader import heading_rad
 from firmware_py.config.model import BoxConfig
+
+if TYPE_CHECKING:
+    from edge.recording.sink import RecordingSink
 
 Heard = Callable[[str, Mapping[str, Any], float], None]
 INTERSECTION_ACCEL_NOISE_M_S2 = 2.0
@@ -78,9 +81,15 @@ def intersection_id(config: BoxConfig) -> int:
     return 0
 
 
-def build_perception(config: BoxConfig, uplink: UplinkPublisher | None = None) -> Perception:
+def build_perception(
+    config: BoxConfig,
+    uplink: UplinkPublisher | None = None,
+    *,
+    recording: RecordingSink | None = None,
+) -> Perception:
     """The unit's perception; with ``uplink`` (whose connection and identity the state feed
-    shares) and ``[perception] cooperative``, vehicles' own reports join the tracks."""
+    shares) and ``[perception] cooperative``, vehicles' own reports join the tracks. With
+    ``recording`` (the box's recorder), the state feed records every message it receives."""
     frame = intersection_frame(config)
     perception = config.perception
     # Constant velocity driven by 2 m/s^2 of white acceleration: urban road users brake and
@@ -100,7 +109,9 @@ def build_perception(config: BoxConfig, uplink: UplinkPublisher | None = None) -
     fusion = IntersectionFusion(tracker, frame, intersection_id=intersection_id(config))
     if associator is None or uplink is None:
         return Perception(fusion)
-    feed = StateFeed(uplink.settings.mqtt, uplink.identity, frame, associator.offer)
+    feed = StateFeed(
+        uplink.settings.mqtt, uplink.identity, frame, associator.offer, recording=recording
+    )
     bsm = BsmFeed(frame, associator.offer)
     # What the radio hears is untrusted: stale, duplicate and impossible messages stop here.
     heard = ReceptionFilter(bsm)

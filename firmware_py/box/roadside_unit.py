@@ -64,7 +64,7 @@ def build_roadside_unit(
     recorder = open_recorder(config, stack, uplink)
     buses = open_can_buses(config, stack)
     gnss = open_gnss(config, stack, simulated_gnss)
-    perception = build_perception(config, uplink)
+    perception = build_perception(config, uplink, recording=recorder)
     radio = None
     if config.v2x is not None:
         radio = open_v2x_radio(config.v2x, stack, on_heard=perception.on_heard, recording=recorder)

@@ -7,8 +7,10 @@
   receive times. The log keeps payloads, not addresses: a datagram heard comes from 192.0.2.1
   (TEST-NET-1) to 127.0.0.1, one sent goes the other way, and each channel has its own UDP
   port, 40000 upwards, listed on standard error.
-* ``jsonl``: the published envelopes, decoded with the v1 protobuf schema, one JSON object a
-  line: ``{"t", "topic", "envelope"}``.
+* ``jsonl``: the published envelopes and the MQTT messages received, decoded with the v1
+  protobuf schema, one JSON object a line: ``{"t", "topic", "envelope"}``, a received one
+  with ``"received_by"`` (the box's subscriber, e.g. ``state-feed``); bytes that are not an
+  Envelope as ``payload_hex``.
 * ``mcap``: the window as a flight log of its own (what an incident report uploads).
 
 ``--around EVENT_ID --seconds S`` keeps S seconds before and after the event's time (the
@@ -222,23 +224,34 @@ def _jsonl(items: Iterable[LogItem], out: Path) -> str:
     from google.protobuf.json_format import MessageToDict
     from google.protobuf.message import DecodeError
 
-    from edge.recording.reader import EnvelopeItem
+    from edge.recording.reader import EnvelopeItem, MqttItem
     from protocols.schema.v1 import roadgate_pb2 as pb
 
-    count = undecodable = 0
+    count = received = undecodable = 0
     with out.open("w") as file:
         for item in items:
-            if not isinstance(item, EnvelopeItem):
+            line: dict[str, Any]
+            if isinstance(item, EnvelopeItem):
+                line, payload = {"t": item.timestamp, "topic": item.channel.source}, item.payload
+            elif isinstance(item, MqttItem):
+                line = {
+                    "t": item.timestamp,
+                    "topic": item.topic,
+                    "received_by": item.channel.source,
+                }
+                payload = item.message
+                received += 1
+            else:
                 continue
-            line: dict[str, Any] = {"t": item.timestamp, "topic": item.channel.source}
             try:
-                envelope = pb.Envelope.FromString(item.payload)
+                envelope = pb.Envelope.FromString(payload)
                 line["envelope"] = MessageToDict(envelope, preserving_proto_field_name=True)
                 count += 1
             except DecodeError as err:
                 line["error"] = f"not a v1 Envelope: {err}"
-                line["payload_hex"] = item.payload.hex()
+                line["payload_hex"] = payload.hex()
                 undecodable += 1
             file.write(json.dumps(line) + "\n")
     bad = f" ({undecodable} undecodable, kept as hex)" if undecodable else ""
-    return f"{count} envelopes{bad} to {out}"
+    heard = f" ({received} lines are MQTT messages the box received)" if received else ""
+    return f"{count} envelopes{bad} to {out}{heard}"

@@ -15,6 +15,11 @@ so the box's CAN (stamped by its kernel when received) and its GNSS epochs agree
 the field. What the radio heard is moved likewise (``protocols.v2x.retime.retime_v2x``: every
 absolute time in the ``MessageFrame``), so the box's reception filter takes it as fresh, as the
 field box did; a datagram that is not a frame we re-encode exactly goes as recorded (counted).
+
+MQTT messages the box received (``mqtt/in/...``: the roadside unit's state feed) are published
+to a broker (``--mqtt``) on their recorded topics, each Envelope's capture and publish times
+moved by the same shift (``retime_envelope``), so the state feed's age check takes them as
+fresh; a payload that is not an Envelope goes as recorded (counted).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import sys
 import threading
 import time
 import tty
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
@@ -49,6 +55,8 @@ from firmware_py.cli.record import (
 from firmware_py.errors import FirmwareError
 
 if TYPE_CHECKING:
+    from paho.mqtt.client import Client as PahoClient
+
     from edge.recording.log_format import ChannelSpec
     from edge.recording.reader import LogItem, ReadReport
     from hal.can.port import CanPort
@@ -65,6 +73,8 @@ SLEEP_GRANULARITY_S = 0.0005
 WRITE_TIMEOUT_S = 1.0
 """How long a full pseudo-terminal or socket buffer may hold up the replay before the item is
 dropped (and counted): a consumer that stopped reading must not hang it forever."""
+MQTT_CONNECT_TIMEOUT_S = 5.0
+MQTT_KEEPALIVE_S = 30
 
 
 def speed(text: str) -> float:
@@ -91,11 +101,23 @@ def udp_target(text: str) -> UdpTarget:
     return UdpTarget(*host_port(text, "127.0.0.1"))
 
 
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+
+
+def broker_address(text: str) -> BrokerAddress:
+    """``--mqtt [HOST:]PORT``: the broker the box under test subscribes to (127.0.0.1 by
+    default)."""
+    return BrokerAddress(*host_port(text, "127.0.0.1"))
+
+
 def register(commands: Any) -> None:
     """Add ``replay`` to the top-level subparsers ``commands``."""
     replay = commands.add_parser(
         "replay",
-        help="play a flight log back onto CAN, pseudo-terminals and UDP",
+        help="play a flight log back onto CAN, pseudo-terminals, UDP and MQTT",
         description="Play flight logs (files or directories of *.mcap) back onto the "
         "interfaces a box reads, with the original timing or --speed. Channels without a "
         "target given here are skipped (and counted).",
@@ -138,6 +160,13 @@ def register(commands: Any) -> None:
         help="send the signal controller's datagrams to this UDP port",
     )
     replay.add_argument(
+        "--mqtt",
+        type=broker_address,
+        metavar="[HOST:]PORT",
+        help="publish the MQTT messages the box received (the state feed's) to this broker, "
+        "on their recorded topics (plain MQTT, no login)",
+    )
+    replay.add_argument(
         "--keep-nmea-time",
         action="store_true",
         help="write NMEA lines as recorded (default: their UTC times and dates are moved to "
@@ -148,6 +177,12 @@ def register(commands: Any) -> None:
         action="store_true",
         help="send what the radio heard as recorded (default: the times in its messages are "
         "moved to when they are played, or the box's reception filter drops them as stale)",
+    )
+    replay.add_argument(
+        "--keep-mqtt-time",
+        action="store_true",
+        help="publish the MQTT messages as recorded (default: their Envelopes' capture and "
+        "publish times are moved to when they are played, or the box drops them as stale)",
     )
     replay.add_argument(
         "--wait",
@@ -178,6 +213,8 @@ class ReplayReport:
     own_output: Counter[str] = field(default_factory=Counter)
     kept_times: Counter[str] = field(default_factory=Counter)
     """V2X datagrams sent with their recorded times: not a frame ``retime_v2x`` can move."""
+    not_envelopes: Counter[str] = field(default_factory=Counter)
+    """MQTT messages published as recorded: not an Envelope ``retime_envelope`` can move."""
     log_span_s: float = 0.0
     wall_s: float = 0.0
     shift_s: float = 0.0
@@ -202,6 +239,10 @@ class ReplayReport:
         out += [
             f"  {topic}: {n} sent with their recorded times (not a frame to retime)"
             for topic, n in sorted(self.kept_times.items())
+        ]
+        out += [
+            f"  {topic}: {n} sent as recorded (not an Envelope to retime)"
+            for topic, n in sorted(self.not_envelopes.items())
         ]
         out += [f"  {r.path}: {r.summary()}" for r in self.reads if r.damaged]
         return out
@@ -346,6 +387,102 @@ class UdpTargetLink:
                 time.sleep(0.001)
 
 
+class MqttTarget:
+    """Publishes the MQTT messages a box received to a broker on their recorded topics, at
+    QoS 0 (as the state feed subscribes; a late state is worthless), without retain; with
+    ``retime``, each Envelope's times moved to when it is played (``retime_envelope``), a
+    payload that is not one sent as recorded and counted in ``not_envelopes`` (per topic).
+    ``play`` returns once paho has written the message to the socket."""
+
+    def __init__(self, client: PahoClient, *, retime: bool = True) -> None:
+        self._client = client
+        self._retime = retime
+        self.not_envelopes: Counter[str] = Counter()
+
+    def play(self, item: LogItem, shift_s: float) -> bool:
+        from paho.mqtt.client import MQTT_ERR_SUCCESS
+
+        from edge.recording.reader import MqttItem
+        from protocols.errors import ProtocolError
+
+        assert isinstance(item, MqttItem), "routed by its channel's kind"
+        payload = item.message
+        if self._retime:
+            try:
+                payload = retime_envelope(payload, shift_s)
+            except ProtocolError:
+                self.not_envelopes[item.channel.topic] += 1
+        try:
+            info = self._client.publish(item.topic, payload, qos=0)
+            if info.rc != MQTT_ERR_SUCCESS:
+                return False
+            info.wait_for_publish(WRITE_TIMEOUT_S)
+        except (ValueError, RuntimeError):  # a topic paho refuses; the connection lost
+            return False
+        return info.is_published()
+
+
+def open_mqtt_client(stack: ExitStack, broker: BrokerAddress) -> PahoClient:
+    """A paho client connected to ``broker`` with its network thread running (stopped and
+    disconnected by ``stack``). Raises ``FirmwareError`` when the broker cannot be reached or
+    refuses the connection within ``MQTT_CONNECT_TIMEOUT_S``."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    where = f"--mqtt: broker {broker.host}:{broker.port}"
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"roadgate-replay-{uuid.uuid4().hex[:12]}"
+    )
+    answered = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            refused.append(str(reason))
+        answered.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(broker.host, broker.port, keepalive=MQTT_KEEPALIVE_S)
+    except (OSError, ValueError) as err:
+        raise FirmwareError(f"{where}: cannot connect: {err}") from err
+    client.loop_start()
+
+    def close() -> None:
+        client.disconnect()
+        client.loop_stop()
+
+    stack.callback(close)
+    if not answered.wait(MQTT_CONNECT_TIMEOUT_S):
+        raise FirmwareError(f"{where}: no CONNACK within {MQTT_CONNECT_TIMEOUT_S:g} s")
+    if refused:
+        raise FirmwareError(f"{where}: connection refused: {refused[0]}")
+    return client
+
+
+def retime_envelope(payload: bytes, shift_s: float) -> bytes:
+    """``payload``, a v1 Envelope, with its capture and publish times (those set) moved
+    ``shift_s`` later. The state feed checks a state's capture time against its own clock,
+    which on replay is later than the recording's by the shift.
+
+    Raises ``ProtocolError`` when ``payload`` is not an Envelope ``protocols.envelope.decode``
+    accepts, or a moved time does not fit its field.
+    """
+    from protocols.envelope import decode
+    from protocols.errors import DecodeError
+
+    envelope = decode(payload)
+    shift_ns = round(shift_s * 1e9)
+    try:
+        if envelope.capture_time_ns > 0:
+            envelope.capture_time_ns += shift_ns
+        if envelope.publish_time_ns > 0:
+            envelope.publish_time_ns += shift_ns
+    except ValueError as err:  # past int64
+        raise DecodeError(f"a time moved {shift_s} s is out of range: {err}") from err
+    return envelope.SerializeToString()
+
+
 def _replay(args: argparse.Namespace) -> int:
     files = log_files(args.logs)
     with ExitStack() as stack:
@@ -357,9 +494,13 @@ def _replay(args: argparse.Namespace) -> int:
             args.spat,
             retime_nmea=not args.keep_nmea_time,
             retime_v2x=not args.keep_v2x_time,
+            mqtt=args.mqtt,
+            retime_mqtt=not args.keep_mqtt_time,
         )
         if not targets:
-            raise FirmwareError("nothing to replay onto: give --can, --serial, --v2x or --spat")
+            raise FirmwareError(
+                "nothing to replay onto: give --can, --serial, --v2x, --spat or --mqtt"
+            )
         for target in targets.values():
             if isinstance(target, PtyTarget):
                 print(f"roadgate replay: serial on {target.path}", file=sys.stderr)
@@ -378,7 +519,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def target_key(kind: str, source: str) -> str:
     """The key of ``targets`` for a recorded channel: ``can/{bus}``, ``serial/{port}``, or
-    ``v2x-rx`` and ``spat`` for every port of that kind."""
+    ``v2x-rx``, ``spat`` and ``mqtt-in`` for every port or client of that kind."""
     return f"{kind}/{source}" if kind in ("can", "serial") else kind
 
 
@@ -391,11 +532,14 @@ def open_targets(
     *,
     retime_nmea: bool = True,
     retime_v2x: bool = True,
+    mqtt: BrokerAddress | None = None,
+    retime_mqtt: bool = True,
 ) -> dict[str, Target]:
     """Open every target (closed by ``stack``), keyed as ``target_key`` says; serial lines'
-    NMEA times and the times in what the radio heard are moved to when they are played unless
-    ``retime_nmea``, ``retime_v2x`` are false. Raises
-    ``PortOpenError`` for a port that cannot open, ``FirmwareError`` for a path in the way."""
+    NMEA times, the times in what the radio heard and in the Envelopes received over MQTT are
+    moved to when they are played unless ``retime_nmea``, ``retime_v2x``, ``retime_mqtt`` are
+    false. Raises ``PortOpenError`` for a port that cannot open, ``FirmwareError`` for a path
+    in the way or a broker that cannot be reached."""
     from hal.can.registry import create_can_port
 
     targets: dict[str, Target] = {}
@@ -412,6 +556,8 @@ def open_targets(
         if target is not None:
             link = _udp_link(stack, kind, target)
             targets[kind] = UdpTargetLink(link, retime_v2x=retime_v2x and kind == "v2x-rx")
+    if mqtt is not None:
+        targets["mqtt-in"] = MqttTarget(open_mqtt_client(stack, mqtt), retime=retime_mqtt)
     return targets
 
 
@@ -453,8 +599,11 @@ def replay(
     started = monotonic()
     routes: dict[ChannelSpec, tuple[Target | None, str]] = {}
     # A target's count runs over its life (it may serve several replays): report this one's.
-    udp = [t for t in {id(t): t for t in targets.values()}.values() if isinstance(t, UdpTargetLink)]
+    unique = {id(t): t for t in targets.values()}.values()
+    udp = [t for t in unique if isinstance(t, UdpTargetLink)]
     kept_before = [Counter(t.kept_times) for t in udp]
+    brokers = [t for t in unique if isinstance(t, MqttTarget)]
+    not_envelopes_before = [Counter(t.not_envelopes) for t in brokers]
     for item in _playable(items, report):
         route = routes.get(item.channel)
         if route is None:
@@ -488,6 +637,8 @@ def replay(
         (report.sent if target.play(item, at_shift) else report.failed)[topic] += 1
     for target, before in zip(udp, kept_before, strict=True):
         report.kept_times.update(target.kept_times - before)
+    for broker, counted in zip(brokers, not_envelopes_before, strict=True):
+        report.not_envelopes.update(broker.not_envelopes - counted)
     report.stopped = stop is not None and stop.is_set()
     report.wall_s = monotonic() - started if first is not None else 0.0
     report.log_span_s = last - first if first is not None else 0.0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.recording.log_format import Kind
+from edge.recording.log_format import Kind, encode_mqtt_message
 from edge.recording.reader import CanItem, LineItem, LogItem
 from edge.recording.writer import FlightRecorder, RecorderLimits
 from hal.can.frames import FLAG_BRS, FLAG_ERROR, FLAG_EXTENDED, FLAG_FD, FLAG_REMOTE, make_batch
@@ -56,8 +56,8 @@ def can_batch(start: float, count: int, seed: int) -> np.ndarray:
 
 
 def write_sample(directory: Path, seconds: int = 3) -> Sample:
-    """Record ``seconds`` of 2 CAN buses, an FD bus, GNSS lines, V2X, SPaT and envelopes with
-    a simulated clock, one chunk per simulated half second."""
+    """Record ``seconds`` of 2 CAN buses, an FD bus, GNSS lines, V2X, SPaT, envelopes and MQTT
+    messages received with a simulated clock, one chunk per simulated half second."""
     now = [0.0]
     recorder = FlightRecorder(
         directory,
@@ -96,6 +96,10 @@ def write_sample(directory: Path, seconds: int = 3) -> Sample:
         envelope = b"\x08\x01\x12\x05rsu-7" + bytes([tick])
         recorder.envelope("rg/v1/xa/rsu-7/health", envelope, at + 0.06)
         keys.add(key("envelope/rg/v1/xa/rsu-7/health", at + 0.06, envelope))
+        heard_on = f"rg/v1/xa/veh-{tick % 3}/state"
+        state = b"\x08\x01\x12\x05veh-" + bytes([tick])
+        recorder.mqtt_message("state-feed", heard_on, state, at + 0.07)
+        keys.add(key("mqtt/in/state-feed", at + 0.07, encode_mqtt_message(heard_on, state)))
         recorder.tick()
     recorder.close()
     (path,) = recorder.files()
