@@ -14,22 +14,20 @@ it sends, and a command's envelope is not a device uplink (its sequence space is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import aiomqtt
-
+from cloud_bridge.mqtt_batches import LinkError, Message, MqttBatches
 from cloud_bridge.rate_limit import DeviceRateLimiter, device_key
-from cloud_bridge.session import connect_options, topic_filter
+from cloud_bridge.session import topic_filter
 from cloud_bridge.settings import BridgeSettings
 from cloud_bridge.stats import BridgeStats
 from cloud_bridge.store import MessageStore, open_store
 from cloud_bridge.validation import Accepted, validate
-from protocols.mqtt_connection import BRIDGE_CLIENT_ID, Jitter
+from protocols.mqtt_connection import Jitter
 from protocols.topics import Stream
 
 _LOG = logging.getLogger(__name__)
@@ -101,10 +99,9 @@ class BridgeService:
     """Subscribe to ``rg/v1/{region}/+/+``, validate, dedupe and store every message.
 
     Takes the settings, an optional ``BridgeStats`` to update (a new one otherwise), and tuning
-    knobs: the largest batch committed at once and how long to keep filling a batch while
-    messages are queued (the reconnect backoff is ``settings.mqtt``'s), and how often the
-    store's loss accounting totals are read into the stats. Raises ``ValueError``
-    for a bad knob. Bad input never
+    knobs: the largest batch committed at once (also how many received messages may wait;
+    the reconnect backoff is ``settings.mqtt``'s) and how often the store's loss accounting
+    totals are read into the stats. Raises ``ValueError`` for a bad knob. Bad input never
     stops it: :meth:`run` raises only ``StoreError`` (the store cannot be written).
     """
 
@@ -114,7 +111,6 @@ class BridgeService:
         stats: BridgeStats | None = None,
         *,
         max_batch: int = 500,
-        max_batch_delay_s: float = 0.05,
         reject_log: RejectLog | None = None,
         loss_refresh_s: float = 60.0,
         on_stored: Callable[[list[tuple[Accepted, int]]], None] | None = None,
@@ -128,7 +124,6 @@ class BridgeService:
         self.stats = stats if stats is not None else BridgeStats()
         self.topic_filter = topic_filter(settings)
         self._max_batch = max_batch
-        self._max_batch_delay_s = max_batch_delay_s
         self._reject_log = reject_log if reject_log is not None else RejectLog()
         self._rate_limiter = DeviceRateLimiter(
             settings.device_messages_per_s,
@@ -159,42 +154,35 @@ class BridgeService:
         backoff = mqtt.backoff(Jitter.EQUAL)
         disconnected = False
         while True:
-            reader: _MessageReader | None = None
-            client = aiomqtt.Client(
-                mqtt.host,
-                mqtt.port,
-                identifier=mqtt.client_id or BRIDGE_CLIENT_ID,
-                keepalive=mqtt.keepalive_s,
-                username=mqtt.username,
-                password=mqtt.password,
-                tls_params=None if mqtt.tls is None else aiomqtt.TLSParameters(**asdict(mqtt.tls)),
-                # A persistent session (the broker queues for us while we reconnect) and,
-                # over MQTT 5, a Maximum Packet Size: see cloud_bridge.session.
-                **connect_options(self.settings),
+            # A persistent session (the broker queues for us while we reconnect) and, over
+            # MQTT 5, a Maximum Packet Size: see cloud_bridge.session. Under QoS 1 a message
+            # is acknowledged once committed (paho would acknowledge it on arrival, and a
+            # bridge killed before its next commit would lose what the broker then considers
+            # delivered). QoS 2 keeps paho's own acknowledgement: paho keeps a QoS 2 exchange
+            # in memory only, so after a restart it would leave the broker's PUBREL unanswered.
+            link = MqttBatches(
+                self.settings,
+                manual_ack=self.settings.subscribe_qos == 1,
+                max_queued=self._max_batch,
             )
-            if self.settings.subscribe_qos == 1:
-                _ack_after_commit(client)
             try:
-                async with client:
-                    await client.subscribe(self.topic_filter, qos=self.settings.subscribe_qos)
-                    if disconnected:
-                        _LOG.warning(
-                            "broker %s:%d reachable again; subscribed to %s",
-                            mqtt.host,
-                            mqtt.port,
-                            self.topic_filter,
-                        )
-                    else:
-                        _LOG.info(
-                            "subscribed to %s on %s:%d", self.topic_filter, mqtt.host, mqtt.port
-                        )
-                    disconnected = False
-                    backoff.reset()
-                    if ready is not None:
-                        ready.set()
-                    reader = _MessageReader(client.messages)
-                    await self._consume(reader, store, client)
-            except aiomqtt.MqttError as err:
+                await link.connect()
+                await link.subscribe(self.topic_filter, self.settings.subscribe_qos)
+                if disconnected:
+                    _LOG.warning(
+                        "broker %s:%d reachable again; subscribed to %s",
+                        mqtt.host,
+                        mqtt.port,
+                        self.topic_filter,
+                    )
+                else:
+                    _LOG.info("subscribed to %s on %s:%d", self.topic_filter, mqtt.host, mqtt.port)
+                disconnected = False
+                backoff.reset()
+                if ready is not None:
+                    ready.set()
+                await self._consume(link, store)
+            except LinkError as err:
                 if not disconnected:
                     _LOG.warning(
                         "broker %s:%d unreachable (%s); retrying with backoff up to %g s",
@@ -205,44 +193,37 @@ class BridgeService:
                     )
                     disconnected = True
             finally:
-                # The client is disconnected now, so an interrupted read ends at once. Its
-                # message cannot be acknowledged any more: the broker sends it again, deduped.
-                if reader is not None and (late := await reader.leftover()) is not None:
-                    self._ingest(store, [late])
+                # Sends the PUBACKs still queued before the DISCONNECT.
+                await link.close()
             if disconnected:
                 await asyncio.sleep(backoff.next_delay())
 
-    async def _consume(
-        self, reader: _MessageReader, store: MessageStore, client: aiomqtt.Client
-    ) -> None:
-        """Take messages in batches until the connection drops (raises ``MqttError``).
+    async def _consume(self, link: MqttBatches, store: MessageStore) -> None:
+        """Take messages in batches until the link drops (raises ``LinkError``).
 
-        Acknowledges each batch to the broker through ``client`` once it is committed.
+        A batch is what arrived while the previous one was committed (up to ``max_batch``):
+        one commit covers many messages under load, and a lone message is committed at once.
+        Acknowledges each batch to the broker once it is committed. What was received before
+        a drop is still committed; its acknowledgements are lost with the link, so the broker
+        sends it again and the store's key dedupes it.
         """
-        loop = asyncio.get_running_loop()
         while True:
-            batch: list[aiomqtt.Message] = []
             try:
-                batch.append(await reader.next())
-                # Take what is already queued, so one commit covers many messages under load
-                # while a lone message is committed at once.
-                deadline = loop.time() + self._max_batch_delay_s
-                while reader.backlog() and len(batch) < self._max_batch and loop.time() < deadline:
-                    batch.append(await reader.next())
+                await link.wait()
             except asyncio.CancelledError:
-                # Commit the queued messages too, so that a stop does not make the broker send
-                # them again (and loses none under QoS 0 or 2). Only those queued now, which
-                # these awaits return at once: a flood still arriving must not delay the stop.
-                with contextlib.suppress(aiomqtt.MqttError):
-                    for _ in range(reader.backlog()):
-                        batch.append(await reader.next())
-                raise
-            finally:
+                # Commit what is queued too, so that a stop does not make the broker send it
+                # again (and loses none under QoS 0 or 2). Only what is queued now: a flood
+                # still arriving must not delay the stop.
+                batch = link.take(link.backlog())
                 if batch:
                     self._ingest(store, batch)
-                    _acknowledge(client, batch)
+                    link.ack(batch)
+                raise
+            batch = link.take(self._max_batch)
+            self._ingest(store, batch)
+            link.ack(batch)
 
-    def _ingest(self, store: MessageStore, batch: list[aiomqtt.Message]) -> None:
+    def _ingest(self, store: MessageStore, batch: list[Message]) -> None:
         """Validate a batch, store and dead-letter it in one transaction, update the stats."""
         limit = self.settings.max_payload_bytes
         stats = self.stats
@@ -251,7 +232,7 @@ class BridgeService:
             for message in batch:
                 received_ns = time.time_ns()
                 stats.record_received()
-                topic = message.topic.value
+                topic = message.topic
                 if topic.rsplit("/", 1)[-1] == Stream.CMD.value:
                     stats.record_ignored()
                     continue
@@ -310,75 +291,6 @@ class BridgeService:
         self._loss_refreshed = now
         totals = store.loss_totals()
         self.stats.record_loss(totals.delivered, totals.duplicates, totals.missing)
-
-
-def _ack_after_commit(client: aiomqtt.Client) -> None:
-    """Make ``client`` leave QoS 1 acknowledgements to :func:`_acknowledge`.
-
-    paho acknowledges a QoS 1 message as soon as it is queued in memory, and a bridge killed
-    before its next commit would lose what the broker then considers delivered. Set before
-    connecting: a persistent session's backlog arrives right after the CONNACK. aiomqtt 2.5
-    does not expose paho's manual acknowledgement (aiomqtt issue #345), hence its paho client.
-    QoS 2 keeps paho's own acknowledgement: paho keeps a QoS 2 exchange in memory only, so
-    after a restart it would leave the broker's PUBREL unanswered and that slot stuck.
-    """
-    client._client.manual_ack_set(True)
-
-
-def _acknowledge(client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
-    """Acknowledge the QoS 1 messages of a committed ``batch``; a no-op without manual acks.
-
-    Runs on the event loop, which drives paho's socket: paho queues each PUBACK and aiomqtt
-    writes it when the socket is writable. On a connection that has dropped nothing is sent,
-    and the broker sends the messages again, which the store's dedupe key absorbs.
-    """
-    paho = client._client
-    for message in batch:
-        if message.qos == 1:
-            paho.ack(message.mid, 1)
-
-
-class _MessageReader:
-    """Reads ``client.messages`` so that cancelling a read never loses a message.
-
-    aiomqtt's iterator takes a message off its queue in an inner task; when the caller is
-    cancelled right after that, the message is dropped (the broker sends it again if it is
-    QoS 1, not otherwise). Here the read runs as a task of its own that cancellation does not
-    touch: the next call, or :meth:`leftover`, picks up its result.
-    """
-
-    def __init__(self, messages: aiomqtt.client.MessagesIterator) -> None:
-        self._messages = messages
-        self._read: asyncio.Future[aiomqtt.Message] | None = None
-
-    async def next(self) -> aiomqtt.Message:
-        """The next message. Raises ``MqttError`` when the connection drops."""
-        if self._read is None:
-            self._read = asyncio.create_task(self._read_one(), name="bridge-mqtt-read")
-        try:
-            message = await asyncio.shield(self._read)
-        except aiomqtt.MqttError:
-            self._read = None
-            raise
-        self._read = None
-        return message
-
-    async def _read_one(self) -> aiomqtt.Message:
-        return await anext(self._messages)
-
-    def backlog(self) -> int:
-        """How many messages :meth:`next` returns without waiting for the network."""
-        return len(self._messages) + (self._read is not None and self._read.done())
-
-    async def leftover(self) -> aiomqtt.Message | None:
-        """After the client disconnected: the message an interrupted read took, if any."""
-        read, self._read = self._read, None
-        if read is None:
-            return None
-        try:
-            return await read
-        except aiomqtt.MqttError:
-            return None
 
 
 async def run_bridge(settings: BridgeSettings) -> None:

@@ -2,7 +2,7 @@
 
 Over MQTT 5 (the default) the bridge sends a Maximum Packet Size in its CONNECT; a compliant
 broker then never sends it a larger packet: it drops the message instead (MQTT 5.0 section
-3.1.2.11.4; Mosquitto 2 logs "Dropping too large outgoing PUBLISH"). paho, under aiomqtt, reads
+3.1.2.11.4; Mosquitto 2 logs "Dropping too large outgoing PUBLISH"). paho reads
 a whole packet into memory before anyone can look at its size, so this is the only bound on what
 one publish costs the bridge. Measured with Mosquitto 2.0.11 and no ``message_size_limit``: a
 200 MB publish took a 3.1.1 subscriber to 618 MB peak RSS, an MQTT 5 one stayed at 27 MB.
@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import TypedDict
 
-import aiomqtt
 from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, CleanStartOption
+from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -36,20 +36,21 @@ SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 
 
 class ConnectOptions(TypedDict):
-    """Keyword arguments of ``aiomqtt.Client`` that open the bridge's session."""
+    """How the bridge's paho client opens its session (``protocol`` and ``clean_session`` for
+    the client, the rest for its ``connect``)."""
 
-    protocol: aiomqtt.ProtocolVersion
+    protocol: MQTTProtocolVersion
     clean_session: bool | None
     clean_start: CleanStartOption
     properties: Properties | None
 
 
 def connect_options(settings: BridgeSettings) -> ConnectOptions:
-    """The session options for ``settings``: pass them as ``aiomqtt.Client(..., **options)``."""
+    """The session options for ``settings`` (see :class:`ConnectOptions`)."""
     if not settings.mqtt.mqtt5:
         # No packet size bound in 3.1.1: rely on the broker's message_size_limit.
         return ConnectOptions(
-            protocol=aiomqtt.ProtocolVersion.V311,
+            protocol=MQTTProtocolVersion.MQTTv311,
             clean_session=False,
             clean_start=MQTT_CLEAN_START_FIRST_ONLY,  # paho's default: it refuses others on 3.1.1
             properties=None,
@@ -59,7 +60,7 @@ def connect_options(settings: BridgeSettings) -> ConnectOptions:
     # Without an expiry interval an MQTT 5 session ends with the connection.
     properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
     return ConnectOptions(
-        protocol=aiomqtt.ProtocolVersion.V5,
+        protocol=MQTTProtocolVersion.MQTTv5,
         clean_session=None,  # a 3.1.1 flag: paho refuses it under MQTT 5
         clean_start=False,  # resume the session on every connect, the first one included
         properties=properties,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,9 @@ import psycopg
 from google.protobuf import json_format
 from psycopg.conninfo import conninfo_to_dict
 
+from cloud_bridge.body_json import body_json
 from cloud_bridge.errors import StoreError
+from cloud_bridge.recordings import json_view
 from cloud_bridge.store.change_stream import CHANGE_CHANNEL, NOTIFY_SQL
 from cloud_bridge.store.partitions import KEY_DELETE_CHUNK, DayPartitions, day_of
 from cloud_bridge.store.records import (
@@ -574,8 +575,9 @@ def _incoming_row(ord_: int, accepted: Accepted, received_time_ns: int) -> tuple
     env = accepted.envelope
     topic = accepted.topic
     position = _position(env)
-    # MessageToDict + json.dumps: a third of MessageToJson's time, the same JSON mapping.
-    body = json.dumps(json_format.MessageToDict(env, preserving_proto_field_name=True))
+    # json_format's JSON mapping, in about half its time; a recording chunk's bytes only once,
+    # in the payload
+    body = body_json(json_view(env))
     return (
         ord_,
         env.device_id,

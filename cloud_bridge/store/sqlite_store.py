@@ -18,10 +18,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.descriptor import EnumDescriptor
 
+from cloud_bridge.body_json import body_json
 from cloud_bridge.errors import StoreError
+from cloud_bridge.recordings import json_view
 from cloud_bridge.store.records import (
     BootSequences,
     DeadLetter,
@@ -180,6 +181,11 @@ class SqliteStore(contextlib.AbstractContextManager["SqliteStore", None]):
             # A batch of large messages grows the WAL; without a limit it keeps that size on
             # disk for good. Truncated back to this after each checkpoint.
             self._db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+            # Checkpoint at that size rather than SQLite's 1,000 pages: a batch rewrites about an
+            # index page per device, and each checkpoint copies (and syncs) those pages again.
+            # Measured with 1,000 devices: 2-3 us less CPU, 6-24 us less wall time a message.
+            (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+            self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_SIZE_LIMIT_BYTES // page_size}")
             self._db.executescript(_SCHEMA)
             _add_missing_columns(self._db)
             self._count_dead_letters()
@@ -264,7 +270,9 @@ class SqliteStore(contextlib.AbstractContextManager["SqliteStore", None]):
             received_time_ns,
             int(env.historical),
             accepted.payload,
-            json_format.MessageToJson(env, preserving_proto_field_name=True, indent=None),
+            # json_format.MessageToJson's text, in about half its time; a recording chunk's
+            # bytes only once, in the payload
+            body_json(json_view(env)),
             int(accepted.clock_suspect),
         )
         with self.transaction():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from cloud_bridge.service import BridgeService
 from cloud_bridge.session import SESSION_NEVER_EXPIRES, connect_options
@@ -44,7 +45,7 @@ def test_connect_options_announce_a_packet_limit_and_a_lasting_session(tmp_path:
 
     options = connect_options(settings)
 
-    assert options["protocol"] == aiomqtt.ProtocolVersion.V5
+    assert options["protocol"] == MQTTProtocolVersion.MQTTv5
     assert options["clean_start"] is False
     properties = options["properties"]
     assert properties is not None
@@ -55,7 +56,7 @@ def test_connect_options_announce_a_packet_limit_and_a_lasting_session(tmp_path:
         dataclasses.replace(settings, mqtt=dataclasses.replace(settings.mqtt, mqtt5=False))
     )
     assert (v311["protocol"], v311["clean_session"], v311["properties"]) == (
-        aiomqtt.ProtocolVersion.V311,
+        MQTTProtocolVersion.MQTTv311,
         False,
         None,
     )

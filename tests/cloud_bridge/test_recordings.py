@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,11 @@ def stored(tmp_path: Path) -> tuple[Path, Path, str]:
     with SqliteStore(store_path) as store:
         assert store.store_many((a, 1) for a in accepted) == [True] * len(accepted)
         assert store.store_many((a, 2) for a in accepted[:2]) == [False, False]  # redelivered
+    with closing(sqlite3.connect(store_path)) as db:
+        bodies = [json.loads(b) for (b,) in db.execute("SELECT body_json FROM messages")]
+    assert len(bodies) == len(accepted)
+    # The chunk's bytes are kept once, in the payload: not again as base64 in the JSON.
+    assert all("data" not in b["recording_chunk"] and b["recording_chunk"] for b in bodies)
     config = tmp_path / "bridge.toml"
     config.write_text(f'[mqtt]\nhost = "127.0.0.1"\n[bridge]\nstore = "{store_path}"\n')
     cut = tmp_path / "cut.mcap"
