@@ -13,13 +13,12 @@ import pytest
 from cloud_bridge.service import BridgeService
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.store import SqliteStore
-from firmware_py.cli import main
 from protocols.mqtt_connection import MqttTls
 from tests.cloud_bridge.factories import envelope, topic
 from tests.cloud_bridge.running import running_bridge
 from tests.support.certs import Issued, TestPki
 from tests.support.mosquitto import Broker
-from tests.support.shipped_broker import shipped_mosquitto
+from tests.support.shipped_broker import shipped_mosquitto_for
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.asyncio]
@@ -39,10 +38,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 
 @pytest.fixture
 def tls_broker(tmp_path: Path, pki: TestPki) -> Iterator[Broker]:
-    registry, acl = tmp_path / "devices.toml", tmp_path / "roadgate.acl"
-    registry.write_text(REGISTRY)
-    assert main(["broker", "acl", "--devices", str(registry), "--output", str(acl)]) == 0
-    with shipped_mosquitto(tmp_path, pki, acl) as broker:
+    with shipped_mosquitto_for(tmp_path, pki, REGISTRY) as broker:
         yield broker
 
 

@@ -16,13 +16,12 @@ from edge.identity import DeviceIdentity
 from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
-from firmware_py.cli import main
 from protocols.envelope import decode
 from protocols.mqtt_connection import MqttConnection, MqttTls
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.support.certs import Issued, TestPki
 from tests.support.mosquitto import Broker
-from tests.support.shipped_broker import shipped_mosquitto
+from tests.support.shipped_broker import shipped_mosquitto_for
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.asyncio]
@@ -53,10 +52,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 @pytest.fixture
 def tls_broker(tmp_path: Path, pki: TestPki) -> Iterator[Broker]:
     """The shipped conf, with the ACL `roadgate broker acl` makes from ``REGISTRY``."""
-    registry, acl = tmp_path / "devices.toml", tmp_path / "roadgate.acl"
-    registry.write_text(REGISTRY)
-    assert main(["broker", "acl", "--devices", str(registry), "--output", str(acl)]) == 0
-    with shipped_mosquitto(tmp_path, pki, acl) as broker:
+    with shipped_mosquitto_for(tmp_path, pki, REGISTRY) as broker:
         yield broker
 
 

@@ -34,10 +34,11 @@ from firmware_py.cli.replay import (
     retime_envelope,
 )
 from firmware_py.config.loader import load_box_config
-from protocols.envelope import decode, seal
+from protocols.envelope import decode
 from protocols.errors import ProtocolError
 from protocols.mqtt_connection import MqttConnection
 from protocols.schema.v1 import roadgate_pb2 as pb
+from tests.edge.recording.test_state_feed_recording import state as vehicle_state
 from tests.firmware.test_box_recorder import box_text
 from tests.support.mosquitto import Broker, free_port
 from tests.support.tasks import running
@@ -52,25 +53,7 @@ RECEIVED_AFTER_S = 0.03  # what the vehicle's uplink and the broker took in the 
 
 
 def state(device: str, capture_s: float) -> bytes:
-    geodetic = FRAME.enu_to_geodetic(5.0, -40.0, 0.0)
-    body = pb.VehicleState(
-        position=pb.Position(
-            latitude_deg=float(geodetic.latitude_deg),
-            longitude_deg=float(geodetic.longitude_deg),
-            horizontal_accuracy_m=1.0,
-            fix_quality=pb.FIX_QUALITY_DGNSS,
-        ),
-        speed_mps=10.0,
-    )
-    return seal(
-        body,
-        device_id=device,
-        boot_id="boot-1",
-        sequence=1,
-        capture_time_ns=int(capture_s * 1e9),
-        publish_time_ns=int(capture_s * 1e9) + 5_000_000,
-        clock_source=pb.CLOCK_SOURCE_GNSS,
-    ).SerializeToString()
+    return vehicle_state(device, capture_s, publish_delay_s=0.005)
 
 
 def state_feed(offered: list[CooperativeReport], broker: Broker) -> StateFeed:

@@ -96,3 +96,16 @@ def shipped_mosquitto(workdir: Path, pki: TestPki, acl_file: Path) -> Iterator[B
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def shipped_mosquitto_for(workdir: Path, pki: TestPki, registry_text: str) -> Iterator[Broker]:
+    """``shipped_mosquitto`` with the ACL `roadgate broker acl` makes from a device registry."""
+    from firmware_py.cli import main
+
+    registry, acl = workdir / "devices.toml", workdir / "roadgate.acl"
+    registry.write_text(registry_text)
+    if main(["broker", "acl", "--devices", str(registry), "--output", str(acl)]) != 0:
+        raise RuntimeError(f"roadgate broker acl refused the registry {registry}")
+    with shipped_mosquitto(workdir, pki, acl) as broker:
+        yield broker

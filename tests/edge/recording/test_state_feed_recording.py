@@ -28,7 +28,8 @@ FRAME = LocalFrame.at(34.2237, 108.8906, 400.0)
 ME = DeviceIdentity("rsu-001", "xian", pb.DEVICE_ROLE_ROADSIDE_UNIT)
 
 
-def state(device: str, capture_s: float) -> bytes:
+def state(device: str, capture_s: float, publish_delay_s: float = 0.0) -> bytes:
+    """A sealed vehicle state captured at ``capture_s`` (Unix s), published that much later."""
     geodetic = FRAME.enu_to_geodetic(10.0, -20.0, 0.0)
     body = pb.VehicleState(
         position=pb.Position(
@@ -45,7 +46,7 @@ def state(device: str, capture_s: float) -> bytes:
         boot_id="boot-1",
         sequence=1,
         capture_time_ns=int(capture_s * 1e9),
-        publish_time_ns=int(capture_s * 1e9),
+        publish_time_ns=int((capture_s + publish_delay_s) * 1e9),
         clock_source=pb.CLOCK_SOURCE_GNSS,
     ).SerializeToString()
 
