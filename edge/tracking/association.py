@@ -11,11 +11,7 @@ from edge.assignment import linear_sum_assignment
 from edge.tracking.detections import Detections
 from edge.tracking.kinematics import position_velocity
 from edge.tracking.roles import Association
-from edge.tracking.track_set import FloatArray, IntArray, TrackSet
-
-_NOT_ALLOWED = 1.0e9
-"""The cost of a pair outside the gate: finite (scipy rejects an infeasible matrix), far above
-any gated cost, and filtered out of the answer."""
+from edge.tracking.track_set import BoolArray, FloatArray, IntArray, TrackSet
 
 
 def candidate_pairs(
@@ -110,13 +106,21 @@ class GnnAssociator:
         if n == 0 or m == 0:
             return _nothing_assigned(n, m)
         gate = chi2_2dof_quantile(self.gate_probability)
-        first = np.flatnonzero(tracks.confirmed)
-        second = np.flatnonzero(~tracks.confirmed)
-        t1, d1, shadowed = _assign(tracks, detections, first, np.arange(m, dtype=np.int64), gate)
-        left = _others(m, d1)
-        t2, d2, _ = _assign(tracks, detections, second, left, gate)
+        # The gated pairs of every track with every detection, once for both passes: a pair's
+        # distance does not depend on which others are in the problem.
+        pair_tracks, pair_dets = candidate_pairs(tracks, detections, gate)
+        d2, log_det = mahalanobis_pairs(tracks, detections, pair_tracks, pair_dets)
+        gated = np.flatnonzero(d2 <= gate)  # NaN compares false
+        pairs = _Pairs(pair_tracks[gated], pair_dets[gated], d2[gated], log_det[gated])
+        first = tracks.confirmed[pairs.tracks]
+        confirmed_pairs = pairs.where(first)
+        t1, d1 = _assign(confirmed_pairs, n, m, gate)
+        shadowed = _shadowed(tracks, confirmed_pairs, t1, d1, m, gate)
+        taken = np.zeros(m, np.bool_)
+        taken[d1] = True
+        t2, d2_rows = _assign(pairs.where(~first & ~taken[pairs.detections]), n, m, gate)
         track_rows = np.concatenate((t1, t2))
-        det_rows = np.concatenate((d1, d2))
+        det_rows = np.concatenate((d1, d2_rows))
         order = np.argsort(track_rows)
         track_rows, det_rows = track_rows[order], det_rows[order]
         return Association(
@@ -124,104 +128,109 @@ class GnnAssociator:
             detection_rows=det_rows,
             unassigned_tracks=_others(n, track_rows),
             unassigned_detections=_others(m, det_rows),
-            shadowed_tracks=np.sort(shadowed),
+            shadowed_tracks=shadowed,
         )
 
 
-def _assign(
-    tracks: TrackSet, detections: Detections, rows: IntArray, cols: IntArray, gate: float
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Assign the detections at ``cols`` to the tracks at ``rows``; return (track rows,
-    detection rows) of the pairs made, and the rows of the tracks left without a detection
-    though one in their gate went to another track (shadowed)."""
-    none = np.empty(0, np.int64)
-    if rows.size == 0 or cols.size == 0:
-        return none, none.copy(), none.copy()
-    sub_tracks, sub_dets = tracks.select(rows), detections.select_rows(cols)
-    pair_tracks, pair_dets = candidate_pairs(sub_tracks, sub_dets, gate)
-    d2, log_det = mahalanobis_pairs(sub_tracks, sub_dets, pair_tracks, pair_dets)
-    gated = d2 <= gate  # NaN compares false
-    if not gated.any():
-        return none, none.copy(), none.copy()
-    # Solve only over the tracks and detections that have a gated pair: far detections
-    # (or clutter) never enter the matrix.
-    pt, pd = pair_tracks[gated], pair_dets[gated]
-    cost_of_pair = (d2 + log_det)[gated]
-    t_rows, t_of = _unique_sorted(pt)  # pairs come grouped by track, in track order
-    d_cols, d_of = _unique_rows(pd, cols.size)
-    k, c = t_rows.size, d_cols.size
-    # Each track also has a column of its own meaning "missed", at the gate's cost (with the
-    # smallest ln det S of its pairs, so the comparison is on d^2).
-    miss = np.full(k, np.inf)
-    np.minimum.at(miss, t_of, log_det[gated])
-    taker = np.full(c, -1, np.int64)  # the local track each detection went to
+@dataclass(frozen=True, slots=True)
+class _Pairs:
+    """Gated pairs, grouped by track in ascending track row: their track and detection rows,
+    squared Mahalanobis distance and ln det S."""
+
+    tracks: IntArray
+    detections: IntArray
+    d2: FloatArray
+    log_det: FloatArray
+
+    def where(self, mask: BoolArray) -> _Pairs:
+        rows = np.flatnonzero(mask)
+        return _Pairs(
+            self.tracks.take(rows),
+            self.detections.take(rows),
+            self.d2.take(rows),
+            self.log_det.take(rows),
+        )
+
+
+def _assign(pairs: _Pairs, n: int, m: int, gate: float) -> tuple[IntArray, IntArray]:
+    """Assign globally over the gated ``pairs`` (of ``n`` tracks, ``m`` detections); return
+    (track rows, detection rows) of the pairs made. Only the tracks and detections with a
+    gated pair enter the problem: far detections (or clutter) never do."""
+    pt, pd = pairs.tracks, pairs.detections
+    taker = np.full(m, -1, np.int64)  # the track each detection went to
     # A pair alone in its gates (its track has no other detection, its detection no other
     # track) is its own problem, solved: it is taken. Most pairs are, in all but a crowd, so
     # the solver sees only the tangled rest.
-    alone = (np.bincount(t_of, minlength=k)[t_of] == 1) & (
-        np.bincount(d_of, minlength=c)[d_of] == 1
+    alone = (np.bincount(pt, minlength=n).take(pt) == 1) & (
+        np.bincount(pd, minlength=m).take(pd) == 1
     )
-    taker[d_of[alone]] = t_of[alone]
-    tangled = ~alone
-    if tangled.any():
-        rt, rt_of = _unique_sorted(t_of[tangled])
-        rd, rd_of = _unique_rows(d_of[tangled], c)
-        kk, cc = rt.size, rd.size
-        cost = np.full((kk, cc + kk), _NOT_ALLOWED)
-        cost[rt_of, rd_of] = cost_of_pair[tangled]
-        cost[np.arange(kk), cc + np.arange(kk)] = gate + miss[rt]
+    taker[pd[alone]] = pt[alone]
+    tangled = np.flatnonzero(~alone)
+    if tangled.size:
+        rt, rt_of, starts = _unique_sorted(pt.take(tangled))
+        rd, rd_of = _unique_rows(pd.take(tangled), m)
+        log_det = pairs.log_det.take(tangled)
+        # Leaving a track missed costs as much as a pair on the gate's edge (with the smallest
+        # ln det S of its pairs, so the comparison is on d^2). A tangled track's pairs are all
+        # tangled, and they come in a run.
+        miss = np.minimum.reduceat(log_det, starts)
+        # Each pair costs what it saves over its track's miss (negative when worth taking);
+        # a pair that saves nothing is as good as no pair, 0. Then no track needs a "missed"
+        # column of its own: a track given a 0 is missed, and the optimum over the gated pairs
+        # is the same, at half the matrix (the solver's time grows with its area).
+        saving = pairs.d2.take(tangled) + log_det
+        saving -= gate + miss.take(rt_of)
+        cost = np.zeros((rt.size, rd.size))
+        cost[rt_of, rd_of] = np.minimum(saving, 0.0)
         r, col = linear_sum_assignment(cost)
-        ok = col < cc  # else its own "missed" column
-        ok[ok] = cost[r[ok], col[ok]] < _NOT_ALLOWED
+        ok = cost[r, col] < 0.0
         taker[rd[col[ok]]] = rt[r[ok]]
     made = np.flatnonzero(taker >= 0)
-    return (
-        rows[t_rows[taker[made]]].astype(np.int64),
-        cols[d_cols[made]].astype(np.int64),
-        rows[t_rows[_shadowed(sub_tracks, t_rows, t_of, taker[d_of], gate)]].astype(np.int64),
-    )
+    return taker[made], made
 
 
 def _shadowed(
-    tracks: TrackSet, t_rows: IntArray, t_of: IntArray, taker: IntArray, gate: float
+    tracks: TrackSet, pairs: _Pairs, track_rows: IntArray, det_rows: IntArray, m: int, gate: float
 ) -> IntArray:
-    """Return the (local) rows of the tracks left unassigned though a gated detection went to
-    another track moving differently: their velocities apart by more than the gate (squared
-    Mahalanobis distance of the difference). Two objects crossing too near to be resolved;
-    a track on the same object as the one that took the detection (a duplicate) moves alike
-    and is not shadowed, so it is deleted as usual.
+    """Return the rows (ascending) of the tracks left unassigned though a gated detection
+    went to another track moving differently: their velocities apart by more than the gate
+    (squared Mahalanobis distance of the difference). Two objects crossing too near to be
+    resolved; a track on the same object as the one that took the detection (a duplicate)
+    moves alike and is not shadowed, so it is deleted as usual.
 
-    ``t_of`` [p] is the local track of gated pair p, ``taker`` [p] the local track its
-    detection went to (-1: none).
+    ``pairs``: the gated pairs of the assignment that made (``track_rows``, ``det_rows``).
     """
-    hit = np.zeros(t_rows.size, np.bool_)
-    hit[taker[taker >= 0]] = True
-    candidate = (taker >= 0) & ~hit[t_of]
-    if not candidate.any():
+    taker = np.full(m, -1, np.int64)  # the track each detection went to
+    taker[det_rows] = track_rows
+    hit = np.zeros(len(tracks), np.bool_)
+    hit[track_rows] = True
+    pair_taker = taker.take(pairs.detections)
+    candidate = np.flatnonzero((pair_taker >= 0) & ~hit.take(pairs.tracks))
+    if candidate.size == 0:
         return np.empty(0, np.int64)
-    b, a = t_rows[t_of[candidate]], t_rows[taker[candidate]]
-    states, covs = position_velocity(
-        tracks.means[np.concatenate((b, a))], tracks.covariances[np.concatenate((b, a))]
-    )
+    b, a = pairs.tracks.take(candidate), pair_taker.take(candidate)
+    both = np.concatenate((b, a))
+    states, covs = position_velocity(tracks.means.take(both, axis=0), tracks.covariances[both])
     n = b.size
     dv = states[:n, 2:] - states[n:, 2:]
     s = covs[:n, 2:, 2:] + covs[n:, 2:, 2:]
     sxx, sxy, syy = s[:, 0, 0], s[:, 0, 1], s[:, 1, 1]
     vx, vy = dv[:, 0], dv[:, 1]
     d2 = (syy * vx * vx - 2.0 * sxy * vx * vy + sxx * vy * vy) / (sxx * syy - sxy * sxy)
-    return np.unique(t_of[candidate][d2 > gate]).astype(np.int64)
+    shadowed = np.zeros(len(tracks), np.bool_)  # a mask, not np.unique's sort
+    shadowed[b[d2 > gate]] = True
+    return np.flatnonzero(shadowed).astype(np.int64, copy=False)
 
 
-def _unique_sorted(values: IntArray) -> tuple[IntArray, IntArray]:
+def _unique_sorted(values: IntArray) -> tuple[IntArray, IntArray, IntArray]:
     """``np.unique(values, return_inverse=True)`` for ``values`` already in ascending order,
-    without the sort."""
-    if values.size == 0:
-        return values.copy(), values.copy()
+    without the sort, and where each value's run starts."""
     starts = np.empty(values.size, np.bool_)
     starts[0] = True
     np.not_equal(values[1:], values[:-1], out=starts[1:])
     inverse = np.cumsum(starts) - 1
-    return values[starts], inverse.astype(np.int64)
+    first = np.flatnonzero(starts)
+    return values.take(first), inverse.astype(np.int64), first
 
 
 def _unique_rows(values: IntArray, size: int) -> tuple[IntArray, IntArray]:

@@ -184,12 +184,18 @@ def _two_point_state(
     return positions, position_covs, velocities, velocity_covs
 
 
+_BITS_OF_BYTE = np.array([bin(b).count("1") for b in range(256)], np.int64)
+"""The number of set bits in each byte value."""
+
+
 def _popcount(bits: IntArray, width: int) -> IntArray:
     """Return the number of set bits among the low ``width`` bits of each of ``bits``.
 
-    A loop over bit positions, not tracks (``np.bitwise_count`` needs numpy 2).
+    A table lookup per byte, not a loop over bit positions (``np.bitwise_count`` needs
+    numpy 2): one byte covers the usual n <= 8.
     """
-    count = np.zeros(bits.shape, np.int64)
-    for k in range(width):
-        count += (bits >> k) & 1
+    low = bits & ((1 << width) - 1)
+    count = _BITS_OF_BYTE.take(low & 0xFF)
+    for shift in range(8, width, 8):
+        count += _BITS_OF_BYTE.take((low >> shift) & 0xFF)
     return count

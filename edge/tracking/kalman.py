@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.tracking.motion_models import wrap_angle
+from edge.tracking.motion_models import ConstantVelocity, wrap_angle
 from edge.tracking.roles import MotionModel
 from edge.tracking.track_set import FloatArray, TrackSet
 
@@ -43,9 +43,12 @@ class KalmanPredictor:
         if len(tracks) == 0:
             return tracks
         dt = np.maximum(time_s - tracks.time_s, 0.0)
-        means, f = self.model.transition(tracks.means, dt)
-        q = self.model.process_noise(tracks.means, dt)
-        covs = symmetric(f @ tracks.covariances @ f.transpose(0, 2, 1) + q)
+        if isinstance(self.model, ConstantVelocity):
+            means, covs = self.model.propagate(tracks.means, tracks.covariances, dt)
+        else:
+            means, f = self.model.transition(tracks.means, dt)
+            q = self.model.process_noise(tracks.means, dt)
+            covs = symmetric(f @ tracks.covariances @ f.transpose(0, 2, 1) + q)
         later = np.maximum(tracks.time_s, time_s)
         return tracks.replace(means=means, covariances=covs, time_s=later)
 
@@ -65,15 +68,28 @@ class KalmanUpdater:
         ``covariances`` (K, 2, 2), in the Joseph form (keeps P symmetric positive definite)."""
         if len(tracks) == 0:
             return tracks
-        p = tracks.covariances
-        d = tracks.dim
-        s_inv, _ = inverse_2x2(p[:, :2, :2] + covariances)
-        gain = p[:, :, :2] @ s_inv  # (K, d, 2)
+        # Worked with the track axis last, (d, d, K): each elementwise pass below is then one
+        # long loop, not K loops of d. With H picking (x, y) every product has an inner
+        # dimension of 2, written out as columns instead of a stack of small matmuls.
+        p = np.ascontiguousarray(tracks.covariances.transpose(1, 2, 0))
+        r = covariances.transpose(1, 2, 0)
+        s00, s01 = p[0, 0] + r[0, 0], p[0, 1] + r[0, 1]  # S = H P H^T + R
+        s10, s11 = p[1, 0] + r[1, 0], p[1, 1] + r[1, 1]
+        det = s00 * s11 - s01 * s10
+        i00, i01, i10, i11 = s11 / det, -s01 / det, -s10 / det, s00 / det  # S^-1
+        # The gain K = P H^T S^-1, as its two columns k0, k1 (d, K).
+        k0 = p[:, 0] * i00 + p[:, 1] * i10
+        k1 = p[:, 0] * i01 + p[:, 1] * i11
         innovation = positions - tracks.means[:, :2]
-        means = tracks.means + np.einsum("kij,kj->ki", gain, innovation)
-        i_kh = np.broadcast_to(np.eye(d), p.shape).copy()
-        i_kh[:, :, :2] -= gain
-        covs = i_kh @ p @ i_kh.transpose(0, 2, 1) + gain @ covariances @ gain.transpose(0, 2, 1)
+        means = tracks.means + (k0 * innovation[:, 0] + k1 * innovation[:, 1]).T
+        # Joseph form (I - KH) P (I - KH)^T + K R K^T, one side at a time.
+        left = p - k0[:, None] * p[0] - k1[:, None] * p[1]
+        covs = left - left[:, :1] * k0 - left[:, 1:2] * k1
+        kr0 = k0 * r[0, 0] + k1 * r[1, 0]  # the columns of K R
+        kr1 = k0 * r[0, 1] + k1 * r[1, 1]
+        covs += kr0[:, None] * k0
+        covs += kr1[:, None] * k1
+        covs = 0.5 * (covs + covs.transpose(1, 0, 2))  # exactly symmetric (rounding drifts it)
         if self.angle_index is not None:
             means[:, self.angle_index] = wrap_angle(means[:, self.angle_index])
-        return tracks.replace(means=means, covariances=symmetric(covs))
+        return tracks.replace(means=means, covariances=covs.transpose(2, 0, 1))

@@ -125,3 +125,29 @@ def test_a_tentative_track_cannot_take_a_confirmed_tracks_detection() -> None:
     assert a.track_rows.tolist() == [0]
     assert a.detection_rows.tolist() == [0]
     assert a.shadowed_tracks.tolist() == []
+
+
+def test_a_tangle_of_six_confirmed_tracks_gets_the_cheapest_assignment() -> None:
+    # Six tracks and six detections in a 5 m square: every gate holds several detections, so
+    # the solver (not the pairs alone in their gates) decides; the optimum, by brute force.
+    rng = np.random.default_rng(23)
+    associator = GnnAssociator(0.999)
+    gate = chi2_2dof_quantile(0.999)
+    for _ in range(10):
+        tracks = confirmed(tracks_at([tuple(p) for p in rng.uniform(0, 5, (6, 2))], var=0.5))
+        dets = Detections.from_positions(rng.uniform(0, 5, (6, 2)), 0.7)
+        d2, log_det = all_pairs(tracks, dets)
+        cost = d2 + log_det
+        gated = d2 <= gate
+        miss = np.where(gated.any(axis=1), gate + np.where(gated, log_det, np.inf).min(axis=1), 0)
+        best = min(
+            sum(min(cost[i, j], miss[i]) if gated[i, j] else miss[i] for i, j in enumerate(perm))
+            for perm in itertools.permutations(range(6))
+        )
+        a = associator.associate(tracks, dets)
+        unassigned = np.ones(6, np.bool_)
+        unassigned[a.track_rows] = False
+        got = cost[a.track_rows, a.detection_rows].sum() + miss[unassigned].sum()
+        assert got == pytest.approx(best)
+        assert np.all(d2[a.track_rows, a.detection_rows] <= gate)
+        assert len(set(a.detection_rows.tolist())) == a.detection_rows.size

@@ -56,3 +56,12 @@ def test_without_a_prior_the_velocity_is_the_pairs_difference() -> None:
 def test_a_velocity_prior_must_be_positive() -> None:
     with pytest.raises(ValueError, match="velocity_prior"):
         MOfNSettings(velocity_prior_std_m_s=0.0)
+
+
+@pytest.mark.parametrize("width", [1, 4, 8, 9, 17, 62])
+def test_hits_are_counted_in_the_latest_width_cycles_only(width: int) -> None:
+    from edge.tracking.initiation import _popcount
+
+    bits = np.random.default_rng(width).integers(0, 1 << 62, 500, dtype=np.int64)
+    expected = [bin(int(b) & ((1 << width) - 1)).count("1") for b in bits]
+    assert _popcount(bits, width).tolist() == expected

@@ -86,3 +86,19 @@ def test_an_empty_track_set_passes_through() -> None:
     empty = TrackSet.empty(4)
     assert len(KalmanPredictor(ConstantVelocity()).predict(empty, 1.0)) == 0
     assert len(KalmanUpdater().update(empty, np.empty((0, 2)), np.empty((0, 2, 2)))) == 0
+
+
+@pytest.mark.parametrize("d", [4, 5])
+def test_covariances_come_out_exactly_symmetric(d: int) -> None:
+    # The written-out products round differently on either side of the diagonal; the
+    # predictor and updater must still hand on exactly symmetric matrices.
+    rng = np.random.default_rng(RNG_SEED + 10 + d)
+    tracks = random_tracks(rng, 70, d)
+    model = ConstantVelocity() if d == 4 else ConstantTurnRate()
+    predicted = KalmanPredictor(model).predict(tracks, 0.3)
+    z = predicted.means[:, :2] + rng.normal(scale=2.0, size=(70, 2))
+    updated = KalmanUpdater(angle_index=3 if d == 5 else None).update(
+        predicted, z, random_covariances(rng, 70, 2)
+    )
+    for covs in (predicted.covariances, updated.covariances):
+        assert np.array_equal(covs, covs.transpose(0, 2, 1))
