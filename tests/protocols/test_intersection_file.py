@@ -394,7 +394,10 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
     base = draw(st.sampled_from(["example", "minimal"]))
     data = copy.deepcopy(EXAMPLE_DATA if base == "example" else minimal())
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(paths(data)))
+        choices = paths(data)
+        if not choices:  # an earlier mutation left nothing to mutate (a single key replaced)
+            break
+        path = draw(st.sampled_from(choices))
         if draw(st.booleans()) and isinstance(path[-1], str):
             path = (*path[:-1], draw(st.sampled_from(["id", "lane", "node", "kind", "x"])))
             parent: Any = data
