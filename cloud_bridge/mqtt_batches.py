@@ -1,24 +1,20 @@
-"""The bridge's MQTT connection: paho-mqtt driven by the asyncio loop, handing messages over in
-batches.
+"""The bridge's MQTT connection: paho-mqtt driven by the asyncio loop (``hal.net.paho_loop``),
+handing messages over in batches.
 
-paho parses the packets and keeps the session (CONNECT options, TLS, keepalive, the QoS flows);
-the event loop drives its socket with ``add_reader``/``add_writer``, as aiomqtt does. What
-differs from aiomqtt is the hand-over: ``on_message`` appends a small copy of paho's message to
-a list and the consumer takes a batch at a time, so a message costs no future, task or queue
-operation of its own. The list is bounded: at ``max_queued`` messages the socket is not read
-any more until the consumer has taken some (the broker's inflight window and TCP hold the
-rest), so memory stays bounded however far behind the store falls. (Under aiomqtt a backlog
-piled up in its unbounded queue, and the garbage collector kept scanning it: with the per-message
-futures, that cost the bridge about half of its messages per CPU second.)
+``on_message`` appends a small copy of paho's message to a list and the consumer takes a batch
+at a time, so a message costs no future, task or queue operation of its own. The list is
+bounded: at ``max_queued`` messages the socket is not read any more until the consumer has
+taken some (the broker's inflight window and TCP hold the rest), so memory stays bounded however
+far behind the store falls. (Under aiomqtt a backlog piled up in its unbounded queue, and the
+garbage collector kept scanning it: with the per-message futures, that cost the bridge about
+half of its messages per CPU second.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,10 +23,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.session import connect_options
 from cloud_bridge.settings import BridgeSettings
+from hal.net.paho_loop import PahoLoop
 from protocols.mqtt_connection import BRIDGE_CLIENT_ID
-
-if TYPE_CHECKING:
-    from paho.mqtt.client import SocketLike
 
 
 class Message(NamedTuple):
@@ -83,18 +77,12 @@ class MqttBatches:
         self._bounded = False
         self._queue: list[Message] = []
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         self._waiter: asyncio.Future[None] | None = None
         # Resolved (never with an exception) when the CONNACK comes or the link goes down.
         self._connected: asyncio.Future[None] = self._loop.create_future()
         self._gone: asyncio.Future[None] = self._loop.create_future()
         self._subacks: dict[int, asyncio.Future[list[ReasonCode] | None]] = {}
         self._down: str | None = None
-        self._fd: int | None = None
-        self._sock: SocketLike | None = None
-        self._reading = False
-        self._closed = False
-        self._misc: asyncio.Task[None] | None = None
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self._mqtt.client_id or BRIDGE_CLIENT_ID,
@@ -109,17 +97,16 @@ class MqttBatches:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_socket_register_write
-        client.on_socket_unregister_write = self._on_socket_unregister_write
         self._client = client
+        self._socket = PahoLoop(
+            client, on_readable=self._read, on_broken=self._link_down, name="bridge-mqtt"
+        )
 
     async def connect(self) -> None:
         """Connect and wait for the broker's CONNACK. Raises ``LinkError``."""
         try:
             # paho's connect blocks: name lookup, TCP and TLS handshakes, loading certificates.
-            await self._loop.run_in_executor(None, self._connect_blocking)
+            await self._socket.run_blocking(self._connect_blocking)
         except (OSError, ValueError) as err:
             raise LinkError(str(err) or type(err).__name__) from err
         await self._until(self._connected, "no CONNACK")
@@ -182,8 +169,8 @@ class MqttBatches:
         queue = self._queue
         batch = queue[:limit]
         del queue[:limit]
-        if not self._reading and len(queue) < self._max_queued:
-            self._start_reading()
+        if not self._socket.reading and len(queue) < self._max_queued and self._down is None:
+            self._socket.start_reading()
         return batch
 
     def ack(self, messages: list[Message]) -> None:
@@ -201,89 +188,36 @@ class MqttBatches:
         """Disconnect cleanly (what is queued to send goes first, PUBACKs included), or just
         drop the socket after ``CALL_TIMEOUT_S``. Safe to call twice."""
         try:
-            if self._sock is not None and self._down is None:
+            if self._socket.has_socket and self._down is None:
                 self._client.disconnect()
                 await asyncio.wait_for(asyncio.shield(self._gone), CALL_TIMEOUT_S)
         except TimeoutError:
             pass
         finally:
-            self._closed = True
-            self._drop_socket()
-
-    # The event loop's side: reading, writing, keepalive.
+            self._socket.drop()
 
     def _read(self) -> None:
-        """Read what the socket holds (up to ``READS_PER_WAKE`` packets or a full queue)."""
+        """Read what the socket holds (up to ``READS_PER_WAKE`` packets or a full queue).
+        Raises what the socket raises (the link is then broken)."""
         client = self._client
         queue = self._queue
-        try:
-            for _ in range(READS_PER_WAKE):
-                before = len(queue)
-                if client.loop_read() != paho.MQTT_ERR_SUCCESS:
-                    break  # paho closed the socket and called on_disconnect
-                if len(queue) >= self._max_queued and self._bounded:
-                    self._stop_reading()
-                    break
-                # No message: nothing left to read (or a packet of another kind; the loop calls
-                # again while the socket is readable), unless TLS holds decrypted bytes.
-                if len(queue) == before and not self._tls_pending():
-                    break
-            else:
-                if self._tls_pending():
-                    self._loop.call_soon(self._read_if_reading)
-        except Exception as err:  # paho raises what the socket raises: the link is broken
-            self._link_down(f"connection lost: {err!r}")
-            self._drop_socket()
+        sock = self._socket
+        for _ in range(READS_PER_WAKE):
+            before = len(queue)
+            if client.loop_read() != paho.MQTT_ERR_SUCCESS:
+                break  # paho closed the socket and called on_disconnect
+            if len(queue) >= self._max_queued and self._bounded:
+                sock.stop_reading()
+                break
+            # No message: nothing left to read (or a packet of another kind; the loop calls
+            # again while the socket is readable), unless TLS holds decrypted bytes.
+            if len(queue) == before and not sock.tls_pending():
+                break
+        else:
+            if sock.tls_pending():
+                sock.read_soon()
         if queue and self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-
-    def _read_if_reading(self) -> None:
-        if self._reading:
-            self._read()
-
-    def _tls_pending(self) -> bool:
-        # Decrypted bytes waiting in the TLS object leave the socket unreadable: read them now.
-        pending: Callable[[], int] | None = getattr(self._sock, "pending", None)
-        return pending is not None and pending() > 0
-
-    def _start_reading(self) -> None:
-        if self._fd is None or self._down is not None:
-            return
-        self._reading = True
-        self._loop.add_reader(self._fd, self._read)
-        if self._tls_pending():
-            self._loop.call_soon(self._read_if_reading)
-
-    def _stop_reading(self) -> None:
-        if self._reading and self._fd is not None:
-            self._loop.remove_reader(self._fd)
-        self._reading = False
-
-    def _write(self) -> None:
-        try:
-            self._client.loop_write()
-        except Exception as err:  # as in _read
-            self._link_down(f"connection lost: {err!r}")
-            self._drop_socket()
-
-    async def _keepalive(self) -> None:
-        # paho pings when due, and closes a link whose ping went unanswered.
-        while True:
-            if self._client.loop_misc() != paho.MQTT_ERR_SUCCESS:
-                return
-            await asyncio.sleep(1.0)
-
-    def _drop_socket(self) -> None:
-        """Stop watching and close the socket (paho's own close does the same when it can)."""
-        self._stop_reading()
-        if self._fd is not None:
-            self._loop.remove_writer(self._fd)
-            self._fd = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        if self._misc is not None:
-            self._misc.cancel()
 
     def _link_down(self, reason: str) -> None:
         """Record why the link is gone (the first reason) and wake whoever waits on it."""
@@ -293,52 +227,7 @@ class MqttBatches:
             if future is not None and not future.done():
                 future.set_result(None)
 
-    def _on_loop(self, callback: Callable[..., object], *args: object) -> None:
-        # paho calls some callbacks from connect(), which runs on an executor thread.
-        if threading.get_ident() == self._loop_thread:
-            callback(*args)
-        else:
-            self._loop.call_soon_threadsafe(callback, *args)
-
     # paho's callbacks.
-
-    def _on_socket_open(self, _client: paho.Client, _userdata: object, sock: Any) -> None:
-        self._on_loop(self._opened, sock)
-
-    def _opened(self, sock: SocketLike) -> None:
-        self._sock = sock
-        self._fd = sock.fileno()
-        if self._closed:  # closed while connect() was still running on its thread
-            self._drop_socket()
-            return
-        self._start_reading()
-        self._misc = self._loop.create_task(self._keepalive(), name="bridge-mqtt-keepalive")
-
-    def _on_socket_close(self, _client: paho.Client, _userdata: object, _sock: Any) -> None:
-        self._on_loop(self._closed_by_paho)
-
-    def _closed_by_paho(self) -> None:
-        self._stop_reading()
-        if self._fd is not None:
-            self._loop.remove_writer(self._fd)
-        self._fd = None
-        self._sock = None  # paho closes it
-        if self._misc is not None:
-            self._misc.cancel()
-
-    def _on_socket_register_write(self, _client: paho.Client, _u: object, _sock: Any) -> None:
-        self._on_loop(self._watch_writable)
-
-    def _watch_writable(self) -> None:
-        if self._fd is not None:
-            self._loop.add_writer(self._fd, self._write)
-
-    def _on_socket_unregister_write(self, _client: paho.Client, _u: object, _sock: Any) -> None:
-        self._on_loop(self._unwatch_writable)
-
-    def _unwatch_writable(self) -> None:
-        if self._fd is not None:
-            self._loop.remove_writer(self._fd)
 
     def _on_connect(
         self,

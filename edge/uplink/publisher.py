@@ -19,14 +19,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
-import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict
+from typing import NamedTuple
 
-import aiomqtt
 from google.protobuf.message import Message
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -36,6 +33,7 @@ from edge.errors import UplinkError
 from edge.fault_events import FaultEvents
 from edge.identity import DeviceIdentity
 from edge.uplink.latency import LatencyHistogram
+from edge.uplink.mqtt_link import LinkLostError, MqttLink, Will
 from edge.uplink.outbox import OutboxEntry, SqliteOutbox
 from edge.uplink.session_takeover import SessionTakeover
 from edge.uplink.settings import EXPIRING_STREAMS, PRIORITY, UplinkSettings
@@ -97,6 +95,7 @@ class UplinkPublisher:
         self.publish_latency = LatencyHistogram()
         self.connected = asyncio.Event()
         self._downlink: Callable[[bytes], Awaitable[None]] | None = None
+        self._window: _Window | None = None  # the connection's messages in flight
         # Another box with this client id: counted, logged and published once, slowed down.
         self.takeover = SessionTakeover(
             settings.mqtt.client_id or identity.device_id,
@@ -165,26 +164,26 @@ class UplinkPublisher:
         backoff = self.settings.mqtt.backoff(Jitter.FULL)
         lost_logged = False
         while True:
+            link = self._link()
             try:
-                async with self._client() as client:
-                    await self._publish_status(client, pb.LIVENESS_ONLINE, "started")
-                    # Only now: a broker closing the connection during the birth makes aiomqtt
-                    # time out instead, and that is no connection made, short or long.
-                    self.takeover.connected()
-                    if lost_logged:
-                        # What waited out the outage is backlog: sent in order, marked historical.
-                        self._backlog_up_to = self.outbox.max_id()
-                    self.connected.set()
-                    if lost_logged and not self.takeover.active:
-                        log.info("%s: uplink recovered", self.identity.device_id)
-                    lost_logged = False
-                    backoff.reset()
-                    try:
-                        await self._session(client)
-                    except asyncio.CancelledError:
-                        await self._say_goodbye(client)
-                        raise
-            except aiomqtt.MqttError as err:
+                await link.connect()
+                await self._publish_status(link, pb.LIVENESS_ONLINE, "started")
+                # Only now: a connection closed during the birth is no connection made.
+                self.takeover.connected()
+                if lost_logged:
+                    # What waited out the outage is backlog: sent in order, marked historical.
+                    self._backlog_up_to = self.outbox.max_id()
+                self.connected.set()
+                if lost_logged and not self.takeover.active:
+                    log.info("%s: uplink recovered", self.identity.device_id)
+                lost_logged = False
+                backoff.reset()
+                try:
+                    await self._session(link)
+                except asyncio.CancelledError:
+                    await self._say_goodbye(link)
+                    raise
+            except LinkLostError as err:
                 self.connected.clear()
                 wait = self.takeover.lost(err)  # None unless another client took the session
                 if not lost_logged and wait is None:
@@ -196,40 +195,23 @@ class UplinkPublisher:
                         err,
                     )
                 lost_logged = True
+                link.abort()  # no DISCONNECT: the broker publishes the will
                 await asyncio.sleep(backoff.next_delay() if wait is None else wait)
             finally:
+                await link.close()
                 self.outbox.commit()
 
-    def _client(self) -> aiomqtt.Client:
-        client = self._new_client()
-        # A whole batch is in flight by design: don't warn about "pending publish calls".
-        client.pending_calls_threshold = WINDOW * 2
-        return client
-
-    def _new_client(self) -> aiomqtt.Client:
-        will = aiomqtt.Will(
+    def _link(self) -> MqttLink:
+        will = Will(
             self.identity.topic(Stream.STATUS),
             self._status_envelope(pb.LIVENESS_LOST, "connection lost").SerializeToString(),
-            qos=1,
-            retain=True,
         )
-        mqtt = self.settings.mqtt
-        return aiomqtt.Client(
-            mqtt.host,
-            mqtt.port,
-            identifier=mqtt.client_id or self.identity.device_id,
-            username=mqtt.username,
-            password=mqtt.password,
-            tls_params=None if mqtt.tls is None else aiomqtt.TLSParameters(**asdict(mqtt.tls)),
-            keepalive=mqtt.keepalive_s,
-            timeout=self.settings.ack_timeout_s,
-            protocol=aiomqtt.ProtocolVersion.V5 if mqtt.mqtt5 else None,
-            # Enough QoS 1 messages in flight to cover a batch: throughput is not bound by the
-            # round trip (20 is paho's default).
-            max_inflight_messages=WINDOW * 2,
+        return MqttLink(
+            self.settings.mqtt,
+            client_id=self.settings.mqtt.client_id or self.identity.device_id,
             will=will,
-            # Nagle's algorithm holds small QoS 0 messages back by tens of milliseconds.
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            timeout_s=self.settings.ack_timeout_s,
+            on_delivered=self._delivered,
         )
 
     def receive_commands(self, handler: Callable[[bytes], Awaitable[None]]) -> None:
@@ -237,102 +219,108 @@ class UplinkPublisher:
         ``handler`` with each payload, one at a time; call before ``run``."""
         self._downlink = handler
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        """Publish, and notice a lost connection even while there is nothing to publish."""
+    async def _session(self, link: MqttLink) -> None:
+        """Publish, and run the command downlink beside it, until the link goes down."""
         if self._downlink is not None:
-            await client.subscribe(self._topics[Stream.CMD], qos=1)
+            await link.subscribe(self._topics[Stream.CMD], qos=1)
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._drain(client), name="uplink-drain")
-                tasks.create_task(self._watch_connection(client), name="uplink-watch")
+                tasks.create_task(self._drain(link), name="uplink-drain")
+                # A lost connection ends the drain even while it has nothing to send.
+                tasks.create_task(link.wait_down(), name="uplink-watch")
+                if self._downlink is not None:
+                    tasks.create_task(self._commands(link, self._downlink), name="uplink-cmd")
         except BaseExceptionGroup as group:
-            lost = group.subgroup(aiomqtt.MqttError)
+            lost = group.subgroup(LinkLostError)
             if lost is None:
                 raise
-            # Its cause is the broker's reason (a takeover's 0x8E): kept, the group is not.
+            # Its cause is kept (the broker's reason travels in the error itself).
             error = lost.exceptions[0]
             raise error from error.__cause__
 
-    async def _watch_connection(self, client: aiomqtt.Client) -> None:
-        # aiomqtt's message iterator raises MqttError when the connection drops; a publisher
-        # waiting for work would otherwise only find out at its next publish.
-        async for message in client.messages:
-            # The only subscription is the command downlink (when receive_commands was called).
-            if self._downlink is not None and isinstance(message.payload, bytes | bytearray):
-                await self._downlink(bytes(message.payload))
+    async def _commands(self, link: MqttLink, handler: Callable[[bytes], Awaitable[None]]) -> None:
+        while True:
+            await handler(await link.next_message())
 
-    async def _drain(self, client: aiomqtt.Client) -> None:
+    async def _drain(self, link: MqttLink) -> None:
         """Keep up to ``WINDOW`` messages in flight; each leaves the outbox when acknowledged.
 
         A sliding window rather than batch after batch: the link never idles waiting for the
         slowest acknowledgement of a batch. paho sends in call order, so each stream stays in
         order; rows are taken by priority, then age, so a new safety event is next in line.
         This loop wakes only when there is something to send (or the window has room again):
-        each send takes itself out of the outbox when acknowledged, so at steady rates a
-        message costs the event loop little more than its own send.
+        an acknowledgement is one call of ``_delivered``, so at steady rates a message costs
+        the event loop little more than its own send.
         """
         window = _Window(self.settings.ack_timeout_s, self._work)
+        self._window = window
         self._unsent = True  # what was in flight on the last connection goes again
         try:
             while True:
                 self._work.clear()
                 window.check()
+                if link.down is not None:
+                    raise link.down
                 if self._unsent and len(window) <= WINDOW // 2:
                     # Commit first: a message goes out only once it is on disk (or, when the
                     # disk refuses it, held in memory: sending it beats keeping it).
                     self.outbox.commit()
-                    self._refill(client, window)
+                    self._refill(link, window)
                 await self._work.wait()
         finally:
-            if self._ack_commit is not None:
+            self._window = None
+            if self._ack_commit is not None:  # run() commits when the session ends
                 self._ack_commit.cancel()
                 self._ack_commit = None
-            await window.close()
+            window.close()
 
-    def _refill(self, client: aiomqtt.Client, window: _Window) -> None:
+    def _refill(self, link: MqttLink, window: _Window) -> None:
         """Send what waits in the outbox, up to ``WINDOW`` in flight."""
-        busy = window.sends.keys()
+        busy = window.rows
         limit = WINDOW + len(busy)
         entries = self.outbox.peek(limit)
         self._unsent = len(entries) == limit  # a full page may have more behind it
+        backlog_up_to = self._backlog_up_to
         for entry in entries:
             if entry.row_id in busy:
                 continue
             if len(window) >= WINDOW:
                 self._unsent = True
                 break
-            historical = entry.row_id <= self._backlog_up_to
-            send = self._send(client, entry, window, historical=historical)
-            window.add(entry.row_id, asyncio.create_task(send, name=f"uplink-send-{entry.row_id}"))
+            self._send(link, entry, window, historical=entry.row_id <= backlog_up_to)
 
-    async def _send(
-        self, client: aiomqtt.Client, entry: OutboxEntry, window: _Window, *, historical: bool
+    def _send(
+        self, link: MqttLink, entry: OutboxEntry, window: _Window, *, historical: bool
     ) -> None:
+        """Hand one outbox entry to the link; ``_delivered`` takes it out of the outbox. If the
+        link goes down first, the entry stays and goes again on the next connection (the bridge
+        dedupes a second copy)."""
         envelope = pb.Envelope.FromString(entry.body)
         envelope.publish_time_ns = self._clock.now_ns()
         envelope.historical = historical
-        # Cancelled or disconnected while waiting for the acknowledgement: the entry stays in
-        # the outbox and goes again on the next connection. The bridge dedupes a second copy.
-        try:
-            sent_s = time.monotonic()
-            topic, payload = self._topics[entry.stream], envelope.SerializeToString()
-            if self.on_published is not None:
-                self.on_published(topic, payload)
-            # No timeout per message: the window keeps one for all messages in flight.
-            await client.publish(
-                topic,
-                payload,
-                qos=self.settings.qos.get(entry.stream, 1),
-                properties=self._properties.get(entry.stream),
-                timeout=math.inf,
-            )
-            self.publish_latency.observe(time.monotonic() - sent_s)
-            window.remove(entry.row_id)
-            self.outbox.ack(entry.row_id)
-        except Exception as err:  # raised by the drain: a lost connection ends the session
-            window.fail(err)
+        topic, payload = self._topics[entry.stream], envelope.SerializeToString()
+        if self.on_published is not None:
+            self.on_published(topic, payload)
+        mid = link.publish(
+            topic,
+            payload,
+            self.settings.qos.get(entry.stream, 1),
+            retain=False,
+            properties=self._properties.get(entry.stream),
+        )
+        window.add(mid, entry.row_id, entry.stream)
+
+    def _delivered(self, mid: int) -> None:
+        """The broker took message ``mid`` (PUBACK for QoS 1): it leaves the outbox."""
+        window = self._window
+        if window is None:
             return
-        self.published[entry.stream.value] += 1
+        sent = window.pop(mid)
+        if sent is None:
+            return
+        self.publish_latency.observe(time.monotonic() - sent.sent_s)
+        self.outbox.ack(sent.row_id)
+        self.published[sent.stream.value] += 1
         if self._unsent and len(window) <= WINDOW // 2:
             self._work.set()
         if self._ack_commit is None:
@@ -360,28 +348,24 @@ class UplinkPublisher:
         # An event as well as the log line: the cloud hears of it whichever box gets through.
         self.submit(self._uplink_faults.make(pb.SEVERITY_WARNING, line), self._clock.now_ns())
 
-    async def _say_goodbye(self, client: aiomqtt.Client) -> None:
+    async def _say_goodbye(self, link: MqttLink) -> None:
         try:
             await asyncio.wait_for(
-                self._publish_status(client, pb.LIVENESS_OFFLINE, "stopped"), timeout=2.0
+                self._publish_status(link, pb.LIVENESS_OFFLINE, "stopped"), timeout=2.0
             )
-        except (aiomqtt.MqttError, TimeoutError) as err:
+        except (LinkLostError, TimeoutError) as err:
             log.warning("%s: could not publish offline status: %s", self.identity.device_id, err)
 
     async def _publish_status(
-        self, client: aiomqtt.Client, liveness: pb.Liveness.ValueType, reason: str
+        self, link: MqttLink, liveness: pb.Liveness.ValueType, reason: str
     ) -> None:
         # Status is about the connection itself: sent directly, never replayed from the outbox.
         envelope = self._status_envelope(liveness, reason)
         topic, payload = self.identity.topic(Stream.STATUS), envelope.SerializeToString()
         if self.on_published is not None:
             self.on_published(topic, payload)
-        await client.publish(
-            topic,
-            payload,
-            qos=1,
-            retain=True,
-            properties=self._properties.get(Stream.STATUS),
+        await link.publish_and_wait(
+            topic, payload, 1, retain=True, properties=self._properties.get(Stream.STATUS)
         )
         self.published[Stream.STATUS.value] += 1
 
@@ -427,17 +411,23 @@ class UplinkPublisher:
         return flat
 
 
-class _Window:
-    """The messages in flight on one connection, oldest first, and what ends the session.
+class _Sent(NamedTuple):
+    row_id: int
+    stream: Stream
+    sent_s: float  # time.monotonic() when handed to the link
 
-    A send that is acknowledged takes itself off, so the drain is not woken per message. One
-    timer for the whole window fails the session when the oldest message has waited longer
-    than ``timeout_s`` (paho does not fail in-flight publishes when the socket dies silently),
-    instead of a timeout, with its task and timer, per message.
+
+class _Window:
+    """The messages in flight on one connection, by message id, and what ends the session.
+
+    One timer for the whole window fails the session when the oldest message has waited
+    longer than ``timeout_s`` (paho does not fail in-flight publishes when the socket dies
+    silently), instead of a timeout, with its task and timer, per message.
     """
 
     def __init__(self, timeout_s: float, work: asyncio.Event) -> None:
-        self.sends: dict[int, tuple[asyncio.Task[None], float]] = {}  # row id -> (task, sent)
+        self.sends: dict[int, _Sent] = {}  # mid -> what was sent; insertion order is age
+        self.rows: set[int] = set()  # their outbox row ids
         self._loop = asyncio.get_running_loop()
         self._timeout_s = timeout_s
         self._work = work
@@ -447,13 +437,17 @@ class _Window:
     def __len__(self) -> int:
         return len(self.sends)
 
-    def add(self, row_id: int, task: asyncio.Task[None]) -> None:
-        self.sends[row_id] = (task, self._loop.time())
+    def add(self, mid: int, row_id: int, stream: Stream) -> None:
+        self.sends[mid] = _Sent(row_id, stream, time.monotonic())
+        self.rows.add(row_id)
         if self._timer is None:
             self._timer = self._loop.call_later(self._timeout_s, self._expired)
 
-    def remove(self, row_id: int) -> None:
-        del self.sends[row_id]
+    def pop(self, mid: int) -> _Sent | None:
+        sent = self.sends.pop(mid, None)
+        if sent is not None:
+            self.rows.discard(sent.row_id)
+        return sent
 
     def fail(self, error: Exception) -> None:
         """End the session with ``error`` (the first one counts)."""
@@ -466,22 +460,21 @@ class _Window:
         if self._error is not None:
             raise self._error
 
-    async def close(self) -> None:
-        """Cancel what is in flight and wait for it: no send outlives its connection."""
+    def close(self) -> None:
+        """Forget what is in flight (it stays in the outbox) and stop the timer."""
         if self._timer is not None:
             self._timer.cancel()
-        tasks = [task for task, _ in self.sends.values()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self.sends.clear()
+        self.rows.clear()
 
     def _expired(self) -> None:
         self._timer = None
-        for _, sent in self.sends.values():  # only the oldest matters
-            if self._loop.time() - sent >= self._timeout_s:
-                self.fail(aiomqtt.MqttError(f"no acknowledgement within {self._timeout_s:g} s"))
+        for sent in self.sends.values():  # only the oldest matters
+            waited = time.monotonic() - sent.sent_s
+            if waited >= self._timeout_s:
+                self.fail(LinkLostError(f"no acknowledgement within {self._timeout_s:g} s"))
             else:
-                self._timer = self._loop.call_at(sent + self._timeout_s, self._expired)
+                self._timer = self._loop.call_later(self._timeout_s - waited, self._expired)
             return
 
 

@@ -22,9 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import aiomqtt
-from paho.mqtt.reasoncodes import ReasonCode
-
+from edge.uplink.mqtt_link import LinkLostError
 from protocols.mqtt_connection import Backoff, Jitter
 
 log = logging.getLogger("edge.uplink")
@@ -65,15 +63,15 @@ class TakeoverPolicy:
 def disconnect_reason(error: BaseException) -> int | None:
     """The MQTT reason code ``error``, or an error it was raised from, carries, if any.
 
-    aiomqtt raises "Disconnected during message iteration" (or a failed publish) from the
-    ``MqttCodeError`` carrying the reason, so the whole chain is searched.
+    The link raises ``LinkLostError`` with the broker's reason; an error raised from it (a
+    failed session) leads to it through its cause, so the whole chain is searched.
     """
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, aiomqtt.MqttCodeError) and isinstance(current.rc, ReasonCode):
-            return int(current.rc.value)
+        if isinstance(current, LinkLostError) and current.reason_code is not None:
+            return current.reason_code
         current = current.__cause__ or current.__context__
     return None
 

@@ -46,6 +46,8 @@ LEAF_MODULES: dict[str, str] = {
     "and it does no I/O; a leaf so that it stays free of the rest of protocols",
     "hal.can.frames": "the CAN frame layout and flag constants; protocols decodes frame batches "
     "and candump logs with them",
+    "hal.net.paho_loop": "the one asyncio driver of paho-mqtt's socket: the uplink (edge) and "
+    "the bridge (cloud_bridge) connect with it; I/O, so it lives in hal, whose adapters do I/O",
 }
 """Leaf modules: every package may import them (by their full name) whatever ALLOWED says,
 because each imports nothing of ours (``test_leaf_modules_import_nothing_of_ours``). The

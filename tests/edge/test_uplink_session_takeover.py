@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import random
 
-import aiomqtt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
+from edge.uplink.mqtt_link import LinkLostError
 from edge.uplink.session_takeover import (
     SESSION_TAKEN_OVER,
     UNSPECIFIED,
@@ -30,20 +30,19 @@ DISCONNECT_CODES = sorted(
 )
 
 
-def disconnected(code: int) -> aiomqtt.MqttError:
-    """The error aiomqtt's message iterator raises after the broker's DISCONNECT ``code``."""
+def disconnected(code: int) -> LinkLostError:
+    """What the uplink's session ends with after the broker's DISCONNECT ``code``: the link's
+    error, raised again by the failed session from it."""
     try:
         try:
-            raise aiomqtt.MqttCodeError(
-                ReasonCode(PacketTypes.DISCONNECT, identifier=code), "Unexpected disconnection"
-            )
-        except aiomqtt.MqttCodeError as cause:
-            raise aiomqtt.MqttError("Disconnected during message iteration") from cause
-    except aiomqtt.MqttError as err:
+            raise LinkLostError("disconnected", code)
+        except LinkLostError as cause:
+            raise LinkLostError("the session ended") from cause
+    except LinkLostError as err:
         return err
 
 
-CONNECTION_LOST = aiomqtt.MqttError("Disconnected during message iteration")
+CONNECTION_LOST = LinkLostError("connection lost: ConnectionResetError()")
 
 
 class FakeClock:
