@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
 
 if TYPE_CHECKING:
     from paho.mqtt.client import SocketLike
@@ -189,3 +190,168 @@ class PahoLoop:
     def _unwatch_writable(self) -> None:
         if self._fd is not None:
             self._loop.remove_writer(self._fd)
+
+
+class PahoSession:
+    """A paho client's connection on the event loop: connect (CONNACK), subscribe (SUBACK), a
+    clean close, and why it went down; the base of the uplink's and the bridge's links.
+
+    A subclass builds the client (its options, credentials, callbacks for messages and
+    deliveries) and says what differs: its error type (``_error``), its blocking connect
+    (``_connect_blocking``: ``client.connect`` with its options, TLS first), how it reads
+    (``_read``, called when the socket is readable) and whom to wake when the link goes down
+    (``_woken``). Every wait is bounded by ``timeout_s``. Use once per connection.
+    """
+
+    def __init__(self, client: paho.Client, *, timeout_s: float, name: str) -> None:
+        self.client = client
+        self.timeout_s = timeout_s
+        self._loop = asyncio.get_running_loop()
+        # Resolved (never with an exception) when the CONNACK comes or the link goes down.
+        self._connected: asyncio.Future[None] = self._loop.create_future()
+        self._gone: asyncio.Future[None] = self._loop.create_future()
+        self._subacks: dict[int, asyncio.Future[list[ReasonCode] | None]] = {}
+        self._down: Exception | None = None
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        self.socket = PahoLoop(client, on_readable=self._read, on_broken=self.broken, name=name)
+
+    # What a subclass says.
+
+    def _error(self, message: str, reason_code: int | None) -> Exception:
+        """The subclass's error for a link that is down (``reason_code``: the broker's)."""
+        raise NotImplementedError
+
+    def _connect_blocking(self) -> None:
+        raise NotImplementedError
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+    def _woken(self) -> None:
+        """Wake the subclass's own waiters: the link just went down."""
+
+    # The session.
+
+    @property
+    def down(self) -> Exception | None:
+        """Why the link went down (the first reason), or None while it is up or connecting."""
+        return self._down
+
+    async def connect(self) -> None:
+        """Connect and wait for the broker's CONNACK. Raises the subclass's error."""
+        try:
+            await self.socket.run_blocking(self._connect_blocking)
+        except (OSError, ValueError) as err:
+            raise self._error(str(err) or type(err).__name__, None) from err
+        await self.until(self._connected, "no CONNACK")
+
+    async def subscribe(self, topic_filter: str, qos: int) -> None:
+        """Subscribe and wait for the SUBACK. Raises the subclass's error, also when refused."""
+        self.raise_if_down()
+        result, mid = self.client.subscribe(topic_filter, qos)
+        if result != paho.MQTT_ERR_SUCCESS or mid is None:
+            why = f"cannot subscribe to {topic_filter}: {paho.error_string(result)}"
+            raise self._error(why, None)
+        suback: asyncio.Future[list[ReasonCode] | None] = self._loop.create_future()
+        self._subacks[mid] = suback
+        await self.until(suback, "no SUBACK")
+        refused = [code for code in suback.result() or () if code.is_failure]
+        if refused:
+            why = f"the broker refused the subscription to {topic_filter}: {refused[0]}"
+            raise self._error(why, int(refused[0].value))
+
+    async def wait_down(self) -> None:
+        """Return never: raises the subclass's error once the link is down."""
+        await asyncio.shield(self._gone)
+        self.raise_if_down()
+
+    async def close(self) -> None:
+        """Disconnect cleanly when up (what is queued to send goes first; the broker drops the
+        will), within ``timeout_s``; else just drop the socket. Safe to call twice."""
+        try:
+            if self.socket.has_socket and self._down is None:
+                self.client.disconnect()
+                await asyncio.wait_for(asyncio.shield(self._gone), self.timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self.set_down(self._error("closed", None))
+            self.socket.drop()
+
+    def abort(self) -> None:
+        """Drop the connection without a DISCONNECT: the broker publishes the will."""
+        self.broken("aborted")
+
+    async def until(self, future: asyncio.Future[Any], what: str) -> None:
+        """Wait for ``future``; raises the subclass's error when the link went down meanwhile
+        or it took longer than ``timeout_s``."""
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except TimeoutError:
+            raise self._error(f"{what} within {self.timeout_s:g} s", None) from None
+        self.raise_if_down()
+
+    def raise_if_down(self) -> None:
+        """Raise why the link went down, if it did."""
+        if self._down is not None:
+            raise self._down
+
+    def broken(self, why: str) -> None:
+        """The link is broken (``why``): down, and its socket dropped."""
+        self.set_down(self._error(why, None))
+        self.socket.drop()
+
+    def set_down(self, error: Exception) -> None:
+        """Record why the link is gone (the first reason counts) and wake whoever waits."""
+        if self._down is None:
+            self._down = error
+        futures: list[asyncio.Future[Any]] = [self._connected, self._gone]
+        for future in (*futures, *self._subacks.values()):
+            if not future.done():
+                future.set_result(None)
+        self._woken()
+
+    # paho's callbacks (CONNACK and DISCONNECT may come from connect's executor thread).
+
+    def _on_connect(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        _properties: object,
+    ) -> None:
+        if reason.is_failure:
+            why = f"the broker refused the connection: {reason}"
+            self.socket.on_loop(self.set_down, self._error(why, int(reason.value)))
+        else:
+            self.socket.on_loop(self._connected_now)
+
+    def _connected_now(self) -> None:
+        if not self._connected.done():
+            self._connected.set_result(None)
+
+    def _on_disconnect(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: object,
+    ) -> None:
+        error = self._error(f"disconnected: {reason}", int(reason.value))
+        self.socket.on_loop(self.set_down, error)
+
+    def _on_subscribe(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        _properties: object,
+    ) -> None:
+        suback = self._subacks.pop(mid, None)
+        if suback is not None and not suback.done():
+            suback.set_result(reasons)
