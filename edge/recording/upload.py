@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from protocols.schema.v1 import roadgate_pb2 as pb
 
 log = logging.getLogger("edge.recording")
 
+SCRATCH_PREFIX = ".upload-"
+"""The scratch directories of uploads, beside the flight logs."""
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 """The largest cut a box uploads: a quarter of the outbox's default soft bound, so that an
 upload never pushes the live telemetry out (uploads are not evicted as telemetry is)."""
@@ -109,8 +112,10 @@ class RecordingUpload:
         if not files:
             return UploadResult(False, f"no flight logs in {self._scratch_dir}")
         capture_id = f"{self._boot_id}-{next(self._numbers)}"
+        self._remove_leftovers()
         try:
-            with tempfile.TemporaryDirectory(dir=self._scratch_dir, prefix=".upload-") as scratch:
+            scratch_dir = tempfile.TemporaryDirectory(dir=self._scratch_dir, prefix=SCRATCH_PREFIX)
+            with scratch_dir as scratch:
                 out = Path(scratch) / f"{capture_id}.mcap"
                 # A thread: reading the logs and compressing the cut take seconds on a board,
                 # which the box's loop must not wait for.
@@ -122,6 +127,15 @@ class RecordingUpload:
             return UploadResult(False, f"cannot cut the logs: {err}")
         except OSError as err:  # a full or read-only disk beside the logs
             return UploadResult(False, f"cannot write the cut into {self._scratch_dir}: {err}")
+
+    def _remove_leftovers(self) -> None:
+        """Remove the scratch directories of uploads a killed process left behind. Uploads
+        run one at a time (commands are handled in turn) and one process owns the state
+        directory (its instance lock), so any that exists now is such a leftover."""
+        for leftover in self._scratch_dir.glob(f"{SCRATCH_PREFIX}*"):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+                log.info("removed %s, left by an upload that did not finish", leftover)
 
     def _cut(self, files: list[Path], request: UploadRequest, out: Path) -> _Cut | str:
         if request.event_id is None:

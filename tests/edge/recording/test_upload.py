@@ -132,6 +132,19 @@ def test_an_uploaded_cut_is_the_export_of_the_same_window(tmp_path: Path, logs: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported.mcap", "outbox.sqlite3"]
 
 
+def test_scratch_left_by_a_killed_upload_is_removed(tmp_path: Path, logs: list[Path]) -> None:
+    # A process killed mid-upload leaves its scratch directory with a partial cut behind.
+    leftover = tmp_path / ".upload-k1ll3d"
+    leftover.mkdir()
+    (leftover / "partial.mcap").write_bytes(b"\x89MCAP0\r\n" + bytes(50_000))
+    (tmp_path / "unrelated.mcap").write_bytes(b"kept")
+    uplink, upload = uplink_and_upload(tmp_path, logs)
+    with uplink.outbox:
+        result = asyncio.run(upload.upload(UploadRequest(event_id="ev-42", seconds=10), "cmd-1"))
+    assert result.done, result.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox.sqlite3", "unrelated.mcap"]
+
+
 def test_a_time_window_and_what_is_refused(tmp_path: Path, logs: list[Path]) -> None:
     uplink, upload = uplink_and_upload(tmp_path, logs)
 
