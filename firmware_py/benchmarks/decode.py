@@ -14,8 +14,9 @@ as its own reading path delivers them:
   iterated, every array touched): the work cantools' figure includes, since it makes every
   value of every frame. This is the headline. The default batch is 4,096 frames, what
   ``edge.port_io`` asks a port for per receive: a bus busy enough to matter fills it.
-  Also measured, for information: the decode alone (results built only when looked up, as
-  the box does: it reads a few signals of a few messages), and one batch of all the frames.
+  Also measured, for information: the reader's parse alone and the decode alone (results
+  built only when looked up, as the box does: it reads a few signals of a few messages), so
+  each stage's share of a burst shows, and one batch of all the frames.
 * peer: cantools ``Database.decode_message(frame_id, data, decode_choices=False)`` per frame,
   on ``(id, bytes)`` as python-can's ``Message`` carries them: cantools' own input, so
   nothing of getting there from raw records is charged to it. ``decode_choices=False`` makes
@@ -43,8 +44,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from cantools.database.can import Database, Message
 from cantools.database.can.signal import Signal
 from cantools.errors import Error as CantoolsError
@@ -118,6 +121,7 @@ class DecodeBenchResult:
 
     ``ours``: bursts of ``batch`` frames decoded and every signal of every message read (the
     headline); ``ours_lookup``: the decode alone, results built when looked up;
+    ``ours_parse``: the reader's parse alone (the three rates give each stage's share);
     ``one_batch``: ours on all ``frames`` as one batch, every signal read, frames/s and ratio
     to cantools timed with it (for information; None when that is ``batch`` already).
     """
@@ -131,6 +135,7 @@ class DecodeBenchResult:
     checked: int
     one_batch: tuple[float, float] | None
     ours_lookup: float = 0.0
+    ours_parse: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -200,7 +205,11 @@ def run_decode_bench(
         for burst in bursts:
             decode_burst(decoder, burst)
 
-    ours_s, peer_s, lookup_s = best_times((ours, peer, ours_lookup))
+    def ours_parse() -> None:
+        for burst in bursts:
+            parse_burst(burst)
+
+    ours_s, peer_s, lookup_s, parse_s = best_times((ours, peer, ours_lookup, ours_parse))
     one_batch = None
     if batch < frames:
         del bursts
@@ -221,6 +230,7 @@ def run_decode_bench(
         checked=checked,
         one_batch=one_batch,
         ours_lookup=frames / lookup_s,
+        ours_parse=frames / parse_s,
     )
 
 
@@ -276,11 +286,17 @@ def socketcan_bursts(frames: Sequence[Frame], batch: int) -> list[SocketCanBurst
 
 def decode_burst(decoder: VectorDecoder, burst: SocketCanBurst) -> DecodedBatch:
     """Decode one burst the box's way: what ``SocketCanRawPort.receive`` does with the bytes
-    it read (``timespec_seconds``, ``parse_slots``), then ``decode_batch``. ``index`` is the
-    frame's row in the batch: its slot number when no record was dropped."""
+    it read (``parse_burst``), then ``decode_batch``. ``index`` is the frame's row in the
+    batch: its slot number when no record was dropped."""
+    return decoder.decode_batch(parse_burst(burst))
+
+
+def parse_burst(burst: SocketCanBurst) -> npt.NDArray[Any]:
+    """What ``SocketCanRawPort.receive`` does with the bytes it read: ``timespec_seconds``,
+    then ``parse_slots`` into a frame batch."""
     stamps = timespec_seconds(burst.stamps, time.time())
     batch, _ = parse_slots(burst.slots, burst.sizes, stamps)
-    return decoder.decode_batch(batch)
+    return batch
 
 
 def frame_mix(db: Database, count: int, seed: int = 0) -> FrameMix:
@@ -411,6 +427,22 @@ def format_result(result: DecodeBenchResult) -> str:
             "  for information, ours decoding only (results built when looked up, none "
             f"looked up): {result.ours_lookup:,.0f} frames/s "
             f"({result.ours_lookup / result.peer:.2f}x)"
+        )
+    if result.ours_parse and result.ours_lookup:
+        per_burst = [
+            1e6 * result.batch / rate
+            for rate in (result.ours_parse, result.ours_lookup, result.ours)
+        ]
+        parse_us, decode_us, every_us = (
+            per_burst[0],
+            per_burst[1] - per_burst[0],
+            per_burst[2] - per_burst[1],
+        )
+        lines.append(
+            f"  for information, ours per burst of {result.batch:,} frames: reader's parse "
+            f"{parse_us:,.0f} us, decode {decode_us:,.0f} us, every signal read "
+            f"{every_us:,.0f} us (differences of best times; cantools "
+            f"{1e6 * result.batch / result.peer:,.0f} us)"
         )
     if result.one_batch is not None:
         rate, ratio = result.one_batch

@@ -1,16 +1,20 @@
 """Decode the lean messages of a batch of frames (those whose whole decode is one
 ``SignalBatch``) as a few 2-D blocks: ``LeanTable``.
 
-The messages present in a batch are put in bins of messages with about as many frames; each
-bin is one block of values, ``float64[signals of its messages, frames of its busiest
-message]``, a message's rows padded to the bin's width with values nobody reads. A block
-costs a dozen numpy calls whatever its messages and signals: each row's payload word for
-every frame read (a bin of a few messages: each message's word shifted straight into a kept
-buffer, one call per message; a bin of many: one gather of rows of a strided view of the
-payloads), then a shift right, a mask, the conversion, a multiply and an add, each with
-per-row parameters broadcast as column vectors (no per-(signal, frame) parameter arrays).
-The Python work per batch is per bin, plus one comparison per message to bin it; where each
-message's values are is worked out only when a message is looked up (``Placement``).
+``load`` gathers the batch's payload words once, in message order, into a kept buffer. The
+messages present in a batch are put in bins of messages with about as many frames, those
+whose values are their raw unsigned integers apart from the others (their blocks skip the
+mask, multiply and add); each bin is one block of values, ``float64[signals of its
+messages, frames of its busiest message]``, a message's rows padded to the bin's width with
+values nobody reads. A block costs a dozen numpy calls whatever its messages and signals:
+each row's payload word for every frame read (a bin of a few messages: each message's word
+shifted straight into a kept buffer, one call per message; a bin of many: one gather of the
+few distinct words its rows read, from a strided view of the payloads, then a take of whole
+rows repeating them for their rows), then a shift right, a mask, the conversion, a multiply
+and an add, each with per-row parameters broadcast as column vectors (no per-(signal,
+frame) parameter arrays). The Python work per batch is per bin; the usual batch (messages of
+about as many frames) is binned without a loop over its messages. Where each message's
+values are is worked out only when a message is looked up (``Placement``).
 
 A table keeps buffers between batches (a fresh array of a batch's size, freed and made again
 batch after batch, is paged in again each time once glibc trims its heap): one decoder is for
@@ -48,22 +52,28 @@ class BinPlan:
     """The rows of one bin (the signals of its slots, slot after slot, each in its DBC
     order) and their parameters as column vectors (``float64``/``int64``/``uint64[R, 1]``).
 
-    ``slot_of_row`` and ``word`` give each row's word: the payload word ``word`` of the
-    frames of slot ``slot_of_row``; ``big_endian`` (None: no row reads one) says which rows
-    read the byte-swapped copy. ``masks`` is None when the right shift alone is the decode
-    (all rows signed, arithmetic; or all unsigned, logical); ``scales`` None when all are 1,
-    ``offsets`` when adding them changes nothing.
+    ``slot_of_row`` gives each row's slot; the rows read the payload words ``key_*`` (of a
+    slot's frames, a word, from the byte-swapped copy or not), row ``r`` the one numbered
+    ``row_key[r]``: a bin whose rows read few distinct words gathers those, then repeats
+    them for their rows from there (a small, cached array). ``masks`` is None when the
+    right shift alone is the decode (all rows signed, arithmetic; or all unsigned,
+    logical); ``scales`` None when all are 1, ``offsets`` when adding them changes nothing.
     """
 
     slots: tuple[int, ...]
     first_rows: tuple[int, ...]  # each slot's first row in the block
+    members: tuple[tuple[int, int, int], ...]  # (slot, first row, end row) of each slot
     # Rows reading the same word of the same slot's frames, one after the other: (first row,
     # end row, slot, word + (big-endian: 1 << 62, the swapped copy)); None: too many to
     # read run by run (see ``_RUNS``).
     runs: tuple[tuple[int, int, int, int], ...] | None
     slot_of_row: IndexArray
-    word: IndexArray
-    big_endian: npt.NDArray[np.int64] | None
+    # The distinct words the rows read (slot, word, big-endian: 1, else 0), in row order,
+    # and which one each row reads (None: each its own).
+    key_slot: IndexArray
+    key_word: IndexArray
+    key_big: npt.NDArray[np.int64] | None
+    row_key: IndexArray | None
     lefts: U64Array
     rights: npt.NDArray[Any]
     signed: bool
@@ -75,20 +85,22 @@ class BinPlan:
 class Placement(Mapping[int, tuple[int, int, int, int]]):
     """Where each slot decoded in blocks is: ``placement[slot] = (block, first row, frames,
     first frame in message order)``; worked out on first use (a consumer that looks nothing
-    up pays nothing per message)."""
+    up pays nothing per message). ``bins``: each block's plan; ``frames`` and
+    ``first_frames``: of each slot, by slot (what ``DecodedBatch`` reads when it makes every
+    message at once)."""
 
-    __slots__ = ("_bins", "_first_frames", "_frames", "_placed")
+    __slots__ = ("_placed", "bins", "first_frames", "frames")
 
     def __init__(self, bins: list[BinPlan], frames: list[int], first_frames: list[int]) -> None:
-        self._bins, self._frames, self._first_frames = bins, frames, first_frames
+        self.bins, self.frames, self.first_frames = bins, frames, first_frames
         self._placed: dict[int, tuple[int, int, int, int]] | None = None
 
     def _dict(self) -> dict[int, tuple[int, int, int, int]]:
         if self._placed is None:
-            frames, first_frames = self._frames, self._first_frames
+            frames, first_frames = self.frames, self.first_frames
             self._placed = {
                 slot: (block, first, frames[slot], first_frames[slot])
-                for block, plan in enumerate(self._bins)
+                for block, plan in enumerate(self.bins)
                 for slot, first in zip(plan.slots, plan.first_rows, strict=True)
             }
         return self._placed
@@ -134,8 +146,15 @@ class LeanTable:
     masks: npt.NDArray[np.int64]
     scales: FloatArray
     offsets: FloatArray
+    most_signals: int  # of any slot
+    # Slots whose values are their raw unsigned integers (no sign, scale or offset): binned
+    # apart from the others, their blocks skip the passes those need.
+    plain: tuple[bool, ...]
+    any_plain: bool
+    _any_big_endian: bool
     _plans: dict[tuple[int, ...], BinPlan] = field(default_factory=dict)
     _scratch: list[U64Array] = field(default_factory=list)
+    _loaded_box: list[int] = field(default_factory=lambda: [0])  # words ``load`` gathered
 
     @staticmethod
     def build(batches: tuple[SignalBatch | None, ...]) -> LeanTable:
@@ -164,6 +183,10 @@ class LeanTable:
         )
         # Lengths are below 64 (batched signals only): the mask fits in int64.
         masks = np.where(signed, np.int64(-1), (np.int64(1) << (64 - rights)) - 1)
+        plain = tuple(
+            b is not None and not b.signed and b.scales is None and b.offsets is None
+            for b in batches
+        )
         scales = [np.ones(len(b.names)) if b.scales is None else b.scales for b in present]
         offsets = [np.zeros(len(b.names)) if b.offsets is None else b.offsets for b in present]
         return LeanTable(
@@ -177,34 +200,103 @@ class LeanTable:
             masks=masks.astype(np.int64),
             scales=rows(scales, np.float64),
             offsets=rows(offsets, np.float64),
+            most_signals=max(counts, default=0),
+            plain=plain,
+            any_plain=any(plain) and not all(plain[s] for s, c in enumerate(counts) if c),
+            _any_big_endian=bool(words[:, 1].any()),
         )
+
+    def load(self, words: npt.NDArray[np.unsignedinteger[Any]], known: IndexArray) -> U64Array:
+        """Gather the payload words of the frames ``known`` (rows of ``words``: ``uint64[N,
+        C]`` read little-endian, any strides) into the kept buffer, in that order; returns
+        them as native ``uint64[M, C]``, a view of the buffer valid until the next ``load``.
+
+        The buffer holds them flat, then their byte-swapped copy when a row of the table
+        reads big-endian words, then room for the widest bin's reads past the last frame (a
+        buffer of the batch's size made anew each time would be paged in anew).
+        """
+        frames, columns = known.shape[0], words.shape[1]
+        size = frames * columns
+        need = 3 * size + columns
+        if not self._scratch or self._scratch[0].shape[0] < need:
+            self._scratch[:1] = [np.zeros(max(need, 1 << 16), dtype=np.uint64)]
+        source = self._scratch[0]
+        little: U64Array = source[:size].reshape(frames, columns)
+        if words.dtype == little.dtype:
+            np.take(words, known, axis=0, out=little)
+        else:  # little-endian words on a big-endian host
+            little[:] = np.take(words, known, axis=0)
+        if self._any_big_endian:
+            # The words seen in the other byte order, cast to native while copying: the
+            # bytes of each word reversed, in one pass.
+            flat = little.reshape(-1)
+            source[size : 2 * size] = flat.view(flat.dtype.newbyteorder())
+        self._loaded_box[0] = size
+        return little
 
     def decode(
         self,
         little: U64Array,
         slots: list[int],
-        frames: list[int],
-        starts: IndexArray,
-        alone_from: int,
         sizes: list[int],
+        first_frames: list[int],
+        alone_from: int,
     ) -> DecodedBlocks:
-        """Decode the frames of ``slots`` (``frames[i]`` of slot ``slots[i]``, busiest
-        first), slot ``s``'s from row ``starts[s]`` of ``little``: payloads as aligned words
-        read little-endian, C-contiguous native ``uint64[N, C]``, ``C`` at least the
-        columns of every slot's batch. A slot with ``alone_from`` (signal, frame) pairs or
-        more gets a bin of its own. ``sizes``: frames of every slot, by slot.
+        """Decode the frames of ``slots`` (ascending), ``sizes[s]`` of slot ``s`` from row
+        ``first_frames[s]`` of ``little``, what ``load`` returned (``C`` at least the columns
+        of every slot's batch). A slot with ``alone_from`` (signal, frame) pairs or more
+        gets a bin of its own.
         """
+        bins: list[tuple[list[int], int]] = []
+        if self.any_plain:
+            plain = self.plain
+            groups = [[s for s in slots if plain[s]], [s for s in slots if not plain[s]]]
+        else:
+            groups = [slots]
+        for group in groups:
+            if not group:
+                continue
+            frames = [sizes[slot] for slot in group]
+            width = max(frames)
+            if 2 * min(frames) >= width and self.most_signals * width < alone_from:
+                # The usual batch: messages of about as many frames, none alone, one bin
+                # (what ``_bins`` gives them, without its Python work per message).
+                bins.append((group, width))
+            else:
+                bins.extend(self._bins(group, frames, alone_from))
+        source, size = self._scratch[0], self._loaded_box[0]
+        columns = little.shape[1]
+        blocks: list[FloatArray] = []
+        plans: list[BinPlan] = []
+        starts: IndexArray | None = None
+        for members, bin_width in bins:
+            plan = self._plan(tuple(members))  # the same mix gives the same bins
+            plans.append(plan)
+            if plan.runs is None and starts is None:
+                starts = np.array(first_frames, dtype=np.intp)
+            blocks.append(
+                self._decode_bin(plan, source, size, columns, starts, first_frames, bin_width)
+            )
+        return DecodedBlocks(blocks, Placement(plans, sizes, first_frames))
+
+    def _bins(
+        self, slots: list[int], frames: list[int], alone_from: int
+    ) -> list[tuple[list[int], int]]:
+        """``slots`` (``frames[i]`` frames of ``slots[i]``) in bins of messages of about as
+        many frames, each with its width: busiest first, a message starts a bin of its own
+        when it has ``alone_from`` (signal, frame) pairs or more, or when padding it to the
+        bin's width would add more than ``ALONE_WASTE`` pairs and double its frames."""
+        counts = self.counts
         bins: list[tuple[list[int], int]] = []
         current: list[int] = []
         width = 0
-        counts = self.counts
-        for slot, count in zip(slots, frames, strict=True):
+        for count, slot in sorted(zip(frames, slots, strict=True), key=lambda pair: -pair[0]):
             signals = counts[slot]
             if current and (
                 signals * count >= alone_from
                 or (2 * count < width and signals * (width - count) > ALONE_WASTE)
             ):
-                bins.append((current, width))
+                bins.append((sorted(current), width))
                 current = []
             if not current:
                 width = count
@@ -213,37 +305,8 @@ class LeanTable:
                 bins.append((current, width))
                 current = []
         if current:
-            bins.append((current, width))
-        source, size = self._source(little, max(w for _, w in bins))
-        columns = little.shape[1]
-        blocks: list[FloatArray] = []
-        plans: list[BinPlan] = []
-        first_frames = starts.tolist()
-        for members, width in bins:
-            members.sort()  # the plan's key: the same mix gives the same bins
-            plan = self._plan(tuple(members))
-            plans.append(plan)
-            blocks.append(
-                self._decode_bin(plan, source, size, columns, starts, first_frames, width)
-            )
-        return DecodedBlocks(blocks, Placement(plans, sizes, first_frames))
-
-    def _source(self, little: U64Array, width: int) -> tuple[U64Array, int]:
-        """The payload words flat, their byte-swapped copy after them when a row reads
-        big-endian words, then room for the widest bin's reads past the last frame (kept
-        between batches: a buffer of the batch's size made anew each time would be paged
-        in anew). Returns the buffer and the size of the words."""
-        size = little.size
-        columns = little.shape[1]
-        need = 2 * size + (width + 1) * columns
-        if not self._scratch or self._scratch[0].shape[0] < need:
-            self._scratch[:] = [np.zeros(max(need, 1 << 16), dtype=np.uint64)]
-        source = self._scratch[0]
-        flat = little.reshape(-1)
-        source[:size] = flat
-        if self.big_endian.any():
-            source[size : 2 * size] = flat.byteswap()
-        return source, size
+            bins.append((sorted(current), width))
+        return bins
 
     def _plan(self, slots: tuple[int, ...]) -> BinPlan:
         plan = self._plans.get(slots)
@@ -277,13 +340,30 @@ class LeanTable:
                 runs[-1] = (runs[-1][0], row + 1, *key)
             else:
                 runs.append((row, row + 1, *key))
+        distinct = list(dict.fromkeys(keys))
+        number = {key: i for i, key in enumerate(distinct)}
+        first_rows = tuple(int(c) for c in np.cumsum([0, *counts[:-1]]))
         plan = BinPlan(
             slots=slots,
-            first_rows=tuple(int(c) for c in np.cumsum([0, *counts[:-1]])),
+            first_rows=first_rows,
+            members=tuple(
+                (slot, first, first + count)
+                for slot, first, count in zip(slots, first_rows, counts, strict=True)
+            ),
             runs=tuple(runs) if len(runs) <= _RUNS else None,
             slot_of_row=np.repeat(np.array(slots, dtype=np.intp), counts),
-            word=self.word[rows],
-            big_endian=big.astype(np.int64) if big.any() else None,
+            key_slot=np.array([slot for slot, _ in distinct], dtype=np.intp),
+            key_word=np.array([word & ~_BIG for _, word in distinct], dtype=np.intp),
+            key_big=(
+                np.array([int(word >= _BIG) for _, word in distinct], dtype=np.int64)
+                if big.any()
+                else None
+            ),
+            row_key=(
+                None
+                if len(distinct) == len(keys)
+                else np.array([number[key] for key in keys], dtype=np.intp)
+            ),
             lefts=column(self.lefts[rows]),
             rights=column(self.rights[rows] if any_signed else self.rights[rows].astype(np.uint64)),
             signed=any_signed,
@@ -303,7 +383,7 @@ class LeanTable:
         source: U64Array,
         size: int,
         columns: int,
-        starts: IndexArray,
+        starts: IndexArray | None,
         first_frames: list[int],
         width: int,
     ) -> FloatArray:
@@ -325,13 +405,16 @@ class LeanTable:
                     out=raw[begin:end],
                 )
         else:
-            # Row r reads words at ``first[r] + j * columns`` (frame j of its slot): rows of
-            # a strided view of the buffer, gathered in one fancy index.
-            first = np.take(starts, plan.slot_of_row)
+            # Word k is read at ``first[k] + j * columns`` (frame j of its slot): rows of a
+            # strided view of the buffer, gathered in one fancy index, then repeated for
+            # the rows reading each (a take of whole rows of a small array: cheaper than
+            # gathering every row from the buffer).
+            assert starts is not None
+            first = np.take(starts, plan.key_slot)
             first *= columns
-            first += plan.word
-            if plan.big_endian is not None:
-                first += plan.big_endian * size
+            first += plan.key_word
+            if plan.key_big is not None:
+                first += plan.key_big * size
             window: U64Array = np.ndarray(
                 (source.shape[0] - (width - 1) * columns, width),
                 dtype=np.uint64,
@@ -339,6 +422,8 @@ class LeanTable:
                 strides=(8, 8 * columns),
             )
             raw = window[first]
+            if plan.row_key is not None:
+                raw = np.take(raw, plan.row_key, axis=0)
             np.left_shift(raw, plan.lefts, out=raw)
         # Every raw value fits in int64 (lengths below 64), and int64 converts faster.
         integers = raw.view(np.int64)

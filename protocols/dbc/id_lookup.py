@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hal.can.frames import CAN_EFF_MASK, MAX_STANDARD_ID
+from hal.can.frames import CAN_EFF_MASK, FD_LENGTH_VALID, MAX_STANDARD_ID
 from protocols.dbc.plan_compiler import MessagePlan
 
 
@@ -56,6 +56,12 @@ class IdTables:
     11-bit ids index ``standard`` directly (its last entry, 0, catches every other id);
     29-bit ids are binary-searched in ``extended_ids``, then (J1939) their PGN in ``pgns``.
     ``lengths`` is each bucket's minimum dlc: 0 for unknown ids, then each message's length.
+
+    ``pairs`` (None for a decoder of 4096 messages or more, or with an 11-bit id past
+    0x7FF) gives the bucket of an 11-bit
+    frame from its id and length at once (``standard_buckets``): ``row_of_id[id]`` is its
+    id's bucket times 256, ``pairs[row | dlc]`` the frame's bucket, short frames' and
+    frames of a length no frame has (``len(plans) + 2``) included.
     """
 
     standard: npt.NDArray[np.int16]
@@ -64,6 +70,8 @@ class IdTables:
     pgns: npt.NDArray[np.uint32]
     pgn_buckets: npt.NDArray[np.int16]
     lengths: npt.NDArray[np.integer[Any]]
+    row_of_id: npt.NDArray[np.int32]
+    pairs: npt.NDArray[np.integer[Any]] | None
 
     @staticmethod
     def build(
@@ -71,7 +79,7 @@ class IdTables:
         exact: Mapping[int, MessagePlan],
         by_pgn: Mapping[int, MessagePlan],
     ) -> IdTables:
-        if len(plans) >= np.iinfo(np.int16).max:
+        if len(plans) > np.iinfo(np.int16).max - 3:  # buckets up to len(plans) + 2
             raise ValueError(f"too many messages for one decoder: {len(plans)}")
         bucket_of = {id(plan): slot + 1 for slot, plan in enumerate(plans)}
         standard_ids = {k: bucket_of[id(p)] for k, p in exact.items() if not k & (1 << 32)}
@@ -83,6 +91,16 @@ class IdTables:
             (k & 0xFFFFFFFF, bucket_of[id(p)]) for k, p in exact.items() if k & (1 << 32)
         )
         pgns = sorted((pgn, bucket_of[id(p)]) for pgn, p in by_pgn.items())
+        lengths = np.array([0, *(p.length for p in plans)], dtype=np.int64)
+        pairs = None
+        if len(plans) < _PAIRED_BELOW and size == MAX_STANDARD_ID + 2:
+            dlc = np.arange(256)
+            pairs = np.where(
+                dlc < lengths[:, None], len(plans) + 1, np.arange(len(plans) + 1)[:, None]
+            )
+            pairs[0] = 0  # an unknown id, never short
+            pairs[:, ~FD_LENGTH_VALID[:256]] = len(plans) + 2
+            pairs = pairs.reshape(-1).astype(np.uint8 if len(plans) + 2 < 256 else np.int16)
         return IdTables(
             standard=standard,
             extended_ids=np.array([k for k, _ in extended], dtype=np.uint32),
@@ -94,7 +112,22 @@ class IdTables:
                 [0, *(p.length for p in plans)],
                 dtype=np.uint8 if all(p.length < 256 for p in plans) else np.int16,
             ),
+            row_of_id=standard.astype(np.int32) << 8,
+            pairs=pairs,
         )
+
+    def standard_buckets(
+        self, ids: npt.NDArray[np.uint32], lengths: npt.NDArray[np.uint8]
+    ) -> npt.NDArray[np.integer[Any]]:
+        """Each frame's bucket, for frames all with 11-bit ids and ``uint8`` lengths (when
+        ``pairs`` is not None): as ``buckets``, and ``len(plans) + 2`` for a length no frame
+        has. Three lookups, no mask."""
+        assert self.pairs is not None
+        # Ids past 0x7FF read the table's last entry, 0: unknown.
+        rows = np.take(self.row_of_id, np.minimum(ids, np.uint32(MAX_STANDARD_ID + 1)))
+        np.bitwise_or(rows, lengths, out=rows)
+        buckets: npt.NDArray[np.integer[Any]] = np.take(self.pairs, rows)
+        return buckets
 
     def buckets(
         self,
@@ -134,6 +167,10 @@ class IdTables:
             _search(self.pgns, self.pgn_buckets, pgns, found)
             buckets[missing] = found
         return buckets
+
+
+_PAIRED_BELOW = 4096
+"""Decoders of fewer messages get ``IdTables.pairs`` (256 entries per message)."""
 
 
 def _search(

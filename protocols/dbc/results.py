@@ -3,17 +3,22 @@ message's frames as arrays), built lazily from what ``VectorDecoder`` decoded.
 
 Lean messages are decoded in a few blocks of values (``block_runner.LeanTable``,
 ``DecodedTogether``); a message's ``DecodedMessage`` is made when looked up, and each of its
-arrays is cut from the blocks when first read.
+arrays is cut from the blocks when first read. Going through every message (``values()``,
+``items()``) makes them all in one loop, each with its signals' arrays: what a consumer of
+every signal pays is a view per signal and a small object per message, nothing per frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
+from itertools import compress
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from protocols.dbc.block_runner import Placement
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
@@ -109,7 +114,7 @@ class DecodedTogether:
     rows: IndexArray
     ids: npt.NDArray[np.uint32]
     blocks: list[FloatArray]
-    placed: Mapping[int, tuple[int, int, int, int]]
+    placed: Placement
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,10 +132,11 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
     order; messages without a decoded frame are absent.
 
     Lean messages (the usual case) share a few blocks of values; each one's
-    ``DecodedMessage`` (views of them) is made when first looked up.
+    ``DecodedMessage`` (views of them) is made when first looked up, or all at once, each
+    with its signals' arrays, by ``values()`` and ``items()``.
     """
 
-    __slots__ = ("_keys", "_layout", "_messages", "_together")
+    __slots__ = ("_all", "_keys", "_layout", "_messages", "_together")
 
     def __init__(
         self,
@@ -142,9 +148,48 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
         self._messages = messages  # decoded on their own, then the others once looked up
         self._together = together
         self._keys: list[str] | None = None
+        self._all: dict[str, DecodedMessage] | None = None
+
+    def values(self) -> ValuesView[DecodedMessage]:
+        return self._every_message().values()
+
+    def items(self) -> ItemsView[str, DecodedMessage]:
+        return self._every_message().items()
+
+    def _every_message(self) -> dict[str, DecodedMessage]:
+        """Every message, in order, each with its signals' arrays: made in one loop over the
+        blocks (what ``__getitem__`` does per name, without its lookups)."""
+        if self._all is not None:
+            return self._all
+        messages, part = self._messages, self._together
+        if part is None:
+            self._all = messages  # decoded on their own, in slot order
+            return messages
+        names, signals_of, slot_of = self._layout.names, self._layout.signals, self._layout.slot_of
+        found: list[DecodedMessage | None] = [None] * len(names)  # by slot
+        for name, message in messages.items():  # decoded on their own, or looked up
+            found[slot_of[name]] = message
+        placed = part.placed
+        frames, first_frames = placed.frames, placed.first_frames
+        new = DecodedMessage.__new__
+        for number, (block, plan) in enumerate(zip(part.blocks, placed.bins, strict=True)):
+            for slot, first, end in plan.members:
+                if found[slot] is not None:
+                    continue
+                count, signals = frames[slot], signals_of[slot]
+                message = new(DecodedMessage)
+                message._timestamp = message._index = message._arbitration_id = None
+                message._part, message._names = part, signals
+                message._where = (number, first, count, first_frames[slot])
+                # One row per signal; strict=True would double the cost of this line.
+                message._signals = dict(zip(signals, block[first:end, :count], strict=False))
+                found[slot] = message
+        # In slot order, the decoder's message order (a ``DecodedMessage`` is always true).
+        self._all = dict(zip(compress(names, found), filter(None, found), strict=False))
+        return self._all
 
     def __getitem__(self, name: str) -> DecodedMessage:
-        message = self._messages.get(name)
+        message = (self._messages if self._all is None else self._all).get(name)
         if message is not None:
             return message
         part, slot = self._together, self._layout.slot_of.get(name, -1)

@@ -3,15 +3,18 @@ and masks.
 
 Each message is compiled once into a plan (``plan_compiler``: per signal, which 64-bit word of
 the payload, the shift, the mask, sign and scaling, and its multiplexer). A batch is grouped by
-message with numpy: ids are mapped to messages (``id_lookup``: a lookup table for 11-bit ids,
-a binary search for 29-bit ids, J1939 PGNs), one stable sort puts each message's frames next
-to each other. Lean messages (every signal an integer in an aligned word, no multiplexing:
-nearly all) are decoded in a few blocks of (signals x frames), messages of about as many
-frames in the batch sharing one (``block_runner``), each block a dozen numpy calls; the
-result (``results.DecodedBatch``) cuts a message out of its block when it is looked up. The
-other messages are decoded one by one (``plan_runner``). The Python work per batch is per
-block and per message decoded alone, never per frame, and per signal only for the few
-signals that cannot be batched (floats, 64-bit and word-straddling signals, multiplexing).
+message with numpy: ids are mapped to messages (``id_lookup``: for the usual batch, data
+frames with 11-bit ids, two table lookups by id and length that also find short frames and
+impossible lengths; else a lookup table for 11-bit ids, a binary search for 29-bit ids, J1939
+PGNs), one stable sort puts each message's frames next to each other. Lean messages (every
+signal an integer in an aligned word, no multiplexing: nearly all) are decoded in a few
+blocks of (signals x frames), messages of about as many frames in the batch sharing one
+(``block_runner``), each block a dozen numpy calls; the result (``results.DecodedBatch``)
+cuts a message out of its block when it is looked up, or every message in one loop when
+they are all gone through. The other messages are decoded one by one (``plan_runner``). The
+Python work per batch is per block and per message decoded alone, never per frame, and per
+signal only for the few signals that cannot be batched (floats, 64-bit and word-straddling
+signals, multiplexing) and, when every message is gone through, the view of each signal.
 A decoder keeps buffers between batches: use one from one thread at a time.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from itertools import accumulate, compress
 from typing import Any
 
 import numpy as np
@@ -39,6 +43,7 @@ own (``LeanTable``): others share blocks with messages of about as many frames."
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
+_NOT_STANDARD_DATA = np.uint8(FLAG_NOT_DATA | FLAG_EXTENDED)
 
 
 class VectorDecoder:
@@ -61,7 +66,7 @@ class VectorDecoder:
     def __init__(self, db: Database, messages: Iterable[str] | None = None) -> None:
         """Compile ``messages`` (names; all messages of ``db`` when None).
 
-        Raises ``ValueError`` for a name ``db`` does not have, or more than 32766 messages.
+        Raises ``ValueError`` for a name ``db`` does not have, or more than 32764 messages.
         """
         selected: list[Message] = []
         if messages is None:
@@ -93,15 +98,13 @@ class VectorDecoder:
             {name: slot for slot, name in enumerate(self._names)},
             tuple(() if b is None else b.names for b in self._lean),
         )
-        self._signal_counts = np.array(
-            [0 if b is None else len(b.names) for b in self._lean], dtype=np.int64
-        )
-        # Lean messages are decoded in blocks (see ``LeanTable``); the payload words each
-        # reads (int64 max for the others: never in a block).
+        # Lean messages are decoded in blocks (see ``LeanTable``).
         self._table = LeanTable.build(self._lean)
-        self._lean_columns = np.array(
-            [np.iinfo(np.int64).max if b is None else b.columns for b in self._lean],
-            dtype=np.int64,
+        self._every_slot_lean = all(b is not None for b in self._lean)
+        self._max_lean_columns = max([0, *(b.columns for b in self._lean if b is not None)])
+        # Payload words each lean slot reads (int64 max for the others: never in a block).
+        self._lean_columns = tuple(
+            np.iinfo(np.int64).max if b is None else b.columns for b in self._lean
         )
         # Payload words any message reads (bytes past every message's end are never needed).
         self._columns = max([1, *(-(-p.length // 8) for p in self._plans)])
@@ -193,14 +196,22 @@ class VectorDecoder:
 
         Error and remote frames are counted as ``not_data``. Returns as ``decode``.
         """
-        # Contiguous copies of the small fields read more than once: each pass over a field
-        # of the records (80 bytes apart) sweeps the whole batch through the cache.
+        # A contiguous copy of the flags: a pass over a field of the records (80 bytes apart)
+        # sweeps the whole batch through the cache.
         flags = np.ascontiguousarray(batch["flags"])
+        words = self._batch_words(batch)
+        if self._tables.pairs is not None and not (flags & _NOT_STANDARD_DATA).any():
+            # The usual batch: data frames with 11-bit ids. Their buckets, short frames and
+            # bad lengths included, by id and length at once.
+            self.rejects["not_data"] += 0
+            ids = np.ascontiguousarray(batch["arbitration_id"], dtype=np.uint32)
+            lengths = np.ascontiguousarray(batch["dlc"], dtype=np.uint8)
+            buckets = self._tables.standard_buckets(ids, lengths)
+            return self._decode_buckets(buckets, ids, words, batch["timestamp"], None)
         is_data = (flags & FLAG_NOT_DATA) == 0
         not_data = int(batch.shape[0] - np.count_nonzero(is_data))
         self.rejects["not_data"] += not_data
-        words = self._batch_words(batch)
-        if not_data == 0:  # the usual case: no copy of the batch to drop rows
+        if not_data == 0:  # no copy of the batch to drop rows
             return self._decode(
                 np.ascontiguousarray(batch["arbitration_id"], dtype=np.uint32),
                 words,
@@ -242,57 +253,65 @@ class VectorDecoder:
     ) -> DecodedBatch:
         """Decode frames; ``words``: their payloads as ``_little_endian_words`` gives them
         (any strides), ``rows``: their rows in the caller's input (None: 0..N-1)."""
-        out: dict[str, DecodedMessage] = {}
         n = ids.shape[0]
+        if n == 0:
+            return DecodedBatch(self._layout, {}, None)
+        buckets = self._tables.buckets(ids, extended, lengths)
+        bad_length = _bad_lengths(lengths)
+        if bad_length is not None:  # rare: a bucket of their own, counted apart
+            np.putmask(buckets, bad_length, len(self._plans) + 2)
+        return self._decode_buckets(buckets, ids, words, times, rows)
+
+    def _decode_buckets(
+        self,
+        buckets: npt.NDArray[np.integer[Any]],
+        ids: npt.NDArray[np.uint32],
+        words: npt.NDArray[np.unsignedinteger[Any]],
+        times: npt.NDArray[np.floating[Any]],
+        rows: IndexArray | None,
+    ) -> DecodedBatch:
+        """Decode frames put in ``buckets`` (0: unknown id, ``slot + 1``, then short frames,
+        then frames of a length no frame has); the rest as ``_decode``."""
+        out: dict[str, DecodedMessage] = {}
+        n = buckets.shape[0]
         if n == 0:
             return DecodedBatch(self._layout, out, None)
         plans = len(self._plans)
-        buckets = self._tables.buckets(ids, extended, lengths)
-        bad_length, bad = _bad_lengths(lengths), 0
-        if bad_length is not None:  # rare: counted apart, grouped with the short frames
-            np.putmask(buckets, bad_length, plans + 1)
-            bad = int(np.count_nonzero(bad_length))
-            self.rejects["bad_length"] += bad
-        # One stable sort (a radix sort for int16) groups each message's frames in input (time)
-        # order, unknown frames first and short ones last; the bucket counts give every
-        # group's bounds (``first[k]``: where bucket k starts in the sorted order).
-        order = np.argsort(buckets, kind="stable")
-        counts = np.bincount(buckets, minlength=plans + 2)
-        first = np.cumsum(counts) - counts
-        bounds = first.tolist()
-        unknown, short = bounds[1], int(counts[plans + 1])
+        # One stable sort (a radix sort for small integers) groups each message's frames in
+        # input (time) order, unknown frames first and short ones last; the bucket counts
+        # give every group's bounds.
+        order = buckets.argsort(kind="stable")
+        counts: list[int] = np.bincount(buckets, minlength=plans + 3).tolist()
+        unknown, short, bad = counts[0], counts[plans + 1], counts[plans + 2]
         self.rejects["unknown_id"] += unknown
-        self.rejects["short_frame"] += short - bad
-        if unknown + short == n:
+        self.rejects["short_frame"] += short
+        if bad:
+            self.rejects["bad_length"] += bad
+        if unknown + short + bad == n:
             return DecodedBatch(self._layout, out, None)
-        known = order[unknown : n - short]
+        known = order[unknown : n - short - bad]
+        sizes = counts[1 : plans + 1]  # frames of each slot
+        first_frames = list(accumulate(sizes[:-1], initial=0))  # in message order
         # Each payload's 64-bit words, read little-endian, gathered once for the whole batch
-        # in message order: each message then reads columns of these without a copy.
-        # np.take: about three times faster than fancy indexing for rows of a 2-D array.
-        little = np.take(words, known, axis=0)
-        little = little.astype(np.uint64, copy=False)  # native order (a copy on big-endian)
-        sorted_times = np.take(times, known)
+        # in message order into the table's buffer: each message then reads columns of
+        # these without a copy.
+        little = self._table.load(words, known)
+        sorted_times = np.take(times, known).astype(np.float64, copy=False)
         sorted_ids = np.take(ids, known)
         sorted_rows = known if rows is None else np.take(rows, known)
         columns = little.shape[1]
-        sizes = counts[1 : plans + 1]
-        # Lean messages (a SignalBatch is their whole decode) are decoded in the table's
-        # blocks; the others one by one.
-        lean = (sizes * self._signal_counts > 0) & (self._lean_columns <= columns)
-        alone = np.flatnonzero(sizes * ~lean).tolist()
+        present = list(compress(range(plans), sizes))
+        if self._every_slot_lean and self._max_lean_columns <= columns:
+            lean, alone = present, []
+        else:
+            lean_columns = self._lean_columns
+            lean = [slot for slot in present if lean_columns[slot] <= columns]
+            alone = [slot for slot in present if lean_columns[slot] > columns]
         part: DecodedTogether | None = None
-        if lean.any():
-            slots = np.flatnonzero(lean)
-            slots = slots[np.argsort(-sizes[slots], kind="stable")]  # busiest first
-            starts = first[1 : plans + 1] - unknown  # by slot
-            blocks = self._table.decode(
-                little,
-                slots.tolist(),
-                sizes[slots].tolist(),
-                starts,
-                TOGETHER_BELOW,
-                sizes.tolist(),
-            )
+        if lean:
+            # Lean messages (a SignalBatch is their whole decode) are decoded in the
+            # table's blocks; the others one by one.
+            blocks = self._table.decode(little, lean, sizes, first_frames, TOGETHER_BELOW)
             part = DecodedTogether(
                 sorted_times,
                 sorted_rows,
@@ -301,7 +320,7 @@ class VectorDecoder:
                 blocks.placed,
             )
         for slot in alone:
-            group = slice(bounds[slot + 1] - unknown, bounds[slot + 2] - unknown)
+            group = slice(first_frames[slot], first_frames[slot] + sizes[slot])
             group_little = little[group]
             plan = self._plans[slot]
             if plan.signals is None:

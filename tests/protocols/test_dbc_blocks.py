@@ -107,23 +107,30 @@ def _table(db: Database, names: tuple[str, ...]) -> LeanTable:
 
 def test_messages_of_very_different_counts_get_bins_of_their_own() -> None:
     table = _table(_db("ars408_id0.dbc"), OBJECT_LISTS)
-    # Busiest first: general, quality and extended share a bin; the status (3 signals)
-    # would waste more than ALONE_WASTE padded pairs there.
+    # General and extended (scaled, with offsets) share a bin; quality (raw integers) is
+    # binned apart from them, and the status (3 signals) would waste more than ALONE_WASTE
+    # padded pairs next to it.
+    assert table.plain == (True, False, True, False)
     frames = [400, 390, 380, 10]
-    assert ALONE_WASTE < 3 * (400 - 10)
+    assert ALONE_WASTE < 3 * (390 - 10)
     total = sum(frames)
-    little = np.arange(total, dtype=np.uint64).reshape(-1, 1)
-    starts = np.array([1170, 0, 400, 790], dtype=np.intp)  # by slot: status is slot 0
-    blocks = table.decode(little, [1, 2, 3, 0], frames, starts, 1 << 30, [10, 400, 390, 380])
-    assert len(blocks.blocks) == 2
-    assert {blocks.placed[slot][0] for slot in (1, 2, 3)} == {0}
-    assert blocks.placed[0][0] == 1
-    assert blocks.placed[0][2:] == (10, 1170)
-    assert blocks.placed[2] == (0, 7, 390, 400)
-    assert blocks.blocks[0].shape == (7 + 10 + 7, 400)
-    assert blocks.blocks[1].shape == (3, 10)
+    little = table.load(
+        np.arange(total, dtype=np.uint64).reshape(-1, 1), np.arange(total, dtype=np.intp)
+    )
+    sizes, starts = [10, 400, 390, 380], [1170, 0, 400, 790]  # by slot: status is slot 0
+    blocks = table.decode(little, [0, 1, 2, 3], sizes, starts, 1 << 30)
+    placed = blocks.placed
+    assert len(blocks.blocks) == 3
+    assert placed[1][0] == placed[3][0]
+    assert len({placed[slot][0] for slot in range(4)}) == 3
+    assert placed[0][2:] == (10, 1170)
+    assert placed[2][1:] == (0, 390, 400)
+    assert placed[3][1:] == (7, 380, 790)
+    assert blocks.blocks[placed[1][0]].shape == (7 + 7, 400)
+    assert blocks.blocks[placed[2][0]].shape == (10, 390)
+    assert blocks.blocks[placed[0][0]].shape == (3, 10)
     # A message at ``alone_from`` pairs or more is alone.
-    alone = table.decode(little, [1, 2, 3, 0], frames, starts, 7 * 390, [10, 400, 390, 380])
+    alone = table.decode(little, [0, 1, 2, 3], sizes, starts, 7 * 390)
     assert len(alone.blocks) == 4
 
 
@@ -139,3 +146,32 @@ def test_a_message_in_a_wider_bin_gets_only_its_own_frames() -> None:
     for values in decoded["ENGINE_RPM"].signals.values():
         assert values.shape == (30,)
         assert len(set(values.tolist())) == 1  # all 0xFF payloads, no padding read
+
+
+@pytest.mark.parametrize("dbc", DBCS)
+def test_every_message_at_once_is_what_looking_each_up_gives(dbc: str) -> None:
+    db = _db(dbc)
+    ids, data, lengths, extended = _frames_of(db, None, [0, 3, 40, 90, 7], seed=5)
+    times = np.arange(len(ids), dtype=float)
+    looked_up = VectorDecoder(db).decode(ids, data, lengths, times, extended)
+    at_once = VectorDecoder(db).decode(ids, data, lengths, times, extended)
+    first = next(iter(at_once))
+    assert at_once[first] is at_once[first]  # looked up before going through them all
+    everything = dict(at_once.items())
+    # The decoder's message order, as iterating gives it, each message once.
+    order = [m.name for m in db.messages]
+    assert list(everything) == list(at_once) == sorted(everything, key=order.index)
+    assert list(at_once.values()) == list(everything.values())
+    assert everything[first] is at_once[first]
+    assert all(at_once[name] is message for name, message in everything.items())
+    assert len(everything) == len(looked_up) > 1
+    for name in looked_up:
+        want, got = looked_up[name], everything[name]
+        assert list(got.signals) == list(want.signals)
+        for signal, values in want.signals.items():
+            np.testing.assert_array_equal(got.signals[signal], values)
+        np.testing.assert_array_equal(got.timestamp, want.timestamp)
+        np.testing.assert_array_equal(got.index, want.index)
+        assert got.arbitration_id is not None
+        assert want.arbitration_id is not None
+        np.testing.assert_array_equal(got.arbitration_id, want.arbitration_id)
