@@ -242,6 +242,11 @@ class CooperativeAssociator:
         usable = usable_rows(means, covariances)
         if usable.size < ids.shape[0]:
             self._rejected["track_unusable"] += int(ids.shape[0] - usable.size)
+        if not vehicles:
+            # No vehicle reports (most cycles of most intersections): nothing to predict,
+            # pair or fuse; the tracks pass through as they are.
+            self._pairs = {}
+            return CooperativeMatch(tuple(labels), out_means, out_covs, ())
         r_means, r_covs = self._predicted(time_s, [self._reports[v] for v in vehicles])
         matched, held = self._assign(ids, means, covariances, usable, vehicles, r_means, r_covs)
         pairs: dict[str, _Pairing] = {}

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from firmware_py.benchmarks.e2e_profile import Share, format_summary, summarize
 from firmware_py.benchmarks.e2e_traffic import BITRATE, bus_load, write_traffic
 from firmware_py.errors import FirmwareError
 
@@ -96,10 +97,17 @@ def run_e2e_bench(
     objects: int,
     launch: VcanLauncher,
     progress: Callable[[str], None] = lambda _line: None,
+    *,
+    board: bool = False,
+    cpu_share: float = 1.0,
+    profile: Path | None = None,
 ) -> E2eResult:
     """Write ``seconds`` of four radars' traffic (``objects`` per list) and run ``e2e_guest``
-    on it through ``launch``. Raises ``ValueError`` for bad sizes, ``FirmwareError`` when the
-    run failed (with the end of its output)."""
+    on it through ``launch``; ``board``: the unit limited to ``cpu_share`` of one CPU
+    (``e2e_board``); ``profile``: py-spy samples the unit
+    into this file (collapsed stacks, ``e2e_profile``) and the details get its summary. Raises
+    ``ValueError`` for bad sizes, ``FirmwareError`` when the run failed (with the end of its
+    output)."""
     # In the project: the guest sees the host's files, and the caller's temporary directory
     # may be private to it.
     with tempfile.TemporaryDirectory(prefix=".bench-e2e-", dir=PROJECT) as shared:
@@ -119,6 +127,10 @@ def run_e2e_bench(
             str(directory),
             str(out),
         ]
+        if board:
+            argv += ["--board", "--cpu-share", str(cpu_share)]
+        if profile is not None:
+            argv += ["--profile", str(directory / "unit-profile.txt")]
         # In the guest the player falls behind real time when the CPU is short (4x measured).
         run = launch(argv, vcan=traffic.channels, cwd=PROJECT, timeout_s=seconds * 6 + 300)
         if run.exit_status != 0 or not out.exists():
@@ -131,9 +143,12 @@ def run_e2e_bench(
                 f"bench e2e failed (exit {run.exit_status}):\n{run.output_text[-3000:]}{logs}"
             )
         figures = json.loads(out.read_text())
+        if profile is not None:
+            figures["profile"] = _keep_profile(directory / "unit-profile.txt", profile)
     figures["in_guest"] = run.in_guest
     figures["objects"] = objects
     figures["bus_load"] = bus_load(objects)
+    figures["realtime_share"] = traffic.cycles * traffic.cycle_s / figures["played_s"]
     return E2eResult(**{key: figures[key] for key in JSON_KEYS}, details=figures)
 
 
@@ -165,7 +180,29 @@ def format_result(result: E2eResult) -> str:
         f"{d['cpus']} CPU(s) {d['machine_busy_share']:.0%} busy",
         f"  {'within the goals' if result.within_goal else 'NOT within the goals'}",
     ]
+    if "profile" in d:
+        lines.insert(-1, _profile_lines(d))
     return "\n".join(lines)
+
+
+def _keep_profile(written: Path, profile: Path) -> dict[str, Any]:
+    """Copy the guest's profile to ``profile``; its summary (``e2e_profile.summarize``)."""
+    text = written.read_text()
+    try:
+        profile.write_text(text)
+    except OSError as err:
+        raise FirmwareError(f"cannot write {profile}: {err.strerror or err}") from err
+    samples, shares = summarize(text)
+    return {"path": str(profile), "samples": samples, "top": [vars(s) for s in shares]}
+
+
+def _profile_lines(d: dict[str, Any]) -> str:
+    shares = [Share(**share) for share in d["profile"]["top"]]
+    return (
+        f"{format_summary(d['profile']['samples'], shares)}\n"
+        f"  profiled: py-spy took {d.get('cpu_profiler_s', 0.0):.1f} s of CPU beside the unit "
+        f"(figures of a profiled run are not to be quoted); stacks in {d['profile']['path']}"
+    )
 
 
 def _rejected(counters: dict[str, float]) -> float:

@@ -6,7 +6,9 @@ A private Mosquitto, the bridge (``roadgate bridge``, SQLite store) and the road
 ``canplayer`` plays the traffic log onto vcan0..vcan3 while a recorder in this process keeps
 the kernel timestamps of each radar cycle's first and last frame. After the player is done
 the pipeline drains (until the unit's frame counter and the store stop moving), and the
-figures are written to OUT as JSON (see ``e2e.py``).
+figures are written to OUT as JSON (see ``e2e.py``). With ``--board [--cpu-share F]`` the
+unit's process runs in a cgroup held to that share of one CPU (``e2e_board.CpuLimit``), and
+the figures say what the share came to and how long the unit was held back.
 
 Latency of a stored object list: the bridge's receive time minus the kernel timestamp of the
 newest frame the list used, the last frame of the radar cycle whose status frame's timestamp
@@ -34,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from firmware_py.benchmarks.e2e_board import CpuLimit
 from firmware_py.benchmarks.e2e_config import DEVICE_ID, bridge_config, unit_config
+from firmware_py.benchmarks.e2e_profile import maybe_sampling
 from firmware_py.benchmarks.e2e_traffic import Traffic
 from firmware_py.benchmarks.memory import _cpu_s, _HealthWatch, _rss_mb
 from firmware_py.benchmarks.uplink import local_broker
@@ -198,7 +202,7 @@ class _Pipeline:
 
 
 @contextmanager
-def _pipeline(traffic: Traffic, logs: Path) -> Iterator[_Pipeline]:
+def _pipeline(traffic: Traffic, logs: Path, limit: CpuLimit | None = None) -> Iterator[_Pipeline]:
     """Mosquitto, the bridge and the unit, up once the unit's health is in the store."""
     # The SQLite files (outbox, store) in memory: in the guest every other path is the host's
     # filesystem seen through hostfs, where each write is a slow round trip to the host.
@@ -216,6 +220,8 @@ def _pipeline(traffic: Traffic, logs: Path) -> Iterator[_Pipeline]:
         watch = _HealthWatch(host, port)
         unit_conf = unit_config(workdir, traffic, host, port)
         unit = _start([*cli, "run", "--config", str(unit_conf)], unit_log)
+        if limit is not None:
+            limit.add(unit.pid)  # the whole process, its threads with it
         try:
             store = workdir / "bridge.sqlite3"
             deadline = time.monotonic() + START_TIMEOUT_S
@@ -232,12 +238,23 @@ def _pipeline(traffic: Traffic, logs: Path) -> Iterator[_Pipeline]:
             _stop(bridge)
 
 
-def measure(traffic: Traffic, logs: Path) -> dict[str, Any]:
+def measure(
+    traffic: Traffic, logs: Path, limit: CpuLimit | None = None, profile: Path | None = None
+) -> dict[str, Any]:
     """Run the pipeline on ``traffic`` (vcan0..3 must exist), the unit's and the bridge's logs
-    in ``logs``; return the figures."""
-    with _pipeline(traffic, logs) as pipe:
-        with _Recorder(traffic.channels) as recorder:
+    in ``logs``, the unit in ``limit`` when given, sampled by py-spy into ``profile`` when
+    given (``e2e_profile``); return the figures."""
+    with _pipeline(traffic, logs, limit) as pipe:
+        with (
+            _Recorder(traffic.channels) as recorder,
+            maybe_sampling(pipe.unit.pid, profile) as sampler,
+        ):
+            before = limit.stat() if limit else {}
             played = _play(traffic, pipe)
+            if limit:
+                played |= _limited(before, limit.stat())
+        if sampler is not None:
+            played["cpu_profiler_s"] = round(sampler.cpu_s, 3)
         _stop(pipe.unit)
         _stop(pipe.bridge)  # its last batch committed
         rows = _store_rows(
@@ -359,6 +376,19 @@ def _jiffies() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def _limited(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    """The limited unit's cgroup meanwhile (``cpu.stat``): its user and system CPU seconds and
+    the seconds and periods it was held back."""
+    keys = ("user_usec", "system_usec", "throttled_usec", "nr_periods", "nr_throttled")
+    d = {key: after.get(key, 0) - before.get(key, 0) for key in keys}
+    return {
+        "unit_user_s": d["user_usec"] / 1e6,
+        "unit_system_s": d["system_usec"] / 1e6,
+        "unit_throttled_s": d["throttled_usec"] / 1e6,
+        "unit_throttled_share": round(d["nr_throttled"] / max(1, d["nr_periods"]), 3),
+    }
+
+
 def _percentile(values: np.ndarray[Any, Any], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if values.size else None
 
@@ -369,9 +399,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("traffic", type=Path, help="the JSON description of the traffic")
     parser.add_argument("logs", type=Path, help="where the unit's and the bridge's logs go")
     parser.add_argument("out", type=Path)
+    parser.add_argument(
+        "--board", action="store_true", help="the unit on a Pi 4 core's share (e2e_board)"
+    )
+    parser.add_argument(
+        "--cpu-share", type=float, default=1.0, help="that share of one CPU (default: 1)"
+    )
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="sample the unit with py-spy into this file"
+    )
     args = parser.parse_args(argv)
     traffic = Traffic.from_json(json.loads(args.traffic.read_text()))
-    args.out.write_text(json.dumps(measure(traffic, args.logs)))
+    if not args.board:
+        args.out.write_text(json.dumps(measure(traffic, args.logs, profile=args.profile)))
+        return 0
+    with CpuLimit(args.cpu_share) as limit:
+        figures = {**limit.calibration, **measure(traffic, args.logs, limit, args.profile)}
+    args.out.write_text(json.dumps(figures))
     return 0
 
 

@@ -163,6 +163,41 @@ def register(commands: Any) -> Any:
     e2e.add_argument(
         "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
     )
+    e2e.add_argument(
+        "--board",
+        action="store_true",
+        help="the unit on a Raspberry Pi 4 core's share of the CPU (cgroup cpu.max), stepped "
+        "up in load (--steps) to the highest it sustains",
+    )
+    e2e.add_argument(
+        "--cpu-share",
+        type=float,
+        default=None,
+        metavar="F",
+        help="with --board: this share of one CPU instead of a Pi 4 core's (the board "
+        "factor, measured)",
+    )
+    e2e.add_argument(
+        "--steps",
+        type=positive_int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="with --board: objects per list of each step (default: 5 10 25 50 100)",
+    )
+    e2e.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="sample the unit with py-spy while it runs; its stacks here (collapsed, for "
+        "speedscope or flamegraph.pl), the top functions printed",
+    )
+    e2e.add_argument(
+        "--every-step",
+        action="store_true",
+        help="with --board: run every step, not only up to the first not sustained",
+    )
     # hil sets vcan_launcher (user-mode-linux where needed); without it the buses must exist.
     e2e.set_defaults(handler=_e2e, vcan_launcher=None)
     everything = benchmarks.add_parser(
@@ -308,15 +343,51 @@ def _e2e(args: argparse.Namespace) -> int:
 
     if not 0 < args.seconds < 3600 or args.objects > 127:
         raise FirmwareError("--seconds must be in (0, 3600), --objects at most 127")
+    if args.profile is not None and args.board:
+        raise FirmwareError("--profile profiles one run: not with --board")
+    if args.board or args.cpu_share is not None or args.steps is not None or args.every_step:
+        return _e2e_board(args)
     result = run_e2e_bench(
         args.seconds,
         args.objects,
         args.vcan_launcher or native_launcher,
         progress=lambda line: print(f"bench e2e: {line}", file=sys.stderr, flush=True),
+        profile=args.profile,
     )
     print(format_result(result))
     _write_json(args.json, result.as_json())
     return 0 if result.within_goal else 1
+
+
+def _e2e_board(args: argparse.Namespace) -> int:
+    """``bench e2e --board``: exit status 0 when 4 full buses (the last step) are sustained."""
+    import sys
+
+    from firmware_py.benchmarks.e2e import E2eResult, native_launcher, run_e2e_bench
+    from firmware_py.benchmarks.e2e_board import DEFAULT_STEPS, format_board, run_board_bench
+
+    steps = tuple(args.steps or DEFAULT_STEPS)
+    if not args.board or not (args.cpu_share is None or 0 < args.cpu_share <= 1):
+        raise FirmwareError(
+            "--cpu-share, --steps and --every-step go with --board; --cpu-share in (0, 1]"
+        )
+    if max(steps) > 127:
+        raise FirmwareError("--steps: at most 127 objects per list")
+    launch = args.vcan_launcher or native_launcher
+
+    def progress(line: str) -> None:
+        print(f"bench e2e --board: {line}", file=sys.stderr, flush=True)
+
+    def run_step(objects: int, cpu_share: float) -> E2eResult:
+        return run_e2e_bench(
+            args.seconds, objects, launch, progress, board=True, cpu_share=cpu_share
+        )
+
+    result = run_board_bench(steps, run_step, args.cpu_share, progress, args.every_step)
+    print(format_board(result))
+    _write_json(args.json, result.as_json())
+    best = result.best
+    return 0 if best is not None and best.objects == max(steps) else 1
 
 
 def _write_json(path: Path | None, data: object) -> None:

@@ -174,6 +174,23 @@ def test_reports_too_old_or_from_the_future_are_dropped_and_counted() -> None:
     assert associator.vehicles == 0
 
 
+def test_without_reports_the_tracks_pass_through_as_copies() -> None:
+    associator = CooperativeAssociator(CooperativeSettings())
+    vehicles = [
+        Vehicle("veh-1", 1, (0.0, 0.0), (0.0, 10.0)),
+        Vehicle("veh-2", 2, (5.0, 0.0), (0.0, 0.0)),
+    ]
+    ids, means, covs = radar_tracks(vehicles, 0.0, np.random.default_rng(4))
+    match = associator.associate(T0, ids, means, covs)
+    assert match.vehicle_ids == ("", "")
+    assert match.unmatched == ()
+    np.testing.assert_array_equal(match.means, means)
+    np.testing.assert_array_equal(match.covariances, covs)
+    # The caller's arrays are not handed back: whoever changes the answer leaves them be.
+    assert not np.shares_memory(match.means, means)
+    assert not np.shares_memory(match.covariances, covs)
+
+
 def test_the_newest_report_per_vehicle_is_kept() -> None:
     associator = CooperativeAssociator(CooperativeSettings())
     vehicle = Vehicle("veh-1", 1, (0.0, 0.0), (0.0, 10.0))

@@ -1,0 +1,171 @@
+"""``roadgate bench e2e --board``: the n-body kernel is the Benchmarks Game's, the cgroup limiter
+holds a process to its share in the user-mode-linux guest, and the stepping picks the heaviest
+load sustained with every lighter one sustained (on recorded figures: no guest)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firmware_py.benchmarks.e2e import E2eResult
+from firmware_py.benchmarks.e2e_board import (
+    LATENESS_BOUND_MS,
+    PI4_NBODY_STEPS_PER_S,
+    BoardStep,
+    CpuLimit,
+    _system,
+    board_share,
+    highest_sustained,
+    nbody_advance,
+    nbody_energy,
+    run_board_bench,
+    shortfalls,
+)
+from firmware_py.benchmarks.e2e_traffic import bus_load
+from firmware_py.cli import main as cli_main
+from hil.uml.runner import run_with_vcan
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _details(objects: int, **change: Any) -> dict[str, Any]:
+    """Figures of a sustained run as ``e2e_guest`` reports them, with ``change``."""
+    return {
+        "frames_lost": 0,
+        "cycles_sent": 552,
+        "cycles_seen": 552,
+        "stored": 552,
+        "unmatched": 0,
+        "unit_counters": {"perception.rejects.late_scan": 0.0, "pipeline.fused_lists": 552.0},
+        "p99_in_unit_ms": 120.0,
+        "p99_ms": 150.0,
+        "cpu_s": 3.0,
+        "realtime_share": 0.99,
+        "bus_load": bus_load(objects),
+        **change,
+    }
+
+
+def test_the_kernel_is_the_benchmarks_games_n_body() -> None:
+    bodies = _system()
+    # The Benchmarks Game offsets the sun's momentum first; its published energies follow.
+    sun = bodies[0]
+    for axis in range(3):
+        sun[1][axis] = -sum(v[axis] * m for _r, v, m in bodies) / sun[2]
+    assert nbody_energy(bodies) == pytest.approx(-0.169075164, abs=1e-9)
+    nbody_advance(bodies, 1000)
+    assert nbody_energy(bodies) == pytest.approx(-0.169087605, abs=1e-9)
+
+
+def test_the_share_is_a_pi_4_core_over_this_one_at_most_a_whole_cpu() -> None:
+    assert board_share(4 * PI4_NBODY_STEPS_PER_S) == pytest.approx(0.25)
+    assert board_share(PI4_NBODY_STEPS_PER_S / 2) == 1.0
+    with pytest.raises(ValueError, match="share"):
+        CpuLimit(1.5)
+    with pytest.raises(ValueError, match="share"):
+        CpuLimit(0.0)
+
+
+def test_each_shortfall_is_named_and_a_clean_run_has_none() -> None:
+    assert shortfalls(_details(5)) == []
+    cases: dict[str, dict[str, Any]] = {
+        "frames lost": {"frames_lost": 3},
+        "cycles on the buses": {"cycles_seen": 551},
+        "rejected (late)": {"unit_counters": {"perception.rejects.late_scan": 2.0}},
+        "lists stored": {"stored": 540},
+        "unmatched": {"unmatched": 1},
+        "newest frame -> published": {"p99_in_unit_ms": LATENESS_BOUND_MS + 1},
+        "n/a": {"p99_in_unit_ms": None},
+        "of real time": {"realtime_share": 0.85},
+    }
+    for words, change in cases.items():
+        why = shortfalls({**_details(5), **change})
+        assert len(why) == 1, (words, why)
+        assert words in why[0], (words, why)
+
+
+def test_the_highest_sustained_step_is_the_last_before_the_first_failure() -> None:
+    def step(objects: int, ok: bool) -> BoardStep:
+        extra = {} if ok else {"p99_in_unit_ms": 900.0}
+        return BoardStep(objects, bus_load(objects), _details(objects, **extra))
+
+    recorded = [step(50, False), step(5, True), step(25, True), step(10, True), step(100, True)]
+    best = highest_sustained(recorded)
+    assert best is not None
+    assert best.objects == 25  # 100 passed, but 50 did not before it
+    assert highest_sustained([step(5, False), step(10, True)]) is None
+    assert highest_sustained([]) is None
+    every = highest_sustained([step(n, True) for n in (5, 10, 100)])
+    assert every is not None
+    assert every.objects == 100
+
+
+def test_the_stepping_stops_at_the_first_load_not_sustained() -> None:
+    ran: list[int] = []
+
+    def run_step(objects: int, cpu_share: float) -> E2eResult:
+        ran.append(objects)
+        assert cpu_share == 0.25
+        late = 400.0 if objects >= 25 else 100.0
+        details = {**_details(objects, p99_in_unit_ms=late), "cpu_share": cpu_share}
+        return E2eResult(
+            frames_in=1000 * objects,
+            frames_lost=0,
+            stored=552,
+            p50_ms=50.0,
+            p99_ms=late + 50,
+            fusion_period_ms=72.0,
+            cpu_s_per_kframe=0.1,
+            rss_mb=90.0,
+            details=details,
+        )
+
+    result = run_board_bench((100, 5, 25, 10, 50), run_step, 0.25)
+    assert ran == [5, 10, 25]
+    figures = result.as_json()
+    assert figures["max_sustained_objects"] == 10
+    assert figures["max_sustained_bus_load"] == pytest.approx(bus_load(10), abs=1e-4)
+    assert figures["frames_in"] == 10_000  # bench e2e's keys, of the highest sustained step
+    assert figures["cpu_share"] == 0.25
+    assert 0 < figures["board_factor"] <= 1
+    assert [s["sustained"] for s in figures["steps"]] == [True, True, False]
+    ran.clear()
+    every = run_board_bench((100, 5, 25, 10, 50), run_step, 0.25, every_step=True)
+    assert ran == [5, 10, 25, 50, 100]
+    assert every.as_json()["max_sustained_objects"] == 10
+
+
+def test_the_cpu_the_unit_used_is_counted_in_pi_4_cores() -> None:
+    details = _details(5, cpu_s=5.0, played_s=9.0, drain_s=1.0)
+    assert BoardStep(5, bus_load(5), details).unit_pi4_cores is None  # no guest calibration
+    details["nbody_guest_steps_per_s"] = 2 * PI4_NBODY_STEPS_PER_S
+    assert BoardStep(5, bus_load(5), details).unit_pi4_cores == pytest.approx(1.0)
+
+
+def test_board_options_are_checked_before_anything_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli_main(["bench", "e2e", "--board", "--cpu-share", "1.5"]) == 2
+    assert "--cpu-share in (0, 1]" in capsys.readouterr().err
+    assert cli_main(["bench", "e2e", "--cpu-share", "0.5"]) == 2
+    assert "go with --board" in capsys.readouterr().err
+    assert cli_main(["bench", "e2e", "--board", "--steps", "5", "200"]) == 2
+    assert "at most 127" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_the_limiter_holds_a_busy_process_to_its_share_in_the_guest() -> None:
+    argv = [sys.executable, "-m", "firmware_py.benchmarks.e2e_board", "limit-check"]
+    run = run_with_vcan([*argv, "--share", "0.25"], vcan=["vcan0"], cwd=PROJECT, timeout_s=100)
+    assert run.exit_status == 0, run.output_text[-2000:]
+    figures = json.loads(run.output_text.strip().splitlines()[-1])
+    # n-body alone in the cgroup gets about its quarter of what it gets outside (less where
+    # the host's other work, charged to the guest, eats into the quota), never much more.
+    assert figures["nbody_limited_steps_per_s"] > 0
+    assert figures["measured_share"] < 0.45, figures
+    assert figures["cpu_stat"]["nr_throttled"] > 0
+    assert figures["cpu_share"] == 0.25
