@@ -60,6 +60,15 @@ def mahalanobis_pairs(
 
     The 2x2 algebra is written out so no (K, 2, 2) array is built.
     """
+    d2, det = _squared_distances(tracks, detections, track_rows, det_rows)
+    return d2, np.log(det)
+
+
+def _squared_distances(
+    tracks: TrackSet, detections: Detections, track_rows: IntArray, det_rows: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`mahalanobis_pairs` with det S instead of its logarithm (the associator needs
+    neither it nor the time a logarithm per pair takes)."""
     p, r = tracks.covariances, detections.covariances
     # Only the 2x2 position blocks' entries are gathered, not the whole covariances.
     a = p[:, 0, 0][track_rows] + r[:, 0, 0][det_rows]
@@ -69,7 +78,7 @@ def mahalanobis_pairs(
     ey = detections.positions[:, 1][det_rows] - tracks.means[:, 1][track_rows]
     det = a * d - b * b
     d2 = (d * ex * ex - 2.0 * b * ex * ey + a * ey * ey) / det
-    return d2, np.log(det)
+    return d2, det
 
 
 def chi2_2dof_quantile(probability: float) -> float:
@@ -81,12 +90,18 @@ def chi2_2dof_quantile(probability: float) -> float:
 class GnnAssociator:
     """Gates track-detection pairs by squared Mahalanobis distance (the ``gate_probability``
     quantile of chi-square with 2 degrees of freedom) and assigns globally, minimising the sum
-    of negative log-likelihoods d^2 + ln det S (so a tight track is not out-bid by a loose one).
+    of Mahalanobis distances d (as Stone Soup's ``GNNWith2DAssignment`` with its ``Mahalanobis``
+    measure). Not d^2 + ln det S, which with each track's miss charged its own ln det S was in
+    effect a sum of d^2: that spares a poor pair by moving a track off a detection it sits on
+    (two middling pairs cost less than a close one and a poor one), where the sum of d keeps
+    the close pair (``bench fusion``: fewer missed targets in crowds).
 
     A confirmed track left without a detection though one in its gate went to another confirmed
     track moving differently (velocities apart by more than the gate) is reported shadowed: two
     objects nearer than the radar resolves are reported as one, and the one whose track lost
     that detection has not left. A duplicate track of the same object moves alike and is not.
+    With each shadowed track comes the detection it lost (the nearest such), the unresolved
+    pair's return, which the tracker uses to keep it near the pair.
 
     Confirmed tracks are assigned first, tentative ones from the detections left (as Stone
     Soup's initiators see only what the tracker left): a young track born of clutter cannot
@@ -109,13 +124,13 @@ class GnnAssociator:
         # The gated pairs of every track with every detection, once for both passes: a pair's
         # distance does not depend on which others are in the problem.
         pair_tracks, pair_dets = candidate_pairs(tracks, detections, gate)
-        d2, log_det = mahalanobis_pairs(tracks, detections, pair_tracks, pair_dets)
+        d2, _ = _squared_distances(tracks, detections, pair_tracks, pair_dets)
         gated = np.flatnonzero(d2 <= gate)  # NaN compares false
-        pairs = _Pairs(pair_tracks[gated], pair_dets[gated], d2[gated], log_det[gated])
+        pairs = _Pairs(pair_tracks[gated], pair_dets[gated], d2[gated])
         first = tracks.confirmed[pairs.tracks]
         confirmed_pairs = pairs.where(first)
         t1, d1 = _assign(confirmed_pairs, n, m, gate)
-        shadowed = _shadowed(tracks, confirmed_pairs, t1, d1, m, gate)
+        shadowed, shadowing = _shadowed(tracks, confirmed_pairs, t1, d1, m, gate)
         taken = np.zeros(m, np.bool_)
         taken[d1] = True
         t2, d2_rows = _assign(pairs.where(~first & ~taken[pairs.detections]), n, m, gate)
@@ -129,18 +144,18 @@ class GnnAssociator:
             unassigned_tracks=_others(n, track_rows),
             unassigned_detections=_others(m, det_rows),
             shadowed_tracks=shadowed,
+            shadowing_detections=shadowing,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class _Pairs:
-    """Gated pairs, grouped by track in ascending track row: their track and detection rows,
-    squared Mahalanobis distance and ln det S."""
+    """Gated pairs, grouped by track in ascending track row: their track and detection rows
+    and squared Mahalanobis distance."""
 
     tracks: IntArray
     detections: IntArray
     d2: FloatArray
-    log_det: FloatArray
 
     def where(self, mask: BoolArray) -> _Pairs:
         rows = np.flatnonzero(mask)
@@ -148,7 +163,6 @@ class _Pairs:
             self.tracks.take(rows),
             self.detections.take(rows),
             self.d2.take(rows),
-            self.log_det.take(rows),
         )
 
 
@@ -167,19 +181,15 @@ def _assign(pairs: _Pairs, n: int, m: int, gate: float) -> tuple[IntArray, IntAr
     taker[pd[alone]] = pt[alone]
     tangled = np.flatnonzero(~alone)
     if tangled.size:
-        rt, rt_of, starts = _unique_sorted(pt.take(tangled))
+        rt, rt_of = _unique_sorted(pt.take(tangled))
         rd, rd_of = _unique_rows(pd.take(tangled), m)
-        log_det = pairs.log_det.take(tangled)
-        # Leaving a track missed costs as much as a pair on the gate's edge (with the smallest
-        # ln det S of its pairs, so the comparison is on d^2). A tangled track's pairs are all
-        # tangled, and they come in a run.
-        miss = np.minimum.reduceat(log_det, starts)
-        # Each pair costs what it saves over its track's miss (negative when worth taking);
-        # a pair that saves nothing is as good as no pair, 0. Then no track needs a "missed"
-        # column of its own: a track given a 0 is missed, and the optimum over the gated pairs
-        # is the same, at half the matrix (the solver's time grows with its area).
-        saving = pairs.d2.take(tangled) + log_det
-        saving -= gate + miss.take(rt_of)
+        # Leaving a track missed costs as much as a pair on the gate's edge. Each pair costs
+        # what it saves over its track's miss (negative when worth taking); a pair that saves
+        # nothing is as good as no pair, 0. Then no track needs a "missed" column of its own: a
+        # track given a 0 is missed, and the optimum over the gated pairs is the same, at half
+        # the matrix (the solver's time grows with its area).
+        saving = np.sqrt(pairs.d2.take(tangled))
+        saving -= math.sqrt(gate)
         cost = np.zeros((rt.size, rd.size))
         cost[rt_of, rd_of] = np.minimum(saving, 0.0)
         r, col = linear_sum_assignment(cost)
@@ -191,12 +201,13 @@ def _assign(pairs: _Pairs, n: int, m: int, gate: float) -> tuple[IntArray, IntAr
 
 def _shadowed(
     tracks: TrackSet, pairs: _Pairs, track_rows: IntArray, det_rows: IntArray, m: int, gate: float
-) -> IntArray:
+) -> tuple[IntArray, IntArray]:
     """Return the rows (ascending) of the tracks left unassigned though a gated detection
     went to another track moving differently: their velocities apart by more than the gate
-    (squared Mahalanobis distance of the difference). Two objects crossing too near to be
-    resolved; a track on the same object as the one that took the detection (a duplicate)
-    moves alike and is not shadowed, so it is deleted as usual.
+    (squared Mahalanobis distance of the difference); and for each, that detection (the
+    nearest, by d^2, when several). Two objects crossing too near to be resolved; a track on
+    the same object as the one that took the detection (a duplicate) moves alike and is not
+    shadowed, so it is deleted as usual.
 
     ``pairs``: the gated pairs of the assignment that made (``track_rows``, ``det_rows``).
     """
@@ -207,7 +218,7 @@ def _shadowed(
     pair_taker = taker.take(pairs.detections)
     candidate = np.flatnonzero((pair_taker >= 0) & ~hit.take(pairs.tracks))
     if candidate.size == 0:
-        return np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64)
     b, a = pairs.tracks.take(candidate), pair_taker.take(candidate)
     both = np.concatenate((b, a))
     states, covs = position_velocity(tracks.means.take(both, axis=0), tracks.covariances[both])
@@ -217,20 +228,25 @@ def _shadowed(
     sxx, sxy, syy = s[:, 0, 0], s[:, 0, 1], s[:, 1, 1]
     vx, vy = dv[:, 0], dv[:, 1]
     d2 = (syy * vx * vx - 2.0 * sxy * vx * vy + sxx * vy * vy) / (sxx * syy - sxy * sxy)
-    shadowed = np.zeros(len(tracks), np.bool_)  # a mask, not np.unique's sort
-    shadowed[b[d2 > gate]] = True
-    return np.flatnonzero(shadowed).astype(np.int64, copy=False)
+    apart = candidate.take(np.flatnonzero(d2 > gate))
+    if apart.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    # Sorted by track, then by the pair's d^2: each shadowed track's first is its nearest.
+    apart = apart.take(np.lexsort((pairs.d2.take(apart), pairs.tracks.take(apart))))
+    shadowed = pairs.tracks.take(apart)
+    first = np.ones(shadowed.size, np.bool_)
+    np.not_equal(shadowed[1:], shadowed[:-1], out=first[1:])
+    return shadowed[first], pairs.detections.take(apart[first])
 
 
-def _unique_sorted(values: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+def _unique_sorted(values: IntArray) -> tuple[IntArray, IntArray]:
     """``np.unique(values, return_inverse=True)`` for ``values`` already in ascending order,
-    without the sort, and where each value's run starts."""
+    without the sort."""
     starts = np.empty(values.size, np.bool_)
     starts[0] = True
     np.not_equal(values[1:], values[:-1], out=starts[1:])
     inverse = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    return values.take(first), inverse.astype(np.int64), first
+    return values.take(np.flatnonzero(starts)), inverse.astype(np.int64)
 
 
 def _unique_rows(values: IntArray, size: int) -> tuple[IntArray, IntArray]:
@@ -251,4 +267,4 @@ def _others(n: int, taken: IntArray) -> IntArray:
 def _nothing_assigned(n: int, m: int) -> Association:
     none = np.empty(0, np.int64)
     every_track, every_detection = np.arange(n, dtype=np.int64), np.arange(m, dtype=np.int64)
-    return Association(none, none.copy(), every_track, every_detection, none.copy())
+    return Association(none, none.copy(), every_track, every_detection, none.copy(), none.copy())

@@ -25,9 +25,11 @@ def gnn_tracker(
     max_position_variance_m2: float = 100.0,
     max_tracks: int = 1024,
     detection_limits: DetectionLimits | None = None,
+    unresolved_spread_m2: float = 0.1,
 ) -> Tracker:
     """Return a Kalman (EKF for CTRV) tracker with Mahalanobis-gated global nearest-neighbour
-    assignment, M-of-N initiation and deletion after misses, for ``model``."""
+    assignment, M-of-N initiation and deletion after misses, for ``model`` (the settings'
+    meanings: :class:`~edge.tracking.tracker.TrackerSettings` and the roles)."""
     angle_index = 3 if isinstance(model, ConstantTurnRate) else None
     return Tracker(
         predictor=KalmanPredictor(model),
@@ -49,6 +51,7 @@ def gnn_tracker(
             state_dim=model.dim,
             max_tracks=max_tracks,
             detection_limits=detection_limits or DetectionLimits(),
+            unresolved_spread_m2=unresolved_spread_m2,
         ),
     )
 

@@ -59,13 +59,15 @@ class Association:
     ``unassigned_tracks`` and ``unassigned_detections`` are row indices, ascending;
     ``shadowed_tracks`` (ascending, among the unassigned) are tracks whose detection may have
     merged into another track's (an unresolved pair): their cycle counts as neither hit nor
-    miss, as outside a sensor's coverage."""
+    miss, as outside a sensor's coverage; ``shadowing_detections`` [k] is the merged return
+    ``shadowed_tracks`` [k] lost (empty: none given)."""
 
     track_rows: IntArray
     detection_rows: IntArray
     unassigned_tracks: IntArray
     unassigned_detections: IntArray
     shadowed_tracks: IntArray = field(default_factory=lambda: np.empty(0, np.int64))
+    shadowing_detections: IntArray = field(default_factory=lambda: np.empty(0, np.int64))
 
 
 class Associator(Protocol):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.tracking.detections import DetectionLimits, Detections, usable
-from edge.tracking.roles import Associator, Deleter, Initiator, Predictor, Updater
+from edge.tracking.roles import Association, Associator, Deleter, Initiator, Predictor, Updater
 from edge.tracking.track_set import NO_ID, BoolArray, FloatArray, IntArray, TrackSet
 
 Coverage = Callable[[FloatArray], BoolArray]
@@ -23,14 +23,19 @@ _HISTORY_BITS = np.int64((1 << 62) - 1)
 class TrackerSettings:
     """``state_dim``: the motion model's d; ``max_tracks``: tentative tracks beyond it are not
     started (clutter storms must not grow the gate's tracks x detections cost without bound);
-    ``detection_limits``: what a usable detection is."""
+    ``detection_limits``: what a usable detection is; ``unresolved_spread_m2``: the variance
+    per axis added to a merged return's covariance when it also updates the shadowed track
+    of the unresolved pair (objects merge within about 1 m, so each lies within 0.5 m of
+    the return: a uniform spread over it, 1 / 12 m^2, rounded up); 0 still updates it, as
+    if the object were at the return; infinite leaves it coasting."""
 
     state_dim: int
     max_tracks: int = 1024
     detection_limits: DetectionLimits = field(default_factory=DetectionLimits)
+    unresolved_spread_m2: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.state_dim < 2 or self.max_tracks < 1:
+        if self.state_dim < 2 or self.max_tracks < 1 or not self.unresolved_spread_m2 >= 0:
             raise ValueError(f"inconsistent tracker settings: {self}")
 
 
@@ -103,9 +108,12 @@ class Tracker:
         outside it is predicted but its cycle does not count (neither hit nor miss, its age
         unchanged), so tracks that only one sensor sees are confirmed and kept as if that
         sensor were alone. A track the associator reports shadowed (its object unresolved from
-        another's) is treated the same way. A cycle whose time is not finite or earlier than the
-        previous one is skipped and counted (``non_finite_time``, ``time_backwards``); unusable
-        detections are dropped and counted by :func:`~edge.tracking.detections.usable`.
+        another's) is treated the same way, but for one thing: it is updated with the merged
+        return it lost, its covariance widened by ``unresolved_spread_m2`` (so it stays with the
+        pair instead of coasting off on its velocity; neither a hit nor a miss). A cycle whose
+        time is not finite or earlier than the previous one is skipped and counted
+        (``non_finite_time``, ``time_backwards``); unusable detections are dropped and counted
+        by :func:`~edge.tracking.detections.usable`.
         """
         if not math.isfinite(time_s):
             self._rejected["non_finite_time"] += 1
@@ -126,7 +134,7 @@ class Tracker:
             if coverage is not None:
                 in_view &= np.asarray(coverage(tracks.means[:, :2]), np.bool_)
             in_view[assoc.shadowed_tracks] = False
-            tracks = self._apply_updates(tracks, dets, rows, det_rows, time_s, in_view)
+            tracks = self._apply_updates(tracks, dets, rows, det_rows, time_s, in_view, assoc)
             tracks = self._initiator.initiate(tracks, dets, assoc.unassigned_detections, time_s)
             tracks = self._number_new(tracks)
             finite = np.isfinite(tracks.means).all(axis=1) & np.isfinite(tracks.covariances).all(
@@ -145,16 +153,24 @@ class Tracker:
         det_rows: np.ndarray[tuple[int], np.dtype[np.int64]],
         time_s: float,
         in_view: BoolArray,
+        assoc: Association,
     ) -> TrackSet:
+        """Update the tracks at ``track_rows`` with the detections at ``det_rows`` (hits), and
+        the associator's shadowed tracks with the returns they lost, widened."""
         hit = np.zeros(len(tracks), np.bool_)
         hit[track_rows] = True
         counted = in_view | hit
         means = tracks.means.copy()
         covs = tracks.covariances.copy()
+        r = dets.covariances[det_rows]
+        spread = self._settings.unresolved_spread_m2
+        lost = assoc.shadowing_detections
+        if lost.size and not math.isinf(spread):
+            track_rows = np.concatenate((track_rows, assoc.shadowed_tracks))
+            det_rows = np.concatenate((det_rows, lost))
+            r = np.concatenate((r, dets.covariances[lost] + spread * np.eye(2)))
         if track_rows.size:
-            updated = self._updater.update(
-                tracks.select(track_rows), dets.positions[det_rows], dets.covariances[det_rows]
-            )
+            updated = self._updater.update(tracks.select(track_rows), dets.positions[det_rows], r)
             means[track_rows] = updated.means
             covs[track_rows] = updated.covariances
         return tracks.replace(

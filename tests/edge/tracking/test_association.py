@@ -48,18 +48,18 @@ def test_pairwise_distance_matches_the_matrix_formula() -> None:
 
 
 def test_the_assignment_is_the_cheapest_of_all_within_the_gate() -> None:
-    # The cost: each pair's d^2 + ln det S, each track left unassigned the gate's d^2 (with its
-    # least ln det S): no pair on the gate's edge is forced to make one more pair.
+    # The cost: each pair's Mahalanobis distance d, each track left unassigned the gate's d:
+    # no pair on the gate's edge is forced to make one more pair.
     rng = np.random.default_rng(11)
     associator = GnnAssociator(0.999)
     gate = chi2_2dof_quantile(0.999)
     for _ in range(30):
         tracks = tracks_at([tuple(p) for p in rng.uniform(0, 8, (4, 2))])
         dets = Detections.from_positions(rng.uniform(0, 8, (4, 2)), 1.0)
-        d2, log_det = all_pairs(tracks, dets)
-        cost = d2 + log_det
+        d2, _ = all_pairs(tracks, dets)
+        cost = np.sqrt(d2)
         gated = d2 <= gate
-        miss = np.where(gated.any(axis=1), gate + np.where(gated, log_det, np.inf).min(axis=1), 0)
+        miss = np.where(gated.any(axis=1), np.sqrt(gate), 0.0)
         best = min(
             sum(min(cost[i, j], miss[i]) if gated[i, j] else miss[i] for i, j in enumerate(perm))
             for perm in itertools.permutations(range(4))
@@ -114,6 +114,20 @@ def test_a_confirmed_track_whose_detection_another_took_is_shadowed() -> None:
     assert a.track_rows.tolist() == [0]
     assert a.unassigned_tracks.tolist() == [1, 2, 3]
     assert a.shadowed_tracks.tolist() == [1]  # not 2: nothing in its gate; not 3: a twin of 0
+    assert a.shadowing_detections.tolist() == [0]  # the merged return it lost
+
+
+def test_the_assignment_minimises_the_sum_of_distances_not_of_their_squares() -> None:
+    # S = I for every pair. Track A sits on detection 1 (d^2 0) and is 2 m from detection 2
+    # (d^2 4); track B is 2 m from detection 1 (4) and 3.46 m from detection 2 (12, in the
+    # gate). Squares: A2 + B1 = 8 beats A1 + B2 = 12; distances (Stone Soup's): A1 + B2 = 3.46
+    # beats A2 + B1 = 4.
+    tracks = confirmed(tracks_at([(0.0, 0.0), (-1.0, np.sqrt(3.0))], var=0.5))
+    a = GnnAssociator().associate(
+        tracks, Detections.from_positions([(0.0, 0.0), (2.0, 0.0)], np.sqrt(0.5))
+    )
+    assert a.track_rows.tolist() == [0, 1]
+    assert a.detection_rows.tolist() == [0, 1]
 
 
 def test_a_tentative_track_cannot_take_a_confirmed_tracks_detection() -> None:
@@ -136,10 +150,10 @@ def test_a_tangle_of_six_confirmed_tracks_gets_the_cheapest_assignment() -> None
     for _ in range(10):
         tracks = confirmed(tracks_at([tuple(p) for p in rng.uniform(0, 5, (6, 2))], var=0.5))
         dets = Detections.from_positions(rng.uniform(0, 5, (6, 2)), 0.7)
-        d2, log_det = all_pairs(tracks, dets)
-        cost = d2 + log_det
+        d2, _ = all_pairs(tracks, dets)
+        cost = np.sqrt(d2)
         gated = d2 <= gate
-        miss = np.where(gated.any(axis=1), gate + np.where(gated, log_det, np.inf).min(axis=1), 0)
+        miss = np.where(gated.any(axis=1), np.sqrt(gate), 0.0)
         best = min(
             sum(min(cost[i, j], miss[i]) if gated[i, j] else miss[i] for i, j in enumerate(perm))
             for perm in itertools.permutations(range(6))

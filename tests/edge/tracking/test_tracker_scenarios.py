@@ -110,6 +110,35 @@ def test_two_tracks_survive_a_merge_longer_than_max_misses() -> None:
     assert len(tracker.tracks) == 2  # and no tentative track was started on the way
 
 
+def merged_crossing_spread(spread_m2: float, seed: int) -> float:
+    """Two cars crossing at right angles, reported as one return (their midpoint) while
+    within 1 m of each other; return the mean over those cycles of the farther track's
+    distance from the return."""
+    rng = np.random.default_rng(seed)
+    tracker = gnn_tracker(ConstantVelocity(), max_misses=3, unresolved_spread_m2=spread_m2)
+    farthest = []
+    for k in range(1, 41):
+        t = k * DT
+        a, b = np.array([10.0 * t, 0.0]), np.array([10.0 * t, 8.0 - 4.0 * t])
+        merged = abs(b[1]) < 1.0
+        truth = ((a + b) / 2)[None] if merged else np.stack((a, b))
+        noisy = truth + rng.normal(scale=0.1, size=truth.shape)
+        tracks = tracker.step(Detections.from_positions(noisy, 0.1), t)
+        if merged:
+            farthest.append(float(np.linalg.norm(tracks.means[:, :2] - noisy, axis=1).max()))
+    return float(np.mean(farthest))
+
+
+def test_a_shadowed_track_stays_with_the_merged_return() -> None:
+    # The track that loses the merged return is updated with it (its covariance widened by
+    # the spread), so it stays nearer the unresolved pair than coasting on at its own
+    # velocity (an infinite spread: no such update) leaves it.
+    for seed in range(3, 8):
+        kept = merged_crossing_spread(0.1, seed)
+        assert kept < merged_crossing_spread(np.inf, seed)
+        assert kept < 0.5
+
+
 def test_a_duplicate_track_is_not_kept_alive_by_its_twin() -> None:
     # A car reported twice, 0.4 m apart (a split), for long enough to confirm two tracks, then
     # once: its detection lies in both tracks' gates, but the track left without it moves like
