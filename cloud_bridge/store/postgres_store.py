@@ -1,12 +1,13 @@
 """A message store on PostgreSQL (psycopg 3): the same methods as the SQLite store, for fleets.
 
 Any number of bridge workers may share one database. Each batch is copied into a temporary
-table (``COPY``) and moved into the history in one statement: the dedupe key (device, boot,
+table (binary ``COPY``) and written by one prepared statement: the dedupe key (device, boot,
 sequence) is a primary key of ``message_keys``, so the database itself keeps one copy of each
 message however often, and by whichever worker, it arrives. The same statement counts what
-arrived per device and boot (``boot_sequences``, read by :meth:`PostgresStore.loss_accounting`)
-and registers devices; a NOTIFY per device, boot and stream follows each commit
-(:mod:`cloud_bridge.store.change_stream`). The schema comes from versioned migrations
+arrived per device and boot (``boot_sequences``, read by :meth:`PostgresStore.loss_accounting`),
+registers devices, keeps each vehicle's latest state and queues a NOTIFY per device, boot and
+stream, which PostgreSQL sends at the commit (:mod:`cloud_bridge.store.change_stream`); statuses
+follow one by one. The schema comes from versioned migrations
 (:mod:`cloud_bridge.store.schema_migrations`) that ``roadgate bridge migrate`` applies: the store
 refuses a database that is not migrated rather than changing it behind an operator's back.
 
@@ -32,7 +33,7 @@ from psycopg.conninfo import conninfo_to_dict
 from cloud_bridge.body_json import body_json
 from cloud_bridge.errors import StoreError
 from cloud_bridge.recordings import json_view
-from cloud_bridge.store.change_stream import CHANGE_CHANNEL, NOTIFY_SQL
+from cloud_bridge.store.change_stream import CHANGE_CHANNEL
 from cloud_bridge.store.partitions import KEY_DELETE_CHUNK, DayPartitions, day_of
 from cloud_bridge.store.records import (
     BootSequences,
@@ -61,7 +62,16 @@ _INCOMING_COLUMNS = (
     "longitude_deg, payload, body"
 )
 _MESSAGE_COLUMNS = _INCOMING_COLUMNS.removeprefix("ord, ")
+_FIRSTS_COLUMNS = _MESSAGE_COLUMNS.removesuffix("body") + "body::jsonb AS body, ord"
+# The batch goes over in COPY's binary format (no text to parse but the JSON, and the payload's
+# bytes as they are); the JSON travels as text and is parsed once, into jsonb, by the statement.
+_INCOMING_TYPES = (
+    "int4", "text", "text", "int8", "text", "text", "text", "int8", "int8", "int8", "bool",
+    "bool", "float8", "float8", "bytea", "text",
+)  # fmt: skip
 
+# ON COMMIT DELETE ROWS: emptied in place at each commit (and rollback), rather than a TRUNCATE
+# per batch, which gives the table a new file and updates the catalog each time.
 _CREATE_INCOMING = """
 CREATE TEMPORARY TABLE IF NOT EXISTS incoming (
     ord integer NOT NULL, device_id text NOT NULL, boot_id text NOT NULL,
@@ -69,17 +79,21 @@ CREATE TEMPORARY TABLE IF NOT EXISTS incoming (
     capture_time_ns bigint NOT NULL, publish_time_ns bigint NOT NULL,
     received_time_ns bigint NOT NULL, historical boolean NOT NULL,
     clock_suspect boolean NOT NULL, latitude_deg double precision,
-    longitude_deg double precision, payload bytea NOT NULL, body jsonb NOT NULL
-)
+    longitude_deg double precision, payload bytea NOT NULL, body text NOT NULL
+) ON COMMIT DELETE ROWS
 """
-_COPY_INCOMING = f"COPY incoming ({_INCOMING_COLUMNS}) FROM STDIN"
+_COPY_INCOMING = f"COPY incoming ({_INCOMING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 
 # One statement per batch: keys first (the database decides what is new), then the history,
-# the per-boot counts and the device registry. Rows go in key order, so that workers sharing
-# devices lock them in the same order.
-_MOVE_INCOMING = f"""
+# the per-boot counts, the device registry, the latest vehicle states and the change notices.
+# Rows go in key order, so that workers sharing devices lock them in the same order.
+#
+# The newest stored state of each device replaces its latest if it follows it: a later boot
+# (boot_sequences.id, first seen later: from this statement's RETURNING for the boots it counted,
+# else as it was), or a higher sequence within the boot; never by timestamps.
+_STORE_BATCH = f"""
 WITH firsts AS (
-    SELECT DISTINCT ON (device_id, boot_id, sequence) *
+    SELECT DISTINCT ON (device_id, boot_id, sequence) {_FIRSTS_COLUMNS}
     FROM incoming ORDER BY device_id, boot_id, sequence, ord
 ), fresh AS (
     INSERT INTO message_keys (device_id, boot_id, sequence, received_time_ns)
@@ -113,6 +127,7 @@ WITH firsts AS (
         delivered = b.delivered + excluded.delivered,
         duplicates = b.duplicates + excluded.duplicates,
         last_received_ns = GREATEST(b.last_received_ns, excluded.last_received_ns)
+    RETURNING device_id, boot_id, id
 ), seen AS (
     INSERT INTO devices AS d (device_id, region, first_seen_ns, last_seen_ns)
     SELECT device_id, min(region), min(received_time_ns), max(received_time_ns)
@@ -121,26 +136,40 @@ WITH firsts AS (
         region = excluded.region,
         first_seen_ns = LEAST(d.first_seen_ns, excluded.first_seen_ns),
         last_seen_ns = GREATEST(d.last_seen_ns, excluded.last_seen_ns)
+), states AS (
+    SELECT s.*, COALESCE(c.id, (
+        SELECT b.id FROM boot_sequences AS b
+        WHERE b.device_id = s.device_id AND b.boot_id = s.boot_id
+    )) AS boot_rank
+    FROM stored AS s LEFT JOIN counted AS c USING (device_id, boot_id)
+    WHERE s.stream = 'state'
+), latest AS (
+    INSERT INTO latest_state AS l (device_id, region, boot_rank, boot_id, sequence,
+        capture_time_ns, received_time_ns, latitude_deg, longitude_deg, body)
+    SELECT DISTINCT ON (device_id) device_id, region, boot_rank, boot_id, sequence,
+        capture_time_ns, received_time_ns, latitude_deg, longitude_deg, body
+    FROM states WHERE boot_rank IS NOT NULL
+    ORDER BY device_id, boot_rank DESC, sequence DESC
+    ON CONFLICT (device_id) DO UPDATE SET
+        region = excluded.region, boot_rank = excluded.boot_rank, boot_id = excluded.boot_id,
+        sequence = excluded.sequence, capture_time_ns = excluded.capture_time_ns,
+        received_time_ns = excluded.received_time_ns, latitude_deg = excluded.latitude_deg,
+        longitude_deg = excluded.longitude_deg, body = excluded.body
+    WHERE (l.boot_rank, l.sequence) < (excluded.boot_rank, excluded.sequence)
+), notified AS (
+    -- A notice per device, boot and stream stored (cloud_bridge.store.change_stream), sent by
+    -- PostgreSQL at commit. Referenced below: a CTE that only reads runs only if referenced.
+    SELECT count(pg_notify(%(channel)s, notice)) AS notices FROM (
+        SELECT json_build_object(
+            'device_id', device_id, 'boot_id', boot_id, 'stream', stream,
+            'region', min(region), 'first_sequence', min(sequence),
+            'last_sequence', max(sequence), 'count', count(*),
+            'first_received_ns', min(received_time_ns), 'last_received_ns', max(received_time_ns)
+        )::text AS notice
+        FROM stored GROUP BY device_id, boot_id, stream
+    ) AS notices
 )
-SELECT ord FROM stored
-"""
-
-# The newest stored state of each device in the batch replaces its latest if it follows it:
-# a later boot (first seen later), or a higher sequence within the boot; never by timestamps.
-_UPDATE_LATEST_STATE = """
-INSERT INTO latest_state AS l (device_id, region, boot_rank, boot_id, sequence, capture_time_ns,
-    received_time_ns, latitude_deg, longitude_deg, body)
-SELECT DISTINCT ON (i.device_id) i.device_id, i.region, b.id, i.boot_id, i.sequence,
-    i.capture_time_ns, i.received_time_ns, i.latitude_deg, i.longitude_deg, i.body
-FROM incoming AS i JOIN boot_sequences AS b USING (device_id, boot_id)
-WHERE i.ord = ANY (%(ords)s) AND i.stream = 'state'
-ORDER BY i.device_id, b.id DESC, i.sequence DESC
-ON CONFLICT (device_id) DO UPDATE SET
-    region = excluded.region, boot_rank = excluded.boot_rank, boot_id = excluded.boot_id,
-    sequence = excluded.sequence, capture_time_ns = excluded.capture_time_ns,
-    received_time_ns = excluded.received_time_ns, latitude_deg = excluded.latitude_deg,
-    longitude_deg = excluded.longitude_deg, body = excluded.body
-WHERE (l.boot_rank, l.sequence) < (excluded.boot_rank, excluded.sequence)
+SELECT ord FROM stored WHERE (SELECT notices FROM notified) >= 0
 """
 
 _UPSERT_STATUS = """
@@ -201,6 +230,7 @@ class PostgresStore(contextlib.AbstractContextManager["PostgresStore", None]):
         self.dead_letters_dropped = 0
         self._clock = clock
         self._in_transaction = False
+        self._incoming_used = False
         self._maintained_day: int | None = None
         self._old_keys_left = False
         self._db: psycopg.Connection[Row] | None = None
@@ -265,6 +295,7 @@ class PostgresStore(contextlib.AbstractContextManager["PostgresStore", None]):
             raise
         finally:
             self._in_transaction = False
+            self._incoming_used = False  # ON COMMIT DELETE ROWS, or rolled back
 
     def store(self, accepted: Accepted, received_time_ns: int) -> bool:
         """Store one accepted message as :meth:`store_many` does.
@@ -293,16 +324,17 @@ class PostgresStore(contextlib.AbstractContextManager["PostgresStore", None]):
             try:
                 self._maintain()
                 self._partitions.ensure({day_of(received) for _, received in batch})
-                db.execute("TRUNCATE incoming")
+                if self._incoming_used:  # a second batch in one transaction
+                    db.execute("DELETE FROM incoming")
+                self._incoming_used = True
                 with db.cursor().copy(_COPY_INCOMING) as copy:
+                    copy.set_types(_INCOMING_TYPES)
                     for row in rows:
                         copy.write_row(row)
-                ords = [int(ord_) for (ord_,) in db.execute(_MOVE_INCOMING).fetchall()]
+                ords = db.execute(_STORE_BATCH, {"channel": self.channel}, prepare=True)
                 stored = [False] * len(batch)
-                for ord_ in ords:
+                for (ord_,) in ords:
                     stored[ord_] = True
-                if any(stored[i] and batch[i][0].topic.stream is Stream.STATE for i in ords):
-                    db.execute(_UPDATE_LATEST_STATE, {"ords": ords})
                 # Device by device (workers lock rows in one order), each in arrival order.
                 statuses = [
                     _status_row(accepted)
@@ -311,8 +343,6 @@ class PostgresStore(contextlib.AbstractContextManager["PostgresStore", None]):
                 ]
                 for row in sorted(statuses, key=lambda row: str(row[0])):
                     _update_status(db, row)
-                if ords:
-                    db.execute(NOTIFY_SQL, {"channel": self.channel, "ords": ords})
             except psycopg.Error as err:
                 raise StoreError(f"cannot store messages in {self.where}: {err}") from err
         return stored

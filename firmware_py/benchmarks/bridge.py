@@ -17,6 +17,10 @@ worker, then two. Reported: the stored rate, publish-to-committed latency (the E
 publish time to the commit of the batch that held it, one wall clock), lost (published and
 acknowledged by the broker but not stored) and duplicated (a key stored twice: with SQLite each
 worker has a file of its own, so a key in two files; a shared PostgreSQL store dedupes itself).
+
+CPU: each worker's own, and with a PostgreSQL server on this host its server process's (the
+backend serving the worker's store connection, found by its ``application_name``, read from
+``/proc``): per 1,000 messages stored, for one worker draining.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import shutil
 import socket
 import statistics
@@ -43,9 +48,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
+import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from psycopg.conninfo import make_conninfo
 
 from cloud_bridge.service import BridgeService
 from cloud_bridge.session import SESSION_NEVER_EXPIRES, topic_filter
@@ -123,6 +130,10 @@ class BridgeBenchResult:
     ours_2: float
     peer_per_cpu_s: float
     ours_per_cpu_s: float
+    ours_backend_cpu_s: float | None
+    """One worker's PostgreSQL backend: CPU seconds while draining (None: SQLite, or a server
+    on another host)."""
+    ours_stored: int
     live: list[LiveResult]
     lost: int
     duplicated: int
@@ -136,6 +147,18 @@ class BridgeBenchResult:
     @property
     def workers_2_ratio(self) -> float:
         return self.ours_2 / self.ours if self.ours else 0.0
+
+    @property
+    def worker_cpu_ms_per_1k(self) -> float:
+        """One worker's CPU per 1,000 messages stored, ms."""
+        return 1e6 / self.ours_per_cpu_s if self.ours_per_cpu_s else 0.0
+
+    @property
+    def backend_cpu_ms_per_1k(self) -> float | None:
+        """Its PostgreSQL backend's CPU per 1,000 messages stored, ms."""
+        if self.ours_backend_cpu_s is None or not self.ours_stored:
+            return None
+        return 1e6 * self.ours_backend_cpu_s / self.ours_stored
 
     @property
     def p99_ms(self) -> float:
@@ -155,6 +178,8 @@ class BridgeBenchResult:
             "ours_2_workers": round(self.ours_2, 1),
             "peer_per_cpu_s": round(self.peer_per_cpu_s, 1),
             "ours_per_cpu_s": round(self.ours_per_cpu_s, 1),
+            "worker_cpu_ms_per_1k": round(self.worker_cpu_ms_per_1k, 2),
+            "backend_cpu_ms_per_1k": _rounded(self.backend_cpu_ms_per_1k),
             "redelivered": self.redelivered,
             "live": [
                 {
@@ -188,6 +213,13 @@ def format_result(result: BridgeBenchResult) -> str:
         f"per CPU second: peer {result.peer_per_cpu_s:.0f}, one worker "
         f"{result.ours_per_cpu_s:.0f} messages (what sizing uses: the machine may be shared)",
     ]
+    backend = result.backend_cpu_ms_per_1k
+    if backend is not None:
+        worker = result.worker_cpu_ms_per_1k
+        lines.append(
+            f"CPU per 1,000 messages, one worker draining: worker {worker:.1f} ms, its "
+            f"PostgreSQL backend {backend:.1f} ms ({backend / worker if worker else 0.0:.2f}x)"
+        )
     for run in result.live:
         lines.append(
             f"live   {run.workers} worker(s): offered {run.offered_rate:7.0f}, stored "
@@ -210,19 +242,21 @@ def run_bridge_bench(sizes: BenchSizes, workdir: Path | None = None) -> BridgeBe
         port = stack.enter_context(_private_mosquitto(workdir))
         bench = _Bench(sizes, workdir, port)
         peer, peer_cpu = bench.peer_drain()
-        ours, ours_cpu, lost_1, dup_1, redelivered_1 = bench.bridge_drain(workers=1)
-        ours_2, _, lost_2, dup_2, redelivered_2 = bench.bridge_drain(workers=2)
+        one = bench.bridge_drain(workers=1)
+        two = bench.bridge_drain(workers=2)
         live = [bench.live(workers=1), bench.live(workers=2)]
     return BridgeBenchResult(
         peer=peer,
-        ours=ours,
-        ours_2=ours_2,
+        ours=one.rate,
+        ours_2=two.rate,
         peer_per_cpu_s=peer_cpu,
-        ours_per_cpu_s=ours_cpu,
+        ours_per_cpu_s=one.per_cpu_s,
+        ours_backend_cpu_s=one.backend_cpu_s,
+        ours_stored=one.stored,
         live=live,
-        lost=lost_1 + lost_2 + sum(run.lost for run in live),
-        duplicated=dup_1 + dup_2 + sum(run.duplicated for run in live),
-        redelivered=redelivered_1 + redelivered_2 + bench.live_redelivered,
+        lost=one.lost + two.lost + sum(run.lost for run in live),
+        duplicated=one.duplicated + two.duplicated + sum(run.duplicated for run in live),
+        redelivered=one.redelivered + two.redelivered + bench.live_redelivered,
         sizes=sizes,
     )
 
@@ -254,13 +288,29 @@ def _private_mosquitto(workdir: Path) -> Iterator[int]:
         broker.wait(timeout=10)
 
 
+@dataclass(frozen=True, slots=True)
+class _Drain:
+    """One drain by bridge workers: msg/s, messages per CPU second of a worker, its PostgreSQL
+    backends' CPU seconds (None when not readable), stored, lost, duplicated, redelivered."""
+
+    rate: float
+    per_cpu_s: float
+    backend_cpu_s: float | None
+    stored: int
+    lost: int
+    duplicated: int
+    redelivered: int
+
+
 @dataclass
 class _WorkerReport:
-    """What a worker process sends back: when it connected, its CPU time, each commit's time,
-    each stored message's publish-to-committed latency, and its counts."""
+    """What a worker process sends back: when it connected, its CPU time (and its PostgreSQL
+    backend's, when readable), each commit's time, each stored message's publish-to-committed
+    latency, and its counts."""
 
     connected_ns: int
     cpu_s: float
+    backend_cpu_s: float | None
     commits_ns: list[int]
     latencies_ms: list[float]
     stored: int
@@ -301,9 +351,8 @@ class _Bench:
         process.join(30)
         return _rate(count, connected_ns, last_ns), count / cpu_s if cpu_s else 0.0
 
-    def bridge_drain(self, workers: int) -> tuple[float, float, int, int, int]:
-        """Drain a backlog with ``workers`` workers: (msg/s, msg per CPU second of a worker,
-        lost, duplicated, redelivered)."""
+    def bridge_drain(self, workers: int) -> _Drain:
+        """Drain a backlog with ``workers`` workers."""
         region = self._region()
         settings = self._settings(region, workers)
         for each in settings:
@@ -317,12 +366,15 @@ class _Bench:
         end = max(r.commits_ns[-1] for r in reports if r.commits_ns)
         stored_total = sum(r.stored for r in reports)
         cpu_s = sum(r.cpu_s for r in reports)
-        return (
-            _rate(stored_total, start, end),
-            stored_total / cpu_s if cpu_s else 0.0,
-            lost,
-            duplicated,
-            sum(r.duplicates for r in reports),
+        backends = [r.backend_cpu_s for r in reports]
+        return _Drain(
+            rate=_rate(stored_total, start, end),
+            per_cpu_s=stored_total / cpu_s if cpu_s else 0.0,
+            backend_cpu_s=None if None in backends else sum(b or 0.0 for b in backends),
+            stored=stored_total,
+            lost=lost,
+            duplicated=duplicated,
+            redelivered=sum(r.duplicates for r in reports),
         )
 
     def live(self, workers: int) -> LiveResult:
@@ -355,13 +407,16 @@ class _Bench:
         unique = uuid.uuid4().hex[:8]
         result = []
         for n in range(workers):
-            mqtt_settings = replace(BRIDGE_MQTT, port=self.port, client_id=f"bench-{unique}-{n}")
+            client_id = f"bench-{unique}-{n}"
+            mqtt_settings = replace(BRIDGE_MQTT, port=self.port, client_id=client_id)
+            dsn = self.sizes.store_dsn
             settings = BridgeSettings(
                 mqtt_settings,
                 self.workdir / f"{region}-worker{n}.sqlite3",
                 region=region,
                 share_group=GROUP if workers > 1 else None,
-                store_dsn=self.sizes.store_dsn,
+                # Named, so that the worker finds the server process serving it.
+                store_dsn=None if dsn is None else make_conninfo(dsn, application_name=client_id),
             )
             result.append(settings)
         return result
@@ -439,6 +494,10 @@ def _get(out: Queue[T], process: multiprocessing.process.BaseProcess, timeout: f
             return out.get(timeout=0.2)
         if process.exitcode not in (None, 0) or time.monotonic() > deadline:
             raise FirmwareError(f"bench process {process.name} failed ({process.exitcode})")
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _rate(count: int, start_ns: int, end_ns: int) -> float:
@@ -635,10 +694,13 @@ async def _worker(
     cpu_s = time.process_time()
     task = asyncio.create_task(service.run(subscribed), name="bench-bridge-worker")
     await asyncio.wait_for(subscribed.wait(), 60)
+    backend = _BackendCpu.find(settings)
     ready.release()
     counted = 0
     while not stop.is_set():
         await asyncio.sleep(0.05)
+        if backend is not None:
+            backend.read()
         stored = service.stats.stored
         with total.get_lock():
             total.value += stored - counted
@@ -651,9 +713,59 @@ async def _worker(
     return _WorkerReport(
         connected_ns=connected_ns,
         cpu_s=time.process_time() - cpu_s,
+        backend_cpu_s=None if backend is None else backend.used_s,
         commits_ns=clock.commits_ns,
         latencies_ms=clock.latencies_ms,
         stored=service.stats.stored,
         duplicates=service.stats.duplicates,
         store_path=settings.store_path,
     )
+
+
+class _BackendCpu:
+    """The CPU time of the PostgreSQL server process serving a worker's store, from ``/proc``
+    (a server on this host, its processes readable): what it used since it was found."""
+
+    def __init__(self, stat: Path) -> None:
+        self._stat = stat
+        self._first = self._last = self._cpu_s()
+
+    @classmethod
+    def find(cls, settings: BridgeSettings) -> _BackendCpu | None:
+        """The backend of the store connection named ``settings.mqtt.client_id``; None when
+        the store is SQLite or the process cannot be read."""
+        if settings.store_dsn is None:
+            return None
+        with psycopg.connect(settings.store_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
+                "pg_backend_pid()",
+                (settings.mqtt.client_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        stat = Path(f"/proc/{row[0]}/stat")
+        try:
+            # A server on another host has its own process ids: this one must be PostgreSQL's.
+            if stat.read_text().split(" (", 1)[1].split(")", 1)[0] != "postgres":
+                return None
+            return cls(stat)
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _cpu_s(self) -> float:
+        # utime and stime, fields 14 and 15 of stat(5), after the command in parentheses
+        fields = self._stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def read(self) -> None:
+        """Take the time used so far (the process ends with the worker's store)."""
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            self._last = self._cpu_s()
+
+    @property
+    def used_s(self) -> float:
+        return self._last - self._first
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -174,6 +174,71 @@ def test_the_dedupe_key_is_a_primary_key_of_the_database(store: PostgresStore, s
         )
 
 
+def test_batches_in_one_transaction_and_after_a_rollback_see_only_their_own_rows(
+    store: PostgresStore,
+) -> None:
+    # The batch table empties itself at commit and rollback, and between batches of one
+    # transaction: no batch counts another's rows as its own.
+    with store.transaction():
+        first = store.store_many([(accepted(envelope("obu-1", s)), NOON_NS) for s in (1, 2)])
+        second = store.store_many([(accepted(envelope("obu-1", s)), NOON_NS) for s in (2, 3)])
+
+    def store_then_fail() -> None:
+        with store.transaction():
+            store.store_many([(accepted(envelope("obu-1", 4)), NOON_NS)])
+            raise RuntimeError("undo")
+
+    with pytest.raises(RuntimeError, match="undo"):
+        store_then_fail()
+    after = store.store_many([(accepted(envelope("obu-1", s)), NOON_NS) for s in (4, 5)])
+
+    assert (first, second, after) == ([True, True], [False, True], [True, True])
+    assert [m.sequence for m in store.messages()] == [1, 2, 3, 4, 5]
+    (record,) = store.loss_accounting()
+    assert (record.delivered, record.duplicates, record.missing) == (5, 1, 0)
+
+
+def test_the_per_device_tables_leave_room_for_updates_in_place(schema: str) -> None:
+    # Migration 0002: each batch rewrites a row per device in these tables; with half of each
+    # page free the new version stays on its page (HOT: no index entries), and latest_state has
+    # no index on the position a moving vehicle changes each time.
+    with connect(schema_dsn(schema)) as conn:
+        roomy = conn.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
+            "AND reloptions @> '{fillfactor=50}' ORDER BY relname"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'latest_state' "
+            "AND schemaname = current_schema()"
+        ).fetchall()
+    assert [name for (name,) in roomy] == [
+        "boot_sequences",
+        "device_status",
+        "devices",
+        "latest_state",
+    ]
+    assert indexes == [("latest_state_pkey",)]
+
+
+def test_a_state_numbered_like_a_status_still_ranks_by_its_boot(
+    store: PostgresStore, schema: str
+) -> None:
+    # States numbered from 2^62 up are not counted per boot in this batch: their boot's rank
+    # comes from the boot already counted.
+    high = envelope(
+        "obu-1",
+        1 << 62,
+        boot_id="b1",
+        body=pb.VehicleState(position=pb.Position(latitude_deg=35.0, longitude_deg=109.0)),
+        capture_time_ns=NOON_NS,
+    )
+    store.store(accepted(_state("obu-1", 1, 34.0, 108.0, boot="b1")), NOON_NS)
+    store.store(accepted(high), NOON_NS + 1)
+    with connect(schema_dsn(schema)) as conn:
+        row = conn.execute("SELECT boot_id, sequence, latitude_deg FROM latest_state").fetchone()
+    assert row == ("b1", 1 << 62, 35.0)
+
+
 # --- partitions and retention ---------------------------------------------------------------
 
 

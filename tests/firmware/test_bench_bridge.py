@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from firmware_py.benchmarks.bridge import BenchSizes
+from tests.cloud_bridge.postgres_db import fresh_schema, schema_url
 
 pytestmark = [pytest.mark.mosquitto]
 
@@ -40,6 +41,32 @@ def test_bench_bridge_small_run_loses_nothing(tmp_path: Path) -> None:
     assert [run["workers"] for run in result["live"]] == [1, 2]
     assert all(run["published"] == 20 * 15 for run in result["live"])
     assert "drain  1 bridge worker" in run.stdout
+    assert result["store"] == "sqlite"
+    assert result["worker_cpu_ms_per_1k"] > 0
+    assert result["backend_cpu_ms_per_1k"] is None  # no server process
+
+
+@pytest.mark.timeout(300)
+def test_bench_bridge_into_postgresql_counts_its_backend_cpu(tmp_path: Path) -> None:
+    report = tmp_path / "bridge.json"
+    sizes = ["--devices", "20", "--rate-hz", "10", "--seconds", "1", "--backlog", "2000"]
+    with fresh_schema() as schema:
+        run = subprocess.run(
+            [
+                *(sys.executable, "-m", "firmware_py.cli", "bench", "bridge", *sizes),
+                *("--store", schema_url(schema), "--json", str(report)),
+            ],
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=280,
+        )
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(report.read_text())
+    assert (result["store"], result["lost"], result["duplicated"]) == ("postgresql", 0, 0)
+    # The server runs here: its process serving the worker did the inserts.
+    assert result["backend_cpu_ms_per_1k"] > 0
+    assert "its PostgreSQL backend" in run.stdout
 
 
 @pytest.mark.parametrize(
