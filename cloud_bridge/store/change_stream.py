@@ -34,17 +34,6 @@ CHANGED_ROWS = (
 """The rows a notice announces, with :meth:`ChangeNotice.query_args` as parameters (the
 received times let PostgreSQL read only the day partitions concerned)."""
 
-# What the store selects per notice: a JSON object of ChangeNotice's fields.
-NOTIFY_SQL = """
-SELECT pg_notify(%(channel)s, json_build_object(
-    'device_id', device_id, 'boot_id', boot_id, 'stream', stream, 'region', min(region),
-    'first_sequence', min(sequence), 'last_sequence', max(sequence), 'count', count(*),
-    'first_received_ns', min(received_time_ns), 'last_received_ns', max(received_time_ns)
-)::text)
-FROM incoming WHERE ord = ANY (%(ords)s)
-GROUP BY device_id, boot_id, stream
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class ChangeNotice:

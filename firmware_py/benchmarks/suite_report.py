@@ -137,6 +137,11 @@ def markdown(results: Mapping[str, Any], rows: Sequence[Row], images: Mapping[st
     lines += [_row_line(row) for row in rows]
     took = ", ".join(f"{b['name']} {float(b['seconds']):.0f} s" for b in results["benchmarks"])
     lines += ["", f"Time per benchmark: {took or 'none run'}."]
+    lines += [
+        "",
+        "Where the time goes in each stage, before and after what was changed for it: "
+        "[profiles.md](profiles.md) (written by hand; this file is written by `bench all`).",
+    ]
     errors = [row for row in rows if row.error is not None]
     if errors:
         lines += ["", f"Failed: {', '.join(row.benchmark for row in errors)} (see the table)."]
