@@ -259,8 +259,6 @@ class UplinkPublisher:
             while True:
                 self._work.clear()
                 window.check()
-                if link.down is not None:
-                    raise link.down
                 if self._unsent and len(window) <= WINDOW // 2:
                     # Commit first: a message goes out only once it is on disk (or, when the
                     # disk refuses it, held in memory: sending it beats keeping it).

@@ -18,17 +18,22 @@ PROJECT = Path(__file__).resolve().parents[2]
 KEYS = {"ours", "peer", "ratio", "unit", "lost", "duplicated", "p99_ms", "workers_2_ratio"}
 
 
-@pytest.mark.timeout(300)
-def test_bench_bridge_small_run_loses_nothing(tmp_path: Path) -> None:
-    report = tmp_path / "bridge.json"
-    sizes = ["--devices", "20", "--rate-hz", "10", "--seconds", "1.5", "--backlog", "1000"]
-    run = subprocess.run(
-        [sys.executable, "-m", "firmware_py.cli", "bench", "bridge", *sizes, "--json", str(report)],
+def bench_bridge(*args: str) -> subprocess.CompletedProcess[str]:
+    """``roadgate bench bridge ARGS`` as a user runs it, from the project's root."""
+    return subprocess.run(
+        [sys.executable, "-m", "firmware_py.cli", "bench", "bridge", *args],
         cwd=PROJECT,
         capture_output=True,
         text=True,
         timeout=280,
     )
+
+
+@pytest.mark.timeout(300)
+def test_bench_bridge_small_run_loses_nothing(tmp_path: Path) -> None:
+    report = tmp_path / "bridge.json"
+    sizes = ["--devices", "20", "--rate-hz", "10", "--seconds", "1.5", "--backlog", "1000"]
+    run = bench_bridge(*sizes, "--json", str(report))
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(report.read_text())
     assert result.keys() >= KEYS
@@ -51,16 +56,7 @@ def test_bench_bridge_into_postgresql_counts_its_backend_cpu(tmp_path: Path) -> 
     report = tmp_path / "bridge.json"
     sizes = ["--devices", "20", "--rate-hz", "10", "--seconds", "1", "--backlog", "2000"]
     with fresh_schema() as schema:
-        run = subprocess.run(
-            [
-                *(sys.executable, "-m", "firmware_py.cli", "bench", "bridge", *sizes),
-                *("--store", schema_url(schema), "--json", str(report)),
-            ],
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            timeout=280,
-        )
+        run = bench_bridge(*sizes, "--store", schema_url(schema), "--json", str(report))
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(report.read_text())
     assert (result["store"], result["lost"], result["duplicated"]) == ("postgresql", 0, 0)
