@@ -83,7 +83,7 @@ class PahoLoop:
         callbacks from ``connect``, which runs on an executor thread)."""
         if threading.get_ident() == self._loop_thread:
             callback(*args)
-        else:
+        elif not self._loop.is_closed():  # a client collected after its loop closed
             self._loop.call_soon_threadsafe(callback, *args)
 
     def start_reading(self) -> None:
@@ -166,7 +166,8 @@ class PahoLoop:
         self._keepalive = self._loop.create_task(self._tick(), name=f"{self._name}-keepalive")
 
     def _on_socket_close(self, _client: paho.Client, _userdata: object, _sock: Any) -> None:
-        self.on_loop(self._closed_by_paho)
+        if not self._dropped:  # dropped: nothing left to unwatch (paho's __del__ calls this)
+            self.on_loop(self._closed_by_paho)
 
     def _closed_by_paho(self) -> None:
         self.stop_reading()
