@@ -103,11 +103,13 @@ def summarize(collapsed: str, top: int = 15) -> tuple[int, list[Share]]:
     total = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
+        if not count.isdigit():
             continue
         n = int(count)
+        total += n  # a sample with no Python frame (a thread starting or ending) is one too
+        if not stack.strip():
+            continue
         frames = [_short(frame) for frame in stack.split(";")]
-        total += n
         for frame in set(frames):
             inclusive[frame] += n
         own[frames[-1]] += n

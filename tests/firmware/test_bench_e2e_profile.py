@@ -32,6 +32,14 @@ def test_the_summary_gives_each_function_its_share_of_the_samples() -> None:
     assert [s.inclusive for s in shares] == sorted((s.inclusive for s in shares), reverse=True)
 
 
+def test_a_sample_without_python_frames_counts_in_the_total() -> None:
+    # py-spy writes a sample taken while a thread held no Python frame as a bare count.
+    total, shares = summarize(COLLAPSED + " 10\n")
+    assert total == 20
+    by_name = {share.function: share for share in shares}
+    assert by_name["run (edge/pipelines/roadside_unit.py:10)"].inclusive == 0.35
+
+
 def test_the_summary_keeps_the_top_ones() -> None:
     total, shares = summarize(COLLAPSED, top=1)
     assert total == 10
