@@ -29,6 +29,8 @@ from protocols.schema.v1 import roadgate_pb2 as pb
 
 COOPERATIVE_ID_BASE = 1 << 31
 """Objects known only from their own reports get ids from here up (tracks count from 1)."""
+COOPERATIVE_SOURCE = "cooperative"
+"""The source name of a vehicle's own reports, after the radars' in ``sensor_ids``."""
 
 _HIT_RATIO_CYCLES = 8
 """A track's hit ratio is over its latest this many cycles (the low byte of its hit history)."""
@@ -57,7 +59,8 @@ class RadarScan:
 @dataclass(frozen=True, slots=True)
 class FusedTracks:
     """The intersection's confirmed objects at ``time_s``: ``states`` (N, 4) east, north,
-    v_east, v_north in the local frame with ``covariances`` (N, 4, 4)."""
+    v_east, v_north in the local frame with ``covariances`` (N, 4, 4); ``source_mask``: bit i
+    set when ``IntersectionTracker.sensor_ids[i]`` updated it lately."""
 
     time_s: float
     ids: IntArray
@@ -69,7 +72,7 @@ class FusedTracks:
     age_s: FloatArray
     coasting: BoolArray
     hit_ratio: FloatArray
-    sources: tuple[tuple[str, ...], ...]
+    source_mask: IntArray
     cooperative_ids: tuple[str, ...]
 
     def __len__(self) -> int:
@@ -146,6 +149,8 @@ class IntersectionTracker:
     ) -> None:
         if not sites or len({s.sensor_id for s in sites}) != len(sites):
             raise ValueError("an intersection needs radars with distinct sensor ids")
+        if cooperative is not None and any(s.sensor_id == COOPERATIVE_SOURCE for s in sites):
+            raise ValueError(f"{COOPERATIVE_SOURCE!r} names vehicles' own reports, not a radar")
         self._sites = {site.sensor_id: (i, site) for i, site in enumerate(sites)}
         self._fields_of_view = FieldsOfView(sites)
         self._tracker = tracker
@@ -158,7 +163,10 @@ class IntersectionTracker:
 
     @property
     def sensor_ids(self) -> tuple[str, ...]:
-        return tuple(self._sites)
+        """The sources, in the order of the fused tracks' ``source_mask`` bits: the radars,
+        then ``cooperative`` (vehicles' own reports) when the tracker fuses them."""
+        radars = tuple(self._sites)
+        return radars if self._cooperative is None else (*radars, COOPERATIVE_SOURCE)
 
     @property
     def time_s(self) -> float | None:
@@ -255,7 +263,7 @@ class IntersectionTracker:
             age_s=np.maximum(time_s - attrs.birth_s, 0.0),
             coasting=(time_s - confirmed.last_update_s) > self._settings.coast_after_s,
             hit_ratio=hits / np.minimum(np.maximum(confirmed.ages + 1, 1), _HIT_RATIO_CYCLES),
-            sources=attrs.sources,
+            source_mask=attrs.source_mask,
             cooperative_ids=("",) * len(confirmed),
         )
         if self._cooperative is None:
@@ -298,7 +306,9 @@ class IntersectionTracker:
             age_s=np.concatenate((fused.age_s, np.zeros(m))),
             coasting=np.concatenate((fused.coasting, np.zeros(m, np.bool_))),
             hit_ratio=np.concatenate((fused.hit_ratio, np.ones(m))),
-            sources=fused.sources + (("cooperative",),) * m,
+            source_mask=np.concatenate(
+                (fused.source_mask, np.full(m, 1 << self.sensor_ids.index(COOPERATIVE_SOURCE)))
+            ),
             cooperative_ids=tuple(match.vehicle_ids) + tuple(r.vehicle_id for r in extra),
         )
 

@@ -46,13 +46,13 @@ class Observations:
 @dataclass(frozen=True, slots=True)
 class Attributes:
     """Per track row: class (``pb.ObjectClass``), length, width (0 = unknown), birth time and
-    the sensors that updated it within the window."""
+    the sensors that updated it within the window (bit i: sensor number i)."""
 
     object_class: IntArray
     length_m: FloatArray
     width_m: FloatArray
     birth_s: FloatArray
-    sources: tuple[tuple[str, ...], ...]
+    source_mask: IntArray
 
 
 class TrackAttributes:
@@ -65,11 +65,6 @@ class TrackAttributes:
 
     def __init__(self, sensors: Sequence[str], settings: AttributeSettings | None = None) -> None:
         self._sensors = tuple(sensors)
-        # Every subset of the sensors, by bit mask: the sources of a track in one lookup.
-        self._subsets = tuple(
-            tuple(name for k, name in enumerate(self._sensors) if mask >> k & 1)
-            for mask in range(1 << len(self._sensors))
-        )
         self._bits = 1 << np.arange(len(self._sensors), dtype=np.int64)
         self._settings = settings or AttributeSettings()
         self._ids = np.empty(0, np.int64)
@@ -130,7 +125,7 @@ class TrackAttributes:
             length_m=size[:, 0],
             width_m=size[:, 1],
             birth_s=self._birth.take(r),
-            sources=tuple(map(self._subsets.__getitem__, (recent @ self._bits).tolist())),
+            source_mask=recent @ self._bits,
         )
 
     def _align(self, live_ids: IntArray, time_s: float) -> None:

@@ -25,7 +25,8 @@ def fused_object_list(
     cycle_counter: int,
 ) -> pb.ObjectList:
     """Return one ``OBJECT_LIST_KIND_FUSED`` list: the list's frame is the intersection's
-    reference point looking east, so each object's ``x_m``/``y_m`` are metres east/north."""
+    reference point looking east, so each object's ``x_m``/``y_m`` are metres east/north;
+    ``sensor_ids`` name the bits of the tracks' ``source_mask``."""
     out = pb.ObjectList(
         sensor_id=FUSED_SENSOR_ID,
         cycle_counter=cycle_counter % 2**32,
@@ -78,12 +79,12 @@ def fused_object_list(
         tracks.object_class.tolist(),
         table,
         tracks.coasting.tolist(),
-        tracks.sources,
+        tracks.source_mask.tolist(),
         tracks.cooperative_ids,
         strict=True,
     )
     add = out.objects.add
-    for object_id, cls, floats, coasting, sources, cooperative_id in rows:
+    for object_id, cls, floats, coasting, source_mask, cooperative_id in rows:
         obj = add()
         position = obj.position
         p_cov, v_cov = obj.position_covariance, obj.velocity_covariance
@@ -113,8 +114,9 @@ def fused_object_list(
         ) = floats
         obj.object_id = object_id
         obj.object_class = cls
-        obj.source_sensors.extend(sources)
         # Proto3 leaves these out at their defaults (most tracks): setting them costs time.
+        if source_mask:
+            obj.source_mask = source_mask
         if cooperative_id:
             obj.cooperative_id = cooperative_id
         if coasting:

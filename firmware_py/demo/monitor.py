@@ -18,6 +18,7 @@ import aiomqtt
 
 from protocols.envelope import decode
 from protocols.errors import ProtocolError
+from protocols.schema.sources import source_names
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.topics import Stream, Topic, subscription
 
@@ -86,7 +87,7 @@ class IntersectionView:
                         o.y_m,
                         o.speed_mps,
                         o.position.horizontal_accuracy_m,
-                        tuple(o.source_sensors),
+                        source_names(o.source_mask, objects.sensor_ids),
                         o.cooperative_id,
                     )
                     for o in objects.objects

@@ -26,6 +26,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _ClockSource:
@@ -737,6 +742,7 @@ class PerceivedObject(_message.Message):
     SOURCE_SENSORS_FIELD_NUMBER: _builtins.int
     COOPERATIVE_ID_FIELD_NUMBER: _builtins.int
     COASTING_FIELD_NUMBER: _builtins.int
+    SOURCE_MASK_FIELD_NUMBER: _builtins.int
     object_id: _builtins.int
     """track id, stable across lists while the object is tracked"""
     object_class: Global___ObjectClass.ValueType
@@ -770,6 +776,10 @@ class PerceivedObject(_message.Message):
     """("state" device_id, or "bsm:" + BSM temporary id)
     predicted, no detection in its last cycle
     """
+    source_mask: _builtins.int
+    """The sources that updated it lately: bit i set for ObjectList.sensor_ids[i] (a vehicle's
+    own report is the source "cooperative", listed there when the unit fuses such reports).
+    """
     @_builtins.property
     def position(self) -> Global___Position:
         """WGS84 position when the sensor pose is known"""
@@ -785,8 +795,11 @@ class PerceivedObject(_message.Message):
         """of the velocity, (m/s)^2"""
 
     @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def source_sensors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """sensor_ids whose detections updated it lately"""
+        """Superseded by source_mask (fused lists no longer fill it: the names took 36 of a fused
+        object's 250 bytes at four radars).
+        """
 
     def __init__(
         self,
@@ -812,10 +825,11 @@ class PerceivedObject(_message.Message):
         source_sensors: _abc.Iterable[_builtins.str] | None = ...,
         cooperative_id: _builtins.str = ...,
         coasting: _builtins.bool = ...,
+        source_mask: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["position", b"position", "position_covariance", b"position_covariance", "velocity_covariance", b"velocity_covariance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_s", b"age_s", "coasting", b"coasting", "cooperative_id", b"cooperative_id", "existence_probability", b"existence_probability", "heading_accuracy_rad", b"heading_accuracy_rad", "heading_rad", b"heading_rad", "length_m", b"length_m", "object_class", b"object_class", "object_id", b"object_id", "position", b"position", "position_covariance", b"position_covariance", "rcs_dbsm", b"rcs_dbsm", "source_sensors", b"source_sensors", "speed_accuracy_mps", b"speed_accuracy_mps", "speed_mps", b"speed_mps", "velocity_covariance", b"velocity_covariance", "vx_mps", b"vx_mps", "vy_mps", b"vy_mps", "width_m", b"width_m", "x_m", b"x_m", "y_m", b"y_m"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["age_s", b"age_s", "coasting", b"coasting", "cooperative_id", b"cooperative_id", "existence_probability", b"existence_probability", "heading_accuracy_rad", b"heading_accuracy_rad", "heading_rad", b"heading_rad", "length_m", b"length_m", "object_class", b"object_class", "object_id", b"object_id", "position", b"position", "position_covariance", b"position_covariance", "rcs_dbsm", b"rcs_dbsm", "source_mask", b"source_mask", "source_sensors", b"source_sensors", "speed_accuracy_mps", b"speed_accuracy_mps", "speed_mps", b"speed_mps", "velocity_covariance", b"velocity_covariance", "vx_mps", b"vx_mps", "vy_mps", b"vy_mps", "width_m", b"width_m", "x_m", b"x_m", "y_m", b"y_m"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+from edge.roadside.cooperative import (
+    CooperativeAssociator,
+    CooperativeReport,
+    CooperativeSettings,
+)
 from edge.roadside.intersection_tracker import (
+    COOPERATIVE_SOURCE,
     FusedTracks,
     IntersectionSettings,
     IntersectionTracker,
@@ -81,7 +87,7 @@ def test_each_object_keeps_one_id_across_both_radars_and_the_covariance_covers_t
             ids_of[i].add(int(fused.ids[j]))
             err = fused.states[j, :2] - truth[i]
             nees.append(float(err @ np.linalg.solve(fused.covariances[j, :2, :2], err)))
-        assert all(set(s) == {"west", "east"} for s in fused.sources)
+        assert (fused.source_mask == 0b11).all()  # both radars, "west" and "east"
     assert all(len(ids) == 1 for ids in ids_of.values()), ids_of
     # Two degrees of freedom: mean NEES 2; 95 % of errors inside the 95 % ellipse.
     mean = float(np.mean(nees))
@@ -101,7 +107,30 @@ def test_an_object_only_one_radar_sees_is_confirmed_and_kept() -> None:
     tail = history[len(history) // 2 :]
     assert all(len(f) == 1 for f in tail), [len(f) for f in tail]
     assert len({int(f.ids[0]) for f in tail}) == 1
-    assert tail[-1].sources == (("west",),)
+    assert tail[-1].source_mask.tolist() == [0b01]  # "west" only
+
+
+def test_a_vehicle_only_its_own_reports_show_has_the_cooperative_source() -> None:
+    vehicles = CooperativeAssociator(CooperativeSettings())
+    it = IntersectionTracker((WEST, EAST), gnn_tracker(ConstantVelocity()), cooperative=vehicles)
+    assert it.sensor_ids == ("west", "east", COOPERATIVE_SOURCE)
+    eye = np.eye(2)
+    report = CooperativeReport("veh-9", 10.0, np.zeros(2), np.zeros(2), eye, eye, 4.5, 1.8)
+    vehicles.offer(report)
+    nobody = Targets(np.empty((0, 2)), np.empty((0, 2)))
+    fused = it.step(nobody.scan(WEST, 10.0, np.random.default_rng(0)))
+    assert fused is not None
+    assert fused.cooperative_ids == ("veh-9",)
+    assert fused.source_mask.tolist() == [0b100]  # neither radar: the vehicle's report
+
+
+def test_a_radar_cannot_take_the_cooperative_sources_name() -> None:
+    with pytest.raises(ValueError, match="own reports"):
+        IntersectionTracker(
+            (site(COOPERATIVE_SOURCE, 0.0, 0.0, 90.0),),
+            gnn_tracker(ConstantVelocity()),
+            cooperative=CooperativeAssociator(CooperativeSettings()),
+        )
 
 
 def test_a_track_that_leaves_every_field_of_view_ends() -> None:

@@ -11,6 +11,7 @@ import pytest
 from edge.geodesy import LocalFrame
 from edge.roadside.intersection_tracker import FusedTracks
 from edge.roadside.track_list import fused_object_list
+from protocols.schema.sources import source_names
 from protocols.schema.v1 import roadgate_pb2 as pb
 
 FRAME = LocalFrame.at(34.2235, 108.8905, 410.0)
@@ -32,7 +33,7 @@ def fused(states: list[list[float]], velocity_var: float = 0.04) -> FusedTracks:
         age_s=np.full(n, 3.0),
         coasting=np.zeros(n, np.bool_),
         hit_ratio=np.ones(n),
-        sources=(("west", "east"),) * n,
+        source_mask=np.full(n, 0b11, np.int64),
         cooperative_ids=("veh-001",) + ("",) * (n - 1),
     )
 
@@ -61,7 +62,8 @@ def test_a_fused_list_says_what_it_is_and_where_its_objects_are() -> None:
     major = np.linalg.eigvalsh(np.array([[0.25, 0.1], [0.1, 1.0]]))[-1]
     assert moving.position.horizontal_accuracy_m == pytest.approx(math.sqrt(major))
     assert (moving.cooperative_id, parked.cooperative_id) == ("veh-001", "")
-    assert list(moving.source_sensors) == ["west", "east"]
+    assert source_names(moving.source_mask, out.sensor_ids) == ("west", "east")
+    assert not moving.source_sensors  # superseded by the mask
     assert moving.age_s == 3.0
     # At rest the direction of motion is unknown: heading 0 with accuracy 0 ("unknown").
     assert (parked.heading_rad, parked.heading_accuracy_rad) == (0.0, 0.0)
