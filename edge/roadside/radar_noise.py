@@ -46,16 +46,14 @@ class RadarNoise:
         cross = np.maximum(rng * self.azimuth_std_rad, self.min_cross_range_std_m)
         # The beam's axes in east-north: boresight (sin yaw, cos yaw) turned by the bearing.
         angle = yaw_rad - bearing
-        along = (np.sin(angle), np.cos(angle))
-        across = (-along[1], along[0])
-        # range_std^2 along along^T + cross^2 across across^T, entry by entry.
+        se, sn = np.sin(angle), np.cos(angle)  # along the beam; across it is (-sn, se)
+        # range_std^2 along along^T + cross^2 across across^T, entry by entry (symmetric).
         range_var, cross_var = self.range_std_m**2, cross**2
         covariances: FloatArray = np.empty((rng.shape[0], 2, 2))
-        for i in (0, 1):
-            for j in (0, 1):
-                covariances[:, i, j] = (
-                    range_var * along[i] * along[j] + cross_var * across[i] * across[j]
-                )
+        covariances[:, 0, 0] = range_var * se * se + cross_var * sn * sn
+        covariances[:, 1, 1] = range_var * sn * sn + cross_var * se * se
+        covariances[:, 0, 1] = (range_var - cross_var) * se * sn
+        covariances[:, 1, 0] = covariances[:, 0, 1]
         return covariances
 
 

@@ -61,10 +61,12 @@ class RadarSite:
         (x forward, y left, distances in the road plane as the object lists give them)."""
         s, c = math.sin(self.yaw_rad), math.cos(self.yaw_rad)
         # Forward is (sin yaw, cos yaw) in east-north, left is (-cos yaw, sin yaw).
-        east = self.east_m + x_m * s - y_m * c
-        north = self.north_m + x_m * c + y_m * s
-        positions = np.stack((east, north), axis=-1)
-        velocities = np.stack((vx_mps * s - vy_mps * c, vx_mps * c + vy_mps * s), axis=-1)
+        positions = np.empty((x_m.shape[0], 2))
+        positions[:, 0] = self.east_m + x_m * s - y_m * c
+        positions[:, 1] = self.north_m + x_m * c + y_m * s
+        velocities = np.empty((x_m.shape[0], 2))
+        velocities[:, 0] = vx_mps * s - vy_mps * c
+        velocities[:, 1] = vx_mps * c + vy_mps * s
         return positions, velocities
 
 
@@ -85,12 +87,14 @@ class FieldsOfView:
         n_beams = max((len(s.beams) for s in sites), default=0)
         nowhere = Beam(-math.inf, -math.inf)
         padded = [s.beams + (nowhere,) * (n_beams - len(s.beams)) for s in sites]
-        self._reach = [
-            column([beams[b].max_range_m - COVERAGE_MARGIN_M for beams in padded])
+        # A beam covers a point ahead (x > 0) within its reach and its half angle: compared
+        # squared and as a slope, |y| <= x tan(half angle), no hypot or arctan2 per point.
+        self._reach_squared = [
+            column([_squared_reach(beams[b].max_range_m - COVERAGE_MARGIN_M) for beams in padded])
             for b in range(n_beams)
         ]
-        self._half_angle = [
-            column([beams[b].half_angle_rad - COVERAGE_MARGIN_RAD for beams in padded])
+        self._slope = [
+            column([_slope(beams[b].half_angle_rad - COVERAGE_MARGIN_RAD) for beams in padded])
             for b in range(n_beams)
         ]
 
@@ -101,10 +105,22 @@ class FieldsOfView:
         # In each sensor's frame: x forward (sin yaw, cos yaw), y left (-cos yaw, sin yaw).
         x = east * self._sin + north * self._cos
         y = -east * self._cos + north * self._sin
-        rng = np.hypot(x, y)
-        bearing = np.abs(np.arctan2(y, x))
+        range_squared = x * x + y * y
+        across = np.abs(y)
         inside = np.zeros(x.shape, np.bool_)
-        for reach, half_angle in zip(self._reach, self._half_angle, strict=True):
-            inside |= (rng <= reach) & (bearing <= half_angle)
+        for reach_squared, slope in zip(self._reach_squared, self._slope, strict=True):
+            inside |= (range_squared <= reach_squared) & (across <= slope * x)
         inside &= x > COVERAGE_MARGIN_M
         return inside
+
+
+def _squared_reach(reach_m: float) -> float:
+    """The reach squared; -1 (nothing within) for a beam that reaches nowhere."""
+    return reach_m * reach_m if reach_m >= 0 else -1.0
+
+
+def _slope(half_angle_rad: float) -> float:
+    """tan of the half angle: -1 (no point) below 0, infinite (every point ahead) from 90 deg."""
+    if half_angle_rad < 0:
+        return -1.0
+    return math.tan(half_angle_rad) if half_angle_rad < math.pi / 2 else math.inf

@@ -105,13 +105,13 @@ class TrackAttributes:
         switch = (best != current) & (top > 0)
         switch &= undecided | (lead > s.class_margin)
         self._class[rows[switch]] = best[switch]
-        # Sizes: a plausible observation is taken whole at first, then smoothed in.
-        observed = np.column_stack((length, width))
-        good = np.isfinite(observed) & (observed > 0) & (observed < 50)
+        # Sizes: a plausible observation is taken whole at first, then smoothed in; an
+        # implausible one (not finite, not positive, 50 m or more) leaves the size as it was.
+        observed = np.empty((rows.size, 2))
+        observed[:, 0], observed[:, 1] = length, width
         size = self._size.take(rows, axis=0)
-        with np.errstate(invalid="ignore", over="ignore"):
-            smoothed = np.where(size > 0, size + s.size_gain * (observed - size), observed)
-        self._size[rows] = np.where(good, smoothed, size)
+        plausible = np.where((observed > 0) & (observed < 50), observed, size)  # NaN: not
+        self._size[rows] = np.where(size > 0, size + s.size_gain * (plausible - size), plausible)
 
     def view(self, ids: IntArray, time_s: float) -> Attributes:
         """Return the attributes of the tracks ``ids`` (an unknown id: nothing known yet)."""
@@ -149,4 +149,5 @@ class TrackAttributes:
         pos = np.searchsorted(sorted_ids, wanted)
         np.minimum(pos, ids.size - 1, out=pos)
         found = sorted_ids[pos] == wanted
-        return np.where(found, pos if order is None else order[pos], -1).astype(np.int64)
+        rows: IntArray = np.where(found, pos if order is None else order[pos], -1)
+        return rows.astype(np.int64, copy=False)

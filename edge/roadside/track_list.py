@@ -14,6 +14,9 @@ from protocols.schema.v1 import roadgate_pb2 as pb
 FUSED_SENSOR_ID = "fused"
 MIN_SPEED_SIGMAS_FOR_HEADING = 2.0
 """Below this many standard deviations of speed, the heading is reported unknown (0)."""
+_COVARIANCE_ENTRIES = (0, 1, 5, 10, 11, 15)
+"""Of a flattened 4x4 covariance: east-east, east-north, north-north of the position, then of
+the velocity (the entries the list carries)."""
 
 
 def fused_object_list(
@@ -54,12 +57,7 @@ def fused_object_list(
     table = np.column_stack(
         (
             x,
-            p[:, 0, 0],
-            p[:, 0, 1],
-            p[:, 1, 1],
-            p[:, 2, 2],
-            p[:, 2, 3],
-            p[:, 3, 3],
+            p.reshape(n, 16).take(_COVARIANCE_ENTRIES, axis=1),
             geo.latitude_deg,
             geo.longitude_deg,
             geo.altitude_m,
