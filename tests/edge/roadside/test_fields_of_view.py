@@ -37,7 +37,7 @@ sites = st.builds(
 
 def polar_covers(site: RadarSite, points: np.ndarray) -> np.ndarray:
     """The definition, point by point; None where a point is within rounding of an edge."""
-    out = []
+    out: list[bool | None] = []
     s, c = math.sin(site.yaw_rad), math.cos(site.yaw_rad)
     for east, north in points - (site.east_m, site.north_m):
         x, y = east * s + north * c, -east * c + north * s
