@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection
+from operator import attrgetter
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -62,6 +64,13 @@ def seal(
     return env
 
 
+def all_finite(message: Message) -> bool:
+    """True when ``non_finite_fields(message)`` is empty, found several times faster: each
+    message's float fields are read by one ``attrgetter`` call and summed (NaN and infinities
+    carry through a sum; a sum that overflows is looked at value by value)."""
+    return _finite_check(message.DESCRIPTOR)(message)
+
+
 def non_finite_fields(message: Message) -> list[str]:
     """The float and double fields of ``message`` (nested messages, repeated fields and map
     values included) that hold NaN or an infinity, as paths like ``objects[3].x_m``.
@@ -106,6 +115,67 @@ def _collect_non_finite(message: Message, prefix: str, bad: list[str]) -> None:
 
 _FLOAT_TYPES = frozenset((FieldDescriptor.CPPTYPE_DOUBLE, FieldDescriptor.CPPTYPE_FLOAT))
 _HAS_FLOATS: dict[str, bool] = {}
+_FiniteCheck = Callable[[Any], bool]
+_FINITE_CHECKS: dict[str, _FiniteCheck] = {}
+
+
+def _finite_check(descriptor: Any) -> _FiniteCheck:
+    """The compiled :func:`all_finite` of a message type (cached)."""
+    name = descriptor.full_name
+    check = _FINITE_CHECKS.get(name)
+    if check is None:
+        # While it compiles, a recursive type's own fields find this stand-in, which looks
+        # the finished check up when called.
+        _FINITE_CHECKS[name] = lambda message: _FINITE_CHECKS[name](message)
+        check = _FINITE_CHECKS[name] = _compile_finite_check(descriptor)
+    return check
+
+
+def _finite_values(values: Collection[float]) -> bool:
+    # A finite sum means finite values; a sum that is not may also be finite values beyond the
+    # double range together, so then each value says.
+    return math.isfinite(sum(values)) or all(map(math.isfinite, values))
+
+
+def _compile_finite_check(descriptor: Any) -> _FiniteCheck:
+    if not _has_floats(descriptor):
+        return lambda _: True
+    singles: list[str] = []
+    parts: list[tuple[str, Callable[[Any], bool]]] = []  # (field, check of its value)
+    for fd in descriptor.fields:
+        if fd.cpp_type in _FLOAT_TYPES and not fd.is_repeated:
+            singles.append(fd.name)
+        elif fd.cpp_type in _FLOAT_TYPES:
+            parts.append((fd.name, _finite_values))
+        elif fd.cpp_type == FieldDescriptor.CPPTYPE_MESSAGE and _has_floats(fd.message_type):
+            parts.append((fd.name, _value_check(fd)))
+    read = attrgetter(*singles) if singles else None
+    one = len(singles) == 1
+
+    def check(message: Any) -> bool:
+        if read is not None and not _finite_values((read(message),) if one else read(message)):
+            return False
+        for name, ok in parts:  # noqa: SIM110 (no generator per message: it is the hot path)
+            if not ok(getattr(message, name)):
+                return False
+        return True
+
+    return check
+
+
+def _value_check(fd: Any) -> Callable[[Any], bool]:
+    """The check of a message field's value: one message, a repeated one, or a map."""
+    entry = fd.message_type
+    if entry.GetOptions().map_entry:
+        value_fd = entry.fields_by_name["value"]
+        if value_fd.cpp_type in _FLOAT_TYPES:
+            return lambda mapping: _finite_values(mapping.values())
+        of_value = _finite_check(value_fd.message_type)
+        return lambda mapping: all(map(of_value, mapping.values()))
+    of_entry = _finite_check(entry)
+    if fd.is_repeated:
+        return lambda items: all(map(of_entry, items))
+    return of_entry
 
 
 def _has_floats(descriptor: Any, seen: frozenset[str] = frozenset()) -> bool:

@@ -7,7 +7,7 @@ from collections import Counter
 
 from google.protobuf.message import Message
 
-from protocols.envelope import non_finite_fields
+from protocols.envelope import all_finite, non_finite_fields
 
 log = logging.getLogger("edge.pipelines.publish_guard")
 
@@ -29,8 +29,9 @@ class PublishGuard:
 
     def admit(self, body: Message) -> bool:
         """True when ``body`` may be published; False (counted, maybe logged) when not."""
-        bad = non_finite_fields(body)
         kind = body.DESCRIPTOR.name
+        # The quick answer first; the walk that names the fields only for a body refused.
+        bad = [] if all_finite(body) else non_finite_fields(body)
         if not bad:
             if kind in self._refusing:
                 self._refusing.discard(kind)
