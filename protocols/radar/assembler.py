@@ -5,14 +5,23 @@ id offset), then replayed in bus order through a small state machine: the header
 opens a cycle, object messages fill it, and the cycle is emitted when complete (keyed
 layout: every announced object with each of its messages the radar sends; slots layout:
 every slot). A cycle cut short by the next header is dropped and counted.
+
+The per-frame and per-object work is kept in Python at its least: each batch turns only the
+columns the definition reads into lists (values scaled, integer codes made ``int`` and a
+finiteness flag per frame, all vectorised), each frame carries them as one tuple, and each
+object is gathered positionally from its messages' tuples by a getter compiled per
+definition (``_ObjectPlan``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -23,14 +32,166 @@ from protocols.dbc import DecodedMessage, VectorDecoder
 from protocols.radar.definition import FIELDS, FieldSource, RadarDefinition
 from protocols.radar.objects import RadarObject, RadarObjectList
 
+# One object frame as kept: all its value columns finite, the values (scaled; integer codes
+# as int) in the plan's order, the drop signal's value (None without a drop rule).
+_Row = tuple[bool, tuple[Any, ...], float | None]
+# One frame in bus order: message kind (0 the header), timestamp, key (header: the counter;
+# keyed object: its id; slot: None), then the header's object count or the object's row.
+_Frame = tuple[int, float, Any, Any]
+_POSITION = ("dist_long_m", "dist_lat_m", "vrel_long_mps", "vrel_lat_mps")
+
 
 @dataclass
 class _Cycle:
     counter: int
     timestamp: float
     expected: int
-    # message name -> object id -> signal values
-    parts: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    # keyed: per message kind, object id -> row; slots: one dict, slot id -> row
+    parts: list[dict[int, _Row]]
+
+
+class _ObjectPlan:
+    """How one definition's objects are read: the value columns each object message
+    contributes, and the positional gather of ``RadarObject``'s arguments from
+    ``(object_id, *values of the messages in order, *constants, None)``."""
+
+    def __init__(self, definition: RadarDefinition, layout: Sequence[str | None]) -> None:
+        """``layout``: the messages whose values make an object, in gather order (the slots
+        layout reads one message per object: ``[None]``, every slot message alike)."""
+        polar = definition.polar
+        sources: dict[str, FieldSource] = dict(definition.fields)
+        if polar is not None:
+            sources |= {"polar range": polar.range, "polar angle": polar.angle}
+            if polar.range_rate is not None:
+                sources["polar range rate"] = polar.range_rate
+        self.columns: list[tuple[tuple[FieldSource, bool], ...]] = []
+        position: dict[str, int] = {}
+        at = 1  # 0: the object id
+        for message in layout:
+            kept = [k for k, s in sources.items() if s.signal is not None and s.message == message]
+            position |= {key: at + i for i, key in enumerate(kept)}
+            at += len(kept)
+            self.columns.append(tuple((sources[key], _is_integer(key)) for key in kept))
+        constants = [key for key, s in sources.items() if s.signal is None]
+        self.tail = (*(_constant(key, sources[key]) for key in constants), None)
+        position |= {key: at + i for i, key in enumerate(constants)}
+        # Every other field (an optional one not in the definition, or a signal of a message
+        # the object does not have) reads the trailing None.
+        self.constants_finite = all(v is None or math.isfinite(v) for v in self.tail)
+        names = [f.name for f in dataclasses.fields(RadarObject)]
+        none = at + len(constants)
+        self.gather = itemgetter(*(0 if n == "object_id" else position.get(n, none) for n in names))
+        self.polar = polar
+        self.polar_at = tuple(
+            position.get(k, none) for k in ("polar range", "polar angle", "polar range rate")
+        )
+        self.position_at = tuple(names.index(n) for n in _POSITION)
+        self.absent = [(None,) * len(columns) for columns in self.columns]
+
+    def make(self, object_id: int, values: tuple[Any, ...]) -> RadarObject:
+        """The object of ``values`` (finite: the rows' flags were checked)."""
+        args = self.gather((object_id, *values, *self.tail))
+        if self.polar is None:
+            return RadarObject(*args)
+        return RadarObject(*self._polar(args, (object_id, *values, *self.tail)))
+
+    def _polar(self, args: tuple[Any, ...], flat: tuple[Any, ...]) -> list[Any]:
+        polar = self.polar
+        assert polar is not None
+        at_range, at_angle, at_rate = self.polar_at
+        distance = flat[at_range] or 0.0
+        angle = polar.angle_sign * (flat[at_angle] or 0.0)
+        cos, sin = math.cos(angle), math.sin(angle)
+        out = list(args)
+        long_at, lat_at, vlong_at, vlat_at = self.position_at
+        out[long_at], out[lat_at] = distance * cos, distance * sin
+        if polar.range_rate is not None:
+            rate = flat[at_rate] or 0.0
+            out[vlong_at], out[vlat_at] = rate * cos, rate * sin
+        return out
+
+
+def _is_integer(key: str) -> bool:
+    return key in FIELDS and FIELDS[key][2]
+
+
+def _constant(key: str, source: FieldSource) -> float | None:
+    value = source.value
+    if value is None or not math.isfinite(value) or not _is_integer(key):
+        return value  # a non-finite constant leaves every object out, as a value would
+    return int(value)
+
+
+class _MessageReader:
+    """One message's frames of a batch as ``_Frame``s: its timestamps, structural signals
+    and value columns stacked in one matrix, checked, scaled and turned into lists in a few
+    numpy calls per batch, not a conversion per frame and signal."""
+
+    def __init__(
+        self,
+        name: str,
+        kind: int,
+        rank: int,
+        structural: tuple[str, ...],
+        key: str | None,
+        extra: str | None,
+        values: Sequence[tuple[FieldSource, bool]],
+    ) -> None:
+        """``structural``: the signals whose non-finite value drops a frame; ``key`` (the
+        header's counter, a keyed object's id) and ``extra`` (the header's object count, an
+        object's drop signal) are among them; ``values``: the value columns (int or not)."""
+        self.name = name
+        self.kind = kind
+        self.rank = rank
+        self._signals = (*structural, *(source.signal or "" for source, _ in values))
+        self._first_value = 1 + len(structural)  # row 0: the timestamp
+        self._key_at = None if key is None else 1 + structural.index(key)
+        self._extra_at = None if extra is None else 1 + structural.index(extra)
+        factors = [source.factor for source, _ in values]
+        # x * 1.0 is x: the multiplication is left out when it would only cost.
+        self._factors = (
+            None if all(f == 1.0 for f in factors) else np.array(factors, dtype=np.float64)[:, None]
+        )
+        self._integer = [i for i, (_, integer) in enumerate(values) if integer]
+
+    def read(self, message: DecodedMessage) -> tuple[list[_Frame], npt.NDArray[np.intp], int]:
+        """The frames with finite structural signals, in the message's order, their
+        ``index`` and how many were dropped as not finite."""
+        arrays = [message.timestamp, *(message.signals[signal] for signal in self._signals)]
+        matrix = np.array(arrays, dtype=np.float64)  # a row per column, unlike vstack's cost
+        first = self._first_value
+        if self._factors is not None:
+            with np.errstate(over="ignore"):  # a value too large once converted: not finite
+                matrix[first:] *= self._factors
+        index = message.index
+        non_finite = 0
+        finite = np.isfinite(matrix)
+        if finite.all():  # the usual case: no reduction per frame
+            values_finite: list[bool] = [True] * len(index)
+        else:
+            structural = finite[:first].all(axis=0)
+            if not structural.all():
+                taken = np.flatnonzero(structural)
+                non_finite = len(index) - len(taken)
+                matrix, finite, index = matrix[:, taken], finite[:, taken], index[taken]
+            matrix[~finite] = 0.0  # int() of NaN raises; such a frame's object is left out
+            values_finite = np.logical_and.reduce(finite[first:], axis=0).tolist()
+        columns: list[list[Any]] = matrix.tolist()
+        keys = repeat(None) if self._key_at is None else columns[self._key_at]
+        extras = repeat(None) if self._extra_at is None else columns[self._extra_at]
+        if self.kind == 0:
+            return list(zip(repeat(0), columns[0], keys, extras, strict=False)), index, non_finite
+        values = columns[first:]
+        for i in self._integer:
+            values[i] = list(map(int, values[i]))
+        rows = zip(
+            values_finite,
+            zip(*values, strict=True) if values else repeat(()),
+            extras,
+            strict=False,
+        )
+        frames = list(zip(repeat(self.kind), columns[0], keys, rows, strict=False))
+        return frames, index, non_finite
 
 
 class RadarObjectListAssembler:
@@ -70,35 +231,49 @@ class RadarObjectListAssembler:
         self._decoder = VectorDecoder(db, definition.messages)
         # Share one Counter so decoder rejects appear with the assembler's counters.
         self._decoder.rejects = self.counters
-        self._ids = np.array(
-            [db.get_message_by_name(name).frame_id for name in definition.messages],
-            dtype=np.uint32,
+        self._ids = np.unique(
+            np.array(
+                [db.get_message_by_name(name).frame_id for name in definition.messages],
+                dtype=np.uint32,
+            )
         )
         self._offset = np.uint32(definition.id_stride * sensor_id)
+        # Message kinds: 0 the header, then the object messages, each name once.
+        self._names = tuple(dict.fromkeys(definition.messages))
         slots = definition.slot_ids
-        self._slot_of: dict[str, int] = (
-            {} if slots is None else dict(zip(definition.object_messages, slots, strict=True))
-        )
-        self._primary = definition.object_messages[0]
-        # The signals of each message that structure a cycle (int() of NaN would raise).
+        self._slots = slots is not None
+        self._slot_of = [0, *(slots or ())]  # slot id per kind
+        self._primary = 1
+        self._optional = () if self._slots else tuple(range(2, len(self._names)))
+        self._expect = [kind in self._optional for kind in range(len(self._names))]
+        self._plan = _ObjectPlan(definition, [None] if self._slots else self._names[1:])
+        self._readers = [self._reader(kind) for kind in range(len(self._names))]
+        self._cycle: _Cycle | None = None
+        self._last_counter: int | None = None
+        self._counter_step: int | None = None
+        self._last_frame_s: float | None = None  # the frame being taken: it completes a list
+
+    def _reader(self, kind: int) -> _MessageReader:
+        definition = self.definition
+        name = self._names[kind]
+        # The signals of the message that structure a cycle (int() of NaN would raise).
         structural = {
             definition.counter,
             definition.object_count,
             definition.id_signal,
             definition.drop_signal,
         }
-        self._structural: dict[str, tuple[str, ...]] = {
-            name: tuple(
-                s.name for s in db.get_message_by_name(name).signals if s.name in structural
+        signals = definition.database.get_message_by_name(name).signals
+        checked = tuple(s.name for s in signals if s.name in structural)
+        # Bus order ties (one index twice, only in hand-made input) are broken by name.
+        rank = sorted(self._names).index(name)
+        if kind == 0:
+            return _MessageReader(
+                name, kind, rank, checked, definition.counter, definition.object_count, ()
             )
-            for name in definition.messages
-        }
-        self._optional = definition.object_messages[1:] if slots is None else ()
-        self._expect = dict.fromkeys(self._optional, True)
-        self._cycle: _Cycle | None = None
-        self._last_counter: int | None = None
-        self._counter_step: int | None = None
-        self._last_frame_s: float | None = None  # the frame being taken: it completes a list
+        key = None if self._slots else definition.id_signal
+        values = self._plan.columns[0 if self._slots else kind - 1]
+        return _MessageReader(name, kind, rank, checked, key, definition.drop_signal, values)
 
     def feed_frames(
         self,
@@ -118,21 +293,27 @@ class RadarObjectListAssembler:
             else np.asarray(is_extended, dtype=bool).reshape(-1)
         )
         local = ids - self._offset
-        mine = np.isin(local, self._ids) & ~extended
-        decoded = self._decoder.decode(
-            local[mine],
-            np.asarray(data, dtype=np.uint8)[mine],
-            np.asarray(dlc)[mine],
-            np.asarray(timestamp)[mine],
-            np.zeros(int(np.count_nonzero(mine)), dtype=bool),
-        )
+        mine = self._known(local) & ~extended
+        arrays = (local, np.asarray(data, dtype=np.uint8), np.asarray(dlc), np.asarray(timestamp))
+        if not mine.all():  # frames of other sensors or messages on the bus
+            arrays = tuple(array[mine] for array in arrays)
+        decoded = self._decoder.decode(*arrays, np.zeros(len(arrays[0]), dtype=bool))
         return self.feed(decoded)
+
+    def _known(self, ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+        """Which ids are the definition's messages' (np.isin's cost at a few ids and a
+        hundred frames is several times that of this binary search)."""
+        known = self._ids
+        at = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+        found: npt.NDArray[np.bool_] = known[at] == ids
+        return found
 
     def feed_batch(self, batch: npt.NDArray[Any]) -> list[RadarObjectList]:
         """Take a frame batch (structured array: ``timestamp``, ``arbitration_id``, ``flags``,
         ``dlc``, ``data``); error and remote frames are ignored. Returns the completed lists.
         """
-        data_frames = batch[(batch["flags"] & FLAG_NOT_DATA) == 0]
+        data = (batch["flags"] & FLAG_NOT_DATA) == 0
+        data_frames = batch if data.all() else batch[data]
         return self.feed_frames(
             data_frames["arbitration_id"],
             data_frames["data"],
@@ -145,66 +326,81 @@ class RadarObjectListAssembler:
         """Take one ``VectorDecoder`` result (message names of the definition's database);
         frames are replayed in ``index`` order. Returns the completed lists.
         """
-        rows: list[tuple[int, str, int]] = []
-        for name in self.definition.messages:
-            message = decoded.get(name)
-            if message is not None:
-                positions = self._finite_positions(name, message)
-                index = message.index.tolist()
-                rows.extend((int(index[pos]), name, pos) for pos in positions)
-        rows.sort()
         done: list[RadarObjectList] = []
-        for _, name, pos in rows:
-            message = decoded[name]
-            values = {key: float(column[pos]) for key, column in message.signals.items()}
-            finished = self._on_frame(name, float(message.timestamp[pos]), values)
+        for kind, timestamp, key, rest in self._in_bus_order(decoded):
+            self._last_frame_s = timestamp
+            if kind:
+                finished = self._on_object(kind, key, rest)
+            else:
+                finished = self._on_header(timestamp, key, rest)
             if finished is not None:
                 done.append(finished)
         return done
-
-    def _finite_positions(self, name: str, message: DecodedMessage) -> list[int]:
-        """Positions of the message's frames whose structural signals are all finite; the
-        others are counted (``non_finite_frames``)."""
-        count = len(message.timestamp)
-        columns = [message.signals[signal] for signal in self._structural[name]]
-        columns.append(message.timestamp)
-        finite = np.isfinite(np.vstack(columns)).all(axis=0)
-        if finite.all():  # the usual case: one vectorised check per message and batch
-            return list(range(count))
-        self.counters["non_finite_frames"] += count - int(np.count_nonzero(finite))
-        positions: list[int] = np.flatnonzero(finite).tolist()
-        return positions
 
     def flush(self) -> RadarObjectList | None:
         """Close the current cycle: its list if it is complete, else None."""
         return self._close_by_end()
 
-    def _on_frame(
-        self, name: str, timestamp: float, values: dict[str, float]
+    def _in_bus_order(self, decoded: Mapping[str, DecodedMessage]) -> list[_Frame]:
+        """The frames of every message of the definition with finite structural signals,
+        ordered by (index, message name, position) as they were on the bus."""
+        frames: list[_Frame] = []
+        indexes: list[npt.NDArray[np.intp]] = []
+        ranks: list[int] = []
+        for reader in self._readers:
+            message = decoded.get(reader.name)
+            if message is None:
+                continue
+            taken, index, non_finite = reader.read(message)
+            if non_finite:
+                self.counters["non_finite_frames"] += non_finite
+            frames += taken
+            indexes.append(index)
+            ranks.append(reader.rank)
+        if len(frames) < 2:
+            return frames
+        index = np.concatenate(indexes)
+        # Already in order unless a message of the batch came before one listed earlier (a
+        # batch from one cycle's extended messages into the next cycle's header, say).
+        if (index[1:] > index[:-1]).all():
+            return frames
+        rank = np.repeat(ranks, [len(i) for i in indexes])
+        # Concatenated message by message, each in its own order: arange is the position.
+        order: list[int] = np.lexsort((np.arange(len(frames)), rank, index)).tolist()
+        return [frames[i] for i in order]
+
+    def _on_header(
+        self, timestamp: float, counter: float, count: float | None
     ) -> RadarObjectList | None:
-        definition = self.definition
-        self._last_frame_s = timestamp
-        if name == definition.header:
-            finished = self._close_by_end()
-            counter = int(values[definition.counter])
-            self._count_missed(counter)
-            expected = (
-                len(self._slot_of)
-                if definition.object_count is None
-                else int(values[definition.object_count])
-            )
-            self._cycle = _Cycle(counter, timestamp, expected)
-            return finished or self._emit_if_complete()
+        finished = self._close_by_end()
+        self._count_missed(int(counter))
+        expected = len(self._slot_of) - 1 if count is None else int(count)
+        parts: list[dict[int, _Row]] = [{} for _ in (range(1) if self._slots else self._names)]
+        self._cycle = _Cycle(int(counter), timestamp, expected, parts)
+        return finished or self._emit_if_complete()
+
+    def _on_object(self, kind: int, key: Any, row: _Row) -> RadarObjectList | None:
         cycle = self._cycle
-        slot = self._slot_of.get(name)
-        object_id = slot if slot is not None else int(values[definition.id_signal or ""])
-        primary = cycle.parts.get(self._primary, {}) if cycle is not None else {}
-        if cycle is None or (slot is None and name != self._primary and object_id not in primary):
-            self.counters["orphan_frames"] += 1
+        if self._slots:
+            if cycle is None:
+                self.counters["orphan_frames"] += 1
+                return None
+            part = cycle.parts[0]
+            part[self._slot_of[kind]] = row
+        else:
+            object_id = int(key)  # a keyed message's id (finite: checked)
+            if cycle is None or (
+                kind != self._primary and object_id not in cycle.parts[self._primary]
+            ):
+                self.counters["orphan_frames"] += 1
+                return None
+            if kind in self._optional:
+                self._expect[kind] = True
+            part = cycle.parts[kind]
+            part[object_id] = row
+        # While the messages of this frame's kind are short the cycle is not complete.
+        if len(part) < cycle.expected:
             return None
-        if name in self._expect:
-            self._expect[name] = True
-        cycle.parts.setdefault(name, {})[object_id] = values
         return self._emit_if_complete()
 
     def _count_missed(self, counter: int) -> None:
@@ -217,22 +413,18 @@ class RadarObjectListAssembler:
                 self.counters["missed_cycles"] += step // self._counter_step - 1
         self._last_counter = counter
 
-    def _received(self, cycle: _Cycle, name: str) -> int:
-        return len(cycle.parts.get(name, ()))
-
     def _emit_if_complete(self) -> RadarObjectList | None:
         cycle = self._cycle
         if cycle is None:
             return None
         n = cycle.expected
-        if self._slot_of:
-            if sum(len(part) for part in cycle.parts.values()) < n:
-                return None
-            return self._emit(cycle)
-        if self._received(cycle, self._primary) < n:
+        parts = cycle.parts
+        if self._slots:
+            return None if len(parts[0]) < n else self._emit(cycle)
+        if len(parts[self._primary]) < n:
             return None
-        for name in self._optional:
-            if self._expect[name] and self._received(cycle, name) < n:
+        for kind in self._optional:
+            if self._expect[kind] and len(parts[kind]) < n:
                 return None
         return self._emit(cycle)
 
@@ -241,17 +433,16 @@ class RadarObjectListAssembler:
         if cycle is None:
             return None
         n = cycle.expected
-        if not self._slot_of:
-            primary_done = self._received(cycle, self._primary) >= n
+        if not self._slots:
+            parts = cycle.parts
+            primary_done = len(parts[self._primary]) >= n
             # A cycle that ended with every primary message but none of an optional kind
             # tells us the radar does not send that kind (any more).
             if primary_done and n > 0:
-                for name in self._optional:
-                    if not self._received(cycle, name):
-                        self._expect[name] = False
-            if primary_done and all(
-                self._received(cycle, name) in (0, n) for name in self._optional
-            ):
+                for kind in self._optional:
+                    if not parts[kind]:
+                        self._expect[kind] = False
+            if primary_done and all(len(parts[kind]) in (0, n) for kind in self._optional):
                 return self._emit(cycle)
         self._cycle = None
         self.counters["partial_cycles"] += 1
@@ -260,28 +451,7 @@ class RadarObjectListAssembler:
     def _emit(self, cycle: _Cycle) -> RadarObjectList:
         self._cycle = None
         self.counters["cycles"] += 1
-        # Each object as its messages' values by message name (None: a slot's one message).
-        merged: list[tuple[int, dict[str | None, dict[str, float]]]]
-        if self._slot_of:
-            merged = [
-                (slot, {None: cycle.parts[name][slot]}) for name, slot in self._slot_of.items()
-            ]
-        else:
-            merged = [
-                (oid, {name: part[oid] for name, part in cycle.parts.items() if oid in part})
-                for oid in cycle.parts.get(self._primary, {})
-            ]
-        objects = []
-        drop = self.definition.drop_signal
-        for object_id, parts in merged:
-            if drop is not None and int(parts[None][drop]) in self.definition.drop_values:
-                self.counters["dropped_objects"] += 1
-                continue
-            obj = self._object(object_id, parts)
-            if obj is None:
-                self.counters["non_finite_objects"] += 1
-                continue
-            objects.append(obj)
+        objects = self._slot_objects(cycle) if self._slots else self._keyed_objects(cycle)
         return RadarObjectList(
             sensor_id=self.sensor_id,
             cycle_counter=cycle.counter,
@@ -290,41 +460,41 @@ class RadarObjectListAssembler:
             completed_at=self._last_frame_s,
         )
 
-    def _object(
-        self, object_id: int, parts: dict[str | None, dict[str, float]]
-    ) -> RadarObject | None:
-        """The object made of its messages' values; None when a value is not finite."""
-        fields: dict[str, Any] = {"object_id": object_id, "rcs_dbsm": None}
-        polar = self.definition.polar
-        if polar is not None:
-            distance = _value(polar.range, parts) or 0.0
-            angle = polar.angle_sign * (_value(polar.angle, parts) or 0.0)
-            if not (math.isfinite(distance) and math.isfinite(angle)):
-                return None  # math.cos of an infinity raises
-            cos, sin = math.cos(angle), math.sin(angle)
-            fields["dist_long_m"] = distance * cos
-            fields["dist_lat_m"] = distance * sin
-            if polar.range_rate is not None:
-                rate = _value(polar.range_rate, parts) or 0.0
-                fields["vrel_long_mps"] = rate * cos
-                fields["vrel_lat_mps"] = rate * sin
-        for name, source in self.definition.fields.items():
-            value = _value(source, parts)
-            if value is not None and not math.isfinite(value):
-                return None
-            fields[name] = int(value) if value is not None and FIELDS[name][2] else value
-        for name in ("dist_long_m", "dist_lat_m", "vrel_long_mps", "vrel_lat_mps"):
-            if not math.isfinite(fields[name]):  # polar: a huge range times cos, say
-                return None
-        return RadarObject(**fields)
+    def _slot_objects(self, cycle: _Cycle) -> list[RadarObject]:
+        """Every slot's object, in slot order, but dropped slots and non-finite objects."""
+        rows = cycle.parts[0]
+        return self._objects(((slot, rows[slot]) for slot in self._slot_of[1:]), [])
 
+    def _keyed_objects(self, cycle: _Cycle) -> list[RadarObject]:
+        """Every announced object in order of arrival, its optional messages' values None
+        where they did not come."""
+        parts = cycle.parts
+        optional = [(parts[kind], self._plan.absent[kind - 1]) for kind in self._optional]
+        return self._objects(parts[self._primary].items(), optional)
 
-def _value(source: FieldSource, parts: dict[str | None, dict[str, float]]) -> float | None:
-    """The field's value; None when the message holding it was not received (an optional
-    message the radar does not send)."""
-    if source.signal is None:
-        return source.value
-    values = parts.get(source.message)
-    if values is None:
-        return None
-    return values[source.signal] * source.factor
+    def _objects(
+        self,
+        rows: Iterable[tuple[int, _Row]],
+        optional: list[tuple[dict[int, _Row], tuple[None, ...]]],
+    ) -> list[RadarObject]:
+        """The objects of the rows, each with its row of every ``optional`` message appended
+        (``absent`` where it has none), but dropped and non-finite ones (counted)."""
+        drop_values = self.definition.drop_values
+        make = self._plan.make
+        finite_constants = self._plan.constants_finite
+        objects = []
+        for object_id, (finite, values, drop) in rows:
+            for part, absent in optional:
+                other = part.get(object_id)
+                if other is None:
+                    values += absent
+                else:
+                    finite = finite and other[0]
+                    values += other[1]
+            if drop is not None and int(drop) in drop_values:
+                self.counters["dropped_objects"] += 1
+            elif finite and finite_constants:
+                objects.append(make(object_id, values))
+            else:
+                self.counters["non_finite_objects"] += 1
+        return objects
