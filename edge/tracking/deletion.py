@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from edge.tracking.track_set import BoolArray, TrackSet
 
 
@@ -13,7 +11,9 @@ from edge.tracking.track_set import BoolArray, TrackSet
 class MissDeleter:
     """Deletes a track after ``max_misses`` consecutive cycles without a detection, or when the
     trace of its position covariance exceeds ``max_position_variance_m2`` (a track coasting
-    that long says nothing useful about where the object is), or when its state is not finite."""
+    that long says nothing useful about where the object is) or is not finite. (A track whose
+    state is not finite anywhere else is the tracker's to drop and count: it checks every
+    track before asking the deleter.)"""
 
     max_misses: int = 5
     max_position_variance_m2: float = 100.0
@@ -25,11 +25,8 @@ class MissDeleter:
     def keep(self, tracks: TrackSet) -> BoolArray:
         """Return the mask (N,) of tracks to keep."""
         p = tracks.covariances
-        position_variance = p[:, 0, 0] + p[:, 1, 1]
-        finite = np.isfinite(tracks.means).all(axis=1) & np.isfinite(p).all(axis=(1, 2))
-        keep: BoolArray = (
-            finite
-            & (tracks.misses < self.max_misses)
-            & (position_variance <= self.max_position_variance_m2)
+        position_variance = p[:, 0, 0] + p[:, 1, 1]  # NaN compares false: deleted
+        keep: BoolArray = (tracks.misses < self.max_misses) & (
+            position_variance <= self.max_position_variance_m2
         )
         return keep

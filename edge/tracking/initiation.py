@@ -92,8 +92,11 @@ class MOfNInitiator:
         distance = np.hypot(gap[..., 0], gap[..., 1])
         s = self._settings
         recent = (dt > 0) & (dt <= s.max_candidate_age_s)
+        reachable = (distance <= s.max_speed_m_s * dt) & recent
+        if not reachable.any():  # a third of the cycles: no pairing's cost to work out
+            return None, fresh
         cost = self._pair_cost(fresh, old, gap, dt)
-        reachable = (distance <= s.max_speed_m_s * dt) & recent & np.isfinite(cost)
+        reachable &= np.isfinite(cost)
         if not reachable.any():
             return None, fresh
         # One partner each, the pairing of least total cost.
