@@ -32,6 +32,7 @@ from protocols.radar import (
 )
 from tests.protocols.radar_assembler_reference import ReferenceAssembler
 from tests.protocols.test_radar_ars408 import _objects
+from tests.protocols.test_radar_non_finite import writable
 from tests.protocols.test_received_fuzz import ESR, Frame, _batch, _esr_cycle, radar_input
 
 DB = ars408_database()
@@ -163,15 +164,7 @@ def test_polar_units_and_constants_come_out_as_the_reference(
 def _decoded(frames: list[tuple[int, bytes]], db: Database = DB) -> dict[str, DecodedMessage]:
     """The frames decoded, as messages whose arrays may be changed."""
     batch = make_batch([(5.0 + 1e-4 * i, fid, data) for i, (fid, data) in enumerate(frames)])
-    decoded = VectorDecoder(db).decode_batch(batch)
-    return {
-        name: DecodedMessage(
-            message.timestamp.copy(),
-            {signal: values.copy() for signal, values in message.signals.items()},
-            message.index.copy(),
-        )
-        for name, message in decoded.items()
-    }
+    return writable(VectorDecoder(db).decode_batch(batch))
 
 
 @settings(max_examples=200, deadline=None)

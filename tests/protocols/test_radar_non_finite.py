@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,11 @@ def decoded_cycle(counter: int) -> dict[str, DecodedMessage]:
     for row, (_, payload) in enumerate(frames):
         data[row, : len(payload)] = np.frombuffer(payload, dtype=np.uint8)
     times = np.arange(len(frames), dtype=np.float64) + 100.0
-    decoded = VectorDecoder(DB).decode(ids, data, [8] * len(frames), times)
+    return writable(VectorDecoder(DB).decode(ids, data, [8] * len(frames), times))
+
+
+def writable(decoded: Mapping[str, DecodedMessage]) -> dict[str, DecodedMessage]:
+    """The decoder's messages with arrays of their own, which a test may change."""
     return {
         name: DecodedMessage(
             message.timestamp.copy(),
