@@ -1,22 +1,23 @@
 """A stored message's ``body_json``: the Envelope as protobuf's JSON mapping, made faster.
 
-The text is what ``json_format.MessageToJson(message, preserving_proto_field_name=True,
-indent=None)`` writes (field names as in the .proto, 64-bit integers as strings, enums by name,
-non-finite doubles as ``"NaN"``/``"Infinity"``, bytes in base64, fields at their default value
-left out), so SQL views and the read model see the same mapping. json_format's printer asks
-the descriptors about every field of every message; here each field's conversion is worked out
-once and kept, which makes the bridge's copy about twice as fast. Well-known types (none in
-the v1 schema) are left to json_format.
+The JSON value is what ``json_format.MessageToJson(message, preserving_proto_field_name=True)``
+writes (field names as in the .proto, 64-bit integers as strings, enums by name, non-finite
+doubles as ``"NaN"``/``"Infinity"``, bytes in base64, fields at their default value left out),
+so SQL views and the read model see the same mapping; the text is compact UTF-8 (orjson: a
+tenth of ``json.dumps``'s time), which every reader parses (jsonb, SQLite's ``json_extract``).
+json_format's printer asks the descriptors about every field of every message; here each
+field's conversion is worked out once and kept, which makes the bridge's copy about twice as
+fast. Well-known types (none in the v1 schema) are left to json_format.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import math
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -27,8 +28,8 @@ _plans: dict[Any, _Plan | None] = {}  # by Descriptor (upb's type or the pure on
 
 
 def body_json(message: Message) -> str:
-    """``message`` as protobuf's JSON mapping with the .proto field names, on one line."""
-    return json.dumps(to_json_object(message))
+    """``message`` as protobuf's JSON mapping with the .proto field names, as compact text."""
+    return orjson.dumps(to_json_object(message)).decode()
 
 
 def to_json_object(message: Message) -> Any:
