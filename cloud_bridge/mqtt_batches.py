@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud_bridge.errors import BridgeError
 from cloud_bridge.session import connect_options
 from cloud_bridge.settings import BridgeSettings
-from hal.net.paho_loop import PahoSession
+from hal.net.paho_loop import ChunkedClient, PahoSession
 from protocols.mqtt_connection import BRIDGE_CLIENT_ID
 
 
@@ -49,37 +49,9 @@ CALL_TIMEOUT_S = 10.0
 READS_PER_WAKE = 1_000
 """Packets read per readable event at most, so that a flood cannot starve the loop's tasks."""
 
-RECEIVE_CHUNK_BYTES = 64 * 1024
-"""Bytes asked of the socket at once (see ``_ChunkedClient``)."""
-
 
 class LinkError(BridgeError):
     """The connection could not be made, was refused or dropped. The service reconnects."""
-
-
-class _ChunkedClient(paho.Client):
-    """paho's client reading the socket ``RECEIVE_CHUNK_BYTES`` at a time.
-
-    paho asks the socket for a packet's type byte, then each byte of its length, then the rest:
-    four system calls for a vehicle state, 15 % of the bridge's CPU time. Here one call reads
-    what the socket holds and paho's reads take from it; :attr:`buffered` says whether bytes
-    wait here, where the loop's readable event does not see them.
-    """
-
-    _chunk = b""
-    _taken = 0
-
-    @property
-    def buffered(self) -> bool:
-        """Received bytes that paho has not read yet wait here."""
-        return self._taken < len(self._chunk)
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if not self.buffered:
-            self._chunk, self._taken = super()._sock_recv(RECEIVE_CHUNK_BYTES), 0
-        start = self._taken
-        self._taken = min(start + bufsize, len(self._chunk))
-        return self._chunk[start : self._taken]
 
 
 class MqttBatches(PahoSession):
@@ -104,7 +76,7 @@ class MqttBatches(PahoSession):
         self._bounded = False
         self._queue: list[Message] = []
         self._waiter: asyncio.Future[None] | None = None
-        client = _ChunkedClient(
+        client = ChunkedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._mqtt.client_id or BRIDGE_CLIENT_ID,
             clean_session=options["clean_session"],
@@ -115,7 +87,6 @@ class MqttBatches(PahoSession):
             client.username_pw_set(self._mqtt.username, self._mqtt.password)
         client.enable_logger(logging.getLogger(f"{__name__}.paho"))
         client.on_message = self._on_message
-        self._chunked = client
         super().__init__(client, timeout_s=CALL_TIMEOUT_S, name="bridge-mqtt")
 
     def _error(self, message: str, reason_code: int | None) -> LinkError:
@@ -162,8 +133,6 @@ class MqttBatches(PahoSession):
         del queue[:limit]
         if not self.socket.reading and len(queue) < self._max_queued and self.down is None:
             self.socket.start_reading()
-            if self._chunked.buffered:
-                self.socket.read_soon()
         return batch
 
     def ack(self, messages: list[Message]) -> None:
@@ -192,17 +161,13 @@ class MqttBatches(PahoSession):
                 break
             # No message: nothing left to read (or a packet of another kind; the loop calls
             # again while the socket is readable), unless TLS or the client holds bytes.
-            if len(queue) == before and not self._bytes_held():
+            if len(queue) == before and not sock.bytes_held():
                 break
         else:
-            if self._bytes_held():
+            if sock.bytes_held():
                 sock.read_soon()
         if queue and self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-
-    def _bytes_held(self) -> bool:
-        """Received bytes wait where the socket's readable event does not see them."""
-        return self._chunked.buffered or self.socket.tls_pending()
 
     def _woken(self) -> None:
         if self._waiter is not None and not self._waiter.done():

@@ -21,7 +21,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.errors import UplinkError
-from hal.net.paho_loop import PahoSession
+from hal.net.paho_loop import ChunkedClient, PahoSession
 from protocols.mqtt_connection import MqttConnection
 
 log = logging.getLogger("edge.uplink")
@@ -75,7 +75,7 @@ class MqttLink(PahoSession):
         self._waiting: dict[int, asyncio.Future[None]] = {}  # mid -> publish awaited
         self._messages: deque[bytes] = deque()
         self._message_waiter: asyncio.Future[None] | None = None
-        client = paho.Client(
+        client = ChunkedClient(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=paho.MQTTv5 if mqtt.mqtt5 else paho.MQTTv311,
@@ -147,8 +147,8 @@ class MqttLink(PahoSession):
         for _ in range(READS_PER_WAKE):
             if client.loop_read() != paho.MQTT_ERR_SUCCESS or self.down is not None:
                 return
-            if not self.socket.tls_pending():
-                return  # paho reads until the socket has no more; TLS may hold more
+            if not self.socket.bytes_held():
+                return  # paho reads until the socket has no more; TLS or the chunk may hold more
         self.socket.read_soon()
 
     def _woken(self) -> None:
