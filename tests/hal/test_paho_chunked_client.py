@@ -1,11 +1,11 @@
-"""The bridge's paho client reads the socket a chunk at a time and hands paho's small reads
-out of it."""
+"""A ``ChunkedClient`` (the uplink's and the bridge's paho client) reads the socket a chunk
+at a time and hands paho's small reads out of it."""
 
 from __future__ import annotations
 
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud_bridge.mqtt_batches import RECEIVE_CHUNK_BYTES, _ChunkedClient
+from hal.net.paho_loop import RECEIVE_CHUNK_BYTES, ChunkedClient
 
 
 class _Socket:
@@ -21,8 +21,8 @@ class _Socket:
         """paho closes its socket when the client is collected."""
 
 
-def _client(sock: _Socket) -> _ChunkedClient:
-    client = _ChunkedClient(CallbackAPIVersion.VERSION2)
+def _client(sock: _Socket) -> ChunkedClient:
+    client = ChunkedClient(CallbackAPIVersion.VERSION2)
     client._sock = sock  # type: ignore[assignment]  # what paho's connect would open
     return client
 
