@@ -7,12 +7,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.geodesy import LocalFrame
 from edge.roadside.intersection_tracker import FusedTracks
 from edge.roadside.track_list import fused_object_list
 from protocols.schema.sources import source_names
 from protocols.schema.v1 import roadgate_pb2 as pb
+from tests.edge.roadside.track_list_reference import object_by_object
 
 FRAME = LocalFrame.at(34.2235, 108.8905, 410.0)
 
@@ -84,3 +87,47 @@ def test_no_tracks_is_an_empty_fused_list() -> None:
     )
     assert out.kind == pb.OBJECT_LIST_KIND_FUSED
     assert not out.objects
+
+
+@st.composite
+def fused_tracks(draw: st.DrawFn) -> FusedTracks:
+    """Any confirmed tracks the tracker could hand over, ids and masks at their edges."""
+    n = draw(st.integers(0, 12))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    root = rng.normal(size=(n, 4, 4))
+    return FusedTracks(
+        time_s=1.0,
+        ids=np.array(draw(st.lists(st.integers(0, 2**40), min_size=n, max_size=n)), np.int64),
+        states=rng.normal(scale=50.0, size=(n, 4)),
+        covariances=root @ root.transpose(0, 2, 1),
+        object_class=rng.integers(0, 8, n),
+        length_m=rng.uniform(0.0, 20.0, n),
+        width_m=rng.uniform(0.0, 3.0, n),
+        age_s=rng.uniform(0.0, 600.0, n),
+        coasting=rng.random(n) < 0.5,
+        hit_ratio=rng.uniform(0.0, 1.0, n),
+        source_mask=np.array(
+            draw(st.lists(st.integers(0, 2**63 - 1), min_size=n, max_size=n)), np.int64
+        ),
+        cooperative_ids=tuple(
+            draw(
+                st.lists(
+                    st.sampled_from(["", "", "veh-7", "\u9655A-12345"]), min_size=n, max_size=n
+                )
+            )
+        ),
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(fused_tracks(), st.integers(0, 2**33))
+def test_the_list_is_the_one_protobuf_builds_object_by_object(
+    tracks: FusedTracks, counter: int
+) -> None:
+    kwargs = {"intersection_id": 9, "sensor_ids": ("a", "b"), "cycle_counter": counter}
+    out = fused_object_list(tracks, FRAME, **kwargs)  # type: ignore[arg-type]
+    expected = object_by_object(tracks, FRAME, **kwargs)  # type: ignore[arg-type]
+    assert out.SerializeToString(deterministic=True) == expected.SerializeToString(
+        deterministic=True
+    )
