@@ -72,3 +72,16 @@ class CanPort(AbstractContextManager["CanPort", None], Protocol):
     def send_remote(self, arbitration_id: int, length: int, *, extended: bool = False) -> None:
         """Queue one classic remote request for ``length`` (0-8) bytes. Raises as ``send``."""
         ...
+
+
+@runtime_checkable
+class PollableCanPort(CanPort, Protocol):
+    """A CAN port an event loop can wait on, so that no thread has to block in ``receive``:
+    ``receive`` with ``timeout`` 0 never blocks."""
+
+    def fileno(self) -> int | None:
+        """The descriptor that becomes readable when frames (or an error) arrive; ``None``
+        while there is none (closed, or the interface gone and not reopened yet), and after a
+        reopen a new one, never the old number for the new socket without a ``None`` read in
+        between."""
+        ...

@@ -243,6 +243,13 @@ class SocketCanRawPort(CanAdapterBase):
     def channel(self) -> str:
         return self._channel
 
+    def fileno(self) -> int | None:
+        """The socket's descriptor, for an event loop to wait on (``PollableCanPort``);
+        ``None`` while there is no socket. A socket is dropped inside ``receive`` (or by
+        ``close``) and reopened only in a later ``receive``, so a caller that asks after each
+        ``receive`` sees ``None`` between the old socket and the new."""
+        return None if self._sock is None else self._sock.fileno()
+
     @property
     def state(self) -> BusState:
         """``ACTIVE`` after opening, then what error frames report; ``DOWN`` when closed or

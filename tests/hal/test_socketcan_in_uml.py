@@ -42,7 +42,7 @@ from tests.hal.vcan.conftest import IN_VCAN_ENV
 VCAN_ONLY_TESTS = {
     "test_python_can_socketcan": 3,
     "test_socketcan_raw": 14,
-    "test_socketcan_batches": 12,
+    "test_socketcan_batches": 13,
 }
 """The tests in tests/hal/vcan beyond the contract, per module."""
 CONTRACT_CLASSES = ("TestPythonCanSocketcan", "TestSocketCanRaw", "TestSocketCanRawPerFrame")

@@ -7,14 +7,17 @@ The rest of the vcan suite runs on the default path; here the per-frame path mee
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
+from edge.port_io import can_batches
 from hal.can.frames import CAN_ERR_FLAG, FrameBatch
 from hal.can.port import BusState
 from hal.can.socketcan_error_frames import CAN_ERR_BUSOFF, CAN_ERR_CRTL, CAN_ERR_CRTL_RX_PASSIVE
@@ -23,6 +26,7 @@ from hal.can.socketcan_raw import SocketCanRawOptions, SocketCanRawPort
 from hal.can.socketcan_structs import pack_frame
 from tests.hal.can_contract import CanPortContract, Pair, receive_exactly
 from tests.hal.vcan.conftest import VCAN
+from tests.support.waiting import eventually
 
 PATHS = {"batches": True, "per frame": False}
 
@@ -209,3 +213,39 @@ def test_kernel_drops_are_counted_on_either_path(batches: bool) -> None:
         drops = tiny.counters["rx_kernel_drops"]
     assert 0 < len(got) < sent
     assert len(got) + drops == sent
+
+
+def test_the_event_loop_reads_the_port_itself_and_follows_a_reopen(own_vcan: str) -> None:
+    """``edge.port_io.can_batches`` on SocketCAN: no reader thread, frames as they come, and
+    after the interface is deleted and added the new socket is the one watched."""
+    # A poll period beyond what the test waits for a frame: only the socket can wake the loop.
+    poll_s = 3.0
+
+    async def scenario() -> tuple[list[int], int, int]:
+        got: list[int] = []
+
+        async def collect(receiver: SocketCanRawPort) -> None:
+            async for batch in can_batches(receiver, poll_s=poll_s):
+                got.extend(batch["arbitration_id"].tolist())
+
+        with port("receiver", own_vcan, reopen_interval=0.1) as receiver:
+            threads = threading.active_count()
+            reader = asyncio.create_task(collect(receiver))
+            await asyncio.sleep(0.2)
+            run("cansend", own_vcan, "101#01")
+            await eventually(lambda: got == [0x101], 2.0, "the first frame read")
+            thread_count = threading.active_count() - threads
+            run("ip", "link", "delete", "dev", own_vcan)
+            run("ip", "link", "add", "dev", own_vcan, "type", "vcan")
+            run("ip", "link", "set", "dev", own_vcan, "up")
+            # The next poll period's receive sees the socket gone, a later one reopens.
+            await eventually(lambda: receiver.counters["reopens"] == 1, 4 * poll_s, "reopened")
+            await asyncio.sleep(0.1)
+            run("cansend", own_vcan, "102#02")
+            await eventually(lambda: got == [0x101, 0x102], 0.5 * poll_s, "read after reopen")
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            return got, thread_count, receiver.counters["reopens"]
+
+    got, new_threads, reopens = asyncio.run(scenario())
+    assert (got, new_threads, reopens) == ([0x101, 0x102], 0, 1)

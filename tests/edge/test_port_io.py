@@ -1,0 +1,190 @@
+"""``can_batches`` on a port the loop can wait on: read when the socket is readable, at least
+every ``poll_s`` when it is not, the new socket watched after a reopen, no thread.
+
+The port here stands in for SocketCAN over a real socket pair (each byte one frame), so that
+the loop's side is tested on any kernel; the same path on real vcan is in
+``tests/hal/vcan/test_socketcan_batches.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Mapping
+
+from edge.port_io import can_batches
+from hal.can.frames import FrameBatch, empty_batch
+from hal.can.port import BusState, PollableCanPort
+from hal.can.python_can_port import PythonCanPort
+from hal.port_base import AdapterBase
+from tests.support.waiting import eventually
+
+
+class SocketPairPort(AdapterBase):
+    """Each byte written to ``feed`` is one frame (its value the frame's id). After
+    ``lose_socket()`` the next ``receive`` drops the socket and the one after opens a new
+    pair, as SocketCAN's port does when its interface goes and comes back."""
+
+    def __init__(self) -> None:
+        self._name = "pair"
+        self._is_open = False
+        self.feed: socket.socket | None = None
+        self._sock: socket.socket | None = None
+        self.receives = 0
+        self.reopens = 0
+        self._losing = False
+
+    @property
+    def state(self) -> BusState:
+        return BusState.ACTIVE if self._sock is not None else BusState.DOWN
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        return {"receives": self.receives}
+
+    def open(self) -> None:
+        self._is_open = True
+        self._pair()
+
+    def _pair(self) -> None:
+        self._sock, self.feed = socket.socketpair()
+        self._sock.setblocking(False)
+
+    def close(self) -> None:
+        self._is_open = False
+        self.drop()
+
+    def lose_socket(self) -> None:
+        self._losing = True
+
+    def drop(self) -> None:
+        for s in (self._sock, self.feed):
+            if s is not None:
+                s.close()
+        self._sock = self.feed = None
+
+    def fileno(self) -> int | None:
+        return None if self._sock is None else self._sock.fileno()
+
+    def receive(self, max_frames: int = 1024, timeout: float = 0.1) -> FrameBatch:
+        assert timeout == 0.0, "the loop's path never blocks in receive"
+        self.receives += 1
+        if self._sock is None:
+            self._pair()
+            self.reopens += 1
+            return empty_batch()
+        if self._losing:
+            self._losing = False
+            self.drop()
+            return empty_batch()
+        try:
+            data = self._sock.recv(max_frames)
+        except BlockingIOError:
+            return empty_batch()
+        batch = empty_batch(len(data))
+        batch["arbitration_id"] = list(data)
+        return batch
+
+    def send(self, arbitration_id: int, data: bytes, **_: bool) -> None:
+        raise NotImplementedError
+
+    def send_remote(self, arbitration_id: int, length: int, *, extended: bool = False) -> None:
+        raise NotImplementedError
+
+
+def test_the_stand_in_is_what_the_loop_path_takes() -> None:
+    assert isinstance(SocketPairPort(), PollableCanPort)
+    assert not isinstance(
+        PythonCanPort("virtual", channel="x", interface="virtual"), PollableCanPort
+    )
+
+
+async def _collect(port: SocketPairPort, out: list[int], **kwargs: float) -> None:
+    async for batch in can_batches(port, **kwargs):  # type: ignore[arg-type]
+        out.extend(batch["arbitration_id"].tolist())
+
+
+def test_frames_are_read_as_they_come_and_on_the_loop_thread() -> None:
+    async def scenario() -> None:
+        port = SocketPairPort()
+        port.open()
+        got: list[int] = []
+        threads = threading.active_count()
+        # A poll period far beyond the test: only readability can wake the reader.
+        reader = asyncio.create_task(_collect(port, got, poll_s=60.0))
+        for i in range(1, 6):
+            assert port.feed is not None
+            port.feed.send(bytes([i]))
+            await eventually(lambda n=i: len(got) >= n, 5, "frame read")  # type: ignore[misc]
+        assert got == [1, 2, 3, 4, 5]
+        assert threading.active_count() == threads  # no reader thread
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        port.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_beyond_max_frames_is_read_in_full() -> None:
+    async def scenario() -> None:
+        port = SocketPairPort()
+        port.open()
+        assert port.feed is not None
+        port.feed.send(bytes(range(1, 11)))
+        got: list[int] = []
+        reader = asyncio.create_task(_collect(port, got, max_frames=4, poll_s=60.0))
+        await eventually(lambda: len(got) >= 10, 5, "ten frames read")
+        assert got == list(range(1, 11))
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        port.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_port_is_still_asked_every_poll_period() -> None:
+    async def scenario() -> None:
+        port = SocketPairPort()
+        port.open()
+        reader = asyncio.create_task(_collect(port, [], poll_s=0.01))
+        await asyncio.sleep(0.3)
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        # About 30 periods; a loaded machine stretches them, never shortens them.
+        assert 5 <= port.receives <= 32
+        port.close()
+
+    asyncio.run(scenario())
+
+
+def test_after_a_reopen_the_new_socket_is_watched_and_at_the_end_none() -> None:
+    poll_s = 2.0
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        port = SocketPairPort()
+        port.open()
+        got: list[int] = []
+        reader = asyncio.create_task(_collect(port, got, poll_s=poll_s))
+        await eventually(lambda: port.receives > 0, 5, "first read")  # the first socket watched
+        port.lose_socket()
+        assert port.feed is not None
+        port.feed.send(b"\x01")  # wakes the reader, whose receive then loses the socket
+        # The next poll period's receive reopens.
+        await eventually(lambda: port.reopens > 0, 5 * poll_s, "reopened")
+        reopened = loop.time()
+        assert port.feed is not None
+        port.feed.send(b"\x07")
+        await eventually(lambda: bool(got), 5, "frame read")
+        # Before the next poll period: the new socket (often the old one's number) woke it.
+        assert loop.time() - reopened < 0.75 * poll_s
+        assert got == [7]
+        fd = port.fileno()
+        assert fd is not None
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        assert not loop.remove_reader(fd)  # the reader let go of it
+        port.close()
+
+    asyncio.run(scenario())
