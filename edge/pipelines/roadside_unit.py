@@ -272,7 +272,7 @@ class RoadsideUnitPipeline:
     async def _read_radars(self, port: CanPort) -> None:
         async for batch in can_batches(port):
             # Reads against frames (can_frames) say how well the reads batch: each costs a
-            # thread handoff and a wake-up, whatever it carries.
+            # wake-up (and off SocketCAN a thread hand-off), whatever it carries.
             self.counters["can_reads"] += 1
             self._recording.can_frames(port.name, batch)
             self.on_can_batch(port.name, batch)
