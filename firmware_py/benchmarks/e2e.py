@@ -176,7 +176,8 @@ def format_result(result: E2eResult) -> str:
         f"  unit CPU {d['cpu_s']:.1f} s, {_num(result.cpu_s_per_kframe, '.3f')} s per 1,000 "
         f"frames; peak RSS {result.rss_mb:.1f} MB (goal < {RSS_GOAL_MB:g})",
         f"  others meanwhile: bridge {d['cpu_bridge_s']:.1f} s, recorder "
-        f"{d['cpu_recorder_s']:.1f} s, canplayer {d['cpu_player_s']:.1f} s of CPU; "
+        f"{d['cpu_recorder_s']:.1f} s, player {d['cpu_player_s']:.1f} s "
+        f"({d.get('cpu_player_playing_s', 0.0):.1f} s while playing) of CPU; "
         f"{d['cpus']} CPU(s) {d['machine_busy_share']:.0%} busy",
         f"  {'within the goals' if result.within_goal else 'NOT within the goals'}",
     ]

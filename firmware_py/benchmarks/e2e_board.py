@@ -61,7 +61,7 @@ PERIOD_US = 100_000  # the CFS default; user-mode-linux charges CPU by 10 ms tic
 MAX_WEIGHT = 10_000
 DEFAULT_STEPS = (5, 10, 25, 50, 100)
 LATENESS_BOUND_MS = IntersectionSettings().max_lateness_s * 1000
-REALTIME_SHARE = 0.9  # canplayer in the loaded guest: 0.95 to 0.98 where the unit keeps up
+REALTIME_SHARE = 0.9  # the player short of real time: the load was not offered
 CALIBRATE_S = 1.0
 
 _PI = 3.14159265358979323

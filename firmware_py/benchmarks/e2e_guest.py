@@ -3,7 +3,7 @@ guest): ``python -m firmware_py.benchmarks.e2e_guest TRAFFIC LOGS OUT``.
 
 A private Mosquitto, the bridge (``roadgate bridge``, SQLite store) and the roadside unit
 (``roadgate run``) start; once the unit's health has gone all the way to the bridge's store,
-``canplayer`` plays the traffic log onto vcan0..vcan3 while a recorder in this process keeps
+``e2e_player`` plays the traffic log onto vcan0..vcan3 while a recorder in this process keeps
 the kernel timestamps of each radar cycle's first and last frame. After the player is done
 the pipeline drains (until the unit's frame counter and the store stop moving), and the
 figures are written to OUT as JSON (see ``e2e.py``). With ``--board [--cpu-share F]`` the
@@ -300,18 +300,21 @@ def measure(
 
 def _play(traffic: Traffic, pipe: _Pipeline) -> dict[str, Any]:
     """Play the traffic, let the pipeline drain; the unit's frames, CPU and peak RSS, and the
-    CPU of the others meanwhile: the bridge, this process (the recorder), canplayer, and the
+    CPU of the others meanwhile: the bridge, this process (the recorder), the player, and the
     machine's busy share (all its CPUs)."""
-    cpu_start, started = _cpu_s(pipe.unit.pid), time.monotonic()
+    cpu_start = _cpu_s(pipe.unit.pid)
     others_start = (_cpu_s(pipe.bridge.pid), _own_cpu_s(), _player_cpu_s())
     jiffies_start = _jiffies()
     player = subprocess.run(
-        ["canplayer", "-I", str(traffic.path)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "firmware_py.benchmarks.e2e_player", str(traffic.path)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    played_s = time.monotonic() - started
     if player.returncode != 0:
-        raise FirmwareError(f"bench e2e: canplayer failed: {player.stderr.strip()}")
-    received, drain_s, cpu_end = _drain(pipe, started + played_s)
+        raise FirmwareError(f"bench e2e: the player failed: {player.stderr.strip()}")
+    played = json.loads(player.stdout)
+    received, drain_s, cpu_end = _drain(pipe, time.monotonic())
     others_end = (_cpu_s(pipe.bridge.pid), _own_cpu_s(), _player_cpu_s())
     jiffies_end = _jiffies()
     _, peak_rss_mb = _rss_mb(pipe.unit.pid)
@@ -321,7 +324,9 @@ def _play(traffic: Traffic, pipe: _Pipeline) -> dict[str, Any]:
         "frames_received": received,
         "cpu_s": round(cpu_end - cpu_start, 3),
         "rss_mb": peak_rss_mb,
-        "played_s": played_s,
+        "played_s": played["played_s"],
+        "short_sends": played["short_sends"],
+        "cpu_player_playing_s": round(played["cpu_s"], 3),
         "drain_s": drain_s,
         **{
             key: round(end - start, 3)
@@ -364,7 +369,7 @@ def _own_cpu_s() -> float:
 
 
 def _player_cpu_s() -> float:
-    """CPU of the children waited for (only canplayer is, while the traffic plays)."""
+    """CPU of the children waited for (only the player is, while the traffic plays)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 

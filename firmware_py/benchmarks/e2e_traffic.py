@@ -1,5 +1,5 @@
 """The end-to-end benchmark's traffic: a crowd seen by four ARS408 radars, one per CAN bus,
-written before the run as a candump log that ``canplayer`` plays onto the vcan buses.
+written before the run as a candump log that ``e2e_player`` plays onto the vcan buses.
 
 Each radar reports what ``RadarModel`` (no misses, clutter, splits or merges, so the list
 length is the crowd's) sees of ``crowd(...)`` every ``CYCLE_S`` (the ARS408's 72 ms), at most

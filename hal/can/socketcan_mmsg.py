@@ -286,3 +286,68 @@ def _walk(control: bytes) -> tuple[float | None, int | None]:
                 (drops,) = _COUNT_FIELD.unpack_from(data)
         offset += (length + _SIZE_T - 1) // _SIZE_T * _SIZE_T
     return stamp, drops
+
+
+SendMMsg = Callable[[int, int, int, int], int]
+
+
+def load_sendmmsg() -> SendMMsg | None:
+    """The C library's ``sendmmsg``, or ``None`` where it has none (or is not Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.sendmmsg
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int)
+    function.restype = ctypes.c_int
+    return function
+
+
+class MmsgSender:
+    """Sends ranges of prepared records, many per ``sendmmsg`` call.
+
+    ``records`` holds ``count`` records of ``record_size`` bytes each (``can_frame`` or
+    ``canfd_frame`` as ``socketcan_structs.pack_frame`` writes them); a header per record is
+    built once, so a range costs one call and no per-record work. Raises ``ValueError`` when
+    ``records`` is not ``count`` whole records.
+    """
+
+    def __init__(self, sendmmsg: SendMMsg, records: bytes, record_size: int) -> None:
+        if record_size < 1 or len(records) % record_size:
+            raise ValueError(f"{len(records)} bytes are not whole {record_size}-byte records")
+        self._sendmmsg = sendmmsg
+        self.count = len(records) // record_size
+        self._records = ctypes.create_string_buffer(records, len(records))
+        self._iovecs = (_IoVec * max(1, self.count))()
+        self._headers = (_MMsgHdr * max(1, self.count))()
+        records_at = ctypes.addressof(self._records)
+        for i in range(self.count):
+            self._iovecs[i].iov_base = records_at + i * record_size
+            self._iovecs[i].iov_len = record_size
+            self._headers[i].msg_hdr.msg_iov = ctypes.addressof(self._iovecs[i])
+            self._headers[i].msg_hdr.msg_iovlen = 1
+        self._headers_at = ctypes.addressof(self._headers)
+
+    def send(self, fd: int, start: int, stop: int) -> int:
+        """Send records ``start`` to ``stop`` (exclusive) on socket ``fd``, as many calls as
+        the kernel's per-call cap asks; return how many went (fewer when the socket's buffer
+        is full: ``ENOBUFS``/``EAGAIN``). Raises ``OSError`` for any other failure and
+        ``IndexError`` for a range outside the records."""
+        if not 0 <= start <= stop <= self.count:
+            raise IndexError(f"records {start}..{stop} outside 0..{self.count}")
+        sent = start
+        while sent < stop:
+            asked = min(stop - sent, UIO_MAXIOV)
+            got = self._sendmmsg(fd, self._headers_at + sent * _MMSG_SIZE, asked, 0)
+            if got < 0:
+                code = ctypes.get_errno()
+                if code in _BUFFER_FULL:
+                    break
+                raise OSError(code, os.strerror(code))
+            sent += got
+            if got < asked:
+                break
+        return sent - start
+
+
+_BUFFER_FULL = frozenset((errno.ENOBUFS, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR))
