@@ -121,18 +121,20 @@ RecvMMsg = Callable[[int, int, int, int, Any], int]
 
 def load_recvmmsg() -> RecvMMsg | None:
     """The C library's ``recvmmsg``, or ``None`` where it has none (or is not Linux)."""
+    found: RecvMMsg | None = _libc_function(
+        "recvmmsg", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
+    )
+    return found
+
+
+def _libc_function(name: str, *argtypes: Any) -> Any:
+    """``name`` from the C library already loaded, returning an int and setting errno; None
+    where there is no such function (or no C library to ask)."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.recvmmsg
+        function = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    function.argtypes = (
-        ctypes.c_int,
-        ctypes.c_void_p,
-        ctypes.c_uint,
-        ctypes.c_int,
-        ctypes.c_void_p,
-    )
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
     return function
 
@@ -293,14 +295,10 @@ SendMMsg = Callable[[int, int, int, int], int]
 
 def load_sendmmsg() -> SendMMsg | None:
     """The C library's ``sendmmsg``, or ``None`` where it has none (or is not Linux)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        function = libc.sendmmsg
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int)
-    function.restype = ctypes.c_int
-    return function
+    found: SendMMsg | None = _libc_function(
+        "sendmmsg", ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int
+    )
+    return found
 
 
 class MmsgSender:
