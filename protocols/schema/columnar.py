@@ -68,7 +68,7 @@ class RepeatedColumns:
     appending).
 
     Raises (constructor):
-        KeyError: a field or submessage name the message does not have.
+        ValueError: a field or submessage name the message does not have.
         TypeError: a field of a type this encoder does not write, or a repeated field.
     """
 
@@ -162,7 +162,7 @@ def _field(message: Descriptor, name: str) -> FieldDescriptor:
     try:
         return message.fields_by_name[name]
     except KeyError:
-        raise KeyError(f"{message.full_name} has no field {name!r}") from None
+        raise ValueError(f"{message.full_name} has no field {name!r}") from None
 
 
 def _layout(

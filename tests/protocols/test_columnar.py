@@ -159,9 +159,9 @@ def test_a_submessage_with_only_zeros_is_present_as_when_set_by_hand() -> None:
         ("rows", ["r"], TypeError, "repeated or in a oneof"),
         ("rows", ["o"], TypeError, "repeated or in a oneof"),
         ("rows", ["g.x"], TypeError, "not a singular message"),
-        ("rows", ["nope"], KeyError, "Row has no field 'nope'"),
-        ("rows", ["h.nope"], KeyError, "Inner has no field 'nope'"),
-        ("rows", ["q.x"], KeyError, "Row has no field 'q'"),
+        ("rows", ["nope"], ValueError, "Row has no field 'nope'"),
+        ("rows", ["h.nope"], ValueError, "Inner has no field 'nope'"),
+        ("rows", ["q.x"], ValueError, "Row has no field 'q'"),
     ],
 )
 def test_what_it_cannot_write_is_refused_when_built(
