@@ -4,10 +4,10 @@ The JSON value is what ``json_format.MessageToJson(message, preserving_proto_fie
 writes (field names as in the .proto, 64-bit integers as strings, enums by name, non-finite
 doubles as ``"NaN"``/``"Infinity"``, bytes in base64, fields at their default value left out),
 so SQL views and the read model see the same mapping; the text is compact UTF-8 (orjson: a
-tenth of ``json.dumps``'s time), which every reader parses (jsonb, SQLite's ``json_extract``).
-json_format's printer asks the descriptors about every field of every message; here each
-field's conversion is worked out once and kept, which makes the bridge's copy about twice as
-fast. Well-known types (none in the v1 schema) are left to json_format.
+tenth of ``json.dumps``'s time), which every reader parses (PostgreSQL's json, SQLite's
+``json_extract``). json_format's printer asks the descriptors about every field of every
+message; here a converter is compiled once per message type. Well-known types (none in the v1
+schema) are left to json_format.
 """
 
 from __future__ import annotations

@@ -62,9 +62,10 @@ _INCOMING_COLUMNS = (
     "longitude_deg, payload, body"
 )
 _MESSAGE_COLUMNS = _INCOMING_COLUMNS.removeprefix("ord, ")
-_FIRSTS_COLUMNS = _MESSAGE_COLUMNS.removesuffix("body") + "body::jsonb AS body, ord"
+_STORED_COLUMNS = _MESSAGE_COLUMNS.removesuffix("body") + "body::json AS body, ord"
 # The batch goes over in COPY's binary format (no text to parse but the JSON, and the payload's
-# bytes as they are); the JSON travels as text and is parsed once, into jsonb, by the statement.
+# bytes as they are); the JSON travels as text and is checked once, as json, by the statement,
+# for the messages it stores (migration 0003: json, not jsonb).
 _INCOMING_TYPES = (
     "int4", "text", "text", "int8", "text", "text", "text", "int8", "int8", "int8", "bool",
     "bool", "float8", "float8", "bytea", "text",
@@ -86,14 +87,17 @@ _COPY_INCOMING = f"COPY incoming ({_INCOMING_COLUMNS}) FROM STDIN (FORMAT BINARY
 
 # One statement per batch: keys first (the database decides what is new), then the history,
 # the per-boot counts, the device registry, the latest vehicle states and the change notices.
-# Rows go in key order, so that workers sharing devices lock them in the same order.
+# Rows go in key order, so that workers sharing devices lock them in the same order. It returns
+# the batch's items it did not store (rare: duplicates), rather than the many it did.
 #
 # The newest stored state of each device replaces its latest if it follows it: a later boot
 # (boot_sequences.id, first seen later: from this statement's RETURNING for the boots it counted,
 # else as it was), or a higher sequence within the boot; never by timestamps.
 _STORE_BATCH = f"""
 WITH firsts AS (
-    SELECT DISTINCT ON (device_id, boot_id, sequence) {_FIRSTS_COLUMNS}
+    -- Only the key and where to find the rest: the wide columns are read once, for what is new.
+    SELECT DISTINCT ON (device_id, boot_id, sequence) device_id, boot_id, sequence,
+        received_time_ns, ord
     FROM incoming ORDER BY device_id, boot_id, sequence, ord
 ), fresh AS (
     INSERT INTO message_keys (device_id, boot_id, sequence, received_time_ns)
@@ -102,25 +106,19 @@ WITH firsts AS (
     ON CONFLICT DO NOTHING
     RETURNING device_id, boot_id, sequence
 ), stored AS (
-    SELECT firsts.* FROM firsts JOIN fresh USING (device_id, boot_id, sequence)
+    SELECT {_STORED_COLUMNS} FROM incoming
+    WHERE ord IN (SELECT ord FROM firsts JOIN fresh USING (device_id, boot_id, sequence))
 ), saved AS (
     INSERT INTO messages ({_MESSAGE_COLUMNS}) SELECT {_MESSAGE_COLUMNS} FROM stored
-), arrived AS (
-    SELECT device_id, boot_id, count(*) AS arrived, min(received_time_ns) AS first_received,
-        max(received_time_ns) AS last_received
-    FROM incoming WHERE sequence < {STATUS_SEQUENCE_BASE} GROUP BY device_id, boot_id
-), delivered AS (
-    SELECT device_id, boot_id, count(*) AS delivered, min(sequence) AS first_sequence,
-        max(sequence) AS last_sequence
-    FROM stored WHERE sequence < {STATUS_SEQUENCE_BASE} GROUP BY device_id, boot_id
 ), counted AS (
+    -- What arrived per device and boot, and of it what was stored (the rest: duplicates).
     INSERT INTO boot_sequences AS b (device_id, boot_id, first_sequence, last_sequence,
         delivered, duplicates, first_received_ns, last_received_ns)
-    SELECT a.device_id, a.boot_id, d.first_sequence, d.last_sequence,
-        COALESCE(d.delivered, 0), a.arrived - COALESCE(d.delivered, 0),
-        a.first_received, a.last_received
-    FROM arrived AS a LEFT JOIN delivered AS d USING (device_id, boot_id)
-    ORDER BY a.device_id, a.boot_id
+    SELECT i.device_id, i.boot_id, min(s.sequence), max(s.sequence), count(s.ord),
+        count(*) - count(s.ord), min(i.received_time_ns), max(i.received_time_ns)
+    FROM incoming AS i LEFT JOIN stored AS s USING (ord)
+    WHERE i.sequence < {STATUS_SEQUENCE_BASE} GROUP BY i.device_id, i.boot_id
+    ORDER BY i.device_id, i.boot_id
     ON CONFLICT (device_id, boot_id) DO UPDATE SET
         first_sequence = LEAST(b.first_sequence, excluded.first_sequence),
         last_sequence = GREATEST(b.last_sequence, excluded.last_sequence),
@@ -169,7 +167,8 @@ WITH firsts AS (
         FROM stored GROUP BY device_id, boot_id, stream
     ) AS notices
 )
-SELECT ord FROM stored WHERE (SELECT notices FROM notified) >= 0
+SELECT ord FROM incoming
+WHERE ord NOT IN (SELECT ord FROM stored) AND (SELECT notices FROM notified) >= 0
 """
 
 _UPSERT_STATUS = """
@@ -331,10 +330,10 @@ class PostgresStore(contextlib.AbstractContextManager["PostgresStore", None]):
                     copy.set_types(_INCOMING_TYPES)
                     for row in rows:
                         copy.write_row(row)
-                ords = db.execute(_STORE_BATCH, {"channel": self.channel}, prepare=True)
-                stored = [False] * len(batch)
-                for (ord_,) in ords:
-                    stored[ord_] = True
+                not_stored = db.execute(_STORE_BATCH, {"channel": self.channel}, prepare=True)
+                stored = [True] * len(batch)
+                for (ord_,) in not_stored:
+                    stored[ord_] = False
                 # Device by device (workers lock rows in one order), each in arrival order.
                 statuses = [
                     _status_row(accepted)
@@ -624,7 +623,8 @@ def _incoming_row(ord_: int, accepted: Accepted, received_time_ns: int) -> tuple
         None if position is None else position.latitude_deg,
         None if position is None else position.longitude_deg,
         accepted.payload,
-        # jsonb refuses the \u0000 escape: a convenience copy, the payload keeps the original.
+        # PostgreSQL text cannot hold the NUL \u0000 stands for (json's ->> refuses it): a
+        # convenience copy, the payload keeps the original.
         body.replace("\\u0000", "\\ufffd"),
     )
 

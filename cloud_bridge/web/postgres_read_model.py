@@ -1,7 +1,7 @@
 """The API's :class:`~cloud_bridge.web.read_model.ReadModel` over the PostgreSQL store.
 
 The same queries as ``SqliteReadModel`` over the store's tables (``messages`` with its
-``body`` jsonb, ``device_status``, ``devices``, ``boot_sequences``), through a connection of
+``body`` json, ``device_status``, ``devices``, ``boot_sequences``), through a connection of
 its own per call whose transactions are read-only. The store's indexes serve them:
 ``messages_device_time`` the per-device queries, ``messages_region_time`` the region's history.
 Raises ``StoreError`` when the database cannot be read.

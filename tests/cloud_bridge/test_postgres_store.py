@@ -6,6 +6,7 @@ The behaviour it shares with SQLite is tested against both in ``test_sqlite_stor
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from cloud_bridge.body_json import body_json
 from cloud_bridge.errors import StoreError
+from cloud_bridge.recordings import json_view
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.store import SqliteStore, open_store
 from cloud_bridge.store.change_stream import (
@@ -23,7 +26,7 @@ from cloud_bridge.store.change_stream import (
     follow_changes,
     parse_notice,
 )
-from cloud_bridge.store.partitions import NS_PER_DAY, partition_name
+from cloud_bridge.store.partitions import NS_PER_DAY, DayPartitions, partition_name
 from cloud_bridge.store.postgres_store import PostgresStore
 from cloud_bridge.store.schema_migrations import (
     Migration,
@@ -118,6 +121,56 @@ def test_the_store_refuses_a_database_that_is_not_migrated() -> None:
         pytest.raises(StoreError, match="roadgate bridge migrate"),
     ):
         PostgresStore(schema_dsn(name))
+
+
+def test_migration_0003_turns_the_bodies_of_a_database_at_0002_into_json() -> None:
+    old = _state("obu-1", 1, 34.0, 108.0)
+    with fresh_schema(migrated=False) as name, connect(schema_dsn(name)) as conn:
+        migrate(conn, [m for m in shipped_migrations() if m.version <= 2])
+        DayPartitions(conn).ensure({DAY})
+        body = '{"vehicle_state": {"speed_mps": 1.5, "position": {"latitude_deg": 34.0}}}'
+        conn.execute(
+            "INSERT INTO messages VALUES ('obu-1', 'b', 1, 'state', 'xian', 't', %s, %s, %s, "
+            "false, false, 34.0, 108.0, %s, %s::jsonb)",
+            (NOON_NS, NOON_NS, NOON_NS, old.SerializeToString(), body),
+        )
+        conn.execute(
+            "INSERT INTO latest_state VALUES ('obu-1', 'xian', 1, 'b', 1, %s, %s, 34.0, 108.0, "
+            "%s::jsonb)",
+            (NOON_NS, NOON_NS, body),
+        )
+
+        later = [m.version for m in shipped_migrations() if m.version > 2]
+        assert [m.version for m in migrate(conn)] == later
+
+        types = conn.execute(
+            "SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute AS a "
+            "JOIN pg_class AS c ON c.oid = a.attrelid WHERE a.attname = 'body' "
+            "AND c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
+            "ORDER BY 1"
+        ).fetchall()
+        speeds = conn.execute("SELECT sequence, speed_mps FROM vehicle_states").fetchall()
+        latest = conn.execute("SELECT body ->> 'vehicle_state' FROM latest_state").fetchone()
+    assert types == [
+        ("latest_state", "json"),
+        ("messages", "json"),
+        (partition_name(DAY), "json"),
+    ]
+    assert speeds == [(1, 1.5)]
+    assert latest is not None
+    assert json.loads(str(latest[0])) == {"speed_mps": 1.5, "position": {"latitude_deg": 34.0}}
+
+
+def test_a_store_on_a_migrated_database_keeps_the_body_as_sent(
+    store: PostgresStore, schema: str
+) -> None:
+    state = _state("obu-1", 7, 34.5, 108.5)
+    store.store(accepted(state), NOON_NS)
+    with connect(schema_dsn(schema)) as conn:
+        history = conn.execute("SELECT body::text FROM messages").fetchone()
+        latest = conn.execute("SELECT body::text FROM latest_state").fetchone()
+    # json keeps the text the bridge wrote (jsonb would have reordered it): the body's JSON.
+    assert history == latest == (body_json(json_view(state)),)
 
 
 def test_an_unreachable_server_raises_store_error_without_the_password() -> None:
