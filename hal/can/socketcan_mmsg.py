@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hal.can.socketcan_structs import CANFD_MTU, TIMESPEC
+from hal.errors import TransmitError
 
 # <asm-generic/socket.h> values, as in socketcan_raw (x86, x86-64, ARM).
 SO_TIMESTAMPNS = 35
@@ -329,10 +330,10 @@ class MmsgSender:
     def send(self, fd: int, start: int, stop: int) -> int:
         """Send records ``start`` to ``stop`` (exclusive) on socket ``fd``, as many calls as
         the kernel's per-call cap asks; return how many went (fewer when the socket's buffer
-        is full: ``ENOBUFS``/``EAGAIN``). Raises ``OSError`` for any other failure and
-        ``IndexError`` for a range outside the records."""
+        is full: ``ENOBUFS``/``EAGAIN``). Raises ``TransmitError`` for any other failure and
+        ``ValueError`` for a range outside the records."""
         if not 0 <= start <= stop <= self.count:
-            raise IndexError(f"records {start}..{stop} outside 0..{self.count}")
+            raise ValueError(f"records {start}..{stop} outside 0..{self.count}")
         sent = start
         while sent < stop:
             asked = min(stop - sent, UIO_MAXIOV)
@@ -341,7 +342,7 @@ class MmsgSender:
                 code = ctypes.get_errno()
                 if code in _BUFFER_FULL:
                     break
-                raise OSError(code, os.strerror(code))
+                raise TransmitError(f"sendmmsg failed: {os.strerror(code)}")
             sent += got
             if got < asked:
                 break

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hal.can.socketcan_mmsg import UIO_MAXIOV, MmsgSender, SendMMsg, load_sendmmsg
 from hal.can.socketcan_structs import CAN_MTU, pack_frame
+from hal.errors import TransmitError
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +98,8 @@ def test_bad_records_and_ranges_are_refused(
     with pytest.raises(ValueError, match="not whole 16-byte records"):
         MmsgSender(sendmmsg, bytes(17), CAN_MTU)
     sender = MmsgSender(sendmmsg, records(3), CAN_MTU)
-    with pytest.raises(IndexError, match=r"records 2\.\.4 outside 0\.\.3"):
+    with pytest.raises(ValueError, match=r"records 2\.\.4 outside 0\.\.3"):
         sender.send(pair[0].fileno(), 2, 4)
-    with pytest.raises(OSError, match="Bad file descriptor"):
+    with pytest.raises(TransmitError, match="sendmmsg failed: Bad file descriptor"):
         sender.send(-1, 0, 1)
     assert MmsgSender(sendmmsg, b"", CAN_MTU).send(pair[0].fileno(), 0, 0) == 0
