@@ -17,6 +17,7 @@ and masks are in ``hal.can.frames``, which candump logs share.
 from __future__ import annotations
 
 import struct
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -149,6 +150,10 @@ def parse_slots(
     view = memoryview(buffer).cast("B")
     if view.nbytes < count * CANFD_MTU:
         raise ValueError(f"buffer of {view.nbytes} bytes cannot hold {count} slots")
+    if fd is False and count and _LITTLE_ENDIAN:
+        parsed = _parse_standard(view, count, stamp_array)
+        if parsed is not None:
+            return parsed
     records = np.frombuffer(view, dtype=_SLOT_WORDS, count=count)
     return _decode(records, fd, classic, stamp_array)
 
@@ -190,6 +195,47 @@ def timespec_seconds(stamps: Sequence[bytes], missing: float) -> npt.NDArray[np.
 
 
 _Kinds = npt.NDArray[np.bool_] | bool
+_LITTLE_ENDIAN = sys.byteorder == "little"
+_HEAD_FLAGS = CAN_EFF_FLAG | CAN_ERR_FLAG | CAN_RTR_FLAG
+_LENGTH_BITS = np.uint64(0xFF << 32)  # a record's len, in its first 8 bytes read as a word
+
+
+def _parse_standard(
+    view: memoryview, count: int, timestamps: npt.NDArray[np.float64]
+) -> tuple[FrameBatch, ParseStats] | None:
+    """``parse_slots`` for the usual burst, classic data frames with 11-bit ids and lengths
+    up to 8 (None for any other, which ``_decode`` parses), on a little-endian host.
+
+    Each record is read as two words, its head (``can_id``, ``len`` and the bytes after)
+    and its payload, once, into contiguous arrays; the batch's id, flags and length are one
+    word written at its offset 8, before the payload (whose first two bytes it overlaps,
+    with zeros). Three passes over the batch's rows instead of five, and none over the
+    records but the two reads.
+    """
+    slots: npt.NDArray[np.uint64] = np.ndarray(
+        (count, 2), dtype=np.uint64, buffer=view, strides=(CANFD_MTU, 8)
+    )
+    head = slots[:, 0].copy()  # modified in place below
+    if int(np.bitwise_or.reduce(head)) & _HEAD_FLAGS:
+        return None  # extended ids, error or remote frames
+    length = head.view(np.uint8)[4::8]  # the len byte of each (little-endian) head
+    if int(length.max()) > CLASSIC_MAX_DATA:
+        return None
+    masks = np.take(_WORD_MASKS[0], length)
+    np.bitwise_and(slots[:, 1], masks, out=masks)  # the payload bytes
+    # id | len << 40 (flags 0): the batch's bytes 8-15 (its id, flags, dlc, then zeros).
+    row = head & _LENGTH_BITS
+    row <<= np.uint64(8)
+    np.bitwise_and(head, np.uint64(CAN_SFF_MASK), out=head)
+    head |= row
+    batch = empty_batch(count)
+    batch["timestamp"] = timestamps
+    words: npt.NDArray[np.uint64] = np.ndarray(
+        (count, 2), dtype=np.uint64, buffer=batch, offset=8, strides=(FRAME_DTYPE.itemsize, 6)
+    )
+    words[:, 0] = head
+    words[:, 1] = masks  # the payload at byte 14, after the head's 6 bytes
+    return batch, ParseStats(data_frames=count)
 
 
 def _record_kinds(sizes: npt.ArrayLike) -> tuple[int, _Kinds, _Kinds]:

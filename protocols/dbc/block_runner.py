@@ -223,7 +223,8 @@ class LeanTable:
         source = self._scratch[0]
         little: U64Array = source[:size].reshape(frames, columns)
         if words.dtype == little.dtype:
-            np.take(words, known, axis=0, out=little)
+            # mode "clip": with the default, numpy copies into ``out`` through a buffer.
+            np.take(words, known, axis=0, out=little, mode="clip")
         else:  # little-endian words on a big-endian host
             little[:] = np.take(words, known, axis=0)
         if self._any_big_endian:
@@ -387,13 +388,15 @@ class LeanTable:
         first_frames: list[int],
         width: int,
     ) -> FloatArray:
+        # The raw words are shifted in a kept buffer: only the values are a new array (a
+        # fresh array of the block's size is paged in anew, burst after burst).
+        rows = len(plan.slot_of_row)
+        if len(self._scratch) < 2 or self._scratch[1].shape[0] < rows * width:
+            self._scratch[1:] = [np.empty(max(rows * width, 1 << 15), dtype=np.uint64)]
+        raw = self._scratch[1][: rows * width].reshape(rows, width)
         if plan.runs is not None:
             # Each run's word of its slot's frames (a strided slice of the buffer) shifted
-            # straight into a kept buffer: no gather, no new array but the values.
-            rows = len(plan.slot_of_row)
-            if len(self._scratch) < 2 or self._scratch[1].shape[0] < rows * width:
-                self._scratch[1:] = [np.empty(max(rows * width, 1 << 15), dtype=np.uint64)]
-            raw = self._scratch[1][: rows * width].reshape(rows, width)
+            # straight into the buffer: no gather.
             step = width * columns
             for begin, end, slot, word in plan.runs:
                 offset = first_frames[slot] * columns + (word & ~_BIG)
@@ -421,10 +424,11 @@ class LeanTable:
                 buffer=source,
                 strides=(8, 8 * columns),
             )
-            raw = window[first]
-            if plan.row_key is not None:
-                raw = np.take(raw, plan.row_key, axis=0)
-            np.left_shift(raw, plan.lefts, out=raw)
+            if plan.row_key is None:
+                np.left_shift(window[first], plan.lefts, out=raw)
+            else:
+                np.take(window[first], plan.row_key, axis=0, out=raw, mode="clip")
+                np.left_shift(raw, plan.lefts, out=raw)
         # Every raw value fits in int64 (lengths below 64), and int64 converts faster.
         integers = raw.view(np.int64)
         if plan.signed:

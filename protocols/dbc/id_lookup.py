@@ -121,12 +121,14 @@ class IdTables:
     ) -> npt.NDArray[np.integer[Any]]:
         """Each frame's bucket, for frames all with 11-bit ids and ``uint8`` lengths (when
         ``pairs`` is not None): as ``buckets``, and ``len(plans) + 2`` for a length no frame
-        has. Three lookups, no mask."""
+        has. Two lookups, no mask."""
         assert self.pairs is not None
-        # Ids past 0x7FF read the table's last entry, 0: unknown.
-        rows = np.take(self.row_of_id, np.minimum(ids, np.uint32(MAX_STANDARD_ID + 1)))
+        # Ids past 0x7FF read the table's last entry, 0: unknown (mode "clip"; it is also
+        # twice as fast as the default's checks with uint32 indices). Every row | dlc is an
+        # entry of ``pairs``.
+        rows = np.take(self.row_of_id, ids, mode="clip")
         np.bitwise_or(rows, lengths, out=rows)
-        buckets: npt.NDArray[np.integer[Any]] = np.take(self.pairs, rows)
+        buckets: npt.NDArray[np.integer[Any]] = np.take(self.pairs, rows, mode="clip")
         return buckets
 
     def buckets(

@@ -169,21 +169,26 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
         found: list[DecodedMessage | None] = [None] * len(names)  # by slot
         for name, message in messages.items():  # decoded on their own, or looked up
             found[slot_of[name]] = message
+        some_found = bool(messages)  # usually none: no test per message
         placed = part.placed
         frames, first_frames = placed.frames, placed.first_frames
         new = DecodedMessage.__new__
+        # The loop's body is what a consumer of every signal pays per message: one store per
+        # statement, no tuple packing and unpacking.
         for number, (block, plan) in enumerate(zip(part.blocks, placed.bins, strict=True)):
             for slot, first, end in plan.members:
-                if found[slot] is not None:
+                if some_found and found[slot] is not None:
                     continue
-                count, signals = frames[slot], signals_of[slot]
-                message = new(DecodedMessage)
+                count = frames[slot]
+                signals = signals_of[slot]
+                found[slot] = message = new(DecodedMessage)
                 message._timestamp = message._index = message._arbitration_id = None
-                message._part, message._names = part, signals
+                message._part = part
+                message._names = signals
                 message._where = (number, first, count, first_frames[slot])
-                # One row per signal; strict=True would double the cost of this line.
-                message._signals = dict(zip(signals, block[first:end, :count], strict=False))
-                found[slot] = message
+                # One row per signal. No ``strict``: a keyword argument costs zip ~45 ns a
+                # message (strict=True: twice this line's cost).
+                message._signals = dict(zip(signals, block[first:end, :count]))  # noqa: B905
         # In slot order, the decoder's message order (a ``DecodedMessage`` is always true).
         self._all = dict(zip(compress(names, found), filter(None, found), strict=False))
         return self._all
