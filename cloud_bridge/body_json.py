@@ -65,7 +65,11 @@ def _compile(descriptor: Any) -> _Convert:
     or ``NullValue``)."""
     if descriptor.full_name.startswith("google.protobuf.") or descriptor.extension_ranges:
         return _json_format
-    namespace: dict[str, Any] = {"copysign": math.copysign, "nonfinite": _nonfinite}
+    namespace: dict[str, Any] = {
+        "copysign": math.copysign,
+        "nonfinite": _nonfinite,
+        "map_key": _map_key,
+    }
     lines = ["def convert(m):", "    out = {}"]
     oneofs: dict[str, dict[str, _Convert]] = {}  # a oneof's members' converters, by name
     for i, field in enumerate(sorted(descriptor.fields, key=lambda f: f.number)):
@@ -121,7 +125,6 @@ def _field_code(field: FieldDescriptor, slot: str, namespace: dict[str, Any]) ->
 
 def _element_code(field: FieldDescriptor, slot: str, namespace: dict[str, Any]) -> str | None:
     """One value ``{x}`` of ``field`` (an element, for a repeated field) converted."""
-    namespace.setdefault("map_key", _map_key)
     cpp = field.cpp_type
     if cpp == FieldDescriptor.CPPTYPE_MESSAGE:
         namespace[slot] = _converter_of(field.message_type)

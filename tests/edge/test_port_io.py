@@ -143,17 +143,23 @@ def test_a_backlog_beyond_max_frames_is_read_in_full() -> None:
     asyncio.run(scenario())
 
 
-def test_an_idle_port_is_still_asked_every_poll_period() -> None:
+def test_an_idle_port_is_still_asked_every_poll_period_and_not_between() -> None:
     async def scenario() -> None:
-        port = SocketPairPort()
-        port.open()
-        reader = asyncio.create_task(_collect(port, [], poll_s=0.01))
-        await asyncio.sleep(0.3)
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-        # About 30 periods; a loaded machine stretches them, never shortens them.
-        assert 5 <= port.receives <= 32
-        port.close()
+        ticking, quiet = SocketPairPort(), SocketPairPort()
+        ticking.open()
+        quiet.open()
+        readers = [
+            asyncio.create_task(_collect(ticking, [], poll_s=0.01)),
+            asyncio.create_task(_collect(quiet, [], poll_s=60.0)),
+        ]
+        await eventually(lambda: ticking.receives >= 5, 5, "five poll periods' receives")
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        # Nothing came and no period ended: the first read, then a wait, never a spin.
+        assert quiet.receives == 1
+        ticking.close()
+        quiet.close()
 
     asyncio.run(scenario())
 
