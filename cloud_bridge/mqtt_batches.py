@@ -116,10 +116,12 @@ class MqttBatches(PahoSession):
         return len(self._queue)
 
     async def wait(self) -> None:
-        """Return once a message waits to be taken. Raises ``LinkError`` when none does and the
-        link is down: what was received before the drop is always handed over first."""
+        """Return once a message waits to be taken (reading on if it had stopped). Raises
+        ``LinkError`` when none does and the link is down: what was received before the drop
+        is always handed over first."""
         while not self._queue:
             self.raise_if_down()
+            self.read_on()
             self._waiter = asyncio.get_running_loop().create_future()
             try:
                 await self._waiter
@@ -127,13 +129,20 @@ class MqttBatches(PahoSession):
                 self._waiter = None
 
     def take(self, limit: int) -> list[Message]:
-        """Up to ``limit`` waiting messages, oldest first (an empty list when none waits)."""
+        """Up to ``limit`` waiting messages, oldest first (an empty list when none waits).
+
+        Reading stays as it was: stopped at the bound, it goes on at :meth:`read_on` (or
+        :meth:`wait`), so that the caller chooses when to spend its time reading.
+        """
         queue = self._queue
         batch = queue[:limit]
         del queue[:limit]
-        if not self.socket.reading and len(queue) < self._max_queued and self.down is None:
-            self.socket.start_reading()
         return batch
+
+    def read_on(self) -> None:
+        """Read again if reading stopped at the bound and there is room now."""
+        if not self.socket.reading and len(self._queue) < self._max_queued and self.down is None:
+            self.socket.start_reading()
 
     def ack(self, messages: list[Message]) -> None:
         """Acknowledge the QoS 1 ones among ``messages`` to the broker (with manual acks).

@@ -26,6 +26,7 @@ from cloud_bridge.session import topic_filter
 from cloud_bridge.settings import BridgeSettings
 from cloud_bridge.stats import BridgeStats
 from cloud_bridge.store import MessageStore, open_store
+from cloud_bridge.store.protocol import BatchWriter, Reject
 from cloud_bridge.validation import Accepted, validate
 from protocols.mqtt_connection import Jitter
 from protocols.topics import Stream
@@ -144,11 +145,14 @@ class BridgeService:
         """
         with open_store(self.settings) as store:
             try:
-                await self._connect_forever(store, ready)
+                async with store.batch_writer() as writer:
+                    await self._connect_forever(store, writer, ready)
             finally:
                 self._reject_log.flush(final=True)
 
-    async def _connect_forever(self, store: MessageStore, ready: asyncio.Event | None) -> None:
+    async def _connect_forever(
+        self, store: MessageStore, writer: BatchWriter, ready: asyncio.Event | None
+    ) -> None:
         mqtt = self.settings.mqtt
         # Equal jitter: never a tight loop once the broker has been gone a while.
         backoff = mqtt.backoff(Jitter.EQUAL)
@@ -181,7 +185,7 @@ class BridgeService:
                 backoff.reset()
                 if ready is not None:
                     ready.set()
-                await self._consume(link, store)
+                await self._consume(link, store, writer)
             except LinkError as err:
                 if not disconnected:
                     _LOG.warning(
@@ -198,7 +202,7 @@ class BridgeService:
             if disconnected:
                 await asyncio.sleep(backoff.next_delay())
 
-    async def _consume(self, link: MqttBatches, store: MessageStore) -> None:
+    async def _consume(self, link: MqttBatches, store: MessageStore, writer: BatchWriter) -> None:
         """Take messages in batches until the link drops (raises ``LinkError``).
 
         A batch is what arrived while the previous one was committed (up to ``max_batch``):
@@ -216,67 +220,79 @@ class BridgeService:
                 # still arriving must not delay the stop.
                 batch = link.take(link.backlog())
                 if batch:
-                    self._ingest(store, batch)
+                    await self._ingest(store, writer, batch, link.read_on)
                     link.ack(batch)
                 raise
             batch = link.take(self._max_batch)
-            self._ingest(store, batch)
+            # The next messages are read once the store's server has this batch to work on
+            # (writer.write's ``on_server_busy``): until then the process's time goes to
+            # sending it, and the two processes' work overlaps.
+            ingest = asyncio.ensure_future(self._ingest(store, writer, batch, link.read_on))
+            try:
+                await asyncio.shield(ingest)
+            except asyncio.CancelledError:
+                await ingest  # a stop lets the commit finish: the broker need not resend it
+                link.ack(batch)
+                raise
             link.ack(batch)
 
-    def _ingest(self, store: MessageStore, batch: list[Message]) -> None:
+    async def _ingest(
+        self,
+        store: MessageStore,
+        writer: BatchWriter,
+        batch: list[Message],
+        read_on: Callable[[], None],
+    ) -> None:
         """Validate a batch, store and dead-letter it in one transaction, update the stats."""
         limit = self.settings.max_payload_bytes
         stats = self.stats
         accepted: list[tuple[Accepted, int]] = []
-        with store.transaction():
-            for message in batch:
-                received_ns = time.time_ns()
-                stats.record_received()
-                topic = message.topic
-                if topic.rsplit("/", 1)[-1] == Stream.CMD.value:
-                    stats.record_ignored()
-                    continue
-                payload = message.payload
-                verdict = validate(
-                    topic,
-                    payload,
-                    limit,
-                    received_time_ns=received_ns,
-                    window=self._capture_window,
+        rejects: list[Reject] = []
+        for message in batch:
+            received_ns = time.time_ns()
+            stats.record_received()
+            topic = message.topic
+            if topic.rsplit("/", 1)[-1] == Stream.CMD.value:
+                stats.record_ignored()
+                continue
+            payload = message.payload
+            verdict = validate(
+                topic,
+                payload,
+                limit,
+                received_time_ns=received_ns,
+                window=self._capture_window,
+            )
+            # After validation: backlog (historical) has an allowance of its own.
+            historical = isinstance(verdict, Accepted) and verdict.envelope.historical
+            if not self._rate_limiter.allow(device_key(topic), len(payload), historical=historical):
+                stats.record_rate_limited()
+                self._reject_log.note("rate_limited", topic, "over the device's flood limit")
+                continue
+            if isinstance(verdict, Accepted):
+                if verdict.clock_suspect:
+                    stats.record_clock_suspect()
+                accepted.append((verdict, received_ns))
+            else:
+                stats.record_rejected(verdict.reason)
+                self._reject_log.note(verdict.reason, topic, verdict.detail)
+                # Keep at most the size limit of an oversized payload: enough to inspect it,
+                # without letting one device fill the disk through the dead-letter table.
+                rejects.append(
+                    Reject(topic, payload[:limit], verdict.reason, verdict.detail, received_ns)
                 )
-                # After validation: backlog (historical) has an allowance of its own.
-                historical = isinstance(verdict, Accepted) and verdict.envelope.historical
-                if not self._rate_limiter.allow(
-                    device_key(topic), len(payload), historical=historical
-                ):
-                    stats.record_rate_limited()
-                    self._reject_log.note("rate_limited", topic, "over the device's flood limit")
-                    continue
-                if isinstance(verdict, Accepted):
-                    if verdict.clock_suspect:
-                        stats.record_clock_suspect()
-                    accepted.append((verdict, received_ns))
-                else:
-                    stats.record_rejected(verdict.reason)
-                    self._reject_log.note(verdict.reason, topic, verdict.detail)
-                    # Keep at most the size limit of an oversized payload: enough to inspect it,
-                    # without letting one device fill the disk through the dead-letter table.
-                    dropped = store.dead_letter(
-                        topic, payload[:limit], verdict.reason, verdict.detail, received_ns
-                    )
-                    stats.record_dead_letters_dropped(dropped)
-            # One write for the batch: a round trip per message would bound a remote store.
-            fresh: list[tuple[Accepted, int]] = []
-            for (item, item_received_ns), stored in zip(
-                accepted, store.store_many(accepted), strict=True
-            ):
-                if stored:
-                    fresh.append((item, item_received_ns))
-                    stats.record_stored(
-                        item.envelope.device_id, item.topic.stream.value, item_received_ns
-                    )
-                else:
-                    stats.record_duplicate()
+        # One write for the batch: a round trip per message would bound a remote store.
+        outcome = await writer.write(accepted, rejects, on_server_busy=read_on)
+        stats.record_dead_letters_dropped(outcome.dead_letters_dropped)
+        fresh: list[tuple[Accepted, int]] = []
+        for (item, item_received_ns), stored in zip(accepted, outcome.stored, strict=True):
+            if stored:
+                fresh.append((item, item_received_ns))
+                stats.record_stored(
+                    item.envelope.device_id, item.topic.stream.value, item_received_ns
+                )
+            else:
+                stats.record_duplicate()
         if fresh and self.on_stored is not None:  # committed now
             self.on_stored(fresh)
         self._reject_log.flush()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -15,6 +16,43 @@ from cloud_bridge.store.records import (
     StoredMessage,
 )
 from cloud_bridge.validation import Accepted
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A message refused by validation, to be kept as a dead letter (see ``dead_letter``)."""
+
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    received_time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What a batch write did: one bool per accepted message (False: a duplicate key), and
+    how many old dead letters the caps dropped."""
+
+    stored: list[bool]
+    dead_letters_dropped: int
+
+
+class BatchWriter(Protocol):
+    """How the bridge service writes: one batch, one transaction, awaited."""
+
+    async def write(
+        self,
+        accepted: Sequence[tuple[Accepted, int]],
+        rejects: Sequence[Reject],
+        on_server_busy: Callable[[], None] | None = None,
+    ) -> BatchOutcome:
+        """Dead-letter ``rejects`` and store ``accepted`` (``(message, received_time_ns)``)
+        in one transaction; raises ``StoreError`` (then nothing of it is kept).
+
+        ``on_server_busy`` is called when a database server has the batch's long statement
+        and the caller may use the wait (never for a store without a server)."""
+        ...
 
 
 class MessageStore(Protocol):
@@ -43,6 +81,9 @@ class MessageStore(Protocol):
 
     def transaction(self) -> AbstractContextManager[None]:
         """Group writes: commit on exit, roll back on an exception; nested use joins."""
+
+    def batch_writer(self) -> AbstractAsyncContextManager[BatchWriter]:
+        """The writer the bridge service uses on its event loop (``async with``)."""
 
     def store(self, accepted: Accepted, received_time_ns: int) -> bool:
         """Store one message; False (nothing changed) for a duplicate key."""

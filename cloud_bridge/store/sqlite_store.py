@@ -23,6 +23,7 @@ from google.protobuf.descriptor import EnumDescriptor
 from cloud_bridge.body_json import body_json
 from cloud_bridge.errors import StoreError
 from cloud_bridge.recordings import json_view
+from cloud_bridge.store.blocking_writer import BlockingBatchWriter
 from cloud_bridge.store.records import (
     BootSequences,
     DeadLetter,
@@ -241,6 +242,10 @@ class SqliteStore(contextlib.AbstractContextManager["SqliteStore", None]):
                 raise StoreError(f"cannot commit to {self.path}: {err}") from err
         finally:
             self._in_transaction = False
+
+    def batch_writer(self) -> BlockingBatchWriter:
+        """The bridge's writer: this store's own calls, one transaction a batch."""
+        return BlockingBatchWriter(self)
 
     def store(self, accepted: Accepted, received_time_ns: int) -> bool:
         """Store one accepted message; status messages also update ``device_status``.

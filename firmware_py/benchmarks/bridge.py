@@ -723,43 +723,49 @@ async def _worker(
 
 
 class _BackendCpu:
-    """The CPU time of the PostgreSQL server process serving a worker's store, from ``/proc``
-    (a server on this host, its processes readable): what it used since it was found."""
+    """The CPU time of the PostgreSQL server processes serving a worker's store (its
+    connections: the store's and its batch writer's), from ``/proc`` (a server on this host, its
+    processes readable): what they used since they were found."""
 
-    def __init__(self, stat: Path) -> None:
-        self._stat = stat
+    def __init__(self, stats: list[Path]) -> None:
+        self._stats = stats
         self._first = self._last = self._cpu_s()
 
     @classmethod
     def find(cls, settings: BridgeSettings) -> _BackendCpu | None:
-        """The backend of the store connection named ``settings.mqtt.client_id``; None when
-        the store is SQLite or the process cannot be read."""
+        """The backends of the store connections named ``settings.mqtt.client_id``; None when
+        the store is SQLite or a process cannot be read."""
         if settings.store_dsn is None:
             return None
         with psycopg.connect(settings.store_dsn, autocommit=True) as conn:
-            row = conn.execute(
+            rows = conn.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> "
                 "pg_backend_pid()",
                 (settings.mqtt.client_id,),
-            ).fetchone()
-        if row is None:
+            ).fetchall()
+        if not rows:
             return None
-        stat = Path(f"/proc/{row[0]}/stat")
+        stats = [Path(f"/proc/{row[0]}/stat") for row in rows]
         try:
-            # A server on another host has its own process ids: this one must be PostgreSQL's.
-            if stat.read_text().split(" (", 1)[1].split(")", 1)[0] != "postgres":
+            # A server on another host has its own process ids: these must be PostgreSQL's.
+            if any(
+                stat.read_text().split(" (", 1)[1].split(")", 1)[0] != "postgres" for stat in stats
+            ):
                 return None
-            return cls(stat)
+            return cls(stats)
         except (OSError, ValueError, IndexError):
             return None
 
     def _cpu_s(self) -> float:
-        # utime and stime, fields 14 and 15 of stat(5), after the command in parentheses
-        fields = self._stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        total = 0
+        for stat in self._stats:
+            # utime and stime, fields 14 and 15 of stat(5), after the command in parentheses
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / _CLOCK_TICKS
 
     def read(self) -> None:
-        """Take the time used so far (the process ends with the worker's store)."""
+        """Take the time used so far (the processes end with the worker's store)."""
         with contextlib.suppress(OSError, ValueError, IndexError):
             self._last = self._cpu_s()
 

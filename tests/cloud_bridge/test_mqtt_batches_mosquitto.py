@@ -67,6 +67,43 @@ async def test_messages_are_handed_over_in_order_never_more_than_the_bound_waiti
         await link.close()
 
 
+async def _backlog_reaches(link: MqttBatches, count: int) -> None:
+    for _ in range(1000):
+        if link.backlog() >= count:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail(f"the backlog stayed at {link.backlog()}, never {count}")
+
+
+@pytest.mark.asyncio
+async def test_taking_leaves_reading_stopped_at_the_bound_until_read_on(
+    mosquitto: Broker, tmp_path: Path
+) -> None:
+    settings = _settings(mosquitto.host, mosquitto.port, tmp_path)
+    link = await _open(settings)
+    try:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as publisher:
+            for n in range(3 * BOUND):
+                await publisher.publish(topic("rsu-001"), str(n).encode(), qos=1)
+        await link.wait()
+        await _backlog_reaches(link, BOUND)
+        first = link.take(BOUND)
+        # The socket holds the rest, but nothing is read while the caller works on its batch.
+        await asyncio.sleep(0.2)
+        assert link.backlog() == 0
+        link.read_on()
+        await _backlog_reaches(link, BOUND)
+        second = link.take(BOUND)
+        await link.wait()  # reads on by itself when nothing waits
+        third = link.take(BOUND)
+        link.ack(first + second + third)
+    finally:
+        await link.close()
+    taken = [int(m.payload) for m in first + second + third]
+    assert taken[: 2 * BOUND] == list(range(2 * BOUND))
+    assert set(taken) <= set(range(3 * BOUND))
+
+
 @pytest.mark.asyncio
 async def test_no_broker_is_a_link_error(tmp_path: Path) -> None:
     link = MqttBatches(

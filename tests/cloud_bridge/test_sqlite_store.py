@@ -25,7 +25,8 @@ from cloud_bridge.store import (
     MessageStore,
     SqliteStore,
 )
-from cloud_bridge.store.postgres_store import PostgresStore, _boot_key
+from cloud_bridge.store.postgres_steps import boot_key
+from cloud_bridge.store.postgres_store import PostgresStore
 from cloud_bridge.validation import MAX_SQL_INTEGER, Accepted, validate
 from protocols.envelope import STATUS_SEQUENCE_BASE
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -558,7 +559,7 @@ def test_every_accepted_message_can_be_stored(
         (row,) = store.messages()
         losses = store.loss_accounting()
     # PostgreSQL text cannot hold NUL: such a boot id is kept with U+FFFD (the payload is exact).
-    kept_boot = boot_id if kind == "sqlite" else _boot_key(boot_id)
+    kept_boot = boot_id if kind == "sqlite" else boot_key(boot_id)
     assert (row.boot_id, row.sequence, row.capture_time_ns) == (kept_boot, sequence, capture)
     assert row.payload == verdict.payload
     # Numbers from STATUS_SEQUENCE_BASE up are statuses' (protocols.envelope): not counted.
