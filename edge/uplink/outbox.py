@@ -85,6 +85,14 @@ log = logging.getLogger("edge.outbox")
 EXPIRY_CHECK_S = 60.0
 """How often ``commit()`` applies the age bound (``max_age_s``)."""
 
+SIZES_KEPT = 4096
+"""Body sizes of committed rows that ``peek`` returned, kept at most, so that ``ack`` needs no
+read of the database for a row it sent (a row is sent right after it was peeked). Past this many
+(rows peeked and never acknowledged) they are forgotten, and ``ack`` reads the size again."""
+
+RESTART_AT = 0.75
+"""The share of the WAL bound at which ``wal_restart_due`` says so (see there)."""
+
 RETRY_EVERY_S = 1.0
 """While commits fail, ``commit()`` tries again at most this often (each try writes the whole
 batch held in memory)."""
@@ -160,6 +168,7 @@ class SqliteOutbox(OutboxEviction):
         self._pending: dict[int, OutboxRow] = {}  # put, not yet committed, oldest first
         self._pending_bytes = 0
         self._deleting: dict[int, int] = {}  # committed rows acked or evicted -> body size
+        self._sizes: dict[int, int] = {}  # committed rows peeked -> body size (SIZES_KEPT)
         self._last_eviction: dict[str, float] = {}  # per reason: when (monotonic)
         self._scanned: dict[str, int] = {}  # per eviction scan: the last committed id it took
         self._failing = 0  # consecutive failed commits
@@ -167,6 +176,7 @@ class SqliteOutbox(OutboxEviction):
         self._next_expiry_ns = 0  # when commit() next applies the age bound (clock_ns)
         self._checkpointer: WalCheckpointer | None = None
         self._wal_pages = WRITER_CHECKPOINT_PAGES
+        self._restarted_at = 0  # the checkpointer's commit count at checkpoint_wal()
         self._tight = False
         synchronous = durability.value.upper()
         try:
@@ -403,6 +413,7 @@ class SqliteOutbox(OutboxEviction):
             return err
         for row_id in deleting:
             del self._deleting[row_id]
+            self._sizes.pop(row_id, None)  # evicted after it was peeked
         for row in rows:
             del self._pending[row[0]]
             self._pending_bytes -= len(row[7])
@@ -457,6 +468,36 @@ class SqliteOutbox(OutboxEviction):
         if short > 0:
             self._evict_committed(short, reason="disk_space")
 
+    def wal_restart_due(self) -> bool:
+        """The WAL has grown to ``RESTART_AT`` of its bound: ``checkpoint_wal()`` is due.
+
+        The background checkpoints copy the WAL but cannot start it over: the writer appends
+        to it while they run, so it is never copied completely when one ends, and it grows
+        until the commit that crosses the bound checkpoints it itself, with two fsyncs, before
+        that commit's messages can go (every 2-3 s at 1,000 messages/s). Only the writer's own
+        checkpoint, with no commit beside it, lets the WAL start over; ``checkpoint_wal()`` is
+        that checkpoint, at a moment of the caller's choosing: after its sends went out.
+        """
+        checkpointer = self._checkpointer
+        if checkpointer is None or self._db is None or self._tight:
+            return False
+        frames, commits = checkpointer.measured
+        return commits > self._restarted_at and frames >= self._wal_pages * RESTART_AT
+
+    def checkpoint_wal(self) -> None:
+        """Copy what is left of the WAL into the database, here, so that the next commit starts
+        the WAL over (see ``wal_restart_due``). Failing, or a checkpoint of the background
+        thread at the same moment, is no error: the next one, or SQLite's own at the bound,
+        does it. Raises ``UplinkError`` only when the outbox is closed."""
+        db = self._conn()
+        if self._checkpointer is not None:
+            self._restarted_at = self._checkpointer.commits
+        with contextlib.suppress(sqlite3.Error):
+            if db.in_transaction:  # the reads' transaction kept between commits: no writes
+                db.execute("COMMIT")
+            self._checkpoint(db)
+            db.execute("BEGIN")
+
     def _checkpoint(self, db: sqlite3.Connection) -> None:
         """Copy the WAL into the database (outside a transaction); failing is no error."""
         with contextlib.suppress(sqlite3.Error):
@@ -474,11 +515,16 @@ class SqliteOutbox(OutboxEviction):
             ).fetchall()
         except sqlite3.Error as err:
             raise UplinkError(f"cannot read the outbox at {self._path}: {err}") from err
-        stored = [
-            OutboxEntry(row[0], Stream(row[1]), row[2], row[3], row[4], row[5], row[6])
-            for row in rows
-            if row[0] not in skip
-        ]
+        sizes = self._sizes
+        if len(sizes) > SIZES_KEPT:
+            sizes.clear()
+        stored = []
+        for row in rows:
+            if row[0] not in skip:
+                sizes[row[0]] = len(row[6])
+                stored.append(
+                    OutboxEntry(row[0], Stream(row[1]), row[2], row[3], row[4], row[5], row[6])
+                )
         if not self._pending:
             return stored[:limit]
         held = [
@@ -508,15 +554,18 @@ class SqliteOutbox(OutboxEviction):
         else:
             if row_id in self._deleting:
                 return
-            try:
-                row = db.execute(
-                    "SELECT LENGTH(body) FROM outbox WHERE id = ?", (row_id,)
-                ).fetchone()
-            except sqlite3.Error as err:
-                raise UplinkError(f"cannot read the outbox at {self._path}: {err}") from err
-            if row is None:
-                return
-            size = int(row[0])
+            known = self._sizes.pop(row_id, None)  # peeked, so still stored: no read needed
+            if known is None:
+                try:
+                    row = db.execute(
+                        "SELECT LENGTH(body) FROM outbox WHERE id = ?", (row_id,)
+                    ).fetchone()
+                except sqlite3.Error as err:
+                    raise UplinkError(f"cannot read the outbox at {self._path}: {err}") from err
+                if row is None:
+                    return
+                known = int(row[0])
+            size = known
             self._deleting[row_id] = size
         self._bytes -= size
         self._rows -= 1

@@ -4,9 +4,12 @@ Checkpoints (copying the WAL back into the database file, with its fsyncs under 
 ``full``) run here every ``CHECKPOINT_EVERY_COMMITS`` commits or ``CHECKPOINT_EVERY_S``
 seconds: SQLite would otherwise run them inside whichever commit crosses 1,000 WAL pages,
 stalling the caller's event loop for the copy and two fsyncs every few hundred commits (2-4 ms
-each time on an idle disk, over 100 ms on a busy one). The writer still checkpoints by itself
-every ``WRITER_CHECKPOINT_PAGES`` (``edge.uplink.outbox_disk_space``), 8 times less often, to
-bound the WAL.
+each time on an idle disk, over 100 ms on a busy one). They cannot start the WAL over (the
+writer appends while they copy), so each reports the WAL's length (``measured``) and, once it
+nears its bound, the writer checkpoints it itself when its caller chooses
+(``SqliteOutbox.wal_restart_due``: the uplink does it after its sends went out). SQLite's own
+checkpoint inside the commit that crosses ``WRITER_CHECKPOINT_PAGES``
+(``edge.uplink.outbox_disk_space``) still bounds the WAL should that not happen.
 """
 
 from __future__ import annotations
@@ -39,10 +42,18 @@ class WalCheckpointer:
         # The checkpointing connection's own setting decides whether the checkpoint fsyncs.
         self._synchronous = synchronous
         self._commits = 0  # written by the committing thread only
+        # Written by the checkpoint thread: the WAL's length (frames) after its last checkpoint,
+        # and the commits counted when that checkpoint started.
+        self.measured = (0, 0)
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="outbox-checkpoint", daemon=True)
         self._thread.start()
+
+    @property
+    def commits(self) -> int:
+        """Commits counted so far."""
+        return self._commits
 
     def committed(self) -> None:
         """Count a commit (called by the committing thread)."""
@@ -70,7 +81,8 @@ class WalCheckpointer:
                 if db is None:
                     db = sqlite3.connect(self._path, isolation_level=None)
                     db.execute(f"PRAGMA synchronous={self._synchronous}")
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                _busy, frames, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.measured = (int(frames), commits)
                 done, failing = commits, False
             except sqlite3.Error as err:
                 # Not fatal: the writer checkpoints by itself past WRITER_CHECKPOINT_PAGES.

@@ -264,6 +264,10 @@ class UplinkPublisher:
                     # disk refuses it, held in memory: sending it beats keeping it).
                     self.outbox.commit()
                     self._refill(link, window)
+                    # Out now rather than at the next turn of the loop, and before a checkpoint.
+                    link.flush()
+                    if self.outbox.wal_restart_due():
+                        self.outbox.checkpoint_wal()  # its fsyncs hold back no message sent
                 await self._work.wait()
         finally:
             self._window = None
