@@ -251,9 +251,12 @@ class PostgresStore(contextlib.AbstractContextManager["PostgresStore", None]):
         where, args = _filters(stream=stream, device_id=device_id)
         return int(self._query(f"SELECT count(*) FROM messages{where}", args)[0][0])
 
-    def messages(self, device_id: str | None = None) -> list[StoredMessage]:
-        """Stored messages, optionally of one device, ordered by device, boot, sequence."""
-        where, args = _filters(device_id=device_id)
+    def messages(
+        self, device_id: str | None = None, region: str | None = None
+    ) -> list[StoredMessage]:
+        """Stored messages, optionally of one device and/or region, ordered by device, boot,
+        sequence."""
+        where, args = _filters(device_id=device_id, region=region)
         rows = self._query(
             "SELECT device_id, boot_id, sequence, stream, region, topic, capture_time_ns, "
             "publish_time_ns, received_time_ns, historical, payload, clock_suspect "

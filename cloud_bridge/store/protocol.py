@@ -102,8 +102,11 @@ class MessageStore(Protocol):
     def count_messages(self, stream: str | None = None, device_id: str | None = None) -> int:
         """Number of stored messages, optionally of one stream and/or device."""
 
-    def messages(self, device_id: str | None = None) -> list[StoredMessage]:
-        """Stored messages, optionally of one device, ordered by device, boot, sequence."""
+    def messages(
+        self, device_id: str | None = None, region: str | None = None
+    ) -> list[StoredMessage]:
+        """Stored messages, optionally of one device and/or region, ordered by device, boot,
+        sequence."""
 
     def dead_letters(self) -> list[DeadLetter]:
         """All dead letters in the order they were recorded."""

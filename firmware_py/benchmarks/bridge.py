@@ -517,7 +517,7 @@ def _read_stores(settings: Sequence[BridgeSettings], region: str) -> list[list[S
         from cloud_bridge.store import open_store
 
         with open_store(settings[0]) as store:
-            return [[m for m in store.messages() if m.region == region]]
+            return [store.messages(region=region)]
     result = []
     for each in settings:
         with SqliteStore(each.store_path) as store:

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from cloud_bridge.store import MessageStore, SqliteStore
 from cloud_bridge.store.postgres_store import PostgresStore
-from cloud_bridge.validation import Accepted
+from cloud_bridge.validation import Accepted, validate
 from protocols.schema.v1 import roadgate_pb2 as pb
-from tests.cloud_bridge.factories import accepted, envelope, status
+from tests.cloud_bridge.factories import accepted, envelope, status, topic
 from tests.cloud_bridge.postgres_db import connect, empty_tables, fresh_schema, schema_dsn
 
 LIVENESS = (pb.LIVENESS_ONLINE, pb.LIVENESS_OFFLINE, pb.LIVENESS_LOST)
@@ -70,3 +70,21 @@ def test_parity_is_checked_against_a_real_server(pg_schema: str) -> None:
     with connect(schema_dsn(pg_schema)) as conn:
         (version,) = conn.execute("SHOW server_version_num").fetchone() or (0,)
     assert int(str(version)) >= 120000  # declarative partitioning with partitioned indexes
+
+
+def test_messages_of_one_region(tmp_path: Path, pg_schema: str) -> None:
+    def in_region(region: str, device: str) -> Accepted:
+        env = envelope(device, 1)
+        verdict = validate(topic(device, "state", region), env.SerializeToString(), 65536)
+        assert isinstance(verdict, Accepted)
+        return verdict
+
+    items = [(in_region("xa-a", "obu-1"), 1), (in_region("xa-b", "obu-2"), 2)]
+    empty_tables(pg_schema)
+    with SqliteStore(tmp_path / "s.sqlite3") as lite, PostgresStore(schema_dsn(pg_schema)) as pg:
+        for store in (lite, pg):
+            store.store_many(items)
+            assert [m.device_id for m in store.messages(region="xa-b")] == ["obu-2"]
+            assert [m.device_id for m in store.messages(region="xa-a")] == ["obu-1"]
+            assert store.messages(device_id="obu-1", region="xa-b") == []
+            assert len(store.messages()) == 2
