@@ -105,6 +105,7 @@ _WORD_MASKS = np.array(
     dtype=np.uint64,
 )
 """``_WORD_MASKS[w][n]``: the bytes of payload word ``w`` among the first ``n`` payload bytes."""
+_FIRST_WORD_MASKS = _WORD_MASKS[0]
 
 
 @dataclass(frozen=True)
@@ -188,9 +189,13 @@ def timespec_seconds(stamps: Sequence[bytes], missing: float) -> npt.NDArray[np.
     if len(raw) != len(stamps) * TIMESPEC.size:
         raise ValueError(f"timestamps must be {TIMESPEC.size}-byte struct timespec records")
     pairs = np.frombuffer(raw, dtype=_TIMESPEC_FIELD).reshape(len(stamps), 2)
-    seconds: npt.NDArray[np.float64] = pairs[:, 0] + pairs[:, 1] * 1e-9
-    if not pairs[:, 0].all():  # one pass and no mask when every frame is stamped (usual)
-        seconds[pairs[:, 0] == 0] = missing
+    whole = pairs[:, 0]
+    # seconds + nanoseconds * 1e-9, the sum made in place (addition commutes: bit for bit).
+    seconds: npt.NDArray[np.float64] = pairs[:, 1] * 1e-9
+    seconds += whole
+    # One pass (counting is cheaper than ``all``) and no mask when every frame is stamped.
+    if np.count_nonzero(whole) != len(stamps):
+        seconds[whole == 0] = missing
     return seconds
 
 
@@ -221,7 +226,7 @@ def _parse_standard(
     length = head.view(np.uint8)[4::8]  # the len byte of each (little-endian) head
     if int(length.max()) > CLASSIC_MAX_DATA:
         return None
-    masks = np.take(_WORD_MASKS[0], length)
+    masks = _FIRST_WORD_MASKS.take(length)  # the method: no Python wrapper
     np.bitwise_and(slots[:, 1], masks, out=masks)  # the payload bytes
     # id | len << 40 (flags 0): the batch's bytes 8-15 (its id, flags, dlc, then zeros).
     row = head & _LENGTH_BITS

@@ -2,19 +2,21 @@
 ``SignalBatch``) as a few 2-D blocks: ``LeanTable``.
 
 ``load`` gathers the batch's payload words once, in message order, into a kept buffer. The
-messages present in a batch are put in bins of messages with about as many frames, those
-whose values are their raw unsigned integers apart from the others (their blocks skip the
-mask, multiply and add); each bin is one block of values, ``float64[signals of its
-messages, frames of its busiest message]``, a message's rows padded to the bin's width with
-values nobody reads. A block costs a dozen numpy calls whatever its messages and signals:
-each row's payload word for every frame read (a bin of a few messages: each message's word
-shifted straight into a kept buffer, one call per message; a bin of many: one gather of the
-few distinct words its rows read, from a strided view of the payloads, then a take of whole
-rows repeating them for their rows), then a shift right, a mask, the conversion, a multiply
-and an add, each with per-row parameters broadcast as column vectors (no per-(signal,
-frame) parameter arrays). The Python work per batch is per bin; the usual batch (messages of
-about as many frames) is binned without a loop over its messages. Where each message's
-values are is worked out only when a message is looked up (``Placement``).
+messages present in a batch are put in bins of messages with about as many frames; each bin
+is one block of values, ``float64[signals of its messages, frames of its busiest
+message]``, a message's rows padded to the bin's width with values nobody reads. A block
+costs a dozen numpy calls whatever its messages and signals: each row's payload word for
+every frame read (a bin of a few messages: each message's word shifted straight into a kept
+buffer, one call per message; a bin of many: one gather of the few distinct words its rows
+read, from a strided view of the payloads, then a take of whole rows repeating them for
+their rows), then a shift right, a mask, the conversion, a multiply and an add, each with
+per-row parameters broadcast as column vectors (no per-(signal, frame) parameter arrays).
+A bin's messages are in the order of their kind (signed or not, scaled, with an offset), so
+that each pass after the shifts is one range of rows, only the rows that need it; messages
+of raw unsigned integers are binned apart. The Python work per batch is per bin; the usual
+batch (messages of about as many frames) is two bins, made without a loop over their
+messages. Where each message's values are is worked out only when a message is looked up
+(``Placement``).
 
 A table keeps buffers between batches (a fresh array of a batch's size, freed and made again
 batch after batch, is paged in again each time once glibc trims its heap): one decoder is for
@@ -47,10 +49,28 @@ cheaper, and no fresh array of the block's size is paged in per batch)."""
 _BIG = 1 << 62
 
 
+def _kind(signed: bool, scaled: bool, offset: bool) -> int:
+    """A lean slot's place in a bin (``LeanTable.kinds``): slots without a signed signal
+    first, those with one after, the slots needing an offset in the middle and the scaled
+    ones around them, so that each pass is one range of rows."""
+    if signed:
+        return 3 if offset else 4 if scaled else 5
+    return 2 if offset else 1 if scaled else 0
+
+
 @dataclass(frozen=True, eq=False)
 class BinPlan:
     """The rows of one bin (the signals of its slots, slot after slot, each in its DBC
     order) and their parameters as column vectors (``float64``/``int64``/``uint64[R, 1]``).
+
+    The slots are in the order of their kind (``LeanTable.kinds``), so that each pass
+    beyond the shifts covers one range of rows, only as many as need it: the rows of slots
+    without a signed signal are shifted right logically (``logical``), the others
+    arithmetically, the unsigned rows among those masked (``masks``), then the scaled rows
+    multiplied (``scales``) and the rows whose offset changes a value added to
+    (``offsets``). A range may take in rows that do not need its pass, where the pass
+    changes nothing (a mask of all ones on a signed row, a scale of 1, an offset of 0 with
+    a positive scale).
 
     ``slot_of_row`` gives each row's slot; the rows read the payload words ``key_*`` (of a
     slot's frames, a word, from the byte-swapped copy or not), row ``r`` the one numbered
@@ -62,7 +82,8 @@ class BinPlan:
 
     slots: tuple[int, ...]
     first_rows: tuple[int, ...]  # each slot's first row in the block
-    members: tuple[tuple[int, int, int], ...]  # (slot, first row, end row) of each slot
+    # (slot, first row, end row, signal names) of each slot.
+    members: tuple[tuple[int, int, int, tuple[str, ...]], ...]
     # Rows reading the same word of the same slot's frames, one after the other: (first row,
     # end row, slot, word + (big-endian: 1 << 62, the swapped copy)); None: too many to
     # read run by run (see ``_RUNS``).
@@ -75,11 +96,15 @@ class BinPlan:
     key_big: npt.NDArray[np.int64] | None
     row_key: IndexArray | None
     lefts: U64Array
-    rights: npt.NDArray[Any]
-    signed: bool
-    masks: npt.NDArray[np.int64] | None
-    scales: FloatArray | None
-    offsets: FloatArray | None
+    # Rows [0, logical) are shifted right logically by ``logical_rights``, the others
+    # arithmetically by ``arithmetic_rights``.
+    logical: int
+    logical_rights: U64Array
+    arithmetic_rights: npt.NDArray[np.int64]
+    # (first row, end row, parameters of those rows); None: no row needs the pass.
+    masks: tuple[int, int, npt.NDArray[np.int64]] | None
+    scales: tuple[int, int, FloatArray] | None
+    offsets: tuple[int, int, FloatArray] | None
 
 
 class Placement(Mapping[int, tuple[int, int, int, int]]):
@@ -130,8 +155,9 @@ class LeanTable:
     per signal), from which each bin's ``BinPlan`` is cut.
 
     Shifts: left by ``lefts`` (the signal's most significant bit to bit 63), then right by
-    ``rights`` (64 - length): arithmetically when a row of the bin is signed (sign-extends
-    it), the unsigned rows then masked to their length by ``masks`` (-1 for a signed row).
+    ``rights`` (64 - length): logically for the rows of a message without a signed signal,
+    else arithmetically (sign-extends the signed rows), the unsigned rows among those then
+    masked to their length by ``masks`` (-1 for a signed row).
     Values are ``float64(raw) * scale + offset``, cantools' order, so they are the same bit
     for bit.
     """
@@ -147,10 +173,12 @@ class LeanTable:
     scales: FloatArray
     offsets: FloatArray
     most_signals: int  # of any slot
-    # Slots whose values are their raw unsigned integers (no sign, scale or offset): binned
-    # apart from the others, their blocks skip the passes those need.
-    plain: tuple[bool, ...]
-    any_plain: bool
+    names: tuple[tuple[str, ...], ...]  # each slot's signals (empty: not lean)
+    # Each slot's kind, the order of slots in a bin (see ``BinPlan``): 0-2 without a signed
+    # signal (0: raw unsigned integers, 1: scaled, 2: an offset), 3-5 with one (3: an
+    # offset, 4: scaled, 5: neither).
+    kinds: tuple[int, ...]
+    needs_offset: BoolArray  # each row's offset changes some value (not 0, or scale <= 0)
     _any_big_endian: bool
     _plans: dict[tuple[int, ...], BinPlan] = field(default_factory=dict)
     _scratch: list[U64Array] = field(default_factory=list)
@@ -183,12 +211,22 @@ class LeanTable:
         )
         # Lengths are below 64 (batched signals only): the mask fits in int64.
         masks = np.where(signed, np.int64(-1), (np.int64(1) << (64 - rights)) - 1)
-        plain = tuple(
-            b is not None and not b.signed and b.scales is None and b.offsets is None
-            for b in batches
-        )
         scales = [np.ones(len(b.names)) if b.scales is None else b.scales for b in present]
         offsets = [np.zeros(len(b.names)) if b.offsets is None else b.offsets for b in present]
+        all_scales = rows(scales, np.float64)
+        # Adding a zero offset still turns -0.0 (raw 0 times a negative scale, or a negative
+        # raw times 0) into 0.0, as cantools' ``raw * scale + offset`` does.
+        needs_offset = (rows(offsets, np.float64) != 0.0) | (all_scales <= 0.0)
+        kinds = tuple(
+            0
+            if count == 0
+            else _kind(
+                bool(signed[end - count : end].any()),
+                bool((all_scales[end - count : end] != 1.0).any()),
+                bool(needs_offset[end - count : end].any()),
+            )
+            for end, count in zip(ends.tolist(), counts, strict=True)
+        )
         return LeanTable(
             counts=tuple(counts),
             rows_of=rows_of,
@@ -198,11 +236,12 @@ class LeanTable:
             rights=rights,
             signed=signed,
             masks=masks.astype(np.int64),
-            scales=rows(scales, np.float64),
+            scales=all_scales,
             offsets=rows(offsets, np.float64),
             most_signals=max(counts, default=0),
-            plain=plain,
-            any_plain=any(plain) and not all(plain[s] for s, c in enumerate(counts) if c),
+            names=tuple(() if b is None else b.names for b in batches),
+            kinds=kinds,
+            needs_offset=needs_offset,
             _any_big_endian=bool(words[:, 1].any()),
         )
 
@@ -224,7 +263,7 @@ class LeanTable:
         little: U64Array = source[:size].reshape(frames, columns)
         if words.dtype == little.dtype:
             # mode "clip": with the default, numpy copies into ``out`` through a buffer.
-            np.take(words, known, axis=0, out=little, mode="clip")
+            words.take(known, axis=0, out=little, mode="clip")
         else:  # little-endian words on a big-endian host
             little[:] = np.take(words, known, axis=0)
         if self._any_big_endian:
@@ -249,15 +288,16 @@ class LeanTable:
         gets a bin of its own.
         """
         bins: list[tuple[list[int], int]] = []
-        if self.any_plain:
-            plain = self.plain
-            groups = [[s for s in slots if plain[s]], [s for s in slots if not plain[s]]]
-        else:
-            groups = [slots]
-        for group in groups:
+        # The raw unsigned integers (kind 0) binned apart: their rows need no pass beyond the
+        # shifts wherever they are, but a block of every message is one allocation of all
+        # the batch's values, and with the last result kept alive, as a consumer does,
+        # ARS408 object lists were decoded in glibc's heap-trim regime (its top given back
+        # and faulted in again every burst: 81 page faults per burst, 31 with two blocks).
+        kinds = self.kinds
+        for group in ([s for s in slots if not kinds[s]], [s for s in slots if kinds[s]]):
             if not group:
                 continue
-            frames = [sizes[slot] for slot in group]
+            frames = list(map(sizes.__getitem__, group))
             width = max(frames)
             if 2 * min(frames) >= width and self.most_signals * width < alone_from:
                 # The usual batch: messages of about as many frames, none alone, one bin
@@ -315,17 +355,30 @@ class LeanTable:
             return plan
         if len(self._plans) >= _PLAN_CACHE:
             self._plans.clear()
+        given = slots  # the cache's key
+        kinds = self.kinds
+        slots = tuple(sorted(slots, key=lambda slot: (kinds[slot], slot)))
         rows = np.concatenate([self.rows_of[slot] for slot in slots])
         counts = [self.counts[slot] for slot in slots]
         signed = self.signed[rows]
         scales = self.scales[rows]
         offsets = self.offsets[rows]
         big = self.big_endian[rows]
+        logical = sum(count for slot, count in zip(slots, counts, strict=True) if kinds[slot] < 3)
+        after = np.arange(len(rows)) >= logical
 
         def column(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
             return np.ascontiguousarray(values.reshape(-1, 1))
 
-        any_signed = bool(signed.any())
+        def cover(
+            need: BoolArray, values: npt.NDArray[Any]
+        ) -> tuple[int, int, npt.NDArray[Any]] | None:
+            where = np.flatnonzero(need)
+            if where.shape[0] == 0:
+                return None
+            begin, end = int(where[0]), int(where[-1]) + 1
+            return begin, end, column(values[begin:end])
+
         keys = [
             (slot, int(word) + (_BIG if big_endian else 0))
             for slot, word, big_endian in zip(
@@ -348,7 +401,7 @@ class LeanTable:
             slots=slots,
             first_rows=first_rows,
             members=tuple(
-                (slot, first, first + count)
+                (slot, first, first + count, self.names[slot])
                 for slot, first, count in zip(slots, first_rows, counts, strict=True)
             ),
             runs=tuple(runs) if len(runs) <= _RUNS else None,
@@ -366,16 +419,14 @@ class LeanTable:
                 else np.array([number[key] for key in keys], dtype=np.intp)
             ),
             lefts=column(self.lefts[rows]),
-            rights=column(self.rights[rows] if any_signed else self.rights[rows].astype(np.uint64)),
-            signed=any_signed,
-            masks=column(self.masks[rows]) if any_signed and not signed.all() else None,
-            scales=None if (scales == 1.0).all() else column(scales),
-            # Adding a zero offset still turns -0.0 (raw 0 times a negative scale, or a
-            # negative raw times 0) into 0.0, as cantools' ``raw * scale + offset`` does: it
-            # is left out only where it changes nothing.
-            offsets=None if ((offsets == 0.0) & (scales > 0.0)).all() else column(offsets),
+            logical=logical,
+            logical_rights=column(self.rights[rows[:logical]].astype(np.uint64)),
+            arithmetic_rights=column(self.rights[rows[logical:]]),
+            masks=cover(after & ~signed, self.masks[rows]),
+            scales=cover(scales != 1.0, scales),
+            offsets=cover(self.needs_offset[rows], offsets),
         )
-        self._plans[slots] = plan
+        self._plans[given] = plan
         return plan
 
     def _decode_bin(
@@ -413,7 +464,7 @@ class LeanTable:
             # the rows reading each (a take of whole rows of a small array: cheaper than
             # gathering every row from the buffer).
             assert starts is not None
-            first = np.take(starts, plan.key_slot)
+            first = starts.take(plan.key_slot)
             first *= columns
             first += plan.key_word
             if plan.key_big is not None:
@@ -427,19 +478,26 @@ class LeanTable:
             if plan.row_key is None:
                 np.left_shift(window[first], plan.lefts, out=raw)
             else:
-                np.take(window[first], plan.row_key, axis=0, out=raw, mode="clip")
+                window[first].take(plan.row_key, axis=0, out=raw, mode="clip")
                 np.left_shift(raw, plan.lefts, out=raw)
         # Every raw value fits in int64 (lengths below 64), and int64 converts faster.
         integers = raw.view(np.int64)
-        if plan.signed:
-            np.right_shift(integers, plan.rights, out=integers)
-            if plan.masks is not None:
-                np.bitwise_and(integers, plan.masks, out=integers)
-        else:
-            np.right_shift(raw, plan.rights, out=raw)
+        logical = plan.logical
+        if logical:
+            unsigned = raw[:logical]
+            np.right_shift(unsigned, plan.logical_rights, out=unsigned)
+        if logical < rows:
+            either = integers[logical:]
+            np.right_shift(either, plan.arithmetic_rights, out=either)
+        if plan.masks is not None:
+            begin, end, masks = plan.masks
+            masked = integers[begin:end]
+            np.bitwise_and(masked, masks, out=masked)
         values: FloatArray = integers.astype(np.float64)
         if plan.scales is not None:
-            values *= plan.scales
+            begin, end, scales = plan.scales
+            values[begin:end] *= scales
         if plan.offsets is not None:
-            values += plan.offsets
+            begin, end, offsets = plan.offsets
+            values[begin:end] += offsets
         return values

@@ -70,7 +70,7 @@ class IdTables:
     pgns: npt.NDArray[np.uint32]
     pgn_buckets: npt.NDArray[np.int16]
     lengths: npt.NDArray[np.integer[Any]]
-    row_of_id: npt.NDArray[np.int32]
+    row_of_id: npt.NDArray[np.intp]  # intp: ``pairs`` is read at these rows as they are
     pairs: npt.NDArray[np.integer[Any]] | None
 
     @staticmethod
@@ -112,7 +112,7 @@ class IdTables:
                 [0, *(p.length for p in plans)],
                 dtype=np.uint8 if all(p.length < 256 for p in plans) else np.int16,
             ),
-            row_of_id=standard.astype(np.int32) << 8,
+            row_of_id=standard.astype(np.intp) << 8,
             pairs=pairs,
         )
 
@@ -126,9 +126,9 @@ class IdTables:
         # Ids past 0x7FF read the table's last entry, 0: unknown (mode "clip"; it is also
         # twice as fast as the default's checks with uint32 indices). Every row | dlc is an
         # entry of ``pairs``.
-        rows = np.take(self.row_of_id, ids, mode="clip")
+        rows = self.row_of_id.take(ids, mode="clip")
         np.bitwise_or(rows, lengths, out=rows)
-        buckets: npt.NDArray[np.integer[Any]] = np.take(self.pairs, rows, mode="clip")
+        buckets: npt.NDArray[np.integer[Any]] = self.pairs.take(rows, mode="clip")
         return buckets
 
     def buckets(

@@ -66,7 +66,7 @@ class SignalBatch:
     signal). Arrays are column vectors (one row per signal, in ``names`` order) so they
     broadcast against a row of frames. ``words`` lists the distinct ``(word_byte, big_endian)``
     words; ``word_index`` says which one each signal reads. ``scales`` is None when every
-    scale is 1, ``offsets`` when adding them changes nothing (all 0, no scale negative).
+    scale is 1, ``offsets`` when adding them changes nothing (all 0, every scale positive).
     """
 
     names: tuple[str, ...]
@@ -163,9 +163,10 @@ def _compile_batch(signals: tuple[SignalPlan, ...]) -> SignalBatch | None:
     signed = any(s.signed for s in signals)
     unsigned = not all(s.signed for s in signals)
     unscaled = all(s.scale == 1.0 for s in signals)
-    # Adding a zero offset still turns -0.0 (raw 0 times a negative scale) into 0.0, as
-    # cantools' ``raw * scale + offset`` does: it is skipped only where it changes nothing.
-    unshifted = all(s.offset == 0.0 and s.scale >= 0.0 for s in signals)
+    # Adding a zero offset still turns -0.0 (raw 0 times a negative scale, a negative raw
+    # times a scale of 0) into 0.0, as cantools' ``raw * scale + offset`` does: it is skipped
+    # only where it changes nothing.
+    unshifted = all(s.offset == 0.0 and s.scale > 0.0 for s in signals)
     return SignalBatch(
         names=tuple(s.name for s in signals),
         words=tuple(words),

@@ -34,7 +34,9 @@ class DecodedMessage:
     The arrays may be views of arrays the whole batch shares: copy one before writing to it.
     """
 
-    __slots__ = ("_arbitration_id", "_index", "_names", "_part", "_signals", "_timestamp", "_where")
+    # A message cut from the blocks has only what its reader needs set: its other arrays
+    # are cut on first read (the slot not set yet).
+    __slots__ = ("_arbitration_id", "_index", "_part", "_rows", "_signals", "_timestamp", "_where")
 
     def __init__(
         self,
@@ -43,13 +45,15 @@ class DecodedMessage:
         index: IndexArray,
         arbitration_id: npt.NDArray[np.uint32] | None = None,
     ) -> None:
-        self._timestamp: FloatArray | None = timestamp
+        self._timestamp: FloatArray = timestamp
         self._signals: Mapping[str, FloatArray] | None = signals
-        self._index: IndexArray | None = index
-        self._arbitration_id = arbitration_id
+        self._index: IndexArray = index
+        self._arbitration_id: npt.NDArray[np.uint32] | None = arbitration_id
         self._part: DecodedTogether | None = None
-        self._names: tuple[str, ...] = ()
-        self._where: tuple[int, int, int, int] = (0, 0, 0, 0)
+        # Of a message cut from the blocks: (frames, first frame in message order), and
+        # (block, first row, signal names) until its ``signals`` are made.
+        self._where: tuple[int, int] = (0, 0)
+        self._rows: tuple[int, int, tuple[str, ...]] = (0, 0, ())
 
     @staticmethod
     def _of_block(
@@ -57,40 +61,50 @@ class DecodedMessage:
     ) -> DecodedMessage:
         """The message at ``where`` (``DecodedTogether.placed``) in ``part``, signals
         ``names``; each array is cut when first read (a consumer of a few pays for those)."""
+        block, first, frames, start = where
         message = DecodedMessage.__new__(DecodedMessage)
-        message._timestamp = message._signals = message._index = message._arbitration_id = None
-        message._part, message._names, message._where = part, names, where
+        message._signals = None
+        message._part = part
+        message._where = (frames, start)
+        message._rows = (block, first, names)
         return message
 
     @property
-    def timestamp(self) -> FloatArray:
-        if self._timestamp is None:
-            self._timestamp = self._cut(self._checked_part().times)
-        return self._timestamp
+    def signals(self) -> Mapping[str, FloatArray]:
+        signals = self._signals
+        if signals is None:
+            block, first, names = self._rows
+            rows = self._checked_part().blocks[block][first : first + len(names), : self._where[0]]
+            # One row per signal; strict=True would double the cost of this line.
+            self._signals = signals = dict(zip(names, rows))  # noqa: B905
+        return signals
 
     @property
-    def signals(self) -> Mapping[str, FloatArray]:
-        if self._signals is None:
-            block, first, frames, _ = self._where
-            rows = self._checked_part().blocks[block][first : first + len(self._names), :frames]
-            # One row per signal; strict=True would double the cost of this line.
-            self._signals = dict(zip(self._names, rows, strict=False))
-        return self._signals
+    def timestamp(self) -> FloatArray:
+        try:
+            return self._timestamp
+        except AttributeError:  # cut from the blocks: on first read
+            self._timestamp = self._cut(self._checked_part().times)
+            return self._timestamp
 
     @property
     def index(self) -> IndexArray:
-        if self._index is None:
+        try:
+            return self._index
+        except AttributeError:
             self._index = self._cut(self._checked_part().rows)
-        return self._index
+            return self._index
 
     @property
     def arbitration_id(self) -> npt.NDArray[np.uint32] | None:
-        if self._arbitration_id is None and self._part is not None:
-            self._arbitration_id = self._cut(self._part.ids)
-        return self._arbitration_id
+        try:
+            return self._arbitration_id
+        except AttributeError:
+            self._arbitration_id = self._cut(self._checked_part().ids)
+            return self._arbitration_id
 
     def _cut(self, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        _, _, frames, start = self._where
+        frames, start = self._where
         return array[start : start + frames]
 
     def _checked_part(self) -> DecodedTogether:
@@ -165,30 +179,28 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
         if part is None:
             self._all = messages  # decoded on their own, in slot order
             return messages
-        names, signals_of, slot_of = self._layout.names, self._layout.signals, self._layout.slot_of
+        names, slot_of = self._layout.names, self._layout.slot_of
         found: list[DecodedMessage | None] = [None] * len(names)  # by slot
         for name, message in messages.items():  # decoded on their own, or looked up
             found[slot_of[name]] = message
-        some_found = bool(messages)  # usually none: no test per message
         placed = part.placed
         frames, first_frames = placed.frames, placed.first_frames
         new = DecodedMessage.__new__
         # The loop's body is what a consumer of every signal pays per message: one store per
-        # statement, no tuple packing and unpacking.
-        for number, (block, plan) in enumerate(zip(part.blocks, placed.bins, strict=True)):
-            for slot, first, end in plan.members:
-                if some_found and found[slot] is not None:
-                    continue
+        # statement, no tuple packing and unpacking, nothing but what it reads (the other
+        # arrays are cut when first read).
+        for block, plan in zip(part.blocks, placed.bins, strict=True):
+            members = plan.members
+            if messages:  # usually none: no test per message
+                members = tuple(member for member in members if found[member[0]] is None)
+            for slot, first, end, signals in members:
                 count = frames[slot]
-                signals = signals_of[slot]
                 found[slot] = message = new(DecodedMessage)
-                message._timestamp = message._index = message._arbitration_id = None
-                message._part = part
-                message._names = signals
-                message._where = (number, first, count, first_frames[slot])
                 # One row per signal. No ``strict``: a keyword argument costs zip ~45 ns a
                 # message (strict=True: twice this line's cost).
                 message._signals = dict(zip(signals, block[first:end, :count]))  # noqa: B905
+                message._part = part
+                message._where = (count, first_frames[slot])
         # In slot order, the decoder's message order (a ``DecodedMessage`` is always true).
         self._all = dict(zip(compress(names, found), filter(None, found), strict=False))
         return self._all

@@ -20,6 +20,7 @@ A decoder keeps buffers between batches: use one from one thread at a time.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from itertools import accumulate, compress
@@ -44,6 +45,14 @@ own (``LeanTable``): others share blocks with messages of about as many frames."
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.intp]
 _NOT_STANDARD_DATA = np.uint8(FLAG_NOT_DATA | FLAG_EXTENDED)
+_NOT_STANDARD_HEAD = int(_NOT_STANDARD_DATA) << 32  # the flags byte of ``_heads``' words
+_LITTLE_ENDIAN = sys.byteorder == "little"
+# (field, type, byte offset) as ``_heads`` reads them: the id, then flags and length.
+_HEAD_FIELDS = (
+    ("arbitration_id", np.dtype("=u4"), 8),
+    ("flags", np.dtype("u1"), 12),
+    ("dlc", np.dtype("u1"), 13),
+)
 
 
 class VectorDecoder:
@@ -112,6 +121,9 @@ class VectorDecoder:
             p.batch is not None and any(big for _, big in p.batch.words) for p in self._plans
         )
         self._word_view: tuple[np.dtype[Any], np.dtype[Any] | None] | None = None
+        # A batch dtype, and its bytes 8-15 as a word (None: not ``FRAME_DTYPE``'s layout).
+        self._heads_view: tuple[np.dtype[Any] | None, np.dtype[Any] | None] = (None, None)
+        self._heads_buffer: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
         self.rejects: Counter[str] = Counter()
         self.vectorised: frozenset[str] = frozenset(
             name for name, p in self._by_name.items() if p.signals is not None
@@ -196,10 +208,21 @@ class VectorDecoder:
 
         Error and remote frames are counted as ``not_data``. Returns as ``decode``.
         """
+        words = self._batch_words(batch)
+        if self._tables.pairs is not None and self._heads_fit(batch.dtype):
+            # Each frame's id, flags and length (``FRAME_DTYPE``, little-endian host): one
+            # word per frame at byte 8, read in one pass into a kept buffer.
+            heads = self._heads(batch)
+            if not int(np.bitwise_or.reduce(heads)) & _NOT_STANDARD_HEAD:
+                # The usual batch, as below, its ids and lengths strided views of the words.
+                self.rejects["not_data"] += 0
+                ids: npt.NDArray[np.uint32] = heads.view(np.uint32)[::2]
+                lengths: npt.NDArray[np.uint8] = heads.view(np.uint8)[5::8]
+                buckets = self._tables.standard_buckets(ids, lengths)
+                return self._decode_buckets(buckets, ids, words, batch["timestamp"], None)
         # A contiguous copy of the flags: a pass over a field of the records (80 bytes apart)
         # sweeps the whole batch through the cache.
         flags = np.ascontiguousarray(batch["flags"])
-        words = self._batch_words(batch)
         if self._tables.pairs is not None and not (flags & _NOT_STANDARD_DATA).any():
             # The usual batch: data frames with 11-bit ids. Their buckets, short frames and
             # bad lengths included, by id and length at once.
@@ -229,6 +252,37 @@ class VectorDecoder:
             (flags[rows] & FLAG_EXTENDED) != 0,
             rows.astype(np.intp),
         )
+
+    def _heads_fit(self, dtype: np.dtype[Any]) -> bool:
+        """Whether a batch of ``dtype`` has ``FRAME_DTYPE``'s id, flags and length at bytes
+        8-13 (``_heads`` reads them as one word), on a little-endian host."""
+        if self._heads_view[0] is not dtype:
+            fields: Mapping[str, Any] = dtype.fields or {}
+            fit = (
+                _LITTLE_ENDIAN
+                and dtype.itemsize >= 16
+                and all(
+                    name in fields and fields[name][0] == kind and fields[name][1] == offset
+                    for name, kind, offset in _HEAD_FIELDS
+                )
+            )
+            view = np.dtype(
+                {"names": ["head"], "formats": ["=u8"], "offsets": [8], "itemsize": dtype.itemsize}
+            )
+            self._heads_view = (dtype, view if fit else None)
+        return self._heads_view[1] is not None
+
+    def _heads(self, batch: npt.NDArray[Any]) -> npt.NDArray[np.uint64]:
+        """Bytes 8-15 of each record of ``batch`` (when ``_heads_fit``) as a native word, in
+        a buffer kept between batches (valid until the next call)."""
+        n = batch.shape[0]
+        if self._heads_buffer.shape[0] < n:
+            self._heads_buffer = np.empty(max(n, 4096), dtype=np.uint64)
+        heads = self._heads_buffer[:n]
+        view = self._heads_view[1]
+        assert view is not None  # ``_heads_fit`` said so
+        np.copyto(heads, batch.view(view)["head"])
+        return heads
 
     def _batch_words(self, batch: npt.NDArray[Any]) -> npt.NDArray[np.unsignedinteger[Any]]:
         """The payload words the messages read, as ``_little_endian_words`` gives them; for
@@ -296,9 +350,10 @@ class VectorDecoder:
         # in message order into the table's buffer: each message then reads columns of
         # these without a copy.
         little = self._table.load(words, known)
-        sorted_times = np.take(times, known).astype(np.float64, copy=False)
-        sorted_ids = np.take(ids, known)
-        sorted_rows = known if rows is None else np.take(rows, known)
+        # ``take`` methods, not ``np.take``: no Python wrapper per call.
+        sorted_times = times.take(known).astype(np.float64, copy=False)
+        sorted_ids = ids.take(known)
+        sorted_rows = known if rows is None else rows.take(known)
         columns = little.shape[1]
         present = list(compress(range(plans), sizes))
         if self._every_slot_lean and self._max_lean_columns <= columns:

@@ -239,6 +239,34 @@ def test_timespecs_become_seconds_and_a_missing_stamp_gets_the_read_time() -> No
         timespec_seconds([b"\x00" * 4], 1.0)
 
 
+_LONG = 1 << (8 * TIMESPEC.size // 2 - 1)
+
+
+@settings(max_examples=200)
+@given(
+    pairs=st.lists(
+        st.tuples(
+            st.one_of(st.just(0), st.integers(-_LONG, _LONG - 1)),
+            st.one_of(st.integers(0, 999_999_999), st.integers(-_LONG, _LONG - 1)),
+        ),
+        max_size=40,
+    ),
+    missing=st.floats(allow_nan=False),
+)
+def test_timespec_seconds_is_each_record_s_seconds_plus_nanoseconds(
+    pairs: list[tuple[int, int]], missing: float
+) -> None:
+    """Against the record-by-record sum: ``float(sec) + float(nsec) * 1e-9`` bit for bit,
+    ``missing`` where the seconds are 0 (garbage nanoseconds included)."""
+    seconds = timespec_seconds([TIMESPEC.pack(sec, nsec) for sec, nsec in pairs], missing)
+    want = [
+        missing if sec == 0 else float(np.float64(sec) + np.float64(nsec) * 1e-9)
+        for sec, nsec in pairs
+    ]
+    assert seconds.dtype == np.float64
+    assert [struct.pack("<d", v) for v in seconds.tolist()] == [struct.pack("<d", v) for v in want]
+
+
 def test_a_buffer_too_small_for_the_sizes_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="cannot hold 2 slots"):
         parse_slots(bytes(CANFD_MTU), [16, 16], [0.0, 0.0])

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.dbc import VectorDecoder, load_dbc
-from protocols.dbc.block_runner import ALONE_WASTE, LeanTable
+from protocols.dbc.block_runner import ALONE_WASTE, BinPlan, LeanTable
 from protocols.dbc.plan_compiler import compile_message
 from protocols.radar.ars408 import EXTENDED, GENERAL, QUALITY, STATUS
 from tests.protocols.test_dbc_decoder import _cantools_decode
@@ -107,10 +107,11 @@ def _table(db: Database, names: tuple[str, ...]) -> LeanTable:
 
 def test_messages_of_very_different_counts_get_bins_of_their_own() -> None:
     table = _table(_db("ars408_id0.dbc"), OBJECT_LISTS)
-    # General and extended (scaled, with offsets) share a bin; quality (raw integers) is
-    # binned apart from them, and the status (3 signals) would waste more than ALONE_WASTE
-    # padded pairs next to it.
-    assert table.plain == (True, False, True, False)
+    # Status and quality are raw integers (kind 0), general and extended scaled, with
+    # offsets (kind 2): general and extended share a bin; quality is binned apart from
+    # them, and the status (3 signals) would waste more than ALONE_WASTE padded pairs next
+    # to it.
+    assert table.kinds == (0, 2, 0, 2)
     frames = [400, 390, 380, 10]
     assert ALONE_WASTE < 3 * (390 - 10)
     total = sum(frames)
@@ -132,6 +133,50 @@ def test_messages_of_very_different_counts_get_bins_of_their_own() -> None:
     # A message at ``alone_from`` pairs or more is alone.
     alone = table.decode(little, [0, 1, 2, 3], sizes, starts, 7 * 390)
     assert len(alone.blocks) == 4
+
+
+@pytest.mark.parametrize("dbc", DBCS)
+def test_each_pass_of_a_bin_covers_every_row_that_needs_it(dbc: str) -> None:
+    """The slots of a bin in the order of their kind; each pass beyond the shifts is one
+    range of rows, and every row it leaves out needs nothing of it."""
+    db = _db(dbc)
+    plans = [compile_message(message) for message in db.messages]
+    table = LeanTable.build(tuple(plan.batch_only for plan in plans))
+    lean = [slot for slot, count in enumerate(table.counts) if count]
+    if not lean:
+        pytest.skip("no lean message")
+    little = table.load(np.zeros((1, 8), dtype=np.uint64), np.zeros(1, dtype=np.intp))
+    blocks = table.decode(little, lean, [1] * len(table.counts), [0] * len(table.counts), 1 << 30)
+    bins = blocks.placed.bins
+    assert sorted(slot for plan in bins for slot in plan.slots) == lean
+    for plan in bins:
+        _assert_ranges(table, plan)
+
+
+def _assert_ranges(table: LeanTable, plan: BinPlan) -> None:
+    assert [table.kinds[slot] for slot in plan.slots] == sorted(table.kinds[s] for s in plan.slots)
+    rows = np.concatenate([table.rows_of[slot] for slot in plan.slots])
+    assert [m[3] for m in plan.members] == [table.names[slot] for slot in plan.slots]
+    signed, scales = table.signed[rows], table.scales[rows]
+    assert not signed[: plan.logical].any()
+    arithmetic = np.arange(len(rows)) >= plan.logical
+
+    def outside(cover: tuple[int, int, np.ndarray] | None) -> np.ndarray:
+        out = np.ones(len(rows), dtype=bool)
+        if cover is not None:
+            out[cover[0] : cover[1]] = False
+        return out
+
+    assert not (arithmetic & ~signed & outside(plan.masks)).any()
+    assert (scales[outside(plan.scales)] == 1.0).all()
+    assert not table.needs_offset[rows][outside(plan.offsets)].any()
+    for cover, values in (
+        (plan.masks, table.masks[rows]),
+        (plan.scales, scales),
+        (plan.offsets, table.offsets[rows]),
+    ):
+        if cover is not None:
+            np.testing.assert_array_equal(cover[2].reshape(-1), values[cover[0] : cover[1]])
 
 
 def test_a_message_in_a_wider_bin_gets_only_its_own_frames() -> None:

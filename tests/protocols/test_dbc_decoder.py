@@ -286,3 +286,20 @@ def test_load_dbc_names_the_line_of_a_syntax_error(tmp_path: Path) -> None:
         load_dbc(path, encoding="ascii")
     with pytest.raises(ValueError, match="no-such-codec"):
         load_dbc(path, encoding="no-such-codec")
+
+
+def test_a_zero_scale_keeps_cantools_positive_zero() -> None:
+    # cantools computes raw * 0 + 0: +0.0 even for a negative raw value, where raw * 0 alone
+    # is -0.0. A multiplexed message takes the compiled per-message path.
+    text = SYNTHETIC_DBC.replace(
+        "SIG_VALTYPE_ 2147484672",
+        'BO_ 1029 MUXZ: 8 ECU\n SG_ Mux M : 0|8@1+ (1,0) [0|0] "" ECU\n'
+        ' SG_ Z m1 : 40|8@1- (0,0) [0|0] "" ECU\nSIG_VALTYPE_ 2147484672',
+    )
+    db = cantools.database.load_string(text, database_format="dbc")
+    assert isinstance(db, Database)
+    payload = bytes([1, 0, 0, 0, 0, 0xF0, 0, 0])  # multiplexer 1, Z raw -16
+    want = _cantools_decode(db.get_message_by_name("MUXZ"), payload)["Z"]
+    decoded = VectorDecoder(db).decode_batch(make_batch([(0.0, 1029, payload)]))
+    (value,) = decoded["MUXZ"].signals["Z"].tolist()
+    assert (value, math.copysign(1.0, value)) == (want, math.copysign(1.0, want)) == (0.0, 1.0)
