@@ -226,7 +226,7 @@ class BridgeService:
             batch = link.take(self._max_batch)
             # The next messages are read once the store's server has this batch to work on
             # (writer.write's ``on_server_busy``): until then the process's time goes to
-            # sending it, and the two processes' work overlaps.
+            # sending it.
             ingest = asyncio.ensure_future(self._ingest(store, writer, batch, link.read_on))
             try:
                 await asyncio.shield(ingest)

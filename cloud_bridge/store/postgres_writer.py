@@ -1,12 +1,11 @@
-"""The bridge's batches into PostgreSQL on an asyncio connection, so that the worker's time and
-the server's overlap.
+"""The bridge's batches into PostgreSQL on an asyncio connection of their own.
 
-With the store's blocking connection the worker's event loop stood still while the server
-stored a batch, and the server idled while the worker read and decoded the next one: their
-times added up. Here the loop goes on meanwhile (reading from the broker, up to the service's
-bound), so one worker takes more messages a second from the same two processes (measured in
-``bench bridge --store``).
-"""
+With the store's blocking connection the worker's event loop, which also serves the bridge's
+HTTP API and live stream, stood still while the server stored a batch, and the next messages
+were read only after the commit. Here the loop goes on meanwhile, reading from the broker up to
+the service's bound. On one 2-vCPU host this changed no throughput measurably (the server's
+time is taken from the worker's cores: docs/profiles.md); with the database on a host of its
+own the two overlap (not measured)."""
 
 from __future__ import annotations
 
