@@ -313,7 +313,9 @@ def _can_bus(t: Table, base_dir: Path) -> CanBusConfig:
     dbc_name = t.string("dbc")
     dbc = _resolve_dbc(dbc_name, t.file_path("dbc", base_dir=base_dir))
     if not _is_file(dbc):
-        raise t.error("dbc", dbc_name, f"no such file (looked at {dbc} and {SHIPPED_DBC_DIR})")
+        raise t.error(
+            "dbc", dbc_name, f"no such file (looked at {str(dbc)!r} and {str(SHIPPED_DBC_DIR)!r})"
+        )
     bus = CanBusConfig(
         name=t.text("name", what="a bus name"),
         interface=t.text("interface", "socketcan", what="a python-can interface"),
@@ -410,7 +412,8 @@ def _mapping_file(t: Table, base_dir: Path) -> Path:
         raise t.error(
             "mapping",
             name,
-            f"a shipped mapping ({', '.join(shipped)}) or a mapping file (no such file: {path})",
+            f"a shipped mapping ({', '.join(shipped)}) or a mapping file "
+            f"(no such file: {str(path)!r})",
         )
     return path
 
@@ -557,7 +560,9 @@ def _intersection(t: Table, base_dir: Path) -> IntersectionDescription | None:
         shipped = EXAMPLES_DIR / name
         if Path(name).name != name or name in (".", "..") or not _is_file(shipped):
             raise t.error(
-                "intersection", name, f"an intersection description file (no such file: {path})"
+                "intersection",
+                name,
+                f"an intersection description file (no such file: {str(path)!r})",
             )
         path = shipped
     # Here, not at the top: the file is checked with the V2X codec (asn1tools, about 20 MiB),

@@ -58,7 +58,7 @@ def test_a_missing_file_is_an_error_naming_the_config_and_the_path(tmp_path: Pat
     path = write(tmp_path, ROADSIDE.replace(LINE, 'intersection = "maps/nowhere.toml"\n'))
     expected = (
         f"{path}: roadside.intersection = 'maps/nowhere.toml' is invalid: an intersection "
-        f"description file (no such file: {tmp_path / 'maps' / 'nowhere.toml'})"
+        f"description file (no such file: {str(tmp_path / 'maps' / 'nowhere.toml')!r})"
     )
     with pytest.raises(ConfigError) as caught:
         load_box_config(path)
