@@ -21,6 +21,13 @@ worker has a file of its own, so a key in two files; a shared PostgreSQL store d
 CPU: each worker's own, and with a PostgreSQL server on this host its server process's (the
 backend serving the worker's store connection, found by its ``application_name``, read from
 ``/proc``): per 1,000 messages stored, for one worker draining.
+
+Scale-out at a quota (``worker_cpu``): the drains by one and by two workers again, each worker
+process held to that share of one CPU by a cgroup of its own (``CpuQuota``, the CFS quota a
+container's CPU limit is), the broker and the database server not held. On a machine whose
+cores one unlimited worker and its server already fill, this is how a second worker on a
+machine of its own is stood in for: it shows whether the workers' throughput adds up or
+something they share (the broker's share group, the database's locks) holds it back.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from cloud_bridge.session import SESSION_NEVER_EXPIRES, topic_filter
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from cloud_bridge.store import SqliteStore, StoredMessage
 from cloud_bridge.validation import Accepted
+from firmware_py.benchmarks.cpu_quota import CpuQuota
 from firmware_py.errors import FirmwareError
 from protocols.envelope import seal
 from protocols.schema.v1 import roadgate_pb2 as pb
@@ -94,12 +102,16 @@ class BenchSizes:
     seconds: float = 10.0
     backlog: int = 100_000
     store_dsn: str | None = None
+    worker_cpu: float | None = None
+    """With a share of one CPU: the scale-out drains again, each worker held to it."""
 
     def __post_init__(self) -> None:
         if self.devices < 1 or self.backlog < 1:
             raise ValueError("devices and backlog must be >= 1")
         if not (self.rate_hz > 0 and self.seconds > 0):
             raise ValueError("rate_hz and seconds must be > 0")
+        if self.worker_cpu is not None and not 0 < self.worker_cpu <= 1:
+            raise ValueError(f"worker_cpu is a share of one CPU in (0, 1], not {self.worker_cpu}")
 
     @property
     def offered(self) -> float:
@@ -122,6 +134,19 @@ class LiveResult:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaScale:
+    """Drain rates (msg/s) of one and two workers, each held to ``worker_cpu`` of a CPU."""
+
+    worker_cpu: float
+    one: float
+    two: float
+
+    @property
+    def ratio(self) -> float:
+        return self.two / self.one if self.one else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeBenchResult:
     """Drain rates (msg/s) of the peer, one worker and two; the live runs; losses over all."""
 
@@ -139,6 +164,7 @@ class BridgeBenchResult:
     duplicated: int
     redelivered: int
     sizes: BenchSizes
+    at_quota: QuotaScale | None = None
 
     @property
     def ratio(self) -> float:
@@ -199,6 +225,12 @@ class BridgeBenchResult:
             "seconds": self.sizes.seconds,
             "backlog": self.sizes.backlog,
             "store": "postgresql" if self.sizes.store_dsn else "sqlite",
+            "worker_cpu": None if self.at_quota is None else self.at_quota.worker_cpu,
+            "ours_at_quota": None if self.at_quota is None else round(self.at_quota.one, 1),
+            "ours_2_at_quota": None if self.at_quota is None else round(self.at_quota.two, 1),
+            "workers_2_ratio_at_quota": (
+                None if self.at_quota is None else round(self.at_quota.ratio, 3)
+            ),
         }
 
 
@@ -219,6 +251,11 @@ def format_result(result: BridgeBenchResult) -> str:
         lines.append(
             f"CPU per 1,000 messages, one worker draining: worker {worker:.1f} ms, its "
             f"PostgreSQL backend {backend:.1f} ms ({backend / worker if worker else 0.0:.2f}x)"
+        )
+    if (quota := result.at_quota) is not None:
+        lines.append(
+            f"drain  each worker held to {quota.worker_cpu:.2f} CPU: 1 worker {quota.one:.0f}, "
+            f"2 workers {quota.two:.0f} {UNIT} ({quota.ratio:.2f}x one worker)"
         )
     for run in result.live:
         lines.append(
@@ -245,6 +282,13 @@ def run_bridge_bench(sizes: BenchSizes, workdir: Path | None = None) -> BridgeBe
         one = bench.bridge_drain(workers=1)
         two = bench.bridge_drain(workers=2)
         live = [bench.live(workers=1), bench.live(workers=2)]
+        quota_drains = []
+        if sizes.worker_cpu is not None:
+            quota_drains = [bench.bridge_drain(n, sizes.worker_cpu) for n in (1, 2)]
+    at_quota = None
+    if sizes.worker_cpu is not None:
+        at_quota = QuotaScale(sizes.worker_cpu, quota_drains[0].rate, quota_drains[1].rate)
+    drains = [one, two, *quota_drains]
     return BridgeBenchResult(
         peer=peer,
         ours=one.rate,
@@ -254,10 +298,11 @@ def run_bridge_bench(sizes: BenchSizes, workdir: Path | None = None) -> BridgeBe
         ours_backend_cpu_s=one.backend_cpu_s,
         ours_stored=one.stored,
         live=live,
-        lost=one.lost + two.lost + sum(run.lost for run in live),
-        duplicated=one.duplicated + two.duplicated + sum(run.duplicated for run in live),
-        redelivered=one.redelivered + two.redelivered + bench.live_redelivered,
+        lost=sum(d.lost for d in drains) + sum(run.lost for run in live),
+        duplicated=sum(d.duplicated for d in drains) + sum(run.duplicated for run in live),
+        redelivered=sum(d.redelivered for d in drains) + bench.live_redelivered,
         sizes=sizes,
+        at_quota=at_quota,
     )
 
 
@@ -351,15 +396,15 @@ class _Bench:
         process.join(30)
         return _rate(count, connected_ns, last_ns), count / cpu_s if cpu_s else 0.0
 
-    def bridge_drain(self, workers: int) -> _Drain:
-        """Drain a backlog with ``workers`` workers."""
+    def bridge_drain(self, workers: int, worker_cpu: float | None = None) -> _Drain:
+        """Drain a backlog with ``workers`` workers (each held to ``worker_cpu`` of a CPU)."""
         region = self._region()
         settings = self._settings(region, workers)
         for each in settings:
             _create_session(self.port, each.mqtt.client_id or "", topic_filter(each))
         rounds = self._publish_backlog(region)
         expected = rounds * self.sizes.devices
-        reports = self._run_workers(settings, expected, publish=None)
+        reports = self._run_workers(settings, expected, publish=None, worker_cpu=worker_cpu)
         stored = _read_stores(settings, region)
         lost, duplicated = _losses(stored, self.sizes.devices, rounds)
         start = min(r.connected_ns for r in reports)
@@ -446,6 +491,7 @@ class _Bench:
         settings: Sequence[BridgeSettings],
         expected: int,
         publish: tuple[str, int, float] | None,
+        worker_cpu: float | None = None,
     ) -> list[_WorkerReport]:
         total: Synchronized[int] = self._ctx.Value("q", 0)
         go = self._ctx.Event()
@@ -456,29 +502,34 @@ class _Bench:
             self._ctx.Process(target=_worker_main, args=(each, go, stop, ready, total, out))
             for each in settings
         ]
-        for process in processes:
-            process.start()
-        try:
-            go.set()
-            for _ in processes:
-                if not ready.acquire(timeout=60):
-                    raise FirmwareError("a bridge worker did not subscribe within 60 s")
-            if publish is not None:
-                self._publish(publish[0], publish[1], publish[2])
-            # Wait as long as the workers make progress: a slow store is measured, not cut
-            # short (what it had not stored yet would count as lost).
-            progress, stalled_at = -1, time.monotonic()
-            while total.value < expected and time.monotonic() - stalled_at < STALL_S:
-                if any(p.exitcode not in (None, 0) for p in processes):
-                    raise FirmwareError("a bridge worker failed")
-                if total.value != progress:
-                    progress, stalled_at = total.value, time.monotonic()
-                time.sleep(0.05)
-        finally:
-            stop.set()
-        reports = [_get(out, process, timeout=60) for process in processes]
-        for process in processes:
-            process.join(30)
+        with contextlib.ExitStack() as quotas:
+            for n, process in enumerate(processes):
+                process.start()
+                if worker_cpu is not None:
+                    # Before ``go``: the worker connects, and its backlog flows, inside its quota.
+                    name = f"rg-bench-{self._token}-{self._runs}-w{n}"
+                    quotas.enter_context(CpuQuota(name, worker_cpu)).add(process.pid or 0)
+            try:
+                go.set()
+                for _ in processes:
+                    if not ready.acquire(timeout=60):
+                        raise FirmwareError("a bridge worker did not subscribe within 60 s")
+                if publish is not None:
+                    self._publish(publish[0], publish[1], publish[2])
+                # Wait as long as the workers make progress: a slow store is measured, not cut
+                # short (what it had not stored yet would count as lost).
+                progress, stalled_at = -1, time.monotonic()
+                while total.value < expected and time.monotonic() - stalled_at < STALL_S:
+                    if any(p.exitcode not in (None, 0) for p in processes):
+                        raise FirmwareError("a bridge worker failed")
+                    if total.value != progress:
+                        progress, stalled_at = total.value, time.monotonic()
+                    time.sleep(0.05)
+            finally:
+                stop.set()
+            reports = [_get(out, process, timeout=60) for process in processes]
+            for process in processes:
+                process.join(30)
         # Reports arrive in the order the workers stopped: put them back in settings' order.
         order = {each.store_path: n for n, each in enumerate(settings)}
         return sorted(reports, key=lambda r: order[r.store_path])

@@ -29,7 +29,6 @@ kernel for a while (in that cgroup) and prints its steps per wall-clock second;
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edge.roadside.intersection_tracker import IntersectionSettings
+from firmware_py.benchmarks.cpu_quota import CpuQuota, cpu_hierarchy
 from firmware_py.benchmarks.e2e import E2eResult
 from firmware_py.benchmarks.e2e_traffic import bus_load
 from firmware_py.errors import FirmwareError
@@ -57,7 +57,6 @@ from firmware_py.errors import FirmwareError
 PI4_NBODY_STEPS_PER_S = 60_000.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNIT_CGROUP = "roadgate-unit"
-PERIOD_US = 100_000  # the CFS default; user-mode-linux charges CPU by 10 ms ticks
 MAX_WEIGHT = 10_000
 DEFAULT_STEPS = (5, 10, 25, 50, 100)
 LATENESS_BOUND_MS = IntersectionSettings().max_lateness_s * 1000
@@ -154,38 +153,37 @@ def board_share(host_rate: float) -> float:
 
 
 class CpuLimit:
-    """A cgroup v2 (``UNIT_CGROUP`` under ``root``) whose processes get at most ``share`` of
-    one CPU (``cpu.max``) and, up to that, before anything outside it (``cpu.weight``).
+    """The unit's cgroup (``UNIT_CGROUP``, a ``CpuQuota`` on cgroup v2 at ``root``): at most
+    ``share`` of one CPU and, up to that, before anything outside it (``cpu.weight``); with
+    ``calibration``, what that share came to in n-body steps.
 
     In the user-mode-linux guest nothing mounts cgroup2; it is mounted on ``root`` when that is
     an empty directory (never over a mounted hierarchy). Raises ``FirmwareError`` where no
     cgroup v2 with the cpu controller can be had."""
 
     def __init__(self, share: float, root: Path = CGROUP_ROOT) -> None:
-        if not 0 < share <= 1:
-            raise ValueError(f"a CPU share is in (0, 1], not {share}")
+        self._quota = CpuQuota(UNIT_CGROUP, share, weight=MAX_WEIGHT, root=root)
         self.share = share
         self._root = root
-        self.path = root / UNIT_CGROUP
         self.calibration: dict[str, float] = {}
+
+    @property
+    def path(self) -> Path:
+        return self._quota.path
 
     def __enter__(self) -> CpuLimit:
         controllers = self._root / "cgroup.controllers"
         if not controllers.exists() and self._root.is_dir() and not any(self._root.iterdir()):
             subprocess.run(["mount", "-t", "cgroup2", "none", str(self._root)], check=False)
-        if "cpu" not in (controllers.read_text().split() if controllers.exists() else ()):
-            raise FirmwareError(
-                f"bench e2e --board needs cgroup v2 with the cpu controller at {self._root}"
-            )
-        (self._root / "cgroup.subtree_control").write_text("+cpu")
-        self.path.mkdir(exist_ok=True)
+        try:
+            cpu_hierarchy(self._root)
+        except FirmwareError as err:
+            raise FirmwareError(f"bench e2e --board: {err}") from err
         # What the share comes to, measured before anything else runs: the guest's CPU is the
         # host's minus what other work on the host takes (user-mode-linux charges that to
         # whatever the guest runs), so on a loaded host it is less than a Pi 4 core.
         full = calibrate_in(None)
-        (self.path / "cpu.weight").write_text(str(MAX_WEIGHT))
-        quota = max(1_000, round(self.share * PERIOD_US))
-        (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
+        self._quota.__enter__()
         limited = calibrate_in(self.path)
         # Unlimited before and after: the host's load on the guest changes meanwhile.
         full = (full + calibrate_in(None)) / 2
@@ -198,20 +196,16 @@ class CpuLimit:
         }
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        for pid in (self.path / "cgroup.procs").read_text().split():
-            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
-                (self._root / "cgroup.procs").write_text(pid)
-        self.path.rmdir()
+    def __exit__(self, *exc: object) -> None:
+        self._quota.__exit__(*exc)
 
     def add(self, pid: int) -> None:
         """Move process ``pid`` (all its threads, and the children it starts) in."""
-        (self.path / "cgroup.procs").write_text(str(pid))
+        self._quota.add(pid)
 
     def stat(self) -> dict[str, int]:
         """``cpu.stat``: usage_usec, nr_periods, nr_throttled, throttled_usec, ..."""
-        lines = (self.path / "cpu.stat").read_text().splitlines()
-        return {key: int(value) for key, value in (line.split() for line in lines)}
+        return self._quota.stat()
 
 
 def calibrate_in(cgroup: Path | None, seconds: float = CALIBRATE_S) -> float:

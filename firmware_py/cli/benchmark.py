@@ -137,6 +137,14 @@ def register(commands: Any) -> Any:
         "--store", default=None, metavar="DSN", help="a PostgreSQL URL (default: SQLite files)"
     )
     bridge.add_argument(
+        "--worker-cpu",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="also drain with 1 and 2 workers each held to this share of one CPU by a cgroup "
+        "(a container's CPU limit; needs root): scale-out where the machine's cores are few",
+    )
+    bridge.add_argument(
         "--json", type=Path, default=None, metavar="PATH", help="write the result here as JSON"
     )
     bridge.set_defaults(handler=_bridge)
@@ -303,7 +311,9 @@ def _bridge(args: argparse.Namespace) -> int:
     from firmware_py.benchmarks.bridge import BenchSizes, format_result, run_bridge_bench
 
     try:
-        sizes = BenchSizes(args.devices, args.rate_hz, args.seconds, args.backlog, args.store)
+        sizes = BenchSizes(
+            args.devices, args.rate_hz, args.seconds, args.backlog, args.store, args.worker_cpu
+        )
     except ValueError as err:
         raise FirmwareError(f"bench bridge: {err}") from err
     result = run_bridge_bench(sizes)

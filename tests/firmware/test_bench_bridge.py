@@ -56,18 +56,35 @@ def test_bench_bridge_into_postgresql_counts_its_backend_cpu(tmp_path: Path) -> 
     report = tmp_path / "bridge.json"
     sizes = ["--devices", "20", "--rate-hz", "10", "--seconds", "1", "--backlog", "2000"]
     with fresh_schema() as schema:
-        run = bench_bridge(*sizes, "--store", schema_url(schema), "--json", str(report))
+        run = bench_bridge(
+            *sizes, "--store", schema_url(schema), "--worker-cpu", "0.5", "--json", str(report)
+        )
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(report.read_text())
     assert (result["store"], result["lost"], result["duplicated"]) == ("postgresql", 0, 0)
     # The server runs here: its process serving the worker did the inserts.
     assert result["backend_cpu_ms_per_1k"] > 0
     assert "its PostgreSQL backend" in run.stdout
+    # The scale-out drains again with each worker in a cgroup of its own at half a CPU.
+    assert result["worker_cpu"] == 0.5
+    assert result["ours_at_quota"] > 0
+    assert result["ours_2_at_quota"] > 0
+    ratio = result["ours_2_at_quota"] / result["ours_at_quota"]
+    assert result["workers_2_ratio_at_quota"] == pytest.approx(ratio, abs=1e-3)
+    assert "each worker held to 0.50 CPU" in run.stdout
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"devices": 0}, {"backlog": 0}, {"rate_hz": 0.0}, {"seconds": -1.0}]
+    "kwargs",
+    [
+        {"devices": 0},
+        {"backlog": 0},
+        {"rate_hz": 0.0},
+        {"seconds": -1.0},
+        {"worker_cpu": 0.0},
+        {"worker_cpu": 1.5},
+    ],
 )
 def test_sizes_reject_nonsense(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="must be"):
+    with pytest.raises(ValueError, match=r"must be|share of one CPU"):
         BenchSizes(**kwargs)  # type: ignore[arg-type]
