@@ -45,7 +45,7 @@ from edge.errors import UplinkError
 from edge.uplink.outbox_checkpoint import (
     CHECKPOINT_EVERY_COMMITS,
     CHECKPOINT_EVERY_S,
-    WalCheckpointer,
+    outbox_checkpointer,
 )
 from edge.uplink.outbox_disk_space import (
     ROW_OVERHEAD_BYTES,
@@ -63,6 +63,7 @@ from edge.uplink.outbox_eviction import (
     OutboxLimits,
     OutboxRow,
 )
+from hal.sqlite_wal import WalCheckpointer
 from protocols.topics import Stream
 
 __all__ = [
@@ -199,7 +200,7 @@ class SqliteOutbox(OutboxEviction):
             self._wal = journal == "wal"
             if self._wal:
                 self._db.execute(f"PRAGMA wal_autocheckpoint={WRITER_CHECKPOINT_PAGES}")
-                self._checkpointer = WalCheckpointer(self._path, synchronous)
+                self._checkpointer = outbox_checkpointer(self._path, synchronous)
             # Reads until the first commit share one transaction.
             self._db.execute("BEGIN")
         except sqlite3.Error as err:

@@ -48,6 +48,8 @@ LEAF_MODULES: dict[str, str] = {
     "and candump logs with them",
     "hal.net.paho_loop": "the one asyncio driver of paho-mqtt's socket: the uplink (edge) and "
     "the bridge (cloud_bridge) connect with it; I/O, so it lives in hal, whose adapters do I/O",
+    "hal.sqlite_wal": "the one background WAL checkpointer of SQLite files written from an event "
+    "loop: the uplink's outbox (edge) and the bridge's SQLite store (cloud_bridge); I/O, so hal",
 }
 """Leaf modules: every package may import them (by their full name) whatever ALLOWED says,
 because each imports nothing of ours (``test_leaf_modules_import_nothing_of_ours``). The

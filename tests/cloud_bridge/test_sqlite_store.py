@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -27,11 +28,13 @@ from cloud_bridge.store import (
 )
 from cloud_bridge.store.postgres_steps import boot_key
 from cloud_bridge.store.postgres_store import PostgresStore
+from cloud_bridge.store.sqlite_store import CHECKPOINT_EVERY_COMMITS, WRITER_CHECKPOINT_BYTES
 from cloud_bridge.validation import MAX_SQL_INTEGER, Accepted, validate
 from protocols.envelope import STATUS_SEQUENCE_BASE
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.cloud_bridge.factories import REGION, accepted, envelope, status, topic
 from tests.cloud_bridge.postgres_db import empty_tables, fresh_schema, schema_dsn
+from tests.support.waiting import wait_until
 
 RECEIVED_NS = 1_767_225_700_000_000_000
 KINDS = ("sqlite", "postgres")
@@ -504,6 +507,23 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     SqliteStore(path).close()
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_checkpoints_run_in_a_thread_that_stops_with_the_store(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.sqlite3"
+    with SqliteStore(path) as store:
+        empty = path.stat().st_size
+        for batch in range(CHECKPOINT_EVERY_COMMITS):
+            store.store_many(
+                [(accepted(envelope(sequence=batch * 20 + n + 1)), RECEIVED_NS) for n in range(20)]
+            )
+        # Far below the writer's own bound: only the background thread copies the WAL.
+        assert path.with_name(path.name + "-wal").stat().st_size < WRITER_CHECKPOINT_BYTES // 4
+        wait_until(lambda: path.stat().st_size > empty, what="a checkpoint grew the file")
+        assert any(t.name == "bridge-store-checkpoint" for t in threading.enumerate())
+    assert not any(t.name == "bridge-store-checkpoint" for t in threading.enumerate())
+    with SqliteStore(path) as reopened:
+        assert reopened.count_messages() == CHECKPOINT_EVERY_COMMITS * 20
 
 
 def test_close_is_idempotent_and_use_after_close_fails(location: Location) -> None:
