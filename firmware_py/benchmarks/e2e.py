@@ -30,6 +30,9 @@ from firmware_py.benchmarks.e2e_profile import Share, format_summary, summarize
 from firmware_py.benchmarks.e2e_traffic import BITRATE, bus_load, write_traffic
 from firmware_py.errors import FirmwareError
 
+LISTS_CSV = "lists.csv"
+"""Where the guest writes each stored list's times (``e2e_guest.write_lists``)."""
+
 PROJECT = Path(__file__).resolve().parents[2]
 DEFAULT_SECONDS = 20.0
 LATENCY_GOAL_MS = 20.0  # beyond the fusion period
@@ -101,11 +104,13 @@ def run_e2e_bench(
     board: bool = False,
     cpu_share: float = 1.0,
     profile: Path | None = None,
+    lists: Path | None = None,
 ) -> E2eResult:
     """Write ``seconds`` of four radars' traffic (``objects`` per list) and run ``e2e_guest``
     on it through ``launch``; ``board``: the unit limited to ``cpu_share`` of one CPU
     (``e2e_board``); ``profile``: py-spy samples the unit
-    into this file (collapsed stacks, ``e2e_profile``) and the details get its summary. Raises
+    into this file (collapsed stacks, ``e2e_profile``) and the details get its summary;
+    ``lists``: each stored list's times go to this CSV file (``e2e_guest.write_lists``). Raises
     ``ValueError`` for bad sizes, ``FirmwareError`` when the run failed (with the end of its
     output)."""
     # In the project: the guest sees the host's files, and the caller's temporary directory
@@ -145,6 +150,8 @@ def run_e2e_bench(
         figures = json.loads(out.read_text())
         if profile is not None:
             figures["profile"] = _keep_profile(directory / "unit-profile.txt", profile)
+        if lists is not None:
+            _copy_out(directory / LISTS_CSV, lists)
     figures["in_guest"] = run.in_guest
     figures["objects"] = objects
     figures["bus_load"] = bus_load(objects)
@@ -186,14 +193,18 @@ def format_result(result: E2eResult) -> str:
     return "\n".join(lines)
 
 
+def _copy_out(written: Path, path: Path) -> None:
+    """Copy a file the guest wrote to where the user asked."""
+    try:
+        path.write_bytes(written.read_bytes())
+    except OSError as err:
+        raise FirmwareError(f"cannot write {path}: {err.strerror or err}") from err
+
+
 def _keep_profile(written: Path, profile: Path) -> dict[str, Any]:
     """Copy the guest's profile to ``profile``; its summary (``e2e_profile.summarize``)."""
-    text = written.read_text()
-    try:
-        profile.write_text(text)
-    except OSError as err:
-        raise FirmwareError(f"cannot write {profile}: {err.strerror or err}") from err
-    samples, shares = summarize(text)
+    _copy_out(written, profile)
+    samples, shares = summarize(written.read_text())
     return {"path": str(profile), "samples": samples, "top": [vars(s) for s in shares]}
 
 

@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from firmware_py.benchmarks.e2e import LISTS_CSV
 from firmware_py.benchmarks.e2e_board import CpuLimit
 from firmware_py.benchmarks.e2e_config import DEVICE_ID, bridge_config, unit_config
 from firmware_py.benchmarks.e2e_profile import maybe_sampling
@@ -275,6 +277,7 @@ def measure(
     latency_ms = (received_ns[matched] - newest[matched]) / 1e6
     in_unit_ms = (published_ns[matched] - newest[matched]) / 1e6
     from_capture_ms = (received_ns - captures) / 1e6
+    write_lists(logs / LISTS_CSV, newest, captures, published_ns, received_ns)
     received = int(played["frames_received"])
     return {
         "frames_in": traffic.frames,
@@ -392,6 +395,23 @@ def _limited(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
         "unit_throttled_s": d["throttled_usec"] / 1e6,
         "unit_throttled_share": round(d["nr_throttled"] / max(1, d["nr_periods"]), 3),
     }
+
+
+def write_lists(
+    path: Path,
+    newest: npt.NDArray[np.int64],
+    captures: npt.NDArray[np.int64],
+    published: npt.NDArray[np.int64],
+    received: npt.NDArray[np.int64],
+) -> None:
+    """Each stored object list as a CSV row, in the order of its newest frame (-1: not matched
+    to a cycle): the times in ns, the newest frame to its publication and to the bridge in ms."""
+    lines = ["newest_frame_ns,capture_ns,published_ns,received_ns,in_unit_ms,to_bridge_ms"]
+    for row in sorted(zip(newest, captures, published, received, strict=True)):
+        frame, capture, sent, got = (int(v) for v in row)
+        in_unit, to_bridge = ((sent - frame) / 1e6, (got - frame) / 1e6) if frame >= 0 else ("", "")
+        lines.append(f"{frame},{capture},{sent},{got},{in_unit},{to_bridge}")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _percentile(values: np.ndarray[Any, Any], q: float) -> float | None:

@@ -202,6 +202,14 @@ def register(commands: Any) -> Any:
         "speedscope or flamegraph.pl), the top functions printed",
     )
     e2e.add_argument(
+        "--lists",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="each stored object list's times here as CSV (newest frame, capture, published, "
+        "received; latencies in ms), for plots and to find stalls",
+    )
+    e2e.add_argument(
         "--every-step",
         action="store_true",
         help="with --board: run every step, not only up to the first not sustained",
@@ -353,8 +361,8 @@ def _e2e(args: argparse.Namespace) -> int:
 
     if not 0 < args.seconds < 3600 or args.objects > 127:
         raise FirmwareError("--seconds must be in (0, 3600), --objects at most 127")
-    if args.profile is not None and args.board:
-        raise FirmwareError("--profile profiles one run: not with --board")
+    if (args.profile is not None or args.lists is not None) and args.board:
+        raise FirmwareError("--profile and --lists are of one run: not with --board")
     if args.board or args.cpu_share is not None or args.steps is not None or args.every_step:
         return _e2e_board(args)
     result = run_e2e_bench(
@@ -363,6 +371,7 @@ def _e2e(args: argparse.Namespace) -> int:
         args.vcan_launcher or native_launcher,
         progress=lambda line: print(f"bench e2e: {line}", file=sys.stderr, flush=True),
         profile=args.profile,
+        lists=args.lists,
     )
     print(format_result(result))
     _write_json(args.json, result.as_json())

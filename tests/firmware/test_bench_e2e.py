@@ -4,8 +4,10 @@ cycles are matched to stored lists, and a short run of the real unit, broker and
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -101,8 +103,13 @@ def test_bad_sizes_are_refused_before_anything_runs(capsys: pytest.CaptureFixtur
 
 
 @pytest.fixture(scope="module")
-def short_run() -> E2eResult:
-    return run_e2e_bench(3.0, 10, run_with_vcan)
+def lists_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e") / "lists.csv"
+
+
+@pytest.fixture(scope="module")
+def short_run(lists_csv: Path) -> E2eResult:
+    return run_e2e_bench(3.0, 10, run_with_vcan, lists=lists_csv)
 
 
 @pytest.mark.timeout(400)
@@ -135,6 +142,26 @@ def test_a_short_run_reports_every_figure(short_run: E2eResult) -> None:
     assert 0 < short_run.details["p50_in_unit_ms"] <= figures["p50_ms"]
     assert figures["cpu_s_per_kframe"] > 0
     assert 20 < figures["rss_mb"] < 1000  # a Python process's RSS, in MB not bytes or kB
+
+
+@pytest.mark.timeout(400)
+def test_a_short_run_writes_each_stored_list_with_its_times(
+    short_run: E2eResult, lists_csv: Path
+) -> None:
+    with lists_csv.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == short_run.stored
+    newest = [int(row["newest_frame_ns"]) for row in rows]
+    assert newest == sorted(newest)
+    to_bridge = [float(row["to_bridge_ms"]) for row in rows]
+    for row in rows:
+        frame, capture = int(row["newest_frame_ns"]), int(row["capture_ns"])
+        published, received = int(row["published_ns"]), int(row["received_ns"])
+        # The cycle's status frame (the capture time) comes first, its newest frame later;
+        # the unit publishes after that, the bridge receives after the unit published.
+        assert capture <= frame < published <= received
+        assert float(row["in_unit_ms"]) == pytest.approx((published - frame) / 1e6, abs=1e-3)
+    assert statistics.median(to_bridge) == pytest.approx(short_run.p50_ms, rel=0.05, abs=0.5)
 
 
 def test_the_goal_needs_nothing_lost_and_the_latency_and_memory_bounds() -> None:
