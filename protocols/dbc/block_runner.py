@@ -13,9 +13,9 @@ their rows), then a shift right, a mask, the conversion, a multiply and an add, 
 per-row parameters broadcast as column vectors (no per-(signal, frame) parameter arrays).
 A bin's messages are in the order of their kind (signed or not, scaled, with an offset), so
 that each pass after the shifts is one range of rows, only the rows that need it; messages
-of raw unsigned integers are binned apart. The Python work per batch is per bin; the usual
-batch (messages of about as many frames) is two bins, made without a loop over their
-messages. Where each message's values are is worked out only when a message is looked up
+of raw unsigned integers are binned apart, except in the usual batch (messages of about as
+many frames), one bin made without a loop over its messages. The Python work per batch is
+per bin. Where each message's values are is worked out only when a message is looked up
 (``Placement``).
 
 A table keeps buffers between batches (a fresh array of a batch's size, freed and made again
@@ -105,6 +105,21 @@ class BinPlan:
     masks: tuple[int, int, npt.NDArray[np.int64]] | None
     scales: tuple[int, int, FloatArray] | None
     offsets: tuple[int, int, FloatArray] | None
+    # (where the byte-swapped copy is, ``key_offsets`` for it): the last one made.
+    _offsets: list[Any] = field(default_factory=list)
+
+    def key_offsets(self, swapped_at: int) -> IndexArray:
+        """Where each distinct word is read from, relative to its slot's first word in
+        ``LeanTable``'s buffer: its word, plus ``swapped_at`` for the byte-swapped copy
+        (kept: the copy stays where it is as long as the buffer does)."""
+        cache = self._offsets
+        if not cache or cache[0] != swapped_at:
+            offsets = self.key_word.copy()
+            if self.key_big is not None:
+                offsets += self.key_big * swapped_at
+            cache[:] = [swapped_at, offsets]
+        offsets_now: IndexArray = cache[1]
+        return offsets_now
 
 
 class Placement(Mapping[int, tuple[int, int, int, int]]):
@@ -182,7 +197,8 @@ class LeanTable:
     _any_big_endian: bool
     _plans: dict[tuple[int, ...], BinPlan] = field(default_factory=dict)
     _scratch: list[U64Array] = field(default_factory=list)
-    _loaded_box: list[int] = field(default_factory=lambda: [0])  # words ``load`` gathered
+    # Where the byte-swapped copy ``load`` made starts in the buffer (a third of it in).
+    _swapped_box: list[int] = field(default_factory=lambda: [0])
 
     @staticmethod
     def build(batches: tuple[SignalBatch | None, ...]) -> LeanTable:
@@ -250,9 +266,11 @@ class LeanTable:
         C]`` read little-endian, any strides) into the kept buffer, in that order; returns
         them as native ``uint64[M, C]``, a view of the buffer valid until the next ``load``.
 
-        The buffer holds them flat, then their byte-swapped copy when a row of the table
-        reads big-endian words, then room for the widest bin's reads past the last frame (a
-        buffer of the batch's size made anew each time would be paged in anew).
+        The buffer holds them flat, then, a third of the buffer in (where it stays while
+        the buffer does: the bins' read offsets are kept), their byte-swapped copy when a row
+        of the table reads big-endian words, with room after each for the widest bin's reads
+        past the last frame (a buffer of the batch's size made anew each time would be paged
+        in anew).
         """
         frames, columns = known.shape[0], words.shape[1]
         size = frames * columns
@@ -260,6 +278,8 @@ class LeanTable:
         if not self._scratch or self._scratch[0].shape[0] < need:
             self._scratch[:1] = [np.zeros(max(need, 1 << 16), dtype=np.uint64)]
         source = self._scratch[0]
+        # The byte-swapped copy at a fixed place (the bins' read offsets stay the same).
+        swapped_at = source.shape[0] // 3
         little: U64Array = source[:size].reshape(frames, columns)
         if words.dtype == little.dtype:
             # mode "clip": with the default, numpy copies into ``out`` through a buffer.
@@ -270,8 +290,8 @@ class LeanTable:
             # The words seen in the other byte order, cast to native while copying: the
             # bytes of each word reversed, in one pass.
             flat = little.reshape(-1)
-            source[size : 2 * size] = flat.view(flat.dtype.newbyteorder())
-        self._loaded_box[0] = size
+            source[swapped_at : swapped_at + size] = flat.view(flat.dtype.newbyteorder())
+        self._swapped_box[0] = swapped_at
         return little
 
     def decode(
@@ -288,24 +308,33 @@ class LeanTable:
         gets a bin of its own.
         """
         bins: list[tuple[list[int], int]] = []
-        # The raw unsigned integers (kind 0) binned apart: their rows need no pass beyond the
-        # shifts wherever they are, but a block of every message is one allocation of all
-        # the batch's values, and with the last result kept alive, as a consumer does,
-        # ARS408 object lists were decoded in glibc's heap-trim regime (its top given back
-        # and faulted in again every burst: 81 page faults per burst, 31 with two blocks).
-        kinds = self.kinds
-        for group in ([s for s in slots if not kinds[s]], [s for s in slots if kinds[s]]):
-            if not group:
-                continue
-            frames = list(map(sizes.__getitem__, group))
-            width = max(frames)
-            if 2 * min(frames) >= width and self.most_signals * width < alone_from:
-                # The usual batch: messages of about as many frames, none alone, one bin
-                # (what ``_bins`` gives them, without its Python work per message).
-                bins.append((group, width))
-            else:
-                bins.extend(self._bins(group, frames, alone_from))
-        source, size = self._scratch[0], self._loaded_box[0]
+        frames = list(map(sizes.__getitem__, slots))
+        width = max(frames)
+        if 2 * min(frames) >= width and self.most_signals * width < alone_from:
+            # The usual batch: messages of about as many frames, none alone, one bin (what
+            # ``_bins`` gives them, without its Python work per message; measured on the
+            # Toyota powertrain mix, one bin instead of two saves about 5 us a burst).
+            bins.append((slots, width))
+        else:
+            # The raw unsigned integers (kind 0) binned apart: their rows need no pass beyond
+            # the shifts wherever they are, but a block of every message is one allocation
+            # of all the batch's values, and with the last result kept alive, as a consumer
+            # does, ARS408 object lists (a status message, then 40 times as many object
+            # frames) were decoded in glibc's heap-trim regime (its top given back and
+            # faulted in again every burst: 81 page faults per burst, 31 with two blocks).
+            kinds = self.kinds
+            for group in ([s for s in slots if not kinds[s]], [s for s in slots if kinds[s]]):
+                if not group:
+                    continue
+                group_frames = list(map(sizes.__getitem__, group))
+                group_width = max(group_frames)
+                if 2 * min(group_frames) >= group_width and (
+                    self.most_signals * group_width < alone_from
+                ):
+                    bins.append((group, group_width))
+                else:
+                    bins.extend(self._bins(group, group_frames, alone_from))
+        source, swapped_at = self._scratch[0], self._swapped_box[0]
         columns = little.shape[1]
         blocks: list[FloatArray] = []
         plans: list[BinPlan] = []
@@ -315,8 +344,10 @@ class LeanTable:
             plans.append(plan)
             if plan.runs is None and starts is None:
                 starts = np.array(first_frames, dtype=np.intp)
+                if columns != 1:
+                    starts *= columns
             blocks.append(
-                self._decode_bin(plan, source, size, columns, starts, first_frames, bin_width)
+                self._decode_bin(plan, source, swapped_at, columns, starts, first_frames, bin_width)
             )
         return DecodedBlocks(blocks, Placement(plans, sizes, first_frames))
 
@@ -433,7 +464,7 @@ class LeanTable:
         self,
         plan: BinPlan,
         source: U64Array,
-        size: int,
+        swapped_at: int,
         columns: int,
         starts: IndexArray | None,
         first_frames: list[int],
@@ -452,7 +483,7 @@ class LeanTable:
             for begin, end, slot, word in plan.runs:
                 offset = first_frames[slot] * columns + (word & ~_BIG)
                 if word & _BIG:
-                    offset += size
+                    offset += swapped_at
                 np.left_shift(
                     source[offset : offset + step : columns],
                     plan.lefts[begin:end],
@@ -464,11 +495,8 @@ class LeanTable:
             # the rows reading each (a take of whole rows of a small array: cheaper than
             # gathering every row from the buffer).
             assert starts is not None
-            first = starts.take(plan.key_slot)
-            first *= columns
-            first += plan.key_word
-            if plan.key_big is not None:
-                first += plan.key_big * size
+            first = starts.take(plan.key_slot)  # ``starts``: each slot's first word
+            first += plan.key_offsets(swapped_at)
             window: U64Array = np.ndarray(
                 (source.shape[0] - (width - 1) * columns, width),
                 dtype=np.uint64,

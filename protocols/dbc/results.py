@@ -36,7 +36,15 @@ class DecodedMessage:
 
     # A message cut from the blocks has only what its reader needs set: its other arrays
     # are cut on first read (the slot not set yet).
-    __slots__ = ("_arbitration_id", "_index", "_part", "_rows", "_signals", "_timestamp", "_where")
+    __slots__ = (
+        "_arbitration_id",
+        "_index",
+        "_part",
+        "_rows",
+        "_signals",
+        "_slot",
+        "_timestamp",
+    )
 
     def __init__(
         self,
@@ -50,22 +58,24 @@ class DecodedMessage:
         self._index: IndexArray = index
         self._arbitration_id: npt.NDArray[np.uint32] | None = arbitration_id
         self._part: DecodedTogether | None = None
-        # Of a message cut from the blocks: (frames, first frame in message order), and
-        # (block, first row, signal names) until its ``signals`` are made.
-        self._where: tuple[int, int] = (0, 0)
+        # Of a message cut from the blocks: its slot (``DecodedTogether.placed`` says where
+        # its frames are), and (block, first row, signal names) until its ``signals`` are
+        # made.
+        self._slot = -1
         self._rows: tuple[int, int, tuple[str, ...]] = (0, 0, ())
 
     @staticmethod
     def _of_block(
-        part: DecodedTogether, names: tuple[str, ...], where: tuple[int, int, int, int]
+        part: DecodedTogether, names: tuple[str, ...], slot: int, where: tuple[int, int, int, int]
     ) -> DecodedMessage:
-        """The message at ``where`` (``DecodedTogether.placed``) in ``part``, signals
-        ``names``; each array is cut when first read (a consumer of a few pays for those)."""
-        block, first, frames, start = where
+        """The message of ``slot`` at ``where`` (``DecodedTogether.placed``) in ``part``,
+        signals ``names``; each array is cut when first read (a consumer of a few pays for
+        those)."""
+        block, first, _, _ = where
         message = DecodedMessage.__new__(DecodedMessage)
         message._signals = None
         message._part = part
-        message._where = (frames, start)
+        message._slot = slot
         message._rows = (block, first, names)
         return message
 
@@ -74,7 +84,9 @@ class DecodedMessage:
         signals = self._signals
         if signals is None:
             block, first, names = self._rows
-            rows = self._checked_part().blocks[block][first : first + len(names), : self._where[0]]
+            part = self._checked_part()
+            frames = part.placed.frames[self._slot]
+            rows = part.blocks[block][first : first + len(names), :frames]
             # One row per signal; strict=True would double the cost of this line.
             self._signals = signals = dict(zip(names, rows))  # noqa: B905
         return signals
@@ -104,8 +116,9 @@ class DecodedMessage:
             return self._arbitration_id
 
     def _cut(self, array: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        frames, start = self._where
-        return array[start : start + frames]
+        placed = self._checked_part().placed
+        start = placed.first_frames[self._slot]
+        return array[start : start + placed.frames[self._slot]]
 
     def _checked_part(self) -> DecodedTogether:
         assert self._part is not None  # every array is given or cut
@@ -115,20 +128,55 @@ class DecodedMessage:
         return f"<DecodedMessage: {len(self.timestamp)} frames, signals {list(self.signals)}>"
 
 
-@dataclass(frozen=True, eq=False)
+class _BlockMessage(DecodedMessage):
+    """A message made by ``DecodedBatch._every_message``, its ``signals`` made with it: a
+    plain attribute (a consumer of every signal reads it once per message; the property is
+    a Python call)."""
+
+    __slots__ = ("signals",)  # shadows the property
+    signals: Mapping[str, FloatArray]
+
+
 class DecodedTogether:
     """What ``LeanTable`` decoded in one batch, for ``DecodedBatch`` to cut up on demand.
 
     ``times``, ``rows`` and ``ids``: of the known frames in message order; ``blocks``: the
     table's blocks (``float64[rows, width]``); per decoded slot, ``placed[slot] = (block,
     first row, frames, first frame in message order)``.
+
+    ``ids`` is given, or, for frames whose id is their message's (11-bit ids, matched
+    exactly), made on first read from ``slot_ids`` (each slot's id) and the frames of each
+    slot: nothing of the input is kept for it.
     """
 
-    times: FloatArray
-    rows: IndexArray
-    ids: npt.NDArray[np.uint32]
-    blocks: list[FloatArray]
-    placed: Placement
+    __slots__ = ("_ids", "_slot_ids", "blocks", "placed", "rows", "times")
+
+    def __init__(
+        self,
+        times: FloatArray,
+        rows: IndexArray,
+        ids: npt.NDArray[np.uint32] | None,
+        blocks: list[FloatArray],
+        placed: Placement,
+        slot_ids: npt.NDArray[np.uint32] | None = None,
+    ) -> None:
+        if ids is None and slot_ids is None:
+            raise ValueError("either ids or slot_ids is needed")
+        self.times = times
+        self.rows = rows
+        self._ids = ids
+        self._slot_ids = slot_ids
+        self.blocks = blocks
+        self.placed = placed
+
+    @property
+    def ids(self) -> npt.NDArray[np.uint32]:
+        ids = self._ids
+        if ids is None:
+            assert self._slot_ids is not None  # checked when made
+            ids = np.repeat(self._slot_ids, self.placed.frames)
+            self._ids = ids
+        return ids
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,8 +232,8 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
         for name, message in messages.items():  # decoded on their own, or looked up
             found[slot_of[name]] = message
         placed = part.placed
-        frames, first_frames = placed.frames, placed.first_frames
-        new = DecodedMessage.__new__
+        frames = placed.frames
+        new = _BlockMessage.__new__
         # The loop's body is what a consumer of every signal pays per message: one store per
         # statement, no tuple packing and unpacking, nothing but what it reads (the other
         # arrays are cut when first read).
@@ -194,13 +242,12 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
             if messages:  # usually none: no test per message
                 members = tuple(member for member in members if found[member[0]] is None)
             for slot, first, end, signals in members:
-                count = frames[slot]
-                found[slot] = message = new(DecodedMessage)
+                found[slot] = message = new(_BlockMessage)
                 # One row per signal. No ``strict``: a keyword argument costs zip ~45 ns a
                 # message (strict=True: twice this line's cost).
-                message._signals = dict(zip(signals, block[first:end, :count]))  # noqa: B905
+                message.signals = dict(zip(signals, block[first:end, : frames[slot]]))  # noqa: B905
                 message._part = part
-                message._where = (count, first_frames[slot])
+                message._slot = slot
         # In slot order, the decoder's message order (a ``DecodedMessage`` is always true).
         self._all = dict(zip(compress(names, found), filter(None, found), strict=False))
         return self._all
@@ -214,7 +261,7 @@ class DecodedBatch(Mapping[str, DecodedMessage]):
         if where is None:
             raise KeyError(name)
         assert part is not None
-        message = DecodedMessage._of_block(part, self._layout.signals[slot], where)
+        message = DecodedMessage._of_block(part, self._layout.signals[slot], slot, where)
         self._messages[name] = message
         return message
 

@@ -97,6 +97,8 @@ class VectorDecoder:
                 by_pgn.setdefault(j1939_pgn(int(plan.message.frame_id)), []).append(plan)
         self._by_pgn = {pgn: plans[0] for pgn, plans in by_pgn.items() if len(plans) == 1}
         self._plans: tuple[MessagePlan, ...] = tuple(self._by_name.values())
+        # Each slot's id: a frame's, when its bucket is ``IdTables.standard_buckets``'.
+        self._slot_ids = np.array([int(p.message.frame_id) for p in self._plans], dtype=np.uint32)
         self._tables = IdTables.build(self._plans, self._exact, self._by_pgn)
         # Per slot, for the decode loop: the message name and the batch when it is the whole
         # decode (cantools' ``name`` is a property; ``batch_only`` checks three fields).
@@ -219,7 +221,9 @@ class VectorDecoder:
                 ids: npt.NDArray[np.uint32] = heads.view(np.uint32)[::2]
                 lengths: npt.NDArray[np.uint8] = heads.view(np.uint8)[5::8]
                 buckets = self._tables.standard_buckets(ids, lengths)
-                return self._decode_buckets(buckets, ids, words, batch["timestamp"], None)
+                return self._decode_buckets(
+                    buckets, ids, words, batch["timestamp"], None, standard=True
+                )
         # A contiguous copy of the flags: a pass over a field of the records (80 bytes apart)
         # sweeps the whole batch through the cache.
         flags = np.ascontiguousarray(batch["flags"])
@@ -230,7 +234,9 @@ class VectorDecoder:
             ids = np.ascontiguousarray(batch["arbitration_id"], dtype=np.uint32)
             lengths = np.ascontiguousarray(batch["dlc"], dtype=np.uint8)
             buckets = self._tables.standard_buckets(ids, lengths)
-            return self._decode_buckets(buckets, ids, words, batch["timestamp"], None)
+            return self._decode_buckets(
+                buckets, ids, words, batch["timestamp"], None, standard=True
+            )
         is_data = (flags & FLAG_NOT_DATA) == 0
         not_data = int(batch.shape[0] - np.count_nonzero(is_data))
         self.rejects["not_data"] += not_data
@@ -323,9 +329,12 @@ class VectorDecoder:
         words: npt.NDArray[np.unsignedinteger[Any]],
         times: npt.NDArray[np.floating[Any]],
         rows: IndexArray | None,
+        standard: bool = False,
     ) -> DecodedBatch:
         """Decode frames put in ``buckets`` (0: unknown id, ``slot + 1``, then short frames,
-        then frames of a length no frame has); the rest as ``_decode``."""
+        then frames of a length no frame has); the rest as ``_decode``. ``standard``: the
+        buckets are ``IdTables.standard_buckets``' (a known frame's id is its message's: the
+        messages' ids are made from the decoder's when first read, not gathered)."""
         out: dict[str, DecodedMessage] = {}
         n = buckets.shape[0]
         if n == 0:
@@ -352,7 +361,8 @@ class VectorDecoder:
         little = self._table.load(words, known)
         # ``take`` methods, not ``np.take``: no Python wrapper per call.
         sorted_times = times.take(known).astype(np.float64, copy=False)
-        sorted_ids = ids.take(known)
+        # A known frame's id, for the standard buckets, is its message's: made on first read.
+        sorted_ids = None if standard else ids.take(known)
         sorted_rows = known if rows is None else rows.take(known)
         columns = little.shape[1]
         present = list(compress(range(plans), sizes))
@@ -373,6 +383,7 @@ class VectorDecoder:
                 sorted_ids,
                 blocks.blocks,
                 blocks.placed,
+                self._slot_ids,
             )
         for slot in alone:
             group = slice(first_frames[slot], first_frames[slot] + sizes[slot])
@@ -395,7 +406,11 @@ class VectorDecoder:
             group_times, group_rows, group_ids = (
                 sorted_times[group],
                 sorted_rows[group],
-                sorted_ids[group],
+                (
+                    np.full(sizes[slot], self._slot_ids[slot])
+                    if sorted_ids is None
+                    else sorted_ids[group]
+                ),
             )
             if good is not None:  # some frames were refused
                 group_times, group_rows, group_ids = (
