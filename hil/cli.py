@@ -69,12 +69,12 @@ def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_with_vcan(
-    argv: Sequence[str], *, vcan: Sequence[str], cwd: Path, timeout_s: float
+    argv: Sequence[str], *, vcan: Sequence[str], cwd: Path, timeout_s: float, memory_mb: int
 ) -> GuestResult:
     """``hil.uml.runner.run_with_vcan``, imported when used (the CLI starts without it)."""
     from hil.uml.runner import run_with_vcan
 
-    return run_with_vcan(argv, vcan=vcan, cwd=cwd, timeout_s=timeout_s)
+    return run_with_vcan(argv, vcan=vcan, cwd=cwd, timeout_s=timeout_s, memory_mb=memory_mb)
 
 
 def _bench_can(args: argparse.Namespace) -> int:

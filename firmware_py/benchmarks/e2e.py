@@ -30,6 +30,11 @@ from firmware_py.benchmarks.e2e_profile import Share, format_summary, summarize
 from firmware_py.benchmarks.e2e_traffic import BITRATE, bus_load, write_traffic
 from firmware_py.errors import FirmwareError
 
+GUEST_MEMORY_MB = 2048
+"""RAM of the user-mode-linux guest, where the bridge's store lives in memory (``/dev/shm``)
+and grows by some 7 MB a second at full load: in the runner's default 512 MB the guest ran out
+of memory about 17 s into a 20 s run (lists late by up to 1.5 s, the player once killed)."""
+
 LISTS_CSV = "lists.csv"
 """Where the guest writes each stored list's times (``e2e_guest.write_lists``)."""
 
@@ -61,10 +66,17 @@ class VcanRun(Protocol):
 
 
 class VcanLauncher(Protocol):
-    """Runs ``argv`` where the ``vcan`` interfaces exist (``hil.uml.runner.run_with_vcan``)."""
+    """Runs ``argv`` where the ``vcan`` interfaces exist (``hil.uml.runner.run_with_vcan``);
+    a guest it boots for that has ``memory_mb`` of RAM."""
 
     def __call__(
-        self, argv: Sequence[str], *, vcan: Sequence[str], cwd: Path, timeout_s: float
+        self,
+        argv: Sequence[str],
+        *,
+        vcan: Sequence[str],
+        cwd: Path,
+        timeout_s: float,
+        memory_mb: int,
     ) -> VcanRun: ...
 
 
@@ -137,7 +149,13 @@ def run_e2e_bench(
         if profile is not None:
             argv += ["--profile", str(directory / "unit-profile.txt")]
         # In the guest the player falls behind real time when the CPU is short (4x measured).
-        run = launch(argv, vcan=traffic.channels, cwd=PROJECT, timeout_s=seconds * 6 + 300)
+        run = launch(
+            argv,
+            vcan=traffic.channels,
+            cwd=PROJECT,
+            timeout_s=seconds * 6 + 300,
+            memory_mb=GUEST_MEMORY_MB,
+        )
         if run.exit_status != 0 or not out.exists():
             logs = "".join(
                 f"\n--- {name} ---\n{(directory / name).read_text(errors='replace')[-1500:]}"
@@ -231,10 +249,11 @@ def _num(value: float | None, spec: str) -> str:
 
 
 def native_launcher(
-    argv: Sequence[str], *, vcan: Sequence[str], cwd: Path, timeout_s: float
+    argv: Sequence[str], *, vcan: Sequence[str], cwd: Path, timeout_s: float, memory_mb: int
 ) -> VcanRun:
     """Run ``argv`` on this machine when its ``vcan`` interfaces already exist (``roadgate hil
-    up`` makes them); otherwise raise ``FirmwareError`` saying so."""
+    up`` makes them), in the machine's own memory (``memory_mb`` is a guest's); otherwise raise
+    ``FirmwareError`` saying so."""
     import subprocess
 
     missing = [name for name in vcan if not Path("/sys/class/net", name).exists()]

@@ -40,6 +40,7 @@ from hil.uml.guest_job import (
     VcanJob,
     check_guest_tools,
     check_job,
+    guest_cpu,
     job_directory,
     mtime_since,
     read_or_none,
@@ -60,9 +61,14 @@ from hil.uml.kernel import (
 )
 from hil.uml.supervision import run_process
 
+GUEST_MEMORY_MB = 512
+"""A guest's RAM unless its caller asks for more (``bench e2e`` keeps its bridge's store in the
+guest's memory)."""
+
 __all__ = [
     "DEFAULT_VCAN",
     "GUEST_INIT",
+    "GUEST_MEMORY_MB",
     "INSTALL_HINT",
     "KERNEL_ENV",
     "LOCAL_KERNEL",
@@ -105,17 +111,21 @@ class GuestResult:
     """The guest's kernel; None when the command ran natively."""
 
 
-def run_with_vcan(argv: Sequence[str], **job: Unpack[VcanJob]) -> GuestResult:
-    """``run_natively`` where this kernel has CAN, else ``run_in_guest``; same arguments."""
-    run = run_natively if kernel_has_can() else run_in_guest
-    return run(argv, **job)
+def run_with_vcan(
+    argv: Sequence[str], *, memory_mb: int = GUEST_MEMORY_MB, **job: Unpack[VcanJob]
+) -> GuestResult:
+    """``run_natively`` where this kernel has CAN, else ``run_in_guest`` (with ``memory_mb``
+    of RAM); same arguments."""
+    if kernel_has_can():
+        return run_natively(argv, **job)
+    return run_in_guest(argv, memory_mb=memory_mb, **job)
 
 
 def run_in_guest(
     argv: Sequence[str],
     *,
     kernel: Path | None = None,
-    memory_mb: int = 512,
+    memory_mb: int = GUEST_MEMORY_MB,
     **job: Unpack[VcanJob],
 ) -> GuestResult:
     """Boot a user-mode-linux guest, create the ``vcan`` interfaces in it, run ``argv`` there.
@@ -141,7 +151,12 @@ def run_in_guest(
         write_job(job_dir, argv, vcan=checked.vcan, cwd=checked.cwd, env=checked.env)
         status, console = run_process(
             lambda console_fd: uml_command(
-                uml.path, job_dir, console_fd=console_fd, memory_mb=memory_mb, modules=uml.modules
+                uml.path,
+                job_dir,
+                console_fd=console_fd,
+                memory_mb=memory_mb,
+                modules=uml.modules,
+                cpu=guest_cpu(),
             ),
             cwd=None,
             env=None,

@@ -32,7 +32,7 @@ from hil.uml import (
     run_with_vcan,
 )
 from hil.uml import kernel as uml_kernel
-from hil.uml.guest_job import GUEST_INIT
+from hil.uml.guest_job import GUEST_INIT, guest_cpu, uml_command
 from hil.uml.kernel import UML_MODULES, modules_of
 from hil.uml.supervision import descendants
 from tests.conftest import PROJECT_ROOT
@@ -258,6 +258,25 @@ def test_the_guest_is_told_where_its_kernel_s_modules_are(tmp_path: Path) -> Non
     assert result.kernel.path == kernel
     # Outside a guest started by the runner: Debian's place, for the running kernel's release.
     assert guest_modules() == UML_MODULES / os.uname().release
+
+
+def test_the_guest_runs_on_one_host_cpu_the_last_this_process_may_use(tmp_path: Path) -> None:
+    kernel = installed_kernel(
+        tmp_path / "uml", 'grep Cpus_allowed_list /proc/$$/status\necho 0 >"$job/status"\n'
+    )
+    result = run_in_guest(["true"], cwd=tmp_path, timeout_s=30, kernel=kernel)
+    allowed = os.sched_getaffinity(0)
+    assert len(allowed) > 1, "this test needs a process that may use two CPUs or more"
+    assert guest_cpu() == max(allowed)
+    assert result.output_text == f"Cpus_allowed_list:\t{max(allowed)}\n"
+
+
+def test_a_command_pinned_or_not_starts_with_the_kernel_or_taskset(tmp_path: Path) -> None:
+    kernel, job = tmp_path / "linux", tmp_path / "job"
+    free = uml_command(kernel, job, console_fd=3, memory_mb=512)
+    pinned = uml_command(kernel, job, console_fd=3, memory_mb=512, cpu=1)
+    assert free[0] == str(kernel)
+    assert pinned == ["taskset", "--cpu-list", "1", *free]
 
 
 def check_boot(*args: str) -> subprocess.CompletedProcess[str]:
