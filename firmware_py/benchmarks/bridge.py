@@ -508,7 +508,9 @@ class _Bench:
                 if worker_cpu is not None:
                     # Before ``go``: the worker connects, and its backlog flows, inside its quota.
                     name = f"rg-bench-{self._token}-{self._runs}-w{n}"
-                    quotas.enter_context(CpuQuota(name, worker_cpu)).add(process.pid or 0)
+                    # (pid 0 would move this process in: started, a process has its pid)
+                    assert process.pid is not None
+                    quotas.enter_context(CpuQuota(name, worker_cpu)).add(process.pid)
             try:
                 go.set()
                 for _ in processes:
