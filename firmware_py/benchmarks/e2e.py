@@ -13,7 +13,9 @@ object lists stored, p50/p99 latency from the kernel timestamp of the newest fra
 to the bridge receiving it, the fusion period (each radar list runs one tracker cycle as it
 completes, so the longest a detection waits for fusion is one radar cycle), the unit's CPU
 seconds per 1,000 frames and its peak RSS. Goals (issue #17): nothing lost, p99 under
-``fusion_period_ms`` + 20 ms, RSS under 100 MB.
+``fusion_period_ms`` + 20 ms, RSS under 100 MB. ``box="vehicle"``: the vehicle gateway on its
+full powertrain bus instead (``e2e_vehicle``), its states measured, the state period standing
+for the fusion period.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from firmware_py.benchmarks.e2e_profile import Share, format_summary, summarize
-from firmware_py.benchmarks.e2e_traffic import BITRATE, bus_load, write_traffic
+from firmware_py.benchmarks.e2e_traffic import BITRATE, Traffic, bus_load, write_traffic
+from firmware_py.benchmarks.e2e_vehicle import VehicleTraffic, write_vehicle_traffic
 from firmware_py.errors import FirmwareError
 
 GUEST_MEMORY_MB = 2048
@@ -117,23 +120,36 @@ def run_e2e_bench(
     cpu_share: float = 1.0,
     profile: Path | None = None,
     lists: Path | None = None,
+    box: str = "roadside",
 ) -> E2eResult:
     """Write ``seconds`` of four radars' traffic (``objects`` per list) and run ``e2e_guest``
     on it through ``launch``; ``board``: the unit limited to ``cpu_share`` of one CPU
     (``e2e_board``); ``profile``: py-spy samples the unit
     into this file (collapsed stacks, ``e2e_profile``) and the details get its summary;
-    ``lists``: each stored list's times go to this CSV file (``e2e_guest.write_lists``). Raises
+    ``lists``: each stored list's times go to this CSV file (``e2e_guest.write_lists``);
+    ``box="vehicle"``: the vehicle gateway on its powertrain bus instead (``e2e_vehicle``;
+    ``objects`` unused), its states measured. Raises
     ``ValueError`` for bad sizes, ``FirmwareError`` when the run failed (with the end of its
     output)."""
     # In the project: the guest sees the host's files, and the caller's temporary directory
     # may be private to it.
     with tempfile.TemporaryDirectory(prefix=".bench-e2e-", dir=PROJECT) as shared:
         directory = Path(shared)
-        traffic = write_traffic(directory / "traffic.log", seconds, objects)
-        progress(
-            f"{traffic.frames:,} frames written ({objects} objects per list, "
-            f"{bus_load(objects):.1%} of each {BITRATE // 1000} kbit/s bus before stuff bits)"
-        )
+        traffic: Traffic | VehicleTraffic
+        if box == "vehicle":
+            traffic = write_vehicle_traffic(directory / "traffic.log", seconds)
+            load = traffic.bus_load
+            progress(
+                f"{traffic.frames:,} frames written ({traffic.signal_frames:,} of the mapped "
+                f"signals, {load:.1%} of the {BITRATE // 1000} kbit/s bus before stuff bits)"
+            )
+        else:
+            traffic = write_traffic(directory / "traffic.log", seconds, objects)
+            load = bus_load(objects)
+            progress(
+                f"{traffic.frames:,} frames written ({objects} objects per list, "
+                f"{load:.1%} of each {BITRATE // 1000} kbit/s bus before stuff bits)"
+            )
         (directory / "traffic.json").write_text(json.dumps(traffic.as_json()))
         out = directory / "result.json"
         argv = [
@@ -143,6 +159,8 @@ def run_e2e_bench(
             str(directory / "traffic.json"),
             str(directory),
             str(out),
+            "--box",
+            box,
         ]
         if board:
             argv += ["--board", "--cpu-share", str(cpu_share)]
@@ -171,15 +189,25 @@ def run_e2e_bench(
         if lists is not None:
             _copy_out(directory / LISTS_CSV, lists)
     figures["in_guest"] = run.in_guest
+    figures["box"] = box
     figures["objects"] = objects
-    figures["bus_load"] = bus_load(objects)
-    figures["realtime_share"] = traffic.cycles * traffic.cycle_s / figures["played_s"]
+    figures["bus_load"] = load
+    figures["realtime_share"] = _played_s(traffic) / figures["played_s"]
     return E2eResult(**{key: figures[key] for key in JSON_KEYS}, details=figures)
+
+
+def _played_s(traffic: Traffic | VehicleTraffic) -> float:
+    """How long the traffic lasts in real time."""
+    if isinstance(traffic, VehicleTraffic):
+        return traffic.seconds
+    return traffic.cycles * traffic.cycle_s
 
 
 def format_result(result: E2eResult) -> str:
     """A few lines for the terminal."""
     d = result.details
+    if d.get("box") == "vehicle":
+        return _format_vehicle(result)
     where = "user-mode-linux guest (one virtual CPU)" if d["in_guest"] else "native vcan"
     lines = [
         f"end to end, 4 ARS408 buses x {d['objects']} objects every "
@@ -204,6 +232,32 @@ def format_result(result: E2eResult) -> str:
         f"{d['cpu_recorder_s']:.1f} s, player {d['cpu_player_s']:.1f} s "
         f"({d.get('cpu_player_playing_s', 0.0):.1f} s while playing) of CPU; "
         f"{d['cpus']} CPU(s) {d['machine_busy_share']:.0%} busy",
+        f"  {'within the goals' if result.within_goal else 'NOT within the goals'}",
+    ]
+    if "profile" in d:
+        lines.insert(-1, _profile_lines(d))
+    return "\n".join(lines)
+
+
+def _format_vehicle(result: E2eResult) -> str:
+    d = result.details
+    where = "user-mode-linux guest (one virtual CPU)" if d["in_guest"] else "native vcan"
+    lines = [
+        f"end to end, the vehicle gateway on its Toyota powertrain bus ({d['bus_load']:.1%} of "
+        f"500 kbit/s before stuff bits), states every {result.fusion_period_ms:g} ms, {where}:",
+        f"  frames in {result.frames_in:,} ({d['offered_per_s']:,.0f}/s: the player took "
+        f"{d['played_s']:.1f} s), of the mapped signals {d['signal_frames']:,}, received by "
+        f"the gateway (its kernel filter) {d['frames_received']:,}, lost {result.frames_lost:,}",
+        f"  vehicle states stored {result.stored:,} ({d['unmatched']} not matched to a "
+        f"frame; {d['republished']:,} more republished without newer input after the "
+        f"traffic), {d['stored_all']:,} messages in all; drained in {d['drain_s']:.1f} s",
+        f"  latency newest frame -> bridge: p50 {_ms(result.p50_ms)}, p99 {_ms(result.p99_ms)} "
+        f"(goal p99 < {result.fusion_period_ms + LATENCY_GOAL_MS:g} ms); of which -> published "
+        f"by the gateway: p50 {_ms(d['p50_in_unit_ms'])}, p99 {_ms(d['p99_in_unit_ms'])}",
+        f"  gateway CPU {d['cpu_s']:.1f} s, {_num(result.cpu_s_per_kframe, '.3f')} s per 1,000 "
+        f"frames received; peak RSS {result.rss_mb:.1f} MB (goal < {RSS_GOAL_MB:g})",
+        f"  others meanwhile: bridge {d['cpu_bridge_s']:.1f} s, player {d['cpu_player_s']:.1f} s "
+        f"of CPU; {d['cpus']} CPU(s) {d['machine_busy_share']:.0%} busy",
         f"  {'within the goals' if result.within_goal else 'NOT within the goals'}",
     ]
     if "profile" in d:

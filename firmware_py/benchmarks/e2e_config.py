@@ -1,12 +1,14 @@
-"""The end-to-end benchmark's configs: the roadside unit under test and the bridge behind it."""
+"""The end-to-end benchmark's configs: the box under test (the roadside unit, or the vehicle
+gateway of ``--box vehicle``) and the bridge behind it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from firmware_py.benchmarks.e2e_traffic import REFERENCE, Traffic, mount_pose
+from firmware_py.benchmarks.e2e_vehicle import CHANNEL, DBC_NAME, MAPPING, STATE_RATE_HZ
 
-DEVICE_ID = "rsu-e2e"
+DEVICE_ID = "e2e-box"
 HEALTH_PERIOD_S = 0.5
 
 _UNIT = """\
@@ -111,4 +113,61 @@ def bridge_config(directory: Path, host: str, port: int) -> Path:
     """Write the bridge's config (SQLite store ``bridge.sqlite3`` beside it); returns its path."""
     path = directory / "bridge-e2e.toml"
     path.write_text(_BRIDGE.format(host=host, port=port, store=directory / "bridge.sqlite3"))
+    return path
+
+
+_VEHICLE = """\
+# The vehicle gateway of `roadgate bench e2e --box vehicle`: the Toyota powertrain bus on
+# vcan0, no GNSS (the state is the CAN signals'), states through the durable outbox.
+
+[device]
+id = "{device}"
+region = "bench"
+role = "vehicle_gateway"
+
+[mqtt]
+host = "{host}"
+port = {port}
+keepalive_s = 10
+
+[mqtt.qos]
+state = 1
+
+[outbox]
+path = "{outbox}"
+
+[[can]]
+name = "powertrain"
+interface = "socketcan"
+channel = "{channel}"
+bitrate = 500000
+dbc = "{dbc}"
+
+[vehicle]
+mapping = "{mapping}"
+length_m = 4.6
+width_m = 1.8
+state_rate_hz = {rate}
+
+[health]
+period_s = {health}
+"""
+
+
+def vehicle_config(directory: Path, host: str, port: int) -> Path:
+    """Write the vehicle gateway's config into ``directory``; returns its path."""
+    path = directory / "vehicle-e2e.toml"
+    path.write_text(
+        _VEHICLE.format(
+            device=DEVICE_ID,
+            host=host,
+            port=port,
+            outbox=directory / "outbox.sqlite3",
+            channel=CHANNEL,
+            dbc=DBC_NAME,
+            mapping=MAPPING,
+            rate=STATE_RATE_HZ,
+            health=HEALTH_PERIOD_S,
+        )
+    )
     return path

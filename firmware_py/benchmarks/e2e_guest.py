@@ -1,5 +1,5 @@
 """The end-to-end benchmark where the vcan buses exist (natively, or inside the user-mode-linux
-guest): ``python -m firmware_py.benchmarks.e2e_guest TRAFFIC LOGS OUT``.
+guest): ``python -m firmware_py.benchmarks.e2e_guest TRAFFIC LOGS OUT [--box vehicle]``.
 
 A private Mosquitto, the bridge (``roadgate bridge``, SQLite store) and the roadside unit
 (``roadgate run``) start; once the unit's health has gone all the way to the bridge's store,
@@ -14,6 +14,10 @@ Latency of a stored object list: the bridge's receive time minus the kernel time
 newest frame the list used, the last frame of the radar cycle whose status frame's timestamp
 is the list's capture time (the daemon stamps a list with its status frame, the cycle's first:
 #12 item 5 asks for the newest). Both clocks are this machine's.
+
+With ``--box vehicle`` the unit is the vehicle gateway on vcan0 (``e2e_vehicle``,
+``measure_vehicle``): its states are measured from their capture time, each matched to a frame
+of its mapped messages the recorder saw.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +43,15 @@ import numpy.typing as npt
 
 from firmware_py.benchmarks.e2e import LISTS_CSV
 from firmware_py.benchmarks.e2e_board import CpuLimit
-from firmware_py.benchmarks.e2e_config import DEVICE_ID, bridge_config, unit_config
+from firmware_py.benchmarks.e2e_config import (
+    DEVICE_ID,
+    bridge_config,
+    unit_config,
+    vehicle_config,
+)
 from firmware_py.benchmarks.e2e_profile import maybe_sampling
 from firmware_py.benchmarks.e2e_traffic import Traffic
+from firmware_py.benchmarks.e2e_vehicle import STATE_RATE_HZ, VehicleTraffic, mapped_ids
 from firmware_py.benchmarks.memory import _cpu_s, _HealthWatch, _rss_mb
 from firmware_py.benchmarks.uplink import local_broker
 from firmware_py.errors import FirmwareError
@@ -55,17 +65,21 @@ DRAIN_TIMEOUT_S = 60.0
 QUIET_S = 2.0  # the frame counter and the store unchanged this long: drained
 RECORDER_NAP_S = 0.2
 MATCH_NS = 5_000  # a capture time this close to a status frame's timestamp is that cycle's
+BOXES = ("roadside", "vehicle")
 
 
 class _Recorder:
     """The kernel timestamp and id of each cycle's first and of its last frame on each
     channel, read in a thread per channel: the status frames and the extended ones (the last
     of a cycle is the extended frame of its last object, or its status frame when it listed
-    none). The kernel drops the rest: every frame read costs the CPU the unit runs on."""
+    none), or the frames of ``ids``. The kernel drops the rest: every frame read costs the CPU
+    the unit runs on."""
 
-    def __init__(self, channels: Sequence[str]) -> None:
+    def __init__(
+        self, channels: Sequence[str], ids: frozenset[int] = frozenset({STATUS_ID, EXTENDED_ID})
+    ) -> None:
         options = SocketCanRawOptions(
-            standard_ids=frozenset({STATUS_ID, EXTENDED_ID}),
+            standard_ids=ids,
             receive_buffer_bytes=16 * 1024 * 1024,
         )
         self._ports = [SocketCanRawPort(f"e2e-rec-{c}", c, options) for c in channels]
@@ -99,6 +113,11 @@ class _Recorder:
                 # Read in large batches: the kernel stamped each frame as it came, and every
                 # wake-up costs CPU that the unit needs (the socket's buffer holds seconds).
                 self._stop.wait(RECORDER_NAP_S)
+
+    def stamps_ns(self) -> npt.NDArray[np.int64]:
+        """Every recorded frame's kernel timestamp (ns), sorted."""
+        stamps = [(b["timestamp"] * 1e9).astype(np.int64) for bs in self._batches for b in bs]
+        return np.sort(np.concatenate(stamps)) if stamps else np.zeros(0, np.int64)
 
     def cycles(self) -> int:
         return sum(
@@ -149,6 +168,23 @@ def newest_frame_ns(
     return np.where(hit, cycle_ends[nearer], -1)
 
 
+def recorded_frame_ns(
+    capture_ns: npt.NDArray[np.int64], stamps_ns: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """For each capture time, the recorded frame timestamp it is (within ``MATCH_NS``); -1
+    where none is. ``stamps_ns`` sorted."""
+    if stamps_ns.size == 0:
+        return np.full(capture_ns.shape, -1, np.int64)
+    right = np.clip(np.searchsorted(stamps_ns, capture_ns), 0, stamps_ns.size - 1)
+    left = np.clip(right - 1, 0, stamps_ns.size - 1)
+    nearest = np.where(
+        np.abs(stamps_ns[left] - capture_ns) <= np.abs(stamps_ns[right] - capture_ns),
+        stamps_ns[left],
+        stamps_ns[right],
+    )
+    return np.where(np.abs(nearest - capture_ns) <= MATCH_NS, nearest, -1)
+
+
 def _store_rows(store: Path, query: str, *more: object) -> list[tuple[Any, ...]]:
     """Rows of ``query`` on the bridge's store (read-only; none before the bridge made it)."""
     if not store.exists():
@@ -165,6 +201,16 @@ def _stored(store: Path, stream: str | None = None) -> int:
     rows = _store_rows(
         store,
         "SELECT count(*) FROM messages WHERE device_id = ?1 AND (?2 IS NULL OR stream = ?2)",
+        stream,
+    )
+    return int(rows[0][0]) if rows else 0
+
+
+def _captures(store: Path, stream: str) -> int:
+    """Distinct capture times of the unit's messages of ``stream`` in the store."""
+    rows = _store_rows(
+        store,
+        "SELECT count(DISTINCT capture_time_ns) FROM messages WHERE device_id = ?1 AND stream = ?2",
         stream,
     )
     return int(rows[0][0]) if rows else 0
@@ -197,15 +243,23 @@ class _Pipeline:
     """The broker's address, the bridge and the unit running, the unit's health watched."""
 
     store: Path
+    stream: str
     bridge: subprocess.Popen[bytes]
     unit: subprocess.Popen[bytes]
     unit_log: Path
     watch: _HealthWatch
 
 
+UnitConfig = Callable[[Path, str, int], Path]
+"""Writes the unit's config into a directory for a broker's host and port; returns its path."""
+
+
 @contextmanager
-def _pipeline(traffic: Traffic, logs: Path, limit: CpuLimit | None = None) -> Iterator[_Pipeline]:
-    """Mosquitto, the bridge and the unit, up once the unit's health is in the store."""
+def _pipeline(
+    write_config: UnitConfig, stream: str, logs: Path, limit: CpuLimit | None = None
+) -> Iterator[_Pipeline]:
+    """Mosquitto, the bridge and the unit, up once the unit's health is in the store; the
+    unit's measured messages are those of ``stream``."""
     # The SQLite files (outbox, store) in memory: in the guest every other path is the host's
     # filesystem seen through hostfs, where each write is a slow round trip to the host.
     shm = "/dev/shm" if Path("/dev/shm").is_dir() else None
@@ -220,7 +274,7 @@ def _pipeline(traffic: Traffic, logs: Path, limit: CpuLimit | None = None) -> It
             [*cli, "bridge", "--config", str(bridge_config(workdir, host, port))], bridge_log
         )
         watch = _HealthWatch(host, port)
-        unit_conf = unit_config(workdir, traffic, host, port)
+        unit_conf = write_config(workdir, host, port)
         unit = _start([*cli, "run", "--config", str(unit_conf)], unit_log)
         if limit is not None:
             limit.add(unit.pid)  # the whole process, its threads with it
@@ -228,12 +282,12 @@ def _pipeline(traffic: Traffic, logs: Path, limit: CpuLimit | None = None) -> It
             store = workdir / "bridge.sqlite3"
             deadline = time.monotonic() + START_TIMEOUT_S
             while _stored(store) == 0:  # its health went through broker and bridge
-                _alive(unit, "the roadside unit", unit_log)
+                _alive(unit, "the unit", unit_log)
                 _alive(bridge, "the bridge", bridge_log)
                 if time.monotonic() > deadline:
                     raise FirmwareError("bench e2e: nothing reached the store in time")
                 time.sleep(0.2)
-            yield _Pipeline(store, bridge, unit, unit_log, watch)
+            yield _Pipeline(store, stream, bridge, unit, unit_log, watch)
         finally:
             watch.stop()
             _stop(unit)
@@ -246,7 +300,11 @@ def measure(
     """Run the pipeline on ``traffic`` (vcan0..3 must exist), the unit's and the bridge's logs
     in ``logs``, the unit in ``limit`` when given, sampled by py-spy into ``profile`` when
     given (``e2e_profile``); return the figures."""
-    with _pipeline(traffic, logs, limit) as pipe:
+
+    def write_config(directory: Path, host: str, port: int) -> Path:
+        return unit_config(directory, traffic, host, port)
+
+    with _pipeline(write_config, "objects", logs, limit) as pipe:
         with (
             _Recorder(traffic.channels) as recorder,
             maybe_sampling(pipe.unit.pid, profile) as sampler,
@@ -301,7 +359,66 @@ def measure(
     }
 
 
-def _play(traffic: Traffic, pipe: _Pipeline) -> dict[str, Any]:
+def measure_vehicle(
+    traffic: VehicleTraffic,
+    logs: Path,
+    limit: CpuLimit | None = None,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """``measure`` for the vehicle gateway on ``traffic`` (``e2e_vehicle``): its stored states,
+    each from its capture time (the kernel timestamp of the newest motion frame it used, found
+    among the frames recorded); a state published again without newer input (after the
+    traffic) is counted as ``republished``, its first publication is the one measured."""
+    with _pipeline(vehicle_config, "state", logs, limit) as pipe:
+        with (
+            _Recorder(traffic.channels, frozenset(mapped_ids())) as recorder,
+            maybe_sampling(pipe.unit.pid, profile) as sampler,
+        ):
+            before = limit.stat() if limit else {}
+            played = _play(traffic, pipe)
+            if limit:
+                played |= _limited(before, limit.stat())
+        if sampler is not None:
+            played["cpu_profiler_s"] = round(sampler.cpu_s, 3)
+        _stop(pipe.unit)
+        _stop(pipe.bridge)
+        rows = _store_rows(
+            pipe.store,
+            "SELECT capture_time_ns, min(publish_time_ns), min(received_time_ns), count(*) "
+            "FROM messages WHERE device_id = ? AND stream = 'state' GROUP BY capture_time_ns",
+        )
+        health = _store_rows(
+            pipe.store,
+            "SELECT body_json FROM messages WHERE device_id = ? AND stream = 'health' "
+            "ORDER BY capture_time_ns DESC LIMIT 1",
+        )
+        stored_all = _stored(pipe.store)
+    captures, published_ns, received_ns, copies = np.array(rows, np.int64).reshape(-1, 4).T
+    newest = recorded_frame_ns(captures, recorder.stamps_ns())
+    write_lists(logs / LISTS_CSV, newest, captures, published_ns, received_ns)
+    received = int(played["frames_received"])
+    return {
+        "frames_in": traffic.frames,
+        "signal_frames": traffic.signal_frames,
+        "signal_frames_seen": recorder.stamps_ns().size,
+        "frames_lost": traffic.signal_frames - received,
+        "stored": len(rows),
+        "republished": int((copies - 1).sum()),
+        "stored_all": stored_all,
+        "unmatched": int((newest < 0).sum()),
+        "p50_ms": _percentile((received_ns - captures) / 1e6, 50),
+        "p99_ms": _percentile((received_ns - captures) / 1e6, 99),
+        "p50_in_unit_ms": _percentile((published_ns - captures) / 1e6, 50),
+        "p99_in_unit_ms": _percentile((published_ns - captures) / 1e6, 99),
+        "fusion_period_ms": round(1000 / STATE_RATE_HZ, 3),
+        "cpu_s_per_kframe": played["cpu_s"] / (received / 1000) if received else None,
+        "unit_counters": _counters(health[0][0]) if health else {},
+        "offered_per_s": traffic.frames / played["played_s"],
+        **played,
+    }
+
+
+def _play(traffic: Traffic | VehicleTraffic, pipe: _Pipeline) -> dict[str, Any]:
     """Play the traffic, let the pipeline drain; the unit's frames, CPU and peak RSS, and the
     CPU of the others meanwhile: the bridge, this process (the recorder), the player, and the
     machine's busy share (all its CPUs)."""
@@ -341,19 +458,21 @@ def _play(traffic: Traffic, pipe: _Pipeline) -> dict[str, Any]:
 
 
 def _drain(pipe: _Pipeline, played_at: float) -> tuple[int, float, float]:
-    """Wait until the unit's frame counter (from its health) and the object lists stored are
-    quiet for ``QUIET_S``; return the frames the unit received, the seconds from the end of
-    the traffic to the last change, and the unit's CPU seconds then."""
+    """Wait until the unit's frame counter (from its health) and the capture times of its
+    messages stored are quiet for ``QUIET_S`` (a vehicle gateway republishes its last state
+    after the traffic: no new capture time), at most ``DRAIN_TIMEOUT_S``; return the frames
+    the unit received, the seconds from the end of the traffic to the last change, and the
+    unit's CPU seconds then."""
     last: tuple[int, int] | None = None
     quiet_since, cpu_s = time.monotonic(), _cpu_s(pipe.unit.pid)
     while True:
-        _alive(pipe.unit, "the roadside unit", pipe.unit_log)
+        _alive(pipe.unit, "the unit", pipe.unit_log)
         now = time.monotonic()
         _, latest = pipe.watch.snapshot(DEVICE_ID)
-        state = (latest[1] if latest else 0, _stored(pipe.store, "objects"))
+        state = (latest[1] if latest else 0, _captures(pipe.store, pipe.stream))
         if state != last:
             last, quiet_since, cpu_s = state, now, _cpu_s(pipe.unit.pid)
-        elif now - quiet_since >= QUIET_S or now - played_at > DRAIN_TIMEOUT_S:
+        if now - quiet_since >= QUIET_S or now - played_at > DRAIN_TIMEOUT_S:
             return state[0], quiet_since - played_at, cpu_s
         time.sleep(0.25)
 
@@ -433,13 +552,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=Path, default=None, help="sample the unit with py-spy into this file"
     )
+    parser.add_argument(
+        "--box",
+        choices=BOXES,
+        default=BOXES[0],
+        help="the roadside unit on four radar buses, or the vehicle gateway on its powertrain bus",
+    )
     args = parser.parse_args(argv)
-    traffic = Traffic.from_json(json.loads(args.traffic.read_text()))
+    described = json.loads(args.traffic.read_text())
+
+    def run(limit: CpuLimit | None) -> dict[str, Any]:
+        if args.box == "vehicle":
+            return measure_vehicle(
+                VehicleTraffic.from_json(described), args.logs, limit, args.profile
+            )
+        return measure(Traffic.from_json(described), args.logs, limit, args.profile)
+
     if not args.board:
-        args.out.write_text(json.dumps(measure(traffic, args.logs, profile=args.profile)))
+        args.out.write_text(json.dumps(run(None)))
         return 0
     with CpuLimit(args.cpu_share) as limit:
-        figures = {**limit.calibration, **measure(traffic, args.logs, limit, args.profile)}
+        figures = {**limit.calibration, **run(limit)}
     args.out.write_text(json.dumps(figures))
     return 0
 

@@ -161,8 +161,17 @@ def register(commands: Any) -> Any:
     record.set_defaults(handler=_record)
     e2e = benchmarks.add_parser(
         "e2e",
-        help="the real roadside unit on 4 full vcan buses through the bridge's store "
-        "(user-mode-linux where this kernel has no CAN)",
+        help="the real roadside unit on 4 full vcan buses (or the vehicle gateway on its "
+        "full powertrain bus) through the bridge's store (user-mode-linux where this kernel "
+        "has no CAN)",
+    )
+    e2e.add_argument(
+        "--box",
+        choices=("roadside", "vehicle"),
+        default="roadside",
+        help="roadside: four ARS408 radar buses (default); vehicle: the vehicle gateway on a "
+        "Toyota powertrain bus, its mapped signals at their real cycle among the DBC's other "
+        "messages",
     )
     e2e.add_argument("--seconds", type=float, default=20.0, help="traffic (default: 20)")
     e2e.add_argument(
@@ -363,6 +372,8 @@ def _e2e(args: argparse.Namespace) -> int:
         raise FirmwareError("--seconds must be in (0, 3600), --objects at most 127")
     if (args.profile is not None or args.lists is not None) and args.board:
         raise FirmwareError("--profile and --lists are of one run: not with --board")
+    if args.box == "vehicle" and args.board:
+        raise FirmwareError("--board steps the radars' objects: not with --box vehicle")
     if args.board or args.cpu_share is not None or args.steps is not None or args.every_step:
         return _e2e_board(args)
     result = run_e2e_bench(
@@ -372,6 +383,7 @@ def _e2e(args: argparse.Namespace) -> int:
         progress=lambda line: print(f"bench e2e: {line}", file=sys.stderr, flush=True),
         profile=args.profile,
         lists=args.lists,
+        box=args.box,
     )
     print(format_result(result))
     _write_json(args.json, result.as_json())
