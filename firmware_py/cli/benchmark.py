@@ -247,7 +247,8 @@ def register(commands: Any) -> Any:
         nargs="+",
         default=None,
         metavar="NAME",
-        help="only these benchmarks (can decode fusion v2x uplink bridge record memory e2e)",
+        help="only these benchmarks (can decode fusion v2x uplink bridge record memory e2e "
+        "e2e-vehicle)",
     )
     everything.set_defaults(handler=_all)
     return benchmarks

@@ -227,6 +227,27 @@ def test_e2e_rows_judge_loss_latency_against_the_fusion_period_and_rss() -> None
     assert unknown[1].met is False  # no latency measured is not a goal met
 
 
+def test_the_vehicle_gateway_rows_say_states_on_its_bus_against_the_state_period() -> None:
+    record = {
+        "frames_in": 84_000,
+        "frames_lost": 0,
+        "stored": 201,
+        "p50_ms": 4.0,
+        "p99_ms": 9.0,
+        "fusion_period_ms": 100.0,
+        "cpu_s_per_kframe": 0.06,
+        "rss_mb": 61.0,
+    }
+    lost, latency, rss = rows_for("e2e-vehicle", record, {})
+    assert "on the powertrain bus (201 states stored)" in lost.stage
+    assert (lost.met, latency.goal, latency.met, rss.met) == (True, "< 120 ms", True, True)
+    assert {lost.label, latency.label, rss.label} == {
+        "e2e-vehicle lost",
+        "e2e-vehicle p99",
+        "e2e-vehicle RSS",
+    }
+
+
 def test_the_table_has_the_machine_every_row_and_the_failures() -> None:
     doc = results(RECORDS, {"uplink": "FirmwareError: no mosquitto"})
     rows = rows_of(doc)
