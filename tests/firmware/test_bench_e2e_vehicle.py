@@ -123,8 +123,10 @@ def test_a_short_run_loses_no_frame_and_stores_a_state_a_tick(short_run: E2eResu
     assert d["frames_received"] == d["signal_frames"]  # the kernel kept the filler out
     assert short_run.frames_in > 15 * d["signal_frames"]
     # A state every 100 ms while frames come (the first needs a frame, the last may follow
-    # the traffic), each traced back to the frame it took last.
-    assert abs(short_run.stored - math.floor(3.0 * STATE_RATE_HZ)) <= 2
+    # the traffic; a busy guest may run a tick late), each traced back to the frame it took
+    # last.
+    ticks = math.floor(3.0 * STATE_RATE_HZ)
+    assert ticks - 5 <= short_run.stored <= ticks + 1
     assert d["unmatched"] == 0
     assert d["stored_all"] > short_run.stored  # health went through too
 
