@@ -77,6 +77,8 @@ WATCHDOG_PERIOD_S = 0.1
 @dataclass(frozen=True)
 class RoadsideUnitSettings:
     """``raw_object_lists``: with a fusion, also publish each radar's own list (debugging).
+    ``uplink_period_s``: the fused list goes to the cloud at most once in this much capture
+    time (0: every list); the applications and the radio take every list.
     ``map_period_s``: how often the intersection goes on the air as MAP and its signs as RSI
     (T/CSAE 53 application guidance: MAP about 1 Hz); ``intersection_period_s``: how often its
     description is published to the cloud, for subscribers that came late."""
@@ -84,6 +86,7 @@ class RoadsideUnitSettings:
     spat_rate_hz: float = 10.0
     health_period_s: float = 5.0
     raw_object_lists: bool = False
+    uplink_period_s: float = 0.0
     map_period_s: float = 1.0
     intersection_period_s: float = 60.0
 
@@ -150,6 +153,7 @@ class RoadsideUnitPipeline:
         self._plan = signal_plan
         self._uplink = uplink
         self._settings = settings
+        self._last_uplinked_ns: int | None = None
         self._apps = list(apps)
         self._place = place
         self._fusion = fusion
@@ -320,10 +324,25 @@ class RoadsideUnitPipeline:
                 fused, fused_ns = result
                 self.counters["fused_lists"] += 1
                 if self._guard.admit(fused):
-                    self._uplink.submit(fused, fused_ns)
+                    if self._uplink_due(fused_ns):
+                        self._uplink.submit(fused, fused_ns)
+                    else:
+                        self.counters["fused_lists_not_uplinked"] += 1
                     if self._radio is not None:
                         self._radio.broadcast_objects(fused, fused_ns)
                     self._judge(fused, fused_ns)
+
+    def _uplink_due(self, capture_ns: int) -> bool:
+        """Whether a fused list captured at ``capture_ns`` goes to the cloud: ``uplink_period_s``
+        of capture time after the last that went. By capture time, so that a replay sends the
+        same lists; a list captured a little before the last (radars' cycles overlap) waits
+        too, one from long before (the clock was stepped back) goes."""
+        period_ns = round(self._settings.uplink_period_s * 1e9)
+        last = self._last_uplinked_ns
+        if period_ns and last is not None and -period_ns <= capture_ns - last < period_ns:
+            return False
+        self._last_uplinked_ns = capture_ns
+        return True
 
     def _judge(self, objects: pb.ObjectList, now_ns: int) -> None:
         """Let the apps judge a published list; publish their events."""

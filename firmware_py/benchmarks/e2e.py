@@ -121,6 +121,7 @@ def run_e2e_bench(
     profile: Path | None = None,
     lists: Path | None = None,
     box: str = "roadside",
+    uplink_period_s: float = 0.0,
 ) -> E2eResult:
     """Write ``seconds`` of four radars' traffic (``objects`` per list) and run ``e2e_guest``
     on it through ``launch``; ``board``: the unit limited to ``cpu_share`` of one CPU
@@ -128,7 +129,8 @@ def run_e2e_bench(
     into this file (collapsed stacks, ``e2e_profile``) and the details get its summary;
     ``lists``: each stored list's times go to this CSV file (``e2e_guest.write_lists``);
     ``box="vehicle"``: the vehicle gateway on its powertrain bus instead (``e2e_vehicle``;
-    ``objects`` unused), its states measured. Raises
+    ``objects`` unused), its states measured; ``uplink_period_s``: the roadside unit's
+    ``[perception] uplink_period_s``. Raises
     ``ValueError`` for bad sizes, ``FirmwareError`` when the run failed (with the end of its
     output)."""
     # In the project: the guest sees the host's files, and the caller's temporary directory
@@ -161,6 +163,8 @@ def run_e2e_bench(
             str(out),
             "--box",
             box,
+            "--uplink-period",
+            str(uplink_period_s),
         ]
         if board:
             argv += ["--board", "--cpu-share", str(cpu_share)]
@@ -190,6 +194,7 @@ def run_e2e_bench(
             _copy_out(directory / LISTS_CSV, lists)
     figures["in_guest"] = run.in_guest
     figures["box"] = box
+    figures["uplink_period_s"] = uplink_period_s
     figures["objects"] = objects
     figures["bus_load"] = load
     figures["realtime_share"] = _played_s(traffic) / figures["played_s"]

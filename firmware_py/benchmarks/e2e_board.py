@@ -231,10 +231,12 @@ def shortfalls(details: dict[str, Any]) -> list[str]:
     )
     if rejected:
         why.append(f"{rejected:,.0f} lists rejected (late)")
-    if details["stored"] != details["cycles_sent"] or details["unmatched"]:
+    # With an uplink period, the fused lists the unit kept back by it are not to be stored.
+    kept_back = details["unit_counters"].get("pipeline.fused_lists_not_uplinked", 0)
+    expected = details["cycles_sent"] - int(kept_back)
+    if details["stored"] != expected or details["unmatched"]:
         why.append(
-            f"{details['stored']:,} of {details['cycles_sent']:,} lists stored, "
-            f"{details['unmatched']} unmatched"
+            f"{details['stored']:,} of {expected:,} lists stored, {details['unmatched']} unmatched"
         )
     p99 = details["p99_in_unit_ms"]
     if p99 is None or p99 > LATENESS_BOUND_MS:

@@ -39,6 +39,7 @@ speed_limit_kph = 50
 [perception]
 intersection_id = 101
 reference = {{ latitude_deg = {lat}, longitude_deg = {lon}, altitude_m = {alt} }}
+uplink_period_s = {uplink_period}
 
 [health]
 period_s = {health}
@@ -78,9 +79,12 @@ subscribe_qos = 1
 """
 
 
-def unit_config(directory: Path, traffic: Traffic, host: str, port: int) -> Path:
+def unit_config(
+    directory: Path, traffic: Traffic, host: str, port: int, uplink_period_s: float = 0.0
+) -> Path:
     """Write the roadside unit's config for ``traffic`` (bus k: ``traffic.mounts[k]``) into
-    ``directory``; returns its path."""
+    ``directory``, its fused list sent once in ``uplink_period_s`` (0: after every radar list);
+    returns its path."""
     lat, lon, alt = REFERENCE
     text = _UNIT.format(
         device=DEVICE_ID,
@@ -91,6 +95,7 @@ def unit_config(directory: Path, traffic: Traffic, host: str, port: int) -> Path
         lon=lon,
         alt=alt,
         health=HEALTH_PERIOD_S,
+        uplink_period=uplink_period_s,
     )
     for k, (mount, channel) in enumerate(zip(traffic.mounts, traffic.channels, strict=True)):
         m_lat, m_lon, m_alt, heading = mount_pose(mount)

@@ -295,14 +295,18 @@ def _pipeline(
 
 
 def measure(
-    traffic: Traffic, logs: Path, limit: CpuLimit | None = None, profile: Path | None = None
+    traffic: Traffic,
+    logs: Path,
+    limit: CpuLimit | None = None,
+    profile: Path | None = None,
+    uplink_period_s: float = 0.0,
 ) -> dict[str, Any]:
     """Run the pipeline on ``traffic`` (vcan0..3 must exist), the unit's and the bridge's logs
     in ``logs``, the unit in ``limit`` when given, sampled by py-spy into ``profile`` when
     given (``e2e_profile``); return the figures."""
 
     def write_config(directory: Path, host: str, port: int) -> Path:
-        return unit_config(directory, traffic, host, port)
+        return unit_config(directory, traffic, host, port, uplink_period_s)
 
     with _pipeline(write_config, "objects", logs, limit) as pipe:
         with (
@@ -558,6 +562,12 @@ def main(argv: list[str] | None = None) -> int:
         default=BOXES[0],
         help="the roadside unit on four radar buses, or the vehicle gateway on its powertrain bus",
     )
+    parser.add_argument(
+        "--uplink-period",
+        type=float,
+        default=0.0,
+        help="the roadside unit's [perception] uplink_period_s (default: 0, every list)",
+    )
     args = parser.parse_args(argv)
     described = json.loads(args.traffic.read_text())
 
@@ -566,7 +576,9 @@ def main(argv: list[str] | None = None) -> int:
             return measure_vehicle(
                 VehicleTraffic.from_json(described), args.logs, limit, args.profile
             )
-        return measure(Traffic.from_json(described), args.logs, limit, args.profile)
+        return measure(
+            Traffic.from_json(described), args.logs, limit, args.profile, args.uplink_period
+        )
 
     if not args.board:
         args.out.write_text(json.dumps(run(None)))

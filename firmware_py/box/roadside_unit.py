@@ -88,6 +88,7 @@ def build_roadside_unit(
             spat_rate_hz=roadside.spat_rate_hz if roadside else DEFAULT_SPAT_RATE_HZ,
             health_period_s=config.health_period_s,
             raw_object_lists=config.perception.raw_object_lists,
+            uplink_period_s=config.perception.uplink_period_s,
         ),
         apps=[
             SpeedingDetector(

@@ -173,6 +173,14 @@ def register(commands: Any) -> Any:
         "Toyota powertrain bus, its mapped signals at their real cycle among the DBC's other "
         "messages",
     )
+    e2e.add_argument(
+        "--uplink-period",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="the roadside unit's [perception] uplink_period_s: its fused list to the cloud at "
+        "most once in S s of capture time (default: 0, after every radar list)",
+    )
     e2e.add_argument("--seconds", type=float, default=20.0, help="traffic (default: 20)")
     e2e.add_argument(
         "--objects", type=positive_int, default=100, help="objects per radar list (default: 100)"
@@ -373,8 +381,12 @@ def _e2e(args: argparse.Namespace) -> int:
         raise FirmwareError("--seconds must be in (0, 3600), --objects at most 127")
     if (args.profile is not None or args.lists is not None) and args.board:
         raise FirmwareError("--profile and --lists are of one run: not with --board")
-    if args.box == "vehicle" and args.board:
-        raise FirmwareError("--board steps the radars' objects: not with --box vehicle")
+    if args.box == "vehicle" and (args.board or args.uplink_period):
+        raise FirmwareError(
+            "--board and --uplink-period are the roadside unit's: not with --box vehicle"
+        )
+    if not 0 <= args.uplink_period <= 10:
+        raise FirmwareError("--uplink-period must be in [0, 10] s")
     if args.board or args.cpu_share is not None or args.steps is not None or args.every_step:
         return _e2e_board(args)
     result = run_e2e_bench(
@@ -385,6 +397,7 @@ def _e2e(args: argparse.Namespace) -> int:
         profile=args.profile,
         lists=args.lists,
         box=args.box,
+        uplink_period_s=args.uplink_period,
     )
     print(format_result(result))
     _write_json(args.json, result.as_json())
@@ -412,7 +425,13 @@ def _e2e_board(args: argparse.Namespace) -> int:
 
     def run_step(objects: int, cpu_share: float) -> E2eResult:
         return run_e2e_bench(
-            args.seconds, objects, launch, progress, board=True, cpu_share=cpu_share
+            args.seconds,
+            objects,
+            launch,
+            progress,
+            board=True,
+            cpu_share=cpu_share,
+            uplink_period_s=args.uplink_period,
         )
 
     result = run_board_bench(steps, run_step, args.cpu_share, progress, args.every_step)

@@ -504,6 +504,7 @@ def _perception(t: Table) -> PerceptionConfig:
         intersection_id=t.integer("intersection_id", 0, low=0, high=65535),
         reference=reference,
         raw_object_lists=t.boolean("raw_object_lists", False),
+        uplink_period_s=t.number("uplink_period_s", 0.0, low=0, high=10),
         cooperative=t.boolean("cooperative", True),
         station_ids=_station_ids(t.table("station_ids")) if t.has("station_ids") else (),
     )

@@ -81,13 +81,15 @@ class RadarConfig:
 class PerceptionConfig:
     """A roadside unit's tracker: ``reference`` is the intersection's reference point (None:
     the first radar's position); ``raw_object_lists`` also publishes each radar's own list
-    (for debugging); ``cooperative`` pairs tracks with vehicles' own state reports;
-    ``station_ids``: (device id, BSM station id) of vehicle gateways heard both on MQTT and
-    by radio, so that each is one vehicle."""
+    (for debugging); ``uplink_period_s``: the fused list goes to the cloud at most once in
+    this much capture time (0: every list); ``cooperative`` pairs tracks with vehicles' own
+    state reports; ``station_ids``: (device id, BSM station id) of vehicle gateways heard both
+    on MQTT and by radio, so that each is one vehicle."""
 
     intersection_id: int = 0
     reference: GeoPoint | None = None
     raw_object_lists: bool = False
+    uplink_period_s: float = 0.0
     cooperative: bool = True
     station_ids: tuple[tuple[str, int], ...] = ()
 

@@ -329,6 +329,47 @@ def test_with_a_fusion_the_fused_list_is_published_and_judged_and_raw_lists_on_r
     assert pipeline.health.snapshot().counters["perception.cycles"] == 2
 
 
+class TimedFusion(StubFusion):
+    """``StubFusion`` whose fused list has its radar list's capture time."""
+
+    def on_list(self, sensor: str, radar_list: RadarObjectList) -> tuple[pb.ObjectList, int] | None:
+        fused = super().on_list(sensor, radar_list)
+        return None if fused is None else (fused[0], round(radar_list.timestamp * 1e9))
+
+
+def test_the_fused_list_goes_up_once_a_period_and_the_apps_take_every_list() -> None:
+    parts = Parts()
+    front = StubRadar("front")
+    pipeline = parts.pipeline(
+        [front], fusion=TimedFusion(), settings=RoadsideUnitSettings(uplink_period_s=0.1)
+    )
+    # Lists 18 ms apart (four radars); then one captured before the last that went up, which
+    # completed later (the radars' cycles overlap); then one after the clock stepped back.
+    reads = [[1.000, 1.018, 1.036, 1.108], [1.100, 1.210], [0.5]]
+    cycle = 0
+    for times in reads:
+        front.lists = [RadarObjectList(0, cycle + k, t, (CAR,)) for k, t in enumerate(times)]
+        cycle += len(times)
+        pipeline.on_can_batch("radar", empty_batch(2))
+    uplinked = [t for lst, t in parts.uplink.submitted if isinstance(lst, pb.ObjectList)]
+    assert uplinked == [1_000_000_000, 1_108_000_000, 1_210_000_000, 500_000_000]
+    assert pipeline.counters["fused_lists"] == 7
+    assert pipeline.counters["fused_lists_not_uplinked"] == 3
+    # The applications judged every fused list, not only those that went up.
+    judged = {e.object_ids[0] for e in parts.uplink.of(pb.TrafficEvent)}
+    assert judged == set(range(1, 8))
+
+
+def test_without_a_period_every_fused_list_goes_up() -> None:
+    parts = Parts()
+    times = [1.000, 1.018, 1.030]
+    front = StubRadar("front", *(RadarObjectList(0, k, t, (CAR,)) for k, t in enumerate(times)))
+    pipeline = parts.pipeline([front], fusion=TimedFusion())
+    pipeline.on_can_batch("radar", empty_batch(2))
+    assert len(parts.uplink.of(pb.ObjectList)) == 3
+    assert pipeline.counters["fused_lists_not_uplinked"] == 0
+
+
 def test_the_radio_gets_the_fused_list_and_the_traffic_events_not_the_units_faults() -> None:
     parts = Parts()
     port = UdpDatagramPort("signal-controller", "127.0.0.1", 0)  # never opened: not needed

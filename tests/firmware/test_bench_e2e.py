@@ -69,6 +69,9 @@ def test_the_traffic_log_is_what_its_bus_load_says(tmp_path: Path) -> None:
 def test_the_configs_put_each_radar_on_its_bus_where_the_scene_has_it(tmp_path: Path) -> None:
     traffic = write_traffic(tmp_path / "t.log", 0.5, 5)
     box = load_box_config(unit_config(tmp_path, traffic, "127.0.0.1", 1883))
+    assert box.perception.uplink_period_s == 0.0  # the default: every fused list goes up
+    periodic = unit_config(tmp_path, traffic, "127.0.0.1", 1883, uplink_period_s=0.1)
+    assert load_box_config(periodic).perception.uplink_period_s == 0.1
     assert [bus.channel for bus in box.can] == ["vcan0", "vcan1", "vcan2", "vcan3"]
     frame = LocalFrame.at(*REFERENCE)
     for radar, mount in zip(box.radars, traffic.mounts, strict=True):

@@ -88,6 +88,13 @@ def test_each_shortfall_is_named_and_a_clean_run_has_none() -> None:
         assert words in why[0], (words, why)
 
 
+def test_lists_kept_back_by_an_uplink_period_are_not_expected_in_the_store() -> None:
+    kept_back = {"pipeline.fused_lists": 552.0, "pipeline.fused_lists_not_uplinked": 450.0}
+    assert shortfalls(_details(5, stored=102, unit_counters=kept_back)) == []
+    (why,) = shortfalls(_details(5, stored=101, unit_counters=kept_back))
+    assert "101 of 102 lists stored" in why
+
+
 def test_the_highest_sustained_step_is_the_last_before_the_first_failure() -> None:
     def step(objects: int, ok: bool) -> BoardStep:
         extra = {} if ok else {"p99_in_unit_ms": 900.0}

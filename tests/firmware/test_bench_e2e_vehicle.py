@@ -100,9 +100,15 @@ def test_a_capture_time_is_matched_to_its_frame_or_to_none() -> None:
     assert recorded_frame_ns(captures, np.zeros(0, np.int64)).tolist() == [-1] * 5
 
 
-def test_the_vehicle_box_is_not_stepped_on_a_board(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_roadside_options_are_refused_for_the_vehicle_box(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert cli_main(["bench", "e2e", "--box", "vehicle", "--board"]) == 2
     assert "not with --box vehicle" in capsys.readouterr().err
+    assert cli_main(["bench", "e2e", "--box", "vehicle", "--uplink-period", "0.1"]) == 2
+    assert "not with --box vehicle" in capsys.readouterr().err
+    assert cli_main(["bench", "e2e", "--uplink-period", "-1"]) == 2
+    assert "--uplink-period must be in [0, 10] s" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

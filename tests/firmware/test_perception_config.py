@@ -43,6 +43,12 @@ def test_without_the_table_the_defaults_hold(tmp_path: Path) -> None:
     assert load_box_config(path).perception == PerceptionConfig()
 
 
+def test_the_uplink_period_is_read(tmp_path: Path) -> None:
+    path = roadside(tmp_path, "uplink_period_s = 0", "uplink_period_s = 0.1")
+    assert load_box_config(path).perception.uplink_period_s == 0.1
+    assert PerceptionConfig().uplink_period_s == 0.0  # every fused list, as before
+
+
 def test_radar_noise_overrides_only_what_it_names(tmp_path: Path) -> None:
     path = roadside(tmp_path, "height_m = 5.0", "height_m = 6.5\nnoise = { range_std_m = 0.8 }")
     (radar,) = load_box_config(path).radars
@@ -59,6 +65,8 @@ def test_radar_noise_overrides_only_what_it_names(tmp_path: Path) -> None:
     [
         ("cooperative = true", 'cooperative = true\nmotion_model = "ctrv"', "motion_model"),
         ("raw_object_lists = false", 'raw_object_lists = "no"', r"raw_object_lists"),
+        ("uplink_period_s = 0", "uplink_period_s = -0.1", "uplink_period_s"),
+        ("uplink_period_s = 0", "uplink_period_s = 11", "uplink_period_s"),
         ("intersection_id = 101\nreference", "intersection_id = -1\nreference", "intersection_id"),
         ("cooperative = true", "cooperative = true\nfusion = 1", "fusion"),
         ("height_m = 5.0", "height_m = 5.0\nnoise = { range_std_m = 0 }", "range_std_m"),
