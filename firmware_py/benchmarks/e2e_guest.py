@@ -168,23 +168,6 @@ def newest_frame_ns(
     return np.where(hit, cycle_ends[nearer], -1)
 
 
-def recorded_frame_ns(
-    capture_ns: npt.NDArray[np.int64], stamps_ns: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """For each capture time, the recorded frame timestamp it is (within ``MATCH_NS``); -1
-    where none is. ``stamps_ns`` sorted."""
-    if stamps_ns.size == 0:
-        return np.full(capture_ns.shape, -1, np.int64)
-    right = np.clip(np.searchsorted(stamps_ns, capture_ns), 0, stamps_ns.size - 1)
-    left = np.clip(right - 1, 0, stamps_ns.size - 1)
-    nearest = np.where(
-        np.abs(stamps_ns[left] - capture_ns) <= np.abs(stamps_ns[right] - capture_ns),
-        stamps_ns[left],
-        stamps_ns[right],
-    )
-    return np.where(np.abs(nearest - capture_ns) <= MATCH_NS, nearest, -1)
-
-
 def _store_rows(store: Path, query: str, *more: object) -> list[tuple[Any, ...]]:
     """Rows of ``query`` on the bridge's store (read-only; none before the bridge made it)."""
     if not store.exists():
@@ -294,6 +277,55 @@ def _pipeline(
             _stop(bridge)
 
 
+@dataclass(frozen=True)
+class _Setup:
+    """The unit's config writer, the stream measured and the query of its stored rows."""
+
+    write_config: UnitConfig
+    stream: str
+    rows_query: str
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What a run gave: ``_play``'s figures, the rows of the query, the unit's last health
+    report (its ``body_json``, in a list of rows) and every message of the unit stored."""
+
+    played: dict[str, Any]
+    rows: list[tuple[Any, ...]]
+    health: list[tuple[Any, ...]]
+    stored_all: int
+
+
+def _run(
+    setup: _Setup,
+    traffic: Traffic | VehicleTraffic,
+    recorder: _Recorder,
+    logs: Path,
+    limit: CpuLimit | None,
+    profile: Path | None,
+) -> _Run:
+    """Start the pipeline, play ``traffic`` while ``recorder`` keeps its frames (and py-spy
+    samples the unit into ``profile``), drain, stop, read the store."""
+    with _pipeline(setup.write_config, setup.stream, logs, limit) as pipe:
+        with recorder, maybe_sampling(pipe.unit.pid, profile) as sampler:
+            before = limit.stat() if limit else {}
+            played = _play(traffic, pipe)
+            if limit:
+                played |= _limited(before, limit.stat())
+        if sampler is not None:
+            played["cpu_profiler_s"] = round(sampler.cpu_s, 3)
+        _stop(pipe.unit)
+        _stop(pipe.bridge)  # its last batch committed
+        rows = _store_rows(pipe.store, setup.rows_query)
+        health = _store_rows(
+            pipe.store,
+            "SELECT body_json FROM messages WHERE device_id = ? AND stream = 'health' "
+            "ORDER BY capture_time_ns DESC LIMIT 1",
+        )
+        return _Run(played, rows, health, _stored(pipe.store))
+
+
 def measure(
     traffic: Traffic,
     logs: Path,
@@ -308,30 +340,13 @@ def measure(
     def write_config(directory: Path, host: str, port: int) -> Path:
         return unit_config(directory, traffic, host, port, uplink_period_s)
 
-    with _pipeline(write_config, "objects", logs, limit) as pipe:
-        with (
-            _Recorder(traffic.channels) as recorder,
-            maybe_sampling(pipe.unit.pid, profile) as sampler,
-        ):
-            before = limit.stat() if limit else {}
-            played = _play(traffic, pipe)
-            if limit:
-                played |= _limited(before, limit.stat())
-        if sampler is not None:
-            played["cpu_profiler_s"] = round(sampler.cpu_s, 3)
-        _stop(pipe.unit)
-        _stop(pipe.bridge)  # its last batch committed
-        rows = _store_rows(
-            pipe.store,
-            "SELECT capture_time_ns, publish_time_ns, received_time_ns FROM messages "
-            "WHERE device_id = ? AND stream = 'objects'",
-        )
-        health = _store_rows(
-            pipe.store,
-            "SELECT body_json FROM messages WHERE device_id = ? AND stream = 'health' "
-            "ORDER BY capture_time_ns DESC LIMIT 1",
-        )
-        stored_all = _stored(pipe.store)
+    recorder = _Recorder(traffic.channels)
+    query = (
+        "SELECT capture_time_ns, publish_time_ns, received_time_ns FROM messages "
+        "WHERE device_id = ? AND stream = 'objects'"
+    )
+    run = _run(_Setup(write_config, "objects", query), traffic, recorder, logs, limit, profile)
+    played, rows, health, stored_all = run.played, run.rows, run.health, run.stored_all
     starts, ends = recorder.cycle_ends()
     captures, published_ns, received_ns = np.array(rows, np.int64).reshape(-1, 3).T
     newest = newest_frame_ns(captures, starts, ends)
@@ -373,32 +388,16 @@ def measure_vehicle(
     each from its capture time (the kernel timestamp of the newest motion frame it used, found
     among the frames recorded); a state published again without newer input (after the
     traffic) is counted as ``republished``, its first publication is the one measured."""
-    with _pipeline(vehicle_config, "state", logs, limit) as pipe:
-        with (
-            _Recorder(traffic.channels, frozenset(mapped_ids())) as recorder,
-            maybe_sampling(pipe.unit.pid, profile) as sampler,
-        ):
-            before = limit.stat() if limit else {}
-            played = _play(traffic, pipe)
-            if limit:
-                played |= _limited(before, limit.stat())
-        if sampler is not None:
-            played["cpu_profiler_s"] = round(sampler.cpu_s, 3)
-        _stop(pipe.unit)
-        _stop(pipe.bridge)
-        rows = _store_rows(
-            pipe.store,
-            "SELECT capture_time_ns, min(publish_time_ns), min(received_time_ns), count(*) "
-            "FROM messages WHERE device_id = ? AND stream = 'state' GROUP BY capture_time_ns",
-        )
-        health = _store_rows(
-            pipe.store,
-            "SELECT body_json FROM messages WHERE device_id = ? AND stream = 'health' "
-            "ORDER BY capture_time_ns DESC LIMIT 1",
-        )
-        stored_all = _stored(pipe.store)
+    recorder = _Recorder(traffic.channels, frozenset(mapped_ids()))
+    query = (
+        "SELECT capture_time_ns, min(publish_time_ns), min(received_time_ns), count(*) "
+        "FROM messages WHERE device_id = ? AND stream = 'state' GROUP BY capture_time_ns"
+    )
+    run = _run(_Setup(vehicle_config, "state", query), traffic, recorder, logs, limit, profile)
+    played, rows, health, stored_all = run.played, run.rows, run.health, run.stored_all
     captures, published_ns, received_ns, copies = np.array(rows, np.int64).reshape(-1, 4).T
-    newest = recorded_frame_ns(captures, recorder.stamps_ns())
+    stamps = recorder.stamps_ns()  # each its own cycle: the frame is its start and its end
+    newest = newest_frame_ns(captures, stamps, stamps)
     write_lists(logs / LISTS_CSV, newest, captures, published_ns, received_ns)
     received = int(played["frames_received"])
     return {

@@ -16,7 +16,7 @@ import pytest
 
 from firmware_py.benchmarks.e2e import JSON_KEYS, E2eResult, format_result, run_e2e_bench
 from firmware_py.benchmarks.e2e_config import vehicle_config
-from firmware_py.benchmarks.e2e_guest import MATCH_NS, recorded_frame_ns
+from firmware_py.benchmarks.e2e_guest import MATCH_NS, newest_frame_ns
 from firmware_py.benchmarks.e2e_traffic import BITRATE, frame_bits
 from firmware_py.benchmarks.e2e_vehicle import (
     FILL,
@@ -90,14 +90,14 @@ def test_a_capture_time_is_matched_to_its_frame_or_to_none() -> None:
     captures = np.array(
         [2_000_000, 2_000_000 + MATCH_NS, 1_000_000 - 2 * MATCH_NS, 3_000_001, 4_000_000]
     )
-    assert recorded_frame_ns(captures, stamps).tolist() == [
+    assert newest_frame_ns(captures, stamps, stamps).tolist() == [
         2_000_000,
         2_000_000,
         -1,
         3_000_000,
         -1,
     ]
-    assert recorded_frame_ns(captures, np.zeros(0, np.int64)).tolist() == [-1] * 5
+    assert newest_frame_ns(captures, *[np.zeros(0, np.int64)] * 2).tolist() == [-1] * 5
 
 
 def test_the_roadside_options_are_refused_for_the_vehicle_box(
