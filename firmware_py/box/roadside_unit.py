@@ -44,6 +44,7 @@ from protocols.radar import (
     load_radar_definition,
     shipped_definition,
 )
+from protocols.radar.list_gate import ListGate
 from protocols.schema.v1 import roadgate_pb2 as pb
 from protocols.spat import decode_tscbm, to_spat
 
@@ -120,8 +121,11 @@ def _radar_input(radar: RadarConfig, port: CanPort, database: Any) -> RadarInput
     else:
         assembler = RadarObjectListAssembler(_definition(radar.kind), radar.sensor_id)
 
+    # Reads are held back until they may complete a list: one decode per list, not per read.
+    gate = ListGate(assembler)
+
     def extract(batch: FrameBatch) -> Sequence[RadarObjectList]:
-        return assembler.feed_batch(batch)
+        return gate.feed_batch(batch)
 
     pose = SensorPose(radar.sensor, radar.position, heading_rad(radar))
     return RadarInput(port, extract, pose, counters=lambda: assembler.counters)

@@ -238,6 +238,9 @@ class RadarObjectListAssembler:
             )
         )
         self._offset = np.uint32(definition.id_stride * sensor_id)
+        header = db.get_message_by_name(definition.header).frame_id
+        self.header_frame_id = int(header) + int(self._offset)
+        """The header's arbitration id on the bus (this sensor's)."""
         # Message kinds: 0 the header, then the object messages, each name once.
         self._names = tuple(dict.fromkeys(definition.messages))
         slots = definition.slot_ids
@@ -340,6 +343,21 @@ class RadarObjectListAssembler:
     def flush(self) -> RadarObjectList | None:
         """Close the current cycle: its list if it is complete, else None."""
         return self._close_by_end()
+
+    def frames_to_complete(self) -> int:
+        """How many frames at least must still come before one completes a list, unless it
+        is a header (``header_frame_id``: a header closes the open cycle, and opens one that
+        may be complete at once): each frame adds at most one message to the open cycle. 0
+        when no cycle is open (any frame may be a header)."""
+        cycle = self._cycle
+        if cycle is None:
+            return 0
+        n, parts = cycle.expected, cycle.parts
+        if self._slots:
+            return max(n - len(parts[0]), 0)
+        return max(n - len(parts[self._primary]), 0) + sum(
+            max(n - len(parts[kind]), 0) for kind in self._optional if self._expect[kind]
+        )
 
     def _in_bus_order(self, decoded: Mapping[str, DecodedMessage]) -> list[_Frame]:
         """The frames of every message of the definition with finite structural signals,
