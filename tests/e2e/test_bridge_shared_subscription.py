@@ -44,6 +44,7 @@ from tests.support.waiting import eventually
 pytestmark = [pytest.mark.mosquitto, pytest.mark.e2e]
 
 KILLS = 6
+MAX_KILLS = 4 * KILLS
 RATE_PER_S = 1500  # QoS 1 messages a second, for as long as the kills go on
 GROUP = "ingest"
 DEVICES = [f"obu-{n:03d}" for n in range(30)]
@@ -104,6 +105,13 @@ def _stored(store: Path) -> list[tuple[str, int]]:
         return [(d, s) for d, s in db.execute("SELECT device_id, sequence FROM messages")]
 
 
+def _redeliveries(log: Path | str, client_id: str) -> int:
+    """PUBLISHes the broker sent ``client_id`` again (the dup flag) in its debug log (a path,
+    or the text)."""
+    text = log.read_text(errors="replace") if isinstance(log, Path) else log
+    return text.count(f"Sending PUBLISH to {client_id} (d1")
+
+
 def _worker_config(tmp_path: Path, name: str, broker: Broker, client_id: str) -> Path:
     conf = tmp_path / f"{name}.toml"
     conf.write_text(
@@ -133,7 +141,13 @@ def test_two_workers_one_killed_store_every_message_once(tmp_path: Path) -> None
         publisher = _Publisher(broker, stop, f"shared-publisher-{unique}")
         publisher.start()
         try:
-            for kill in range(1, KILLS + 1):
+            kill = 0
+            # A kill may fall between two messages; more follow until one hits a message in
+            # flight (the broker sends it again), so the test always covers a redelivery.
+            while kill < KILLS or (
+                kill < MAX_KILLS and not _redeliveries(broker.log_path, ids["a"])
+            ):
+                kill += 1
                 time.sleep(rng.uniform(0.2, 0.6))  # a random moment in the stream
                 killed.send_signal(signal.SIGKILL)
                 assert killed.wait(timeout=10) == -signal.SIGKILL
@@ -173,11 +187,11 @@ def test_two_workers_one_killed_store_every_message_once(tmp_path: Path) -> None
     # queued a's share in its session meanwhile (round robin over sessions, not connections).
     assert abs(len(rows_a) - len(rows_b)) <= published // 100, (len(rows_a), len(rows_b))
     # The kills hit unacknowledged messages, which the broker sent again to the same worker.
-    redelivered_a = broker_log.count(f"Sending PUBLISH to {ids['a']} (d1")
-    redelivered_b = broker_log.count(f"Sending PUBLISH to {ids['b']} (d1")
-    assert redelivered_a > 0
+    redelivered_a = _redeliveries(broker_log, ids["a"])
+    redelivered_b = _redeliveries(broker_log, ids["b"])
+    assert redelivered_a > 0, f"no kill of {kill} hit a message in flight"
     assert redelivered_b == 0
     print(
-        f"kills={KILLS} published={published} worker_a={len(rows_a)} worker_b={len(rows_b)} "
+        f"kills={kill} published={published} worker_a={len(rows_a)} worker_b={len(rows_b)} "
         f"lost=0 twice=0 redelivered_to_killed={redelivered_a}"
     )
