@@ -29,7 +29,10 @@ class ListGate:
         self.held = 0
 
     def feed_batch(self, batch: FrameBatch) -> list[RadarObjectList]:
-        """Take one read's frames, in bus order; returns the lists they completed."""
+        """Take one read's frames, in bus order; returns the lists they completed. Raises
+        ``ValueError`` for a batch of another dtype than those held (reads of one port)."""
+        if self._held and batch.dtype != self._held[0].dtype:
+            raise ValueError(f"a batch of {batch.dtype}, those held are {self._held[0].dtype}")
         self._held.append(batch)
         self.held += len(batch)
         assembler = self.assembler
@@ -48,6 +51,11 @@ class ListGate:
 
     def _take(self) -> FrameBatch:
         held = self._held
-        batch = held[0] if len(held) == 1 else np.concatenate(held)
         self._held, self.held = [], 0
-        return batch
+        if len(held) == 1:
+            return held[0]
+        dtype = held[0].dtype
+        # The records' bytes joined: np.concatenate of structured arrays costs 60-80 us
+        # more a call (it works out the fields' common type).
+        joined = b"".join([batch.tobytes() for batch in held])
+        return np.frombuffer(joined, dtype=dtype)

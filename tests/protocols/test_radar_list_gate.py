@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -135,3 +137,15 @@ def test_nothing_held_is_lost_at_flush() -> None:
     assert gate.held == 0
     assert gate.assembler.counters["partial_cycles"] == 1
     assert gate.assembler.counters["cycles"] == 0
+
+
+def test_reads_of_another_record_type_are_refused() -> None:
+    frames = _cycles(1, 8)
+    gate = ListGate(RadarObjectListAssembler(ARS408))
+    assert gate.feed_batch(_batch(frames[:1])) == []  # the header: the cycle opens
+    assert gate.feed_batch(_batch(frames[1:2])) == []
+    assert gate.held == 1  # 23 more to come at least
+    other = np.zeros(1, dtype=[("timestamp", "f8"), ("arbitration_id", "u4"), ("data", "u1", 8)])
+    with pytest.raises(ValueError, match="those held"):
+        gate.feed_batch(other)
+    assert gate.held == 1
