@@ -52,6 +52,8 @@ class CanPort(AbstractContextManager["CanPort", None], Protocol):
     def receive(self, max_frames: int = 1024, timeout: float = 0.1) -> FrameBatch:
         """Block up to ``timeout`` s for frames; return at most ``max_frames`` (maybe none).
 
+        The batch is the caller's to keep: a port never writes to one it has returned (the
+        roadside unit holds a radar's reads until they may complete a list).
         Raises ``PortClosedError`` when the port is not open.
         """
         ...

@@ -114,6 +114,19 @@ class CanPortContract(abc.ABC):
         assert [bytes(f["data"][: f["dlc"]]) for f in frames] == payloads
         assert (frames["flags"] & FLAG_FD).all()
 
+    def test_a_batch_returned_is_the_callers(self, pair: Pair) -> None:
+        # The roadside unit holds a radar's reads until they may complete a list: a later
+        # receive must not write into a batch already returned.
+        sender, receiver = pair
+        sender.send(0x101, b"\x01\x02")
+        (first,) = receive_exactly(receiver, 1)
+        kept = first.copy()
+        for i in range(20):
+            sender.send(0x200 + i, bytes([i] * 8))
+        later = receive_exactly(receiver, 20)
+        assert first.tobytes() == kept.tobytes()
+        assert not any(np.shares_memory(first, batch) for batch in later)
+
     def test_batch_of_500_frames_arrives_complete_and_in_order(self, pair: Pair) -> None:
         sender, receiver = pair
         count = 500
