@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection
 
 from google.protobuf.message import Message
 
@@ -27,11 +28,15 @@ class PublishGuard:
         self.counters: Counter[str] = Counter()
         self._refusing: set[str] = set()  # body types whose last body was refused
 
-    def admit(self, body: Message) -> bool:
-        """True when ``body`` may be published; False (counted, maybe logged) when not."""
+    def admit(self, body: Message, checked: Collection[str] = ()) -> bool:
+        """True when ``body`` may be published; False (counted, maybe logged) when not.
+
+        ``checked``: fields of ``body`` its source made from values it checked finite
+        itself, and dropped what was not (``ObjectFusion.checked_fields``): not read again.
+        """
         kind = body.DESCRIPTOR.name
         # The quick answer first; the walk that names the fields only for a body refused.
-        bad = [] if all_finite(body) else non_finite_fields(body)
+        bad = [] if all_finite(body, checked) else non_finite_fields(body)
         if not bad:
             if kind in self._refusing:
                 self._refusing.discard(kind)

@@ -323,7 +323,7 @@ class RoadsideUnitPipeline:
             if result is not None:
                 fused, fused_ns = result
                 self.counters["fused_lists"] += 1
-                if self._guard.admit(fused):
+                if self._guard.admit(fused, self._fusion.checked_fields):
                     if self._uplink_due(fused_ns):
                         self._uplink.submit(fused, fused_ns)
                     else:

@@ -122,6 +122,12 @@ class ObjectFusion(Protocol):
     @property
     def counters(self) -> Mapping[str, int]: ...
 
+    @property
+    def checked_fields(self) -> frozenset[str]:
+        """Fields of the lists ``on_list`` returns that hold only values it checked finite
+        (it leaves out what is not, counted): the publish guard does not read them again."""
+        ...
+
     def on_list(self, sensor: str, radar_list: RadarObjectList) -> tuple[pb.ObjectList, int] | None:
         """The fused list after ``radar_list`` and its capture time (ns), or None."""
         ...

@@ -11,7 +11,7 @@ import numpy as np
 from edge.geodesy import LocalFrame
 from edge.roadside.intersection_tracker import IntersectionTracker, RadarScan
 from edge.roadside.object_fusion import ARS408_CLASS
-from edge.roadside.track_list import fused_object_list
+from edge.roadside.track_list import FUSED_CHECKED_FIELDS, fused_object_list
 from protocols.radar.objects import RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
 
@@ -22,7 +22,10 @@ class IntersectionFusion:
     late is moved forward to the newest list's time), in Unix nanoseconds.
 
     ``counters``: ``cycles`` run, ``objects`` published, ``tracks`` in the last fused list
-    (a gauge), and the tracker's rejects as ``rejects.<reason>``."""
+    (a gauge), ``non_finite_objects`` (tracks left out of a list: a value not finite) and
+    the tracker's rejects as ``rejects.<reason>``."""
+
+    checked_fields = FUSED_CHECKED_FIELDS
 
     def __init__(
         self, tracker: IntersectionTracker, frame: LocalFrame, *, intersection_id: int
@@ -47,7 +50,6 @@ class IntersectionFusion:
         if fused is None:
             return None
         self._counts["cycles"] += 1
-        self._counts["objects"] += len(fused)
         self._tracks = len(fused)
         objects = fused_object_list(
             fused,
@@ -56,6 +58,9 @@ class IntersectionFusion:
             sensor_ids=self._tracker.sensor_ids,
             cycle_counter=self._counts["cycles"],
         )
+        self._counts["objects"] += len(objects.objects)
+        if len(objects.objects) < len(fused):
+            self._counts["non_finite_objects"] += len(fused) - len(objects.objects)
         return objects, int(fused.time_s * 1e9)
 
 

@@ -78,6 +78,31 @@ class FusedTracks:
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
+    def finite(self) -> FusedTracks:
+        """These tracks but those with a number that is not finite (self when none has)."""
+        n = len(self)
+        finite = np.isfinite(self.states).all(axis=1)
+        finite &= np.isfinite(self.covariances.reshape(n, 16)).all(axis=1)
+        for values in (self.length_m, self.width_m, self.age_s, self.hit_ratio):
+            finite &= np.isfinite(values)
+        if finite.all():
+            return self
+        kept = np.flatnonzero(finite)
+        return FusedTracks(
+            time_s=self.time_s,
+            ids=self.ids[kept],
+            states=self.states[kept],
+            covariances=self.covariances[kept],
+            object_class=self.object_class[kept],
+            length_m=self.length_m[kept],
+            width_m=self.width_m[kept],
+            age_s=self.age_s[kept],
+            coasting=self.coasting[kept],
+            hit_ratio=self.hit_ratio[kept],
+            source_mask=self.source_mask[kept],
+            cooperative_ids=tuple(self.cooperative_ids[i] for i in kept.tolist()),
+        )
+
 
 class CooperativeReportLike(Protocol):
     @property

@@ -13,6 +13,8 @@ from protocols.schema.columnar import RepeatedColumns
 from protocols.schema.v1 import roadgate_pb2 as pb
 
 FUSED_SENSOR_ID = "fused"
+FUSED_CHECKED_FIELDS = frozenset({"objects"})
+"""The fields of ``fused_object_list``'s lists that hold only values checked finite there."""
 MIN_SPEED_SIGMAS_FOR_HEADING = 2.0
 """Below this many standard deviations of speed, the heading is reported unknown (0)."""
 _COVARIANCE_ENTRIES = (0, 1, 5, 10, 11, 15)
@@ -63,7 +65,8 @@ def fused_object_list(
 ) -> pb.ObjectList:
     """Return one ``OBJECT_LIST_KIND_FUSED`` list: the list's frame is the intersection's
     reference point looking east, so each object's ``x_m``/``y_m`` are metres east/north;
-    ``sensor_ids`` name the bits of the tracks' ``source_mask``."""
+    ``sensor_ids`` name the bits of the tracks' ``source_mask``. A track with a value that
+    is not finite is left out (``FUSED_CHECKED_FIELDS``: what is in them is finite)."""
     out = pb.ObjectList(
         sensor_id=FUSED_SENSOR_ID,
         cycle_counter=cycle_counter % 2**32,
@@ -78,6 +81,7 @@ def fused_object_list(
         intersection_id=intersection_id,
         sensor_ids=sensor_ids,
     )
+    tracks = tracks.finite()  # the geodesy refuses a position that is not finite
     n = len(tracks)
     if n == 0:
         return out
@@ -111,10 +115,17 @@ def fused_object_list(
     }
     for j, entry in enumerate(_COVARIANCE_FIELDS):
         columns[entry] = covariance[:, j]
+    cooperative_ids: Sequence[str] = tracks.cooperative_ids
+    finite = _OBJECTS.finite_rows(n, columns)
+    if not finite.all():  # a value out of a double's range (finite inputs)
+        kept = np.flatnonzero(finite)
+        columns = {path: np.asarray(column)[kept] for path, column in columns.items()}
+        cooperative_ids = [cooperative_ids[i] for i in kept.tolist()]
+        n = len(kept)
     # Setting 22 numbers an object through protobuf's API was most of the emit's time: the
     # objects are encoded as columns and parsed back, one call each way.
     out.MergeFromString(_OBJECTS.encode(n, columns))
-    for i, cooperative_id in enumerate(tracks.cooperative_ids):
+    for i, cooperative_id in enumerate(cooperative_ids):
         if cooperative_id:  # a few tracks: set on the parsed objects
             out.objects[i].cooperative_id = cooperative_id
     return out

@@ -105,6 +105,20 @@ class RepeatedColumns:
         """Bytes per row on the wire (tag and length included)."""
         return len(self._template)
 
+    def finite_rows(self, n: int, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Which of ``n`` rows hold only finite values in their double fields (bool[n]).
+
+        Raises ``KeyError`` when a listed double field has no column, ``ValueError`` when a
+        column's length is not ``n``.
+        """
+        doubles = [columns[s.path] for s in self._slots if s.kind == FieldDescriptor.TYPE_DOUBLE]
+        if not doubles:
+            return np.ones(n, dtype=bool)
+        with np.errstate(invalid="ignore"):  # an object column's None: not finite
+            stacked = np.array(doubles, dtype=np.float64).reshape(len(doubles), n)
+        finite: np.ndarray = np.logical_and.reduce(np.isfinite(stacked), axis=0)
+        return finite
+
     def encode(self, n: int, columns: Mapping[str, np.ndarray]) -> bytes:
         """The wire bytes of ``n`` rows: ``columns[path]`` holds each field's ``n`` values.
 

@@ -22,6 +22,7 @@ from edge.pipelines.publish_guard import PublishGuard
 from edge.pipelines.roadside_unit import RadarInput, RoadsideUnitPipeline, RoadsideUnitSettings
 from edge.pipelines.vehicle_gateway import VehicleGatewayPipeline, VehicleGatewaySettings
 from edge.roadside.object_fusion import SensorPose
+from edge.roadside.track_list import FUSED_CHECKED_FIELDS
 from edge.uplink.outbox import SqliteOutbox
 from edge.uplink.publisher import UplinkPublisher
 from edge.uplink.settings import UplinkSettings
@@ -252,3 +253,14 @@ def test_the_guard_counts_every_refusal_and_logs_once_per_burst(
     assert sum("finite again" in m for m in messages) == 2
     assert guard.admit(pb.ObjectList(sensor_heading_rad=-math.inf)) is False
     assert guard.counters["non_finite.ObjectList"] == 1
+
+
+def test_the_guard_does_not_read_the_fields_a_source_checked() -> None:
+    guard = PublishGuard("dev-checked")
+    body = pb.ObjectList(objects=[pb.PerceivedObject(x_m=math.nan)])
+    # The fusion's lists: objects made from columns it checked (see FUSED_CHECKED_FIELDS).
+    assert guard.admit(body, FUSED_CHECKED_FIELDS) is True
+    assert guard.admit(body) is False
+    body.sensor_heading_rad = math.inf
+    assert guard.admit(body, FUSED_CHECKED_FIELDS) is False
+    assert guard.counters == {"non_finite": 2, "non_finite.ObjectList": 2}

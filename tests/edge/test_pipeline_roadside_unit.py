@@ -288,6 +288,8 @@ async def test_run_starts_every_role_in_a_named_task(spat_from: str) -> None:
 class StubFusion:
     """Fuses every list into one object per list, numbered by cycle."""
 
+    checked_fields: frozenset[str] = frozenset()
+
     def __init__(self) -> None:
         self.seen: list[tuple[str, int]] = []
 

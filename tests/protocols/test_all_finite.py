@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from google.protobuf import struct_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -67,3 +68,26 @@ def test_finite_values_whose_sum_overflows_are_finite() -> None:
     assert all_finite(body)
     body.heading_rad = math.nan
     assert not all_finite(body)
+
+
+@given(st.sampled_from(MESSAGE_TYPES), st.data())
+def test_checked_fields_are_not_read_and_every_other_one_is(name: str, data: Any) -> None:
+    message = getattr(pb, name)()
+    fill(message, data)
+    fields = sorted(message.DESCRIPTOR.fields_by_name)
+    checked = data.draw(st.sets(st.sampled_from(fields)) if fields else st.just(set()))
+    elsewhere = [
+        path
+        for path in non_finite_fields(message)
+        if path.split(".")[0].split("[")[0] not in checked
+    ]
+    assert all_finite(message, checked) == (elsewhere == [])
+
+
+def test_a_checked_field_must_be_the_messages() -> None:
+    with pytest.raises(ValueError, match=r"roadgate\.v1\.ObjectList has no field object"):
+        all_finite(pb.ObjectList(), {"object"})
+    body = pb.ObjectList(objects=[pb.PerceivedObject(x_m=math.nan)])
+    assert all_finite(body, {"objects"})
+    body.sensor_heading_rad = math.inf
+    assert not all_finite(body, {"objects"})

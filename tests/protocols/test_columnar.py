@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from protocols.envelope import non_finite_fields
 from protocols.schema.columnar import RepeatedColumns
 
 _F = descriptor_pb2.FieldDescriptorProto
@@ -124,6 +125,16 @@ def test_rows_from_columns_parse_as_the_rows_set_field_by_field(rows: list[dict[
         deterministic=True
     )
     assert len(table.rows) == len(rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.fixed_dictionaries(_COLUMNS), max_size=20))
+def test_finite_rows_are_those_whose_doubles_the_walk_finds_finite(
+    rows: list[dict[str, Any]],
+) -> None:
+    table = _by_hand(rows)
+    finite = ENCODER.finite_rows(len(rows), _columns(rows))
+    assert finite.tolist() == [non_finite_fields(row) == [] for row in table.rows]
 
 
 def test_rows_follow_what_the_message_already_holds() -> None:

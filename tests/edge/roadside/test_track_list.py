@@ -3,6 +3,7 @@ accuracies as the tracker holds them, a heading only where the motion says one."
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 
 from edge.geodesy import LocalFrame
 from edge.roadside.intersection_tracker import FusedTracks
-from edge.roadside.track_list import fused_object_list
+from edge.roadside.track_list import FUSED_CHECKED_FIELDS, fused_object_list
+from protocols.envelope import non_finite_fields
 from protocols.schema.sources import source_names
 from protocols.schema.v1 import roadgate_pb2 as pb
 from tests.edge.roadside.track_list_reference import object_by_object
@@ -131,3 +133,47 @@ def test_the_list_is_the_one_protobuf_builds_object_by_object(
     assert out.SerializeToString(deterministic=True) == expected.SerializeToString(
         deterministic=True
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(fused_tracks(), st.data())
+def test_a_track_with_a_value_not_finite_is_left_out_and_the_rest_are_as_built(
+    tracks: FusedTracks, data: st.DataObject
+) -> None:
+    arrays = {
+        "states": tracks.states,
+        "covariances": tracks.covariances,
+        "length_m": tracks.length_m,
+        "width_m": tracks.width_m,
+        "age_s": tracks.age_s,
+        "hit_ratio": tracks.hit_ratio,
+    }
+    for _ in range(data.draw(st.integers(0, 4)) if len(tracks) else 0):
+        name = data.draw(st.sampled_from(sorted(arrays)))
+        flat = arrays[name].reshape(len(tracks), -1)
+        row, col = (
+            data.draw(st.integers(0, len(tracks) - 1)),
+            data.draw(st.integers(0, flat.shape[1] - 1)),
+        )
+        flat[row, col] = data.draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+    kwargs = {"intersection_id": 9, "sensor_ids": ("a", "b"), "cycle_counter": 1}
+    out = fused_object_list(tracks, FRAME, **kwargs)  # type: ignore[arg-type]
+    assert non_finite_fields(out) == []
+    finite = [
+        all(np.isfinite(array.reshape(len(tracks), -1)[i]).all() for array in arrays.values())
+        for i in range(len(tracks))
+    ]
+    kept = np.flatnonzero(np.array(finite, dtype=bool))
+    rows = {name: getattr(tracks, name)[kept] for name in ("ids", "object_class", "coasting")}
+    rows |= {name: array[kept] for name, array in arrays.items()}
+    rows["source_mask"] = tracks.source_mask[kept]
+    ids = tuple(tracks.cooperative_ids[i] for i in kept.tolist())
+    expected = object_by_object(
+        dataclasses.replace(tracks, **rows, cooperative_ids=ids),
+        FRAME,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    assert out.SerializeToString(deterministic=True) == expected.SerializeToString(
+        deterministic=True
+    )
+    assert {"objects"} == FUSED_CHECKED_FIELDS
