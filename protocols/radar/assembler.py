@@ -15,7 +15,6 @@ definition (``_ObjectPlan``).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -78,7 +77,7 @@ class _ObjectPlan:
         # Every other field (an optional one not in the definition, or a signal of a message
         # the object does not have) reads the trailing None.
         self.constants_finite = all(v is None or math.isfinite(v) for v in self.tail)
-        names = [f.name for f in dataclasses.fields(RadarObject)]
+        names = RadarObject._fields
         none = at + len(constants)
         self.gather = itemgetter(*(0 if n == "object_id" else position.get(n, none) for n in names))
         self.polar = polar
@@ -92,8 +91,8 @@ class _ObjectPlan:
         """The object of ``values`` (finite: the rows' flags were checked)."""
         args = self.gather((object_id, *values, *self.tail))
         if self.polar is None:
-            return RadarObject(*args)
-        return RadarObject(*self._polar(args, (object_id, *values, *self.tail)))
+            return _new_object(RadarObject, args)
+        return _new_object(RadarObject, self._polar(args, (object_id, *values, *self.tail)))
 
     def _polar(self, args: tuple[Any, ...], flat: tuple[Any, ...]) -> list[Any]:
         polar = self.polar
@@ -109,6 +108,11 @@ class _ObjectPlan:
             rate = flat[at_rate] or 0.0
             out[vlong_at], out[vlat_at] = rate * cos, rate * sin
         return out
+
+
+# A named tuple from a sequence of all its fields, in order: what ``RadarObject._make`` does,
+# without its length check (``gather`` makes every field).
+_new_object = tuple.__new__
 
 
 def _is_integer(key: str) -> bool:

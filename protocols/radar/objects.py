@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class RadarObject:
+class RadarObject(NamedTuple):
     """One object of a cycle, in the radar frame (x forward, y left), SI units.
+
+    A named tuple, not a frozen dataclass: the assembler makes a hundred a radar cycle, and
+    a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (five
+    times the cost of a tuple's).
 
     ``dyn_prop`` and ``obj_class`` are codes of the ARS408 DBC (e.g. class 1 = car; a radar
     without them gets the constant its definition gives); ``prob_of_exist_code`` is the

@@ -132,7 +132,7 @@ def test_encode_then_assemble_round_trips(
     assert (lst.sensor_id, lst.cycle_counter, lst.timestamp) == (sensor_id, counter % 65536, 10.0)
     assert len(lst.objects) == len(objects)
     for got, want in zip(lst.objects, objects, strict=True):
-        for name in RadarObject.__dataclass_fields__:
+        for name in RadarObject._fields:
             assert getattr(got, name) == pytest.approx(getattr(want, name), abs=1e-9), name
 
 

@@ -6,7 +6,6 @@ values, and on definitions with polar positions, units and constants."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from pathlib import Path
@@ -121,9 +120,7 @@ def ars408_traffic(draw: st.DrawFn) -> tuple[int, list[Frame], list[int]]:
 
 
 def _general_only(obj: RadarObject) -> RadarObject:
-    return dataclasses.replace(
-        obj, obj_class=None, length_m=None, width_m=None, prob_of_exist_code=None
-    )
+    return obj._replace(obj_class=None, length_m=None, width_m=None, prob_of_exist_code=None)
 
 
 def _batches(frames: list[Frame], cuts: list[int]) -> list[Any]:
@@ -208,7 +205,7 @@ def test_the_comparison_sees_a_changed_object() -> None:
     decoded["Obj_3_Extended"].signals["Obj_Class"][1] = 2.0
     changed = RadarObjectListAssembler(ARS408).feed(decoded)
     assert repr(changed) != repr(reference)
-    assert changed[0].objects[1] == dataclasses.replace(reference[0].objects[1], obj_class=2)
+    assert changed[0].objects[1] == reference[0].objects[1]._replace(obj_class=2)
     assert np.array_equal([obj.dist_long_m for obj in changed[0].objects], [10.0, 11.0, 12.0])
 
 

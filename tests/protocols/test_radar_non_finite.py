@@ -4,7 +4,6 @@ must be finite."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,11 +55,7 @@ def writable(decoded: Mapping[str, DecodedMessage]) -> dict[str, DecodedMessage]
 
 def all_floats_finite(lists: list[RadarObjectList]) -> bool:
     values = [lst.timestamp for lst in lists] + [
-        v
-        for lst in lists
-        for obj in lst.objects
-        for v in dataclasses.astuple(obj)
-        if isinstance(v, float)
+        v for lst in lists for obj in lst.objects for v in obj if isinstance(v, float)
     ]
     return all(math.isfinite(v) for v in values)
 

@@ -10,7 +10,6 @@ length or header check, so these start from valid inputs and break them a little
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from typing import Any
@@ -148,11 +147,7 @@ def _batch(frames: list[Frame]) -> Any:
 
 def _finite(lists: list[RadarObjectList]) -> bool:
     values = [lst.timestamp for lst in lists] + [
-        value
-        for lst in lists
-        for obj in lst.objects
-        for value in dataclasses.astuple(obj)
-        if isinstance(value, float)
+        value for lst in lists for obj in lst.objects for value in obj if isinstance(value, float)
     ]
     return all(math.isfinite(value) for value in values)
 
