@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -34,9 +34,6 @@ from protocols.radar.objects import RadarObject, RadarObjectList
 # One object frame as kept: all its value columns finite, the values (scaled; integer codes
 # as int) in the plan's order, the drop signal's value (None without a drop rule).
 _Row = tuple[bool, tuple[Any, ...], float | None]
-# One frame in bus order: message kind (0 the header), timestamp, key (header: the counter;
-# keyed object: its id; slot: None), then the header's object count or the object's row.
-_Frame = tuple[int, float, Any, Any]
 _POSITION = ("dist_long_m", "dist_lat_m", "vrel_long_mps", "vrel_lat_mps")
 
 
@@ -126,8 +123,22 @@ def _constant(key: str, source: FieldSource) -> float | None:
     return int(value)
 
 
+class _Read(NamedTuple):
+    """One message's frames of a batch, in its order: ``times``; ``keys`` (the header's
+    counter, a keyed object's id, None for a slot); ``payload``, the header's object count
+    (None without one) or the object's row; ``positions``, each frame's ``index`` in the
+    batch."""
+
+    kind: int
+    rank: int
+    times: list[float]
+    keys: list[Any]
+    payload: list[Any]
+    positions: npt.NDArray[np.intp]
+
+
 class _MessageReader:
-    """One message's frames of a batch as ``_Frame``s: its timestamps, structural signals
+    """One message's frames of a batch as a ``_Read``: its timestamps, structural signals
     and value columns stacked in one matrix, checked, scaled and turned into lists in a few
     numpy calls per batch, not a conversion per frame and signal."""
 
@@ -158,9 +169,9 @@ class _MessageReader:
         )
         self._integer = [i for i, (_, integer) in enumerate(values) if integer]
 
-    def read(self, message: DecodedMessage) -> tuple[list[_Frame], npt.NDArray[np.intp], int]:
-        """The frames with finite structural signals, in the message's order, their
-        ``index`` and how many were dropped as not finite."""
+    def read(self, message: DecodedMessage) -> tuple[_Read, int]:
+        """The frames with finite structural signals, in the message's order, and how many
+        were dropped as not finite."""
         arrays = [message.timestamp, *(message.signals[signal] for signal in self._signals)]
         matrix = np.array(arrays, dtype=np.float64)  # a row per column, unlike vstack's cost
         first = self._first_value
@@ -181,21 +192,23 @@ class _MessageReader:
             matrix[~finite] = 0.0  # int() of NaN raises; such a frame's object is left out
             values_finite = np.logical_and.reduce(finite[first:], axis=0).tolist()
         columns: list[list[Any]] = matrix.tolist()
-        keys = repeat(None) if self._key_at is None else columns[self._key_at]
-        extras = repeat(None) if self._extra_at is None else columns[self._extra_at]
+        count = len(columns[0])
+        keys = [None] * count if self._key_at is None else columns[self._key_at]
+        extras = [None] * count if self._extra_at is None else columns[self._extra_at]
         if self.kind == 0:
-            return list(zip(repeat(0), columns[0], keys, extras, strict=False)), index, non_finite
+            return _Read(0, self.rank, columns[0], keys, extras, index), non_finite
         values = columns[first:]
         for i in self._integer:
             values[i] = list(map(int, values[i]))
-        rows = zip(
-            values_finite,
-            zip(*values, strict=True) if values else repeat(()),
-            extras,
-            strict=False,
+        rows = list(
+            zip(
+                values_finite,
+                zip(*values, strict=True) if values else repeat(()),
+                extras,
+                strict=False,
+            )
         )
-        frames = list(zip(repeat(self.kind), columns[0], keys, rows, strict=False))
-        return frames, index, non_finite
+        return _Read(self.kind, self.rank, columns[0], keys, rows, index), non_finite
 
 
 class RadarObjectListAssembler:
@@ -334,14 +347,23 @@ class RadarObjectListAssembler:
         frames are replayed in ``index`` order. Returns the completed lists.
         """
         done: list[RadarObjectList] = []
-        for kind, timestamp, key, rest in self._in_bus_order(decoded):
-            self._last_frame_s = timestamp
-            if kind:
-                finished = self._on_object(kind, key, rest)
-            else:
-                finished = self._on_header(timestamp, key, rest)
-            if finished is not None:
-                done.append(finished)
+        for read, start, end in self._runs(decoded):
+            kind, times, keys, payload = read.kind, read.times, read.keys, read.payload
+            if kind and not self._slots:
+                finished = self._on_keyed_run(
+                    kind, times[start:end], keys[start:end], payload[start:end]
+                )
+                if finished is not None:
+                    done.append(finished)
+                continue
+            for i in range(start, end):
+                self._last_frame_s = times[i]
+                if kind:
+                    finished = self._on_object(kind, keys[i], payload[i])
+                else:
+                    finished = self._on_header(times[i], keys[i], payload[i])
+                if finished is not None:
+                    done.append(finished)
         return done
 
     def flush(self) -> RadarObjectList | None:
@@ -363,33 +385,42 @@ class RadarObjectListAssembler:
             max(n - len(parts[kind]), 0) for kind in self._optional if self._expect[kind]
         )
 
-    def _in_bus_order(self, decoded: Mapping[str, DecodedMessage]) -> list[_Frame]:
-        """The frames of every message of the definition with finite structural signals,
-        ordered by (index, message name, position) as they were on the bus."""
-        frames: list[_Frame] = []
-        indexes: list[npt.NDArray[np.intp]] = []
-        ranks: list[int] = []
+    def _runs(self, decoded: Mapping[str, DecodedMessage]) -> list[tuple[_Read, int, int]]:
+        """The frames of every message of the definition with finite structural signals, in
+        bus order, ordered by (index, message name, position): as runs of one message's
+        frames, ``(read, start, end)``, ``read``'s frames ``start:end``."""
+        reads: list[_Read] = []
         for reader in self._readers:
             message = decoded.get(reader.name)
             if message is None:
                 continue
-            taken, index, non_finite = reader.read(message)
+            read, non_finite = reader.read(message)
             if non_finite:
                 self.counters["non_finite_frames"] += non_finite
-            frames += taken
-            indexes.append(index)
-            ranks.append(reader.rank)
-        if len(frames) < 2:
-            return frames
-        index = np.concatenate(indexes)
+            if read.times:
+                reads.append(read)
+        if not reads:
+            return []
+        index = np.concatenate([read.positions for read in reads])
         # Already in order unless a message of the batch came before one listed earlier (a
         # batch from one cycle's extended messages into the next cycle's header, say).
         if (index[1:] > index[:-1]).all():
-            return frames
-        rank = np.repeat(ranks, [len(i) for i in indexes])
-        # Concatenated message by message, each in its own order: arange is the position.
-        order: list[int] = np.lexsort((np.arange(len(frames)), rank, index)).tolist()
-        return [frames[i] for i in order]
+            return [(read, 0, len(read.times)) for read in reads]
+        lengths = [len(read.times) for read in reads]
+        rank = np.repeat([read.rank for read in reads], lengths)
+        # Concatenated message by message, each in its own order: arange is the position. A
+        # run is frames of one message, one after another in it (hand-made input may have a
+        # message's frames out of order).
+        order = np.lexsort((np.arange(len(index)), rank, index))
+        which = np.repeat(np.arange(len(reads)), lengths)[order]
+        local = order - np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)[order]
+        breaks = (which[1:] != which[:-1]) | (local[1:] != local[:-1] + 1)
+        cuts: list[int] = (np.flatnonzero(breaks) + 1).tolist()
+        starts: list[int] = local[[0, *cuts]].tolist()
+        runs: list[tuple[_Read, int, int]] = []
+        for first, end, start in zip([0, *cuts], [*cuts, len(index)], starts, strict=True):
+            runs.append((reads[int(which[first])], start, start + end - first))
+        return runs
 
     def _on_header(
         self, timestamp: float, counter: float, count: float | None
@@ -424,6 +455,56 @@ class RadarObjectListAssembler:
         if len(part) < cycle.expected:
             return None
         return self._emit_if_complete()
+
+    def _on_keyed_run(
+        self, kind: int, times: list[float], keys: list[float], rows: list[_Row]
+    ) -> RadarObjectList | None:
+        """Take consecutive frames of one object message (keyed layout): what ``_on_object``
+        does frame by frame, its dict updates made at once while the run cannot complete
+        the cycle (the other messages' parts, which decide that, do not change in it)."""
+        cycle = self._cycle
+        self._last_frame_s = times[-1]
+        if cycle is None:
+            self.counters["orphan_frames"] += len(times)
+            return None
+        ids = list(map(int, keys))  # a keyed message's id (finite: checked)
+        parts = cycle.parts
+        part = parts[kind]
+        if kind == self._primary:
+            taken: Sequence[int] = range(len(ids))
+        else:
+            known = parts[self._primary]
+            taken = [i for i, object_id in enumerate(ids) if object_id in known]
+            if taken:
+                self._expect[kind] = True
+        n = cycle.expected
+        if not self._others_complete(cycle, kind):
+            part.update(zip([ids[i] for i in taken], [rows[i] for i in taken], strict=True))
+            self.counters["orphan_frames"] += len(ids) - len(taken)
+            return None
+        for done, i in enumerate(taken, 1):
+            part[ids[i]] = rows[i]
+            if len(part) >= n:
+                # Complete at frame i: the frames before it not taken, and every one after
+                # it (no cycle open), are orphans.
+                self.counters["orphan_frames"] += i + 1 - done + len(ids) - i - 1
+                self._last_frame_s = times[i]
+                finished = self._emit(cycle)
+                self._last_frame_s = times[-1]
+                return finished
+        self.counters["orphan_frames"] += len(ids) - len(taken)
+        return None
+
+    def _others_complete(self, cycle: _Cycle, kind: int) -> bool:
+        """Whether every message but ``kind`` the open cycle waits for has all its objects."""
+        n, parts = cycle.expected, cycle.parts
+        if kind != self._primary and len(parts[self._primary]) < n:
+            return False
+        return all(
+            len(parts[other]) >= n
+            for other in self._optional
+            if other != kind and self._expect[other]
+        )
 
     def _count_missed(self, counter: int) -> None:
         # The counter's step per cycle depends on the radar's configuration (2 on an ARS408
