@@ -12,7 +12,7 @@ from edge.geodesy import LocalFrame
 from edge.roadside.intersection_tracker import IntersectionTracker, RadarScan
 from edge.roadside.object_fusion import ARS408_CLASS
 from edge.roadside.track_list import FUSED_CHECKED_FIELDS, fused_object_list
-from protocols.radar.objects import RadarObjectList
+from protocols.radar.objects import RadarObject, RadarObjectList
 from protocols.schema.v1 import roadgate_pb2 as pb
 
 
@@ -67,37 +67,36 @@ class IntersectionFusion:
 def to_scan(sensor: str, radar_list: RadarObjectList) -> RadarScan:
     """One radar cycle as a tracker scan (unknown sizes NaN, classes as ``pb.ObjectClass``)."""
     objects = radar_list.objects
-    values = np.array(
-        [
-            (
-                o.dist_long_m,
-                o.dist_lat_m,
-                o.vrel_long_mps,
-                o.vrel_lat_mps,
-                np.nan if o.length_m is None else o.length_m,
-                np.nan if o.width_m is None else o.width_m,
-            )
-            for o in objects
-        ],
-        dtype=np.float64,
-    ).reshape(-1, 6)
+    # Objects are named tuples: transposed at once; numpy makes None NaN in a float array.
+    fields = tuple(zip(*objects, strict=True)) if objects else ((),) * len(RadarObject._fields)
+    values = np.array([fields[at] for at in _SCAN_FIELDS], dtype=np.float64)
+    unknown = pb.OBJECT_CLASS_UNKNOWN
     classes = np.array(
-        [
-            ARS408_CLASS.get(o.obj_class, pb.OBJECT_CLASS_UNKNOWN)
-            if o.obj_class is not None
-            else pb.OBJECT_CLASS_UNKNOWN
-            for o in objects
-        ],
+        [ARS408_CLASS.get(code, unknown) for code in fields[_CLASS]],  # None: unknown
         dtype=np.int64,
     )
     return RadarScan(
         sensor_id=sensor,
         time_s=radar_list.timestamp,
-        x_m=values[:, 0],
-        y_m=values[:, 1],
-        vx_mps=values[:, 2],
-        vy_mps=values[:, 3],
+        x_m=values[0],
+        y_m=values[1],
+        vx_mps=values[2],
+        vy_mps=values[3],
         object_class=classes,
-        length_m=values[:, 4],
-        width_m=values[:, 5],
+        length_m=values[4],
+        width_m=values[5],
     )
+
+
+_SCAN_FIELDS = tuple(
+    RadarObject._fields.index(name)
+    for name in (
+        "dist_long_m",
+        "dist_lat_m",
+        "vrel_long_mps",
+        "vrel_lat_mps",
+        "length_m",
+        "width_m",
+    )
+)
+_CLASS = RadarObject._fields.index("obj_class")
