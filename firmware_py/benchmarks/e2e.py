@@ -117,16 +117,16 @@ def run_e2e_bench(
     progress: Callable[[str], None] = lambda _line: None,
     *,
     board: bool = False,
-    cpu_share: float = 1.0,
+    cpu_share: float | None = None,
     profile: Path | None = None,
     lists: Path | None = None,
     box: str = "roadside",
     uplink_period_s: float = 0.0,
 ) -> E2eResult:
     """Write ``seconds`` of four radars' traffic (``objects`` per list) and run ``e2e_guest``
-    on it through ``launch``; ``board``: the unit limited to ``cpu_share`` of one CPU
-    (``e2e_board``); ``profile``: py-spy samples the unit
-    into this file (collapsed stacks, ``e2e_profile``) and the details get its summary;
+    on it through ``launch``; ``board``: the unit limited to ``cpu_share`` of one CPU (None:
+    a Pi 4 core, measured in the guest: ``e2e_board.CpuLimit``); ``profile``: py-spy samples
+    the unit into this file (collapsed stacks, ``e2e_profile``) and the details get its summary;
     ``lists``: each stored list's times go to this CSV file (``e2e_guest.write_lists``);
     ``box="vehicle"``: the vehicle gateway on its powertrain bus instead (``e2e_vehicle``;
     ``objects`` unused), its states measured; ``uplink_period_s``: the roadside unit's
@@ -167,7 +167,7 @@ def run_e2e_bench(
             str(uplink_period_s),
         ]
         if board:
-            argv += ["--board", "--cpu-share", str(cpu_share)]
+            argv += ["--board"] + ([] if cpu_share is None else ["--cpu-share", str(cpu_share)])
         if profile is not None:
             argv += ["--profile", str(directory / "unit-profile.txt")]
         # In the guest the player falls behind real time when the CPU is short (4x measured).

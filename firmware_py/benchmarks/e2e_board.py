@@ -23,7 +23,8 @@ lighter one sustained too (``highest_sustained``).
 
 Guest side: ``python -m firmware_py.benchmarks.e2e_board calibrate [--cgroup DIR]`` runs the
 kernel for a while (in that cgroup) and prints its steps per wall-clock second;
-``limit-check --share F`` does so unlimited and limited and prints both (the limiter's test).
+``limit-check [--share F]`` does so unlimited and limited and prints both (the limiter's test;
+without ``--share``, at a Pi 4 core as ``CpuLimit`` finds it).
 """
 
 from __future__ import annotations
@@ -157,13 +158,22 @@ class CpuLimit:
     ``share`` of one CPU and, up to that, before anything outside it (``cpu.weight``); with
     ``calibration``, what that share came to in n-body steps.
 
+    ``share`` None (the default): a Pi 4 core as measured where the unit runs. The n-body
+    kernel is run in here unlimited, the share set to ``PI4_NBODY_STEPS_PER_S`` over that rate,
+    then corrected once by what the limited kernel gets (the limiter and the guest's clock give
+    a share somewhat other than its nominal part), so that the unit's CPU runs this CPython at
+    a Pi 4 core's pace here, whatever the host's load and the guest's overhead on it.
+
     In the user-mode-linux guest nothing mounts cgroup2; it is mounted on ``root`` when that is
     an empty directory (never over a mounted hierarchy). Raises ``FirmwareError`` where no
-    cgroup v2 with the cpu controller can be had."""
+    cgroup v2 with the cpu controller can be had, ``ValueError`` for a share outside (0, 1]."""
 
-    def __init__(self, share: float, root: Path = CGROUP_ROOT) -> None:
-        self._quota = CpuQuota(UNIT_CGROUP, share, weight=MAX_WEIGHT, root=root)
-        self.share = share
+    def __init__(self, share: float | None = None, root: Path = CGROUP_ROOT) -> None:
+        if share is not None and not 0 < share <= 1:
+            raise ValueError(f"a CPU share is in (0, 1], not {share}")
+        self._quota = CpuQuota(UNIT_CGROUP, share or 1.0, weight=MAX_WEIGHT, root=root)
+        self._fixed = share is not None
+        self.share = share or 1.0
         self._root = root
         self.calibration: dict[str, float] = {}
 
@@ -181,14 +191,23 @@ class CpuLimit:
             raise FirmwareError(f"bench e2e --board: {err}") from err
         # What the share comes to, measured before anything else runs: the guest's CPU is the
         # host's minus what other work on the host takes (user-mode-linux charges that to
-        # whatever the guest runs), so on a loaded host it is less than a Pi 4 core.
+        # whatever the guest runs), so a share fixed beforehand may be less than a Pi 4 core.
         full = calibrate_in(None)
+        if not self._fixed:
+            self.share = board_share(full)
+            self._quota.share = self.share
         self._quota.__enter__()
         limited = calibrate_in(self.path)
+        first = self.share
+        if not self._fixed:
+            self.share = min(1.0, self.share * PI4_NBODY_STEPS_PER_S / max(limited, 1.0))
+            self._quota.set_share(self.share)
+            limited = calibrate_in(self.path)
         # Unlimited before and after: the host's load on the guest changes meanwhile.
         full = (full + calibrate_in(None)) / 2
         self.calibration = {
             "cpu_share": round(self.share, 4),
+            "cpu_share_first": round(first, 4),
             "nbody_guest_steps_per_s": round(full),
             "nbody_limited_steps_per_s": round(limited),
             "measured_share": round(limited / full, 3),
@@ -300,7 +319,7 @@ class BoardResult:
 
     @property
     def cpu_share(self) -> float | None:
-        """The share the unit had (in the guest: the board factor there), the first step's."""
+        """The share the unit had (in the guest: a Pi 4 core there), the first step's."""
         return self.steps[0].details.get("cpu_share") if self.steps else None
 
     @property
@@ -342,6 +361,7 @@ _STEP_KEYS = (
     "realtime_share",
     "drain_s",
     "cpu_share",
+    "cpu_share_first",
     "measured_share",
     "pi4_cores",
     "unit_user_s",
@@ -355,7 +375,7 @@ class BoardRun(Protocol):
     """Runs ``bench e2e`` at ``objects`` per list, the unit limited to ``cpu_share`` of one
     CPU: ``run_e2e_bench`` with ``board=True``."""
 
-    def __call__(self, objects: int, cpu_share: float) -> E2eResult: ...
+    def __call__(self, objects: int, cpu_share: float | None) -> E2eResult: ...
 
 
 def run_board_bench(
@@ -366,17 +386,22 @@ def run_board_bench(
     every_step: bool = False,
 ) -> BoardResult:
     """Run ``run_step`` for each step from the lightest up, until one is not sustained (all of
-    them with ``every_step``), at ``cpu_share`` (None: the board factor, measured here)."""
+    them with ``every_step``), at ``cpu_share`` (None: a Pi 4 core, measured in the guest
+    before each step: ``CpuLimit``)."""
     rate = nbody_rate()
-    share = round(board_share(rate) if cpu_share is None else cpu_share, 4)
+    given = (
+        "a Pi 4 core's n-body rate, measured in the guest before each step"
+        if cpu_share is None
+        else f"{cpu_share:.3f} of the guest's CPU"
+    )
     progress(
-        f"this core runs n-body at {rate:,.0f} steps/s (CPU time), a Pi 4 core at "
-        f"{PI4_NBODY_STEPS_PER_S:,.0f}: board factor {board_share(rate):.3f}; the unit gets "
-        f"{share:.3f} of the guest's CPU"
+        f"this core runs n-body at {rate:,.0f} steps/s natively (CPU time), a Pi 4 core at "
+        f"{PI4_NBODY_STEPS_PER_S:,.0f}: board factor {board_share(rate):.3f} here; the unit "
+        f"gets {given}"
     )
     result = BoardResult(rate)
     for objects in sorted(objects_steps):
-        run = run_step(objects, share)
+        run = run_step(objects, cpu_share)
         step = BoardStep(objects, run.details["bus_load"], run.details)
         result.steps.append(step)
         progress(format_step(step))
@@ -405,9 +430,9 @@ def format_board(result: BoardResult) -> str:
     best = result.best
     lines = [
         f"board budget: the unit limited to {result.cpu_share or 0:.3f} of the guest's CPU "
-        f"(a Pi 4 core is {result.board_factor:.3f} of this machine's core: n-body "
-        f"{result.host_nbody_steps_per_s:,.0f} steps/s here natively, "
-        f"{PI4_NBODY_STEPS_PER_S:,.0f} on a Pi 4 core)",
+        f"at the first step (a Pi 4 core: {PI4_NBODY_STEPS_PER_S:,.0f} n-body steps/s; this "
+        f"machine's core runs {result.host_nbody_steps_per_s:,.0f} natively, a board factor "
+        f"of {result.board_factor:.3f})",
         *(f"  {format_step(step)}" for step in result.steps),
         "  highest sustained: "
         + (
@@ -432,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument("--seconds", type=float, default=CALIBRATE_S)
     calibrate.add_argument("--cgroup", type=Path, default=None)
     check = actions.add_parser("limit-check")
-    check.add_argument("--share", type=float, required=True)
+    check.add_argument("--share", type=float, default=None, help="default: a Pi 4 core")
     args = parser.parse_args(argv)
     if args.action == "calibrate":
         if args.cgroup is not None:

@@ -550,7 +550,10 @@ def main(argv: list[str] | None = None) -> int:
         "--board", action="store_true", help="the unit on a Pi 4 core's share (e2e_board)"
     )
     parser.add_argument(
-        "--cpu-share", type=float, default=1.0, help="that share of one CPU (default: 1)"
+        "--cpu-share",
+        type=float,
+        default=None,
+        help="that share of one CPU (default: a Pi 4 core, measured here: e2e_board.CpuLimit)",
     )
     parser.add_argument(
         "--profile", type=Path, default=None, help="sample the unit with py-spy into this file"

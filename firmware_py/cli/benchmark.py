@@ -423,7 +423,7 @@ def _e2e_board(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"bench e2e --board: {line}", file=sys.stderr, flush=True)
 
-    def run_step(objects: int, cpu_share: float) -> E2eResult:
+    def run_step(objects: int, cpu_share: float | None) -> E2eResult:
         return run_e2e_bench(
             args.seconds,
             objects,

@@ -114,7 +114,7 @@ def test_the_highest_sustained_step_is_the_last_before_the_first_failure() -> No
 def test_the_stepping_stops_at_the_first_load_not_sustained() -> None:
     ran: list[int] = []
 
-    def run_step(objects: int, cpu_share: float) -> E2eResult:
+    def run_step(objects: int, cpu_share: float | None) -> E2eResult:
         ran.append(objects)
         assert cpu_share == 0.25
         late = 400.0 if objects >= 25 else 100.0
@@ -176,3 +176,20 @@ def test_the_limiter_holds_a_busy_process_to_its_share_in_the_guest() -> None:
     assert figures["measured_share"] < 0.45, figures
     assert figures["cpu_stat"]["nr_throttled"] > 0
     assert figures["cpu_share"] == 0.25
+
+
+@pytest.mark.timeout(150)
+def test_by_default_the_limiter_gives_a_pi_4_cores_n_body_rate_in_the_guest() -> None:
+    argv = [sys.executable, "-m", "firmware_py.benchmarks.e2e_board", "limit-check"]
+    run = run_with_vcan(argv, vcan=["vcan0"], cwd=PROJECT, timeout_s=130)
+    assert run.exit_status == 0, run.output_text[-2000:]
+    figures = json.loads(run.output_text.strip().splitlines()[-1])
+    # The share is a Pi 4 core's rate over the guest's, corrected once by what it gave.
+    assert 0 < figures["cpu_share_first"] <= 1
+    assert figures["cpu_share_first"] == pytest.approx(
+        min(1.0, PI4_NBODY_STEPS_PER_S / figures["nbody_guest_steps_per_s"]), rel=0.5
+    )
+    if figures["cpu_share"] < 1.0:  # a guest slower than a Pi 4 core gets all it has
+        # The host's load moves between the calibrations: near a Pi 4 core, not exactly.
+        assert 0.6 < figures["pi4_cores"] < 1.5, figures
+    assert figures["cpu_stat"]["nr_throttled"] > 0 or figures["cpu_share"] == 1.0
