@@ -82,18 +82,6 @@ class CpuQuota:
             raise FirmwareError(f"cannot set up the cgroup {self.path}: {err}") from err
         return self
 
-    def set_share(self, share: float) -> None:
-        """Hold the cgroup to ``share`` of one CPU from now on (entered). Raises
-        ``ValueError`` outside (0, 1]."""
-        if not 0 < share <= 1:
-            raise ValueError(f"a CPU share is in (0, 1], not {share}")
-        self.share = share
-        quota = max(1_000, round(share * PERIOD_US))
-        if self.version == 2:
-            (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
-        else:
-            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
-
     def __exit__(self, *_exc: object) -> None:
         for pid in (self.path / "cgroup.procs").read_text().split():
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile

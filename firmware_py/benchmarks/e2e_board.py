@@ -159,10 +159,11 @@ class CpuLimit:
     ``calibration``, what that share came to in n-body steps.
 
     ``share`` None (the default): a Pi 4 core as measured where the unit runs. The n-body
-    kernel is run in here unlimited, the share set to ``PI4_NBODY_STEPS_PER_S`` over that rate,
-    then corrected once by what the limited kernel gets (the limiter and the guest's clock give
-    a share somewhat other than its nominal part), so that the unit's CPU runs this CPython at
-    a Pi 4 core's pace here, whatever the host's load and the guest's overhead on it.
+    kernel is run in here unlimited and the share set to ``PI4_NBODY_STEPS_PER_S`` over that
+    rate, so that the unit's CPU runs this CPython at a Pi 4 core's pace here, whatever the
+    host's load and the guest's overhead on it. (Correcting it by what the limited kernel then
+    got added the noise of a second one-second measurement: the limiter itself holds a share
+    within a few per cent, ``limit-check``.)
 
     In the user-mode-linux guest nothing mounts cgroup2; it is mounted on ``root`` when that is
     an empty directory (never over a mounted hierarchy). Raises ``FirmwareError`` where no
@@ -198,16 +199,10 @@ class CpuLimit:
             self._quota.share = self.share
         self._quota.__enter__()
         limited = calibrate_in(self.path)
-        first = self.share
-        if not self._fixed:
-            self.share = min(1.0, self.share * PI4_NBODY_STEPS_PER_S / max(limited, 1.0))
-            self._quota.set_share(self.share)
-            limited = calibrate_in(self.path)
         # Unlimited before and after: the host's load on the guest changes meanwhile.
         full = (full + calibrate_in(None)) / 2
         self.calibration = {
             "cpu_share": round(self.share, 4),
-            "cpu_share_first": round(first, 4),
             "nbody_guest_steps_per_s": round(full),
             "nbody_limited_steps_per_s": round(limited),
             "measured_share": round(limited / full, 3),
@@ -361,7 +356,6 @@ _STEP_KEYS = (
     "realtime_share",
     "drain_s",
     "cpu_share",
-    "cpu_share_first",
     "measured_share",
     "pi4_cores",
     "unit_user_s",

@@ -184,12 +184,13 @@ def test_by_default_the_limiter_gives_a_pi_4_cores_n_body_rate_in_the_guest() ->
     run = run_with_vcan(argv, vcan=["vcan0"], cwd=PROJECT, timeout_s=130)
     assert run.exit_status == 0, run.output_text[-2000:]
     figures = json.loads(run.output_text.strip().splitlines()[-1])
-    # The share is a Pi 4 core's rate over the guest's, corrected once by what it gave.
-    assert 0 < figures["cpu_share_first"] <= 1
-    assert figures["cpu_share_first"] == pytest.approx(
+    # The share is a Pi 4 core's rate over the guest's (the guest's measured before and after).
+    assert 0 < figures["cpu_share"] <= 1
+    assert figures["cpu_share"] == pytest.approx(
         min(1.0, PI4_NBODY_STEPS_PER_S / figures["nbody_guest_steps_per_s"]), rel=0.5
     )
     if figures["cpu_share"] < 1.0:  # a guest slower than a Pi 4 core gets all it has
-        # The host's load moves between the calibrations: near a Pi 4 core, not exactly.
-        assert 0.6 < figures["pi4_cores"] < 1.5, figures
+        # Near a Pi 4 core, not exactly: the host's load moves between one-second calibrations
+        # (0.61 to 1.25 seen on a busy host); a share off by a factor of two or more fails.
+        assert 0.4 < figures["pi4_cores"] < 2.0, figures
     assert figures["cpu_stat"]["nr_throttled"] > 0 or figures["cpu_share"] == 1.0
