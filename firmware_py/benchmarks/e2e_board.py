@@ -7,11 +7,12 @@ broker, the bridge, the player and the recorder, which would not run on the unit
 take that share from it). The guest has one virtual CPU, so the unit is on one core by
 construction.
 
-The share: a Raspberry Pi 4 core (Cortex-A72, 1.5 GHz) against this machine's core, measured
+The share: a Raspberry Pi 4 core (Cortex-A72, 1.5 GHz) against the guest's CPU, measured
 with the Benchmarks Game n-body kernel in CPython (``nbody_rate``). ``PI4_NBODY_STEPS_PER_S``
-is what a Pi 4 core is taken to run on CPython 3.11; the share is that over this machine's
-rate, measured natively (CPU time) before the guest boots. How that figure was chosen, and why
-the result is conservative, is in the README section "Board-class budget".
+is what a Pi 4 core is taken to run on CPython 3.11; the share is that over the kernel's rate
+in the guest, measured there before each step (``CpuLimit``); this machine's native rate is
+measured too and reported as the board factor. How that figure was chosen, and why the result
+is conservative, is in the README section "Board-class budget".
 
 Sustained (``shortfalls``): nothing lost, every radar cycle seen and fused (no late-list
 rejects, every stored list matched to its cycle), the newest frame to the unit's publication

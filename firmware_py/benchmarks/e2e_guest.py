@@ -7,8 +7,9 @@ A private Mosquitto, the bridge (``roadgate bridge``, SQLite store) and the road
 the kernel timestamps of each radar cycle's first and last frame. After the player is done
 the pipeline drains (until the unit's frame counter and the store stop moving), and the
 figures are written to OUT as JSON (see ``e2e.py``). With ``--board [--cpu-share F]`` the
-unit's process runs in a cgroup held to that share of one CPU (``e2e_board.CpuLimit``), and
-the figures say what the share came to and how long the unit was held back.
+unit's process runs in a cgroup held to that share of one CPU (without ``--cpu-share``, a Pi 4
+core's pace measured here: ``e2e_board.CpuLimit``), and the figures say what the share came to
+and how long the unit was held back.
 
 Latency of a stored object list: the bridge's receive time minus the kernel timestamp of the
 newest frame the list used, the last frame of the radar cycle whose status frame's timestamp

@@ -8,9 +8,10 @@ every slot). A cycle cut short by the next header is dropped and counted.
 
 The per-frame and per-object work is kept in Python at its least: each batch turns only the
 columns the definition reads into lists (values scaled, integer codes made ``int`` and a
-finiteness flag per frame, all vectorised), each frame carries them as one tuple, and each
-object is gathered positionally from its messages' tuples by a getter compiled per
-definition (``_ObjectPlan``).
+finiteness flag per frame, all vectorised), each object frame's values are one tuple, a run
+of one object message's frames is taken with one dict update while it cannot complete the
+cycle, and each object is gathered positionally from its messages' tuples by a getter
+compiled per definition (``_ObjectPlan``).
 """
 
 from __future__ import annotations
@@ -479,7 +480,10 @@ class RadarObjectListAssembler:
                 self._expect[kind] = True
         n = cycle.expected
         if not self._others_complete(cycle, kind):
-            part.update(zip([ids[i] for i in taken], [rows[i] for i in taken], strict=True))
+            if len(taken) == len(ids):
+                part.update(zip(ids, rows, strict=True))
+            else:
+                part.update(zip([ids[i] for i in taken], [rows[i] for i in taken], strict=True))
             self.counters["orphan_frames"] += len(ids) - len(taken)
             return None
         for done, i in enumerate(taken, 1):
