@@ -37,7 +37,8 @@ fi
 
 extra=""
 [ "$mode" = test ] && extra="[dev]"
-stamp="$VENV/.installed-$mode-$(cat pyproject.toml | sha1sum | cut -c1-12)"
+# The C sources too: an editable install builds them in place, once.
+stamp="$VENV/.installed-$mode-$(cat pyproject.toml protocols/dbc/*.c | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   say "installing roadgate$extra into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip

@@ -9,11 +9,13 @@ from firmware_py.config.model import BoxConfig
 from firmware_py.doctor.broker_check import check_broker
 from firmware_py.doctor.can_check import check_can
 from firmware_py.doctor.clock_check import check_clock
+from firmware_py.doctor.decoder_check import check_decoder
 from firmware_py.doctor.disk_check import check_disk
 from firmware_py.doctor.findings import Finding
 from firmware_py.doctor.gnss_check import check_gnss
 from firmware_py.doctor.lock_check import check_lock
 from hal.probe import ip_link_details, probe
+from protocols.dbc.block_runner import compiled_kernel
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ def run_checks(config: BoxConfig | None, settings: DoctorSettings) -> list[Findi
     findings = check_can(None if config is None else config.can, report, ip_link_details)
     if config is None:
         findings.append(check_clock(read_kernel_clock()))
+        findings.append(check_decoder(compiled_kernel))
         return findings
     findings.append(check_gnss(config.gnss, settings.gnss_timeout_s))
     findings.append(
@@ -38,4 +41,5 @@ def run_checks(config: BoxConfig | None, settings: DoctorSettings) -> list[Findi
     findings.append(check_clock(read_kernel_clock(), simulated=config.simulation.enabled))
     findings.append(check_disk(config.outbox.path, config.outbox.limits))
     findings.append(check_lock(config.outbox.path))
+    findings.append(check_decoder(compiled_kernel))
     return findings

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,45 @@ import numpy.typing as npt
 from protocols.dbc.plan_compiler import BoolArray, FloatArray, SignalBatch, U64Array
 
 IndexArray = npt.NDArray[np.intp]
+
+
+class BlockKernel(Protocol):
+    """The compiled block decode (``_block_kernel.c``)."""
+
+    def decode_rows(
+        self,
+        rows: npt.NDArray[Any],
+        source: U64Array,
+        first_frames: list[int],
+        sizes: list[int],
+        out: FloatArray,
+        width: int,
+        columns: int,
+        swapped_at: int,
+    ) -> None: ...
+
+
+compiled_kernel: BlockKernel | None
+try:  # built with the package where a C compiler was at hand (pyproject.toml)
+    from protocols.dbc import _block_kernel as compiled_kernel
+except ImportError:  # a box that installed without a compiler: the numpy passes
+    compiled_kernel = None
+
+KERNEL_ROW = np.dtype(
+    [
+        ("slot", "=i8"),
+        ("word", "=i8"),
+        ("big", "=i8"),
+        ("left", "=i8"),
+        ("right", "=i8"),
+        ("arithmetic", "=i8"),
+        ("mask", "=i8"),
+        ("scale", "=f8"),
+        ("offset", "=f8"),
+        ("add", "=i8"),
+    ]
+)
+"""A row's parameters as the compiled kernel reads them (``_block_kernel.c``'s ``Row``)."""
 
 ALONE_WASTE = 1024
 """Padding (signal, frame) pairs a message may add to a bin whose width is more than twice
@@ -105,6 +144,9 @@ class BinPlan:
     masks: tuple[int, int, npt.NDArray[np.int64]] | None
     scales: tuple[int, int, FloatArray] | None
     offsets: tuple[int, int, FloatArray] | None
+    # Every row's parameters for the compiled kernel (``KERNEL_ROW``), the passes above
+    # row by row.
+    kernel_rows: npt.NDArray[Any]
     # (where the byte-swapped copy is, ``key_offsets`` for it): the last one made.
     _offsets: list[Any] = field(default_factory=list)
 
@@ -195,14 +237,19 @@ class LeanTable:
     kinds: tuple[int, ...]
     needs_offset: BoolArray  # each row's offset changes some value (not 0, or scale <= 0)
     _any_big_endian: bool
+    # The compiled block decode (``_block_kernel``), or None for the numpy passes.
+    kernel: BlockKernel | None = None
     _plans: dict[tuple[int, ...], BinPlan] = field(default_factory=dict)
     _scratch: list[U64Array] = field(default_factory=list)
     # Where the byte-swapped copy ``load`` made starts in the buffer (a third of it in).
     _swapped_box: list[int] = field(default_factory=lambda: [0])
 
     @staticmethod
-    def build(batches: tuple[SignalBatch | None, ...]) -> LeanTable:
-        """The table of ``batches``, indexed by slot (None: a slot that is not lean)."""
+    def build(
+        batches: tuple[SignalBatch | None, ...], kernel: BlockKernel | None = compiled_kernel
+    ) -> LeanTable:
+        """The table of ``batches``, indexed by slot (None: a slot that is not lean), its
+        blocks decoded by ``kernel`` (None: by the numpy passes)."""
         present = [b for b in batches if b is not None]
         counts = [0 if b is None else len(b.names) for b in batches]
         ends = np.cumsum(counts, dtype=np.intp)
@@ -259,6 +306,7 @@ class LeanTable:
             kinds=kinds,
             needs_offset=needs_offset,
             _any_big_endian=bool(words[:, 1].any()),
+            kernel=kernel,
         )
 
     def load(self, words: npt.NDArray[np.unsignedinteger[Any]], known: IndexArray) -> U64Array:
@@ -342,12 +390,14 @@ class LeanTable:
         for members, bin_width in bins:
             plan = self._plan(tuple(members))  # the same mix gives the same bins
             plans.append(plan)
-            if plan.runs is None and starts is None:
+            if plan.runs is None and starts is None and self.kernel is None:
                 starts = np.array(first_frames, dtype=np.intp)
                 if columns != 1:
                     starts *= columns
             blocks.append(
-                self._decode_bin(plan, source, swapped_at, columns, starts, first_frames, bin_width)
+                self._decode_bin(
+                    plan, source, swapped_at, columns, starts, first_frames, sizes, bin_width
+                )
             )
         return DecodedBlocks(blocks, Placement(plans, sizes, first_frames))
 
@@ -425,6 +475,9 @@ class LeanTable:
                 runs[-1] = (runs[-1][0], row + 1, *key)
             else:
                 runs.append((row, row + 1, *key))
+        masks = cover(after & ~signed, self.masks[rows])
+        scaled = cover(scales != 1.0, scales)
+        offset = cover(self.needs_offset[rows], offsets)
         distinct = list(dict.fromkeys(keys))
         number = {key: i for i, key in enumerate(distinct)}
         first_rows = tuple(int(c) for c in np.cumsum([0, *counts[:-1]]))
@@ -453,9 +506,18 @@ class LeanTable:
             logical=logical,
             logical_rights=column(self.rights[rows[:logical]].astype(np.uint64)),
             arithmetic_rights=column(self.rights[rows[logical:]]),
-            masks=cover(after & ~signed, self.masks[rows]),
-            scales=cover(scales != 1.0, scales),
-            offsets=cover(self.needs_offset[rows], offsets),
+            masks=masks,
+            scales=scaled,
+            offsets=offset,
+            kernel_rows=_kernel_rows(
+                np.repeat(slots, counts),
+                self.word[rows],
+                big,
+                self.lefts[rows],
+                self.rights[rows],
+                logical,
+                (masks, scaled, offset),
+            ),
         )
         self._plans[given] = plan
         return plan
@@ -468,8 +530,17 @@ class LeanTable:
         columns: int,
         starts: IndexArray | None,
         first_frames: list[int],
+        sizes: list[int],
         width: int,
     ) -> FloatArray:
+        kernel = self.kernel
+        if kernel is not None:
+            # One pass over each row's frames (the passes below sweep the block ten times).
+            out: FloatArray = np.empty((len(plan.slot_of_row), width))
+            kernel.decode_rows(
+                plan.kernel_rows, source, first_frames, sizes, out, width, columns, swapped_at
+            )
+            return out
         # The raw words are shifted in a kept buffer: only the values are a new array (a
         # fresh array of the block's size is paged in anew, burst after burst).
         rows = len(plan.slot_of_row)
@@ -529,3 +600,29 @@ class LeanTable:
             begin, end, offsets = plan.offsets
             values[begin:end] += offsets
         return values
+
+
+def _kernel_rows(
+    slots: IndexArray,
+    words: IndexArray,
+    big: BoolArray,
+    lefts: U64Array,
+    rights: npt.NDArray[np.int64],
+    logical: int,
+    passes: tuple[tuple[int, int, npt.NDArray[Any]] | None, ...],
+) -> npt.NDArray[Any]:
+    """Each row's parameters for the compiled kernel: a row takes part in the mask, the
+    multiply and the add of ``passes`` (``BinPlan.masks``, ``scales``, ``offsets``) as it does
+    in the numpy passes, where the others leave it unchanged (a mask of -1, a scale of 1)."""
+    rows = np.zeros(len(slots), dtype=KERNEL_ROW)
+    rows["slot"], rows["word"], rows["big"] = slots, words, big
+    rows["left"], rows["right"] = lefts.astype(np.int64), rights
+    rows["arithmetic"][logical:] = 1
+    rows["mask"], rows["scale"] = -1, 1.0
+    for name, given in zip(("mask", "scale", "offset"), passes, strict=True):
+        if given is not None:
+            begin, end, values = given
+            rows[name][begin:end] = values.reshape(-1)
+            if name == "offset":
+                rows["add"][begin:end] = 1
+    return rows

@@ -32,7 +32,7 @@ from cantools.database.can import Database, Message
 from cantools.errors import Error as CantoolsError
 
 from hal.can.frames import FD_LENGTH_VALID, FLAG_EXTENDED, FLAG_NOT_DATA
-from protocols.dbc.block_runner import LeanTable
+from protocols.dbc.block_runner import LeanTable, compiled_kernel
 from protocols.dbc.id_lookup import IdTables, frame_key, j1939_pgn
 from protocols.dbc.plan_compiler import MessagePlan, compile_message
 from protocols.dbc.plan_runner import PayloadWords, decode_signals
@@ -72,8 +72,12 @@ class VectorDecoder:
     which cantools refuses too). Decoding never raises on frame contents.
     """
 
-    def __init__(self, db: Database, messages: Iterable[str] | None = None) -> None:
-        """Compile ``messages`` (names; all messages of ``db`` when None).
+    def __init__(
+        self, db: Database, messages: Iterable[str] | None = None, compiled: bool = True
+    ) -> None:
+        """Compile ``messages`` (names; all messages of ``db`` when None). ``compiled``: the
+        blocks decoded by the compiled kernel where it was built (see ``compiled``), else by
+        numpy passes (the same values, bit for bit).
 
         Raises ``ValueError`` for a name ``db`` does not have, or more than 32764 messages.
         """
@@ -110,7 +114,7 @@ class VectorDecoder:
             tuple(() if b is None else b.names for b in self._lean),
         )
         # Lean messages are decoded in blocks (see ``LeanTable``).
-        self._table = LeanTable.build(self._lean)
+        self._table = LeanTable.build(self._lean, compiled_kernel if compiled else None)
         self._every_slot_lean = all(b is not None for b in self._lean)
         self._max_lean_columns = max([0, *(b.columns for b in self._lean if b is not None)])
         # Payload words each lean slot reads (int64 max for the others: never in a block).
@@ -131,6 +135,12 @@ class VectorDecoder:
             name for name, p in self._by_name.items() if p.signals is not None
         )
         """Names of the messages on the numpy path (the others fall back to cantools)."""
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the blocks are decoded by the compiled kernel (built when the package was
+        installed where a C compiler and Python's headers were at hand), not numpy passes."""
+        return self._table.kernel is not None
 
     def choices(self, message: str, signal: str) -> Mapping[int, str]:
         """The value table of ``signal`` in ``message``: numeric value -> name (empty if none).

@@ -27,11 +27,13 @@ from firmware_py.config.model import CanBusConfig, GnssConfig
 from firmware_py.doctor.broker_check import check_broker
 from firmware_py.doctor.can_check import check_can, error_counters
 from firmware_py.doctor.clock_check import check_clock
+from firmware_py.doctor.decoder_check import check_decoder
 from firmware_py.doctor.disk_check import check_disk
 from firmware_py.doctor.findings import Finding
 from firmware_py.doctor.gnss_check import check_gnss
 from firmware_py.doctor.lock_check import check_lock
 from hal.probe import CanInterface, ProbeReport, kernel_has_can
+from protocols.dbc.block_runner import compiled_kernel
 from protocols.mqtt_connection import MqttConnection, MqttTls
 from protocols.nmea.fields import checksum
 from tests.support.certs import TestPki
@@ -307,6 +309,17 @@ def test_the_lock_is_free_then_held_by_a_box(tmp_path: Path) -> None:
     assert check_lock(outbox).ok
 
 
+def test_the_decoder_says_which_way_it_decodes_and_how_to_build_the_kernel() -> None:
+    assert compiled_kernel is not None  # built with the package (see test_dbc_blocks)
+    built = check_decoder(compiled_kernel)
+    missing = check_decoder(None)
+    assert built.ok
+    assert built.detail == "the compiled block kernel decodes DBC signals"
+    assert missing.ok  # the box still decodes, the same values
+    assert "numpy passes" in missing.detail
+    assert "apt-get install gcc python3-dev" in missing.detail
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -354,14 +367,16 @@ def test_doctor_on_a_simulated_box_with_its_broker_passes(
         "clock",
         "disk",
         "lock",
+        "decoder",
     ]
+    assert result["findings"][-1]["detail"] == "the compiled block kernel decodes DBC signals"
     assert done.returncode == 0
 
 
 def test_doctor_fails_on_a_closed_broker_port_one_line_each(tmp_path: Path) -> None:
     done = doctor("--config", str(box_config(tmp_path, free_port())), "--broker-timeout", "2")
     lines = done.stdout.splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 7
     [broker] = [line for line in lines if line.startswith("FAIL broker:")]
     assert "; fix: start the broker" in broker
     assert done.returncode == 1

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.dbc import VectorDecoder, load_dbc
-from protocols.dbc.block_runner import ALONE_WASTE, BinPlan, LeanTable
+from protocols.dbc.block_runner import ALONE_WASTE, BinPlan, LeanTable, compiled_kernel
 from protocols.dbc.plan_compiler import compile_message
 from protocols.radar.ars408 import EXTENDED, GENERAL, QUALITY, STATUS
 from tests.protocols.test_dbc_decoder import _cantools_decode
@@ -56,10 +56,11 @@ def _same_bits(ours: float, theirs: float) -> bool:
 
 
 def _assert_like_cantools(
-    db: Database, names: tuple[str, ...] | None, counts: list[int], seed: int
+    db: Database, names: tuple[str, ...] | None, counts: list[int], seed: int, compiled: bool
 ) -> None:
     ids, data, lengths, extended = _frames_of(db, names, counts, seed)
-    decoder = VectorDecoder(db, names)
+    decoder = VectorDecoder(db, names, compiled=compiled)
+    assert decoder.compiled == compiled
     decoded = decoder.decode(ids, data, lengths, np.arange(len(ids), dtype=float), extended)
     seen = 0
     for name, message in decoded.items():
@@ -84,19 +85,34 @@ def _assert_like_cantools(
 COUNTS = st.lists(st.sampled_from([0, 1, 2, 3, 7, 40, 41, 90, 300]), min_size=1, max_size=6)
 
 
+def test_the_compiled_block_kernel_is_built() -> None:
+    assert compiled_kernel is not None, (
+        "protocols/dbc/_block_kernel.c was not built: install a C compiler and Python's "
+        "headers (Debian: apt-get install gcc python3-dev), then pip install -e . again"
+    )
+
+
+# Both ways of decoding a block: the compiled kernel (the default) and the numpy passes.
+WAYS = pytest.mark.parametrize("compiled", [True, False], ids=["kernel", "numpy"])
+
+
+@WAYS
 @pytest.mark.parametrize("dbc", DBCS)
 @settings(max_examples=15, deadline=None)
 @given(counts=COUNTS, seed=st.integers(0, 2**16))
 def test_every_signal_of_every_frame_is_cantools_value(
-    dbc: str, counts: list[int], seed: int
+    dbc: str, counts: list[int], seed: int, compiled: bool
 ) -> None:
-    _assert_like_cantools(_db(dbc), None, counts, seed)
+    _assert_like_cantools(_db(dbc), None, counts, seed, compiled)
 
 
+@WAYS
 @settings(max_examples=25, deadline=None)
 @given(counts=COUNTS, seed=st.integers(0, 2**16))
-def test_ars408_object_lists_decode_like_cantools(counts: list[int], seed: int) -> None:
-    _assert_like_cantools(_db("ars408_id0.dbc"), OBJECT_LISTS, counts, seed)
+def test_ars408_object_lists_decode_like_cantools(
+    counts: list[int], seed: int, compiled: bool
+) -> None:
+    _assert_like_cantools(_db("ars408_id0.dbc"), OBJECT_LISTS, counts, seed, compiled)
 
 
 def _table(db: Database, names: tuple[str, ...]) -> LeanTable:
