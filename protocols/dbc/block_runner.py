@@ -27,53 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from protocols.dbc.kernels import KERNEL_ROW, DecodeKernels
 from protocols.dbc.plan_compiler import BoolArray, FloatArray, SignalBatch, U64Array
 
 IndexArray = npt.NDArray[np.intp]
 
-
-class BlockKernel(Protocol):
-    """The compiled block decode (``_block_kernel.c``)."""
-
-    def decode_rows(
-        self,
-        rows: npt.NDArray[Any],
-        source: U64Array,
-        first_frames: list[int],
-        sizes: list[int],
-        out: FloatArray,
-        width: int,
-        columns: int,
-        swapped_at: int,
-    ) -> None: ...
-
-
-compiled_kernel: BlockKernel | None
-try:  # built with the package where a C compiler was at hand (pyproject.toml)
-    from protocols.dbc import _block_kernel as compiled_kernel
-except ImportError:  # a box that installed without a compiler: the numpy passes
-    compiled_kernel = None
-
-KERNEL_ROW = np.dtype(
-    [
-        ("slot", "=i8"),
-        ("word", "=i8"),
-        ("big", "=i8"),
-        ("left", "=i8"),
-        ("right", "=i8"),
-        ("arithmetic", "=i8"),
-        ("mask", "=i8"),
-        ("scale", "=f8"),
-        ("offset", "=f8"),
-        ("add", "=i8"),
-    ]
-)
-"""A row's parameters as the compiled kernel reads them (``_block_kernel.c``'s ``Row``)."""
 
 ALONE_WASTE = 1024
 """Padding (signal, frame) pairs a message may add to a bin whose width is more than twice
@@ -237,17 +200,15 @@ class LeanTable:
     kinds: tuple[int, ...]
     needs_offset: BoolArray  # each row's offset changes some value (not 0, or scale <= 0)
     _any_big_endian: bool
-    # The compiled block decode (``_block_kernel``), or None for the numpy passes.
-    kernel: BlockKernel | None = None
+    # The compiled block decode (``kernels``), or None for the numpy passes.
+    kernel: DecodeKernels | None = None
     _plans: dict[tuple[int, ...], BinPlan] = field(default_factory=dict)
     _scratch: list[U64Array] = field(default_factory=list)
     # Where the byte-swapped copy ``load`` made starts in the buffer (a third of it in).
     _swapped_box: list[int] = field(default_factory=lambda: [0])
 
     @staticmethod
-    def build(
-        batches: tuple[SignalBatch | None, ...], kernel: BlockKernel | None = compiled_kernel
-    ) -> LeanTable:
+    def build(batches: tuple[SignalBatch | None, ...], kernel: DecodeKernels | None) -> LeanTable:
         """The table of ``batches``, indexed by slot (None: a slot that is not lean), its
         blocks decoded by ``kernel`` (None: by the numpy passes)."""
         present = [b for b in batches if b is not None]
@@ -321,26 +282,36 @@ class LeanTable:
         in anew).
         """
         frames, columns = known.shape[0], words.shape[1]
-        size = frames * columns
-        need = 3 * size + columns
-        if not self._scratch or self._scratch[0].shape[0] < need:
-            self._scratch[:1] = [np.zeros(max(need, 1 << 16), dtype=np.uint64)]
-        source = self._scratch[0]
-        # The byte-swapped copy at a fixed place (the bins' read offsets stay the same).
-        swapped_at = source.shape[0] // 3
-        little: U64Array = source[:size].reshape(frames, columns)
+        little = self.words_buffer(frames, columns)[: frames * columns].reshape(frames, columns)
         if words.dtype == little.dtype:
             # mode "clip": with the default, numpy copies into ``out`` through a buffer.
             words.take(known, axis=0, out=little, mode="clip")
         else:  # little-endian words on a big-endian host
             little[:] = np.take(words, known, axis=0)
+        self.loaded(little)
+        return little
+
+    def words_buffer(self, frames: int, columns: int) -> U64Array:
+        """The kept buffer's first part, room for ``frames`` frames of ``columns`` words (as
+        ``load`` fills it; ``loaded`` once they are there)."""
+        size = frames * columns
+        need = 3 * size + columns
+        if not self._scratch or self._scratch[0].shape[0] < need:
+            self._scratch[:1] = [np.zeros(max(need, 1 << 16), dtype=np.uint64)]
+        return self._scratch[0][:size]
+
+    def loaded(self, little: U64Array) -> None:
+        """``little`` (``uint64[M, C]``, the start of ``words_buffer``) holds the frames'
+        words: add their byte-swapped copy when a row reads big-endian words."""
+        source = self._scratch[0]
+        # The byte-swapped copy at a fixed place (the bins' read offsets stay the same).
+        swapped_at = source.shape[0] // 3
         if self._any_big_endian:
             # The words seen in the other byte order, cast to native while copying: the
             # bytes of each word reversed, in one pass.
             flat = little.reshape(-1)
-            source[swapped_at : swapped_at + size] = flat.view(flat.dtype.newbyteorder())
+            source[swapped_at : swapped_at + flat.shape[0]] = flat.view(flat.dtype.newbyteorder())
         self._swapped_box[0] = swapped_at
-        return little
 
     def decode(
         self,

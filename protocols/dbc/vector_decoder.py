@@ -32,8 +32,9 @@ from cantools.database.can import Database, Message
 from cantools.errors import Error as CantoolsError
 
 from hal.can.frames import FD_LENGTH_VALID, FLAG_EXTENDED, FLAG_NOT_DATA
-from protocols.dbc.block_runner import LeanTable, compiled_kernel
+from protocols.dbc.block_runner import LeanTable
 from protocols.dbc.id_lookup import IdTables, frame_key, j1939_pgn
+from protocols.dbc.kernels import DecodeKernels, compiled_kernels
 from protocols.dbc.plan_compiler import MessagePlan, compile_message
 from protocols.dbc.plan_runner import PayloadWords, decode_signals
 from protocols.dbc.results import DecodedBatch, DecodedMessage, DecodedTogether, SlotLayout
@@ -114,7 +115,8 @@ class VectorDecoder:
             tuple(() if b is None else b.names for b in self._lean),
         )
         # Lean messages are decoded in blocks (see ``LeanTable``).
-        self._table = LeanTable.build(self._lean, compiled_kernel if compiled else None)
+        self._kernels: DecodeKernels | None = compiled_kernels if compiled else None
+        self._table = LeanTable.build(self._lean, self._kernels)
         self._every_slot_lean = all(b is not None for b in self._lean)
         self._max_lean_columns = max([0, *(b.columns for b in self._lean if b is not None)])
         # Payload words each lean slot reads (int64 max for the others: never in a block).
@@ -127,6 +129,8 @@ class VectorDecoder:
             p.batch is not None and any(big for _, big in p.batch.words) for p in self._plans
         )
         self._word_view: tuple[np.dtype[Any], np.dtype[Any] | None] | None = None
+        # Where that dtype's payload starts, when ``group_standard`` can read its records.
+        self._word_offset: int | None = None
         # A batch dtype, and its bytes 8-15 as a word (None: not ``FRAME_DTYPE``'s layout).
         self._heads_view: tuple[np.dtype[Any] | None, np.dtype[Any] | None] = (None, None)
         self._heads_buffer: npt.NDArray[np.uint64] = np.empty(0, dtype=np.uint64)
@@ -138,9 +142,10 @@ class VectorDecoder:
 
     @property
     def compiled(self) -> bool:
-        """Whether the blocks are decoded by the compiled kernel (built when the package was
-        installed where a C compiler and Python's headers were at hand), not numpy passes."""
-        return self._table.kernel is not None
+        """Whether the compiled kernels (``kernels``: built when the package was installed
+        where a C compiler and Python's headers were at hand) group and decode, not numpy
+        passes."""
+        return self._kernels is not None
 
     def choices(self, message: str, signal: str) -> Mapping[int, str]:
         """The value table of ``signal`` in ``message``: numeric value -> name (empty if none).
@@ -222,6 +227,10 @@ class VectorDecoder:
         """
         words = self._batch_words(batch)
         if self._tables.pairs is not None and self._heads_fit(batch.dtype):
+            if self._kernels is not None and self._word_offset is not None:
+                grouped = self._group_standard(batch, self._kernels, self._word_offset)
+                if grouped is not None:
+                    return grouped
             # Each frame's id, flags and length (``FRAME_DTYPE``, little-endian host): one
             # word per frame at byte 8, read in one pass into a kept buffer.
             heads = self._heads(batch)
@@ -269,6 +278,47 @@ class VectorDecoder:
             rows.astype(np.intp),
         )
 
+    def _group_standard(
+        self, batch: npt.NDArray[Any], kernels: DecodeKernels, word_offset: int
+    ) -> DecodedBatch | None:
+        """``decode_batch`` of a batch of classic data frames with 11-bit ids, grouped by
+        the compiled kernel in one pass (None: a batch with other frames, or laid out
+        otherwise, which the numpy passes take)."""
+        if not batch.flags.c_contiguous:
+            return None
+        tables, columns, n = self._tables, self._columns, batch.shape[0]
+        assert tables.pairs is not None  # the caller checked
+        order = np.empty(n, dtype=np.intp)
+        times = np.empty(n)
+        words = self._table.words_buffer(n, columns)
+        counts = kernels.group_standard(
+            batch,
+            batch.dtype.itemsize,
+            word_offset,
+            columns,
+            tables.row_of_id,
+            tables.pairs,
+            tables.pairs.dtype.itemsize,
+            int(_NOT_STANDARD_DATA),
+            len(self._plans) + 3,
+            order,
+            words,
+            times,
+        )
+        if counts is None:
+            return None
+        self.rejects["not_data"] += 0
+        unknown, known = self._count_rejects(counts)
+        little = words[: known * columns].reshape(known, columns)
+        self._table.loaded(little)
+        return self._decode_groups(
+            counts,
+            order[unknown : unknown + known],
+            little,
+            times[:known],
+            None,
+        )
+
     def _heads_fit(self, dtype: np.dtype[Any]) -> bool:
         """Whether a batch of ``dtype`` has ``FRAME_DTYPE``'s id, flags and length at bytes
         8-13 (``_heads`` reads them as one word), on a little-endian host."""
@@ -306,6 +356,7 @@ class VectorDecoder:
         from there)."""
         if self._word_view is None or self._word_view[0] is not batch.dtype:
             self._word_view = (batch.dtype, _word_view(batch.dtype, self._columns))
+            self._word_offset = _kernel_word_offset(batch.dtype, self._word_view[1])
         view = self._word_view[1]
         if view is None:
             return _little_endian_words(batch["data"], self._columns)
@@ -345,26 +396,17 @@ class VectorDecoder:
         then frames of a length no frame has); the rest as ``_decode``. ``standard``: the
         buckets are ``IdTables.standard_buckets``' (a known frame's id is its message's: the
         messages' ids are made from the decoder's when first read, not gathered)."""
-        out: dict[str, DecodedMessage] = {}
         n = buckets.shape[0]
         if n == 0:
-            return DecodedBatch(self._layout, out, None)
+            return DecodedBatch(self._layout, {}, None)
         plans = len(self._plans)
         # One stable sort (a radix sort for small integers) groups each message's frames in
         # input (time) order, unknown frames first and short ones last; the bucket counts
         # give every group's bounds.
         order = buckets.argsort(kind="stable")
         counts: list[int] = np.bincount(buckets, minlength=plans + 3).tolist()
-        unknown, short, bad = counts[0], counts[plans + 1], counts[plans + 2]
-        self.rejects["unknown_id"] += unknown
-        self.rejects["short_frame"] += short
-        if bad:
-            self.rejects["bad_length"] += bad
-        if unknown + short + bad == n:
-            return DecodedBatch(self._layout, out, None)
-        known = order[unknown : n - short - bad]
-        sizes = counts[1 : plans + 1]  # frames of each slot
-        first_frames = list(accumulate(sizes[:-1], initial=0))  # in message order
+        unknown, known_count = self._count_rejects(counts)
+        known = order[unknown : unknown + known_count]
         # Each payload's 64-bit words, read little-endian, gathered once for the whole batch
         # in message order into the table's buffer: each message then reads columns of
         # these without a copy.
@@ -374,6 +416,37 @@ class VectorDecoder:
         # A known frame's id, for the standard buckets, is its message's: made on first read.
         sorted_ids = None if standard else ids.take(known)
         sorted_rows = known if rows is None else rows.take(known)
+        return self._decode_groups(counts, sorted_rows, little, sorted_times, sorted_ids)
+
+    def _count_rejects(self, counts: list[int]) -> tuple[int, int]:
+        """Count the rejected frames of the bucket ``counts`` (unknown, short, bad length);
+        returns the unknown frames (the first bucket) and the known ones (those after)."""
+        plans = len(self._plans)
+        unknown, short, bad = counts[0], counts[plans + 1], counts[plans + 2]
+        self.rejects["unknown_id"] += unknown
+        self.rejects["short_frame"] += short
+        if bad:
+            self.rejects["bad_length"] += bad
+        return unknown, sum(counts) - unknown - short - bad
+
+    def _decode_groups(
+        self,
+        counts: list[int],
+        sorted_rows: IndexArray,
+        little: npt.NDArray[np.uint64],
+        sorted_times: FloatArray,
+        sorted_ids: npt.NDArray[np.uint32] | None,
+    ) -> DecodedBatch:
+        """Decode the known frames grouped by message: ``counts`` of each bucket (as
+        ``_decode_buckets``), then of the known frames in message order their rows in the
+        input, payload words (``LeanTable.load``'s), times and ids (None: each its
+        message's)."""
+        out: dict[str, DecodedMessage] = {}
+        plans = len(self._plans)
+        if sorted_rows.shape[0] == 0:
+            return DecodedBatch(self._layout, out, None)
+        sizes = counts[1 : plans + 1]  # frames of each slot
+        first_frames = list(accumulate(sizes[:-1], initial=0))  # in message order
         columns = little.shape[1]
         present = list(compress(range(plans), sizes))
         if self._every_slot_lean and self._max_lean_columns <= columns:
@@ -509,6 +582,18 @@ def _little_endian_words(
         "<u8"
     )
     return words
+
+
+def _kernel_word_offset(dtype: np.dtype[Any], words: np.dtype[Any] | None) -> int | None:
+    """Where the payload of ``dtype``'s records starts, when ``group_standard`` can read
+    them (``words``, ``_word_view``'s, not None; a native float64 time at byte 0); else
+    None."""
+    fields: Mapping[str, Any] = dtype.fields or {}
+    time = fields.get("timestamp")
+    if words is None or time is None or time[1] != 0 or time[0] != np.dtype(np.float64):
+        return None
+    offset: int = fields["data"][1]
+    return offset
 
 
 def _word_view(dtype: np.dtype[Any], columns: int) -> np.dtype[Any] | None:

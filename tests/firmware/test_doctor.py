@@ -33,7 +33,7 @@ from firmware_py.doctor.findings import Finding
 from firmware_py.doctor.gnss_check import check_gnss
 from firmware_py.doctor.lock_check import check_lock
 from hal.probe import CanInterface, ProbeReport, kernel_has_can
-from protocols.dbc.block_runner import compiled_kernel
+from protocols.dbc.kernels import compiled_kernels
 from protocols.mqtt_connection import MqttConnection, MqttTls
 from protocols.nmea.fields import checksum
 from tests.support.certs import TestPki
@@ -310,11 +310,11 @@ def test_the_lock_is_free_then_held_by_a_box(tmp_path: Path) -> None:
 
 
 def test_the_decoder_says_which_way_it_decodes_and_how_to_build_the_kernel() -> None:
-    assert compiled_kernel is not None  # built with the package (see test_dbc_blocks)
-    built = check_decoder(compiled_kernel)
+    assert compiled_kernels is not None  # built with the package (see test_dbc_blocks)
+    built = check_decoder(compiled_kernels)
     missing = check_decoder(None)
     assert built.ok
-    assert built.detail == "the compiled block kernel decodes DBC signals"
+    assert built.detail == "the compiled kernels decode DBC signals"
     assert missing.ok  # the box still decodes, the same values
     assert "numpy passes" in missing.detail
     assert "apt-get install gcc python3-dev" in missing.detail
@@ -369,7 +369,7 @@ def test_doctor_on_a_simulated_box_with_its_broker_passes(
         "lock",
         "decoder",
     ]
-    assert result["findings"][-1]["detail"] == "the compiled block kernel decodes DBC signals"
+    assert result["findings"][-1]["detail"] == "the compiled kernels decode DBC signals"
     assert done.returncode == 0
 
 

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.dbc import VectorDecoder, load_dbc
-from protocols.dbc.block_runner import ALONE_WASTE, BinPlan, LeanTable, compiled_kernel
+from protocols.dbc.block_runner import ALONE_WASTE, BinPlan, LeanTable
+from protocols.dbc.kernels import compiled_kernels
 from protocols.dbc.plan_compiler import compile_message
 from protocols.radar.ars408 import EXTENDED, GENERAL, QUALITY, STATUS
 from tests.protocols.test_dbc_decoder import _cantools_decode
@@ -85,14 +86,14 @@ def _assert_like_cantools(
 COUNTS = st.lists(st.sampled_from([0, 1, 2, 3, 7, 40, 41, 90, 300]), min_size=1, max_size=6)
 
 
-def test_the_compiled_block_kernel_is_built() -> None:
-    assert compiled_kernel is not None, (
-        "protocols/dbc/_block_kernel.c was not built: install a C compiler and Python's "
+def test_the_compiled_kernels_are_built() -> None:
+    assert compiled_kernels is not None, (
+        "protocols/dbc/_kernels.c was not built: install a C compiler and Python's "
         "headers (Debian: apt-get install gcc python3-dev), then pip install -e . again"
     )
 
 
-# Both ways of decoding a block: the compiled kernel (the default) and the numpy passes.
+# Both ways of grouping and decoding: the compiled kernels (the default) and numpy passes.
 WAYS = pytest.mark.parametrize("compiled", [True, False], ids=["kernel", "numpy"])
 
 
@@ -118,7 +119,7 @@ def test_ars408_object_lists_decode_like_cantools(
 def _table(db: Database, names: tuple[str, ...]) -> LeanTable:
     plans = [compile_message(db.get_message_by_name(name)) for name in names]
     assert all(plan.batch_only is not None for plan in plans)
-    return LeanTable.build(tuple(plan.batch_only for plan in plans))
+    return LeanTable.build(tuple(plan.batch_only for plan in plans), compiled_kernels)
 
 
 def test_messages_of_very_different_counts_get_bins_of_their_own() -> None:
@@ -157,7 +158,7 @@ def test_each_pass_of_a_bin_covers_every_row_that_needs_it(dbc: str) -> None:
     range of rows, and every row it leaves out needs nothing of it."""
     db = _db(dbc)
     plans = [compile_message(message) for message in db.messages]
-    table = LeanTable.build(tuple(plan.batch_only for plan in plans))
+    table = LeanTable.build(tuple(plan.batch_only for plan in plans), compiled_kernels)
     lean = [slot for slot, count in enumerate(table.counts) if count]
     if not lean:
         pytest.skip("no lean message")
