@@ -54,7 +54,8 @@ class Installed:
 
 def copy_source(to: Path) -> Path:
     """The project's files pip needs, apart from the working tree (a build writes into it)."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    # Built files left out too: the install builds the decoder's kernels itself.
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "*.so")
     for package in PACKAGES:
         shutil.copytree(REPO / package, to / package, ignore=ignore)
     for name in ("pyproject.toml", "README.md", "LICENSE"):
@@ -208,6 +209,21 @@ def exec_start(installed: Installed) -> tuple[list[str], dict[str, str]]:
     inside = {k: str(installed.path(v)) if v.startswith("/") else v for k, v in env.items()}
     argv = [str(installed.path(a)) if a.startswith("/") else a for a in shlex.split(command)]
     return argv, inside
+
+
+def test_install_builds_the_decoders_compiled_kernels(installed: Installed) -> None:
+    python = installed.path("/opt/roadgate/venv/bin/python")
+    result = subprocess.run(
+        [str(python), "-c", "from protocols.dbc import _kernels; print(_kernels.__file__)"],
+        env=os.environ | {"PYTHONPATH": str(installed.deps)},
+        cwd=installed.root.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(installed.path("/opt/roadgate/venv")))
 
 
 def test_the_units_command_runs_from_the_root_and_notifies(installed: Installed) -> None:
