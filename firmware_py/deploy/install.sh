@@ -83,7 +83,7 @@ say "installing $source_dir into $venv"
 "$venv/bin/python" -m pip install -q --upgrade $pip_args "$source_dir"
 "$venv/bin/roadgate" --help >/dev/null || die "$venv/bin/roadgate does not run"
 # Optional: without a C compiler the decoder makes the same values with numpy, more slowly.
-"$venv/bin/python" -c 'from protocols.dbc import _kernels' 2>/dev/null ||
+"$venv/bin/python" -P -c 'from protocols.dbc import _kernels' 2>/dev/null ||
   say "the decoder's compiled kernels were not built (numpy decodes, more slowly): apt-get install gcc python3-dev, then run this again"
 
 # Reference files: replaced on every upgrade.
