@@ -136,14 +136,16 @@ class DecodeBenchResult:
     one_batch: tuple[float, float] | None
     ours_lookup: float = 0.0
     ours_parse: float = 0.0
+    compiled: bool = False  # the decoder's compiled kernels did the work (else numpy)
 
     @property
     def ratio(self) -> float:
         return self.ours / self.peer
 
     def as_json(self) -> dict[str, object]:
-        """The ``--json`` record: ``ours``, ``peer``, ``ratio``, ``unit``, ``frames``, ``dbc``
-        and ``ours_all_signals`` (the same as ``ours`` since every signal is the headline)."""
+        """The ``--json`` record: ``ours``, ``peer``, ``ratio``, ``unit``, ``frames``, ``dbc``,
+        ``ours_all_signals`` (the same as ``ours`` since every signal is the headline) and
+        ``compiled`` (the decoder's compiled kernels did the work)."""
         return {
             "ours": round(self.ours, 1),
             "peer": round(self.peer, 1),
@@ -152,6 +154,7 @@ class DecodeBenchResult:
             "frames": self.frames,
             "dbc": self.dbc,
             "ours_all_signals": round(self.ours, 1),
+            "compiled": self.compiled,
         }
 
 
@@ -231,6 +234,7 @@ def run_decode_bench(
         one_batch=one_batch,
         ours_lookup=frames / lookup_s,
         ours_parse=frames / parse_s,
+        compiled=decoder.compiled,
     )
 
 
@@ -417,7 +421,9 @@ def format_result(result: DecodeBenchResult) -> str:
         "timespecs)",
         "  input, peer: (id, bytes) per frame, as python-can's Message carries them",
         "  ours (the box's path: timespec_seconds + parse_slots -> FrameBatch -> decode_batch, "
-        f"then every signal of every message read; {batch}): {result.ours:,.0f} frames/s",
+        f"then every signal of every message read; {batch}; "
+        f"{'compiled kernels' if result.compiled else 'numpy passes: the kernels are not built'}"
+        f"): {result.ours:,.0f} frames/s",
         f"  peer (cantools decode_message, per frame, every signal): {result.peer:,.0f} frames/s",
         f"  ratio: {result.ratio:.2f}x at {batch}, every signal read (best of {REPEATS} runs "
         f"each); goal {GOAL:g}x {_verdict(result.ratio)}",
