@@ -15,6 +15,10 @@ they are all gone through. The other messages are decoded one by one (``plan_run
 Python work per batch is per block and per message decoded alone, never per frame, and per
 signal only for the few signals that cannot be batched (floats, 64-bit and word-straddling
 signals, multiplexing) and, when every message is gone through, the view of each signal.
+Where the package was built with its compiled kernels (``kernels``), the usual batch of a
+frame batch (``decode_batch``) is grouped in one pass over its records and each block decoded
+in one pass over its rows, the same values as the numpy passes, which remain the way for
+every other batch and for a box installed without a C compiler.
 A decoder keeps buffers between batches: use one from one thread at a time.
 """
 
@@ -77,8 +81,8 @@ class VectorDecoder:
         self, db: Database, messages: Iterable[str] | None = None, compiled: bool = True
     ) -> None:
         """Compile ``messages`` (names; all messages of ``db`` when None). ``compiled``: the
-        blocks decoded by the compiled kernel where it was built (see ``compiled``), else by
-        numpy passes (the same values, bit for bit).
+        usual batch grouped and the blocks decoded by the compiled kernels where they were
+        built (see ``compiled``), else by numpy passes (the same values, bit for bit).
 
         Raises ``ValueError`` for a name ``db`` does not have, or more than 32764 messages.
         """
