@@ -66,8 +66,9 @@ class DecodeKernels(Protocol):
     ) -> list[int] | None: ...
 
 
-compiled_kernels: DecodeKernels | None
 try:
-    from protocols.dbc import _kernels as compiled_kernels
+    # Typed by ``DecodeKernels`` alone (no stub of its own to keep in step).
+    from protocols.dbc import _kernels  # type: ignore[attr-defined]
 except ImportError:  # installed without a C compiler: numpy passes
-    compiled_kernels = None
+    _kernels = None
+compiled_kernels: DecodeKernels | None = _kernels
