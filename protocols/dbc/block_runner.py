@@ -16,7 +16,9 @@ that each pass after the shifts is one range of rows, only the rows that need it
 of raw unsigned integers are binned apart, except in the usual batch (messages of about as
 many frames), one bin made without a loop over its messages. The Python work per batch is
 per bin. Where each message's values are is worked out only when a message is looked up
-(``Placement``).
+(``Placement``). Where the package was built with its compiled kernels (``kernels``), a
+block is instead one call, one pass over each row's frames (``BinPlan.kernel_rows``: the
+same passes, row by row), the same values.
 
 A table keeps buffers between batches (a fresh array of a batch's size, freed and made again
 batch after batch, is paged in again each time once glibc trims its heap): one decoder is for
@@ -36,7 +38,6 @@ from protocols.dbc.kernels import KERNEL_ROW, DecodeKernels
 from protocols.dbc.plan_compiler import BoolArray, FloatArray, SignalBatch, U64Array
 
 IndexArray = npt.NDArray[np.intp]
-
 
 ALONE_WASTE = 1024
 """Padding (signal, frame) pairs a message may add to a bin whose width is more than twice
