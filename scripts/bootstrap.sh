@@ -40,6 +40,12 @@ extra=""
 # The C sources too: an editable install builds them in place, once.
 stamp="$VENV/.installed-$mode-$(cat pyproject.toml protocols/dbc/*.c | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
+  # The tests need the decoder's compiled kernels (a box can do without: numpy instead).
+  if [ "$mode" = test ]; then
+    command -v gcc >/dev/null || apt_install gcc
+    "$VENV/bin/python" -c 'import os, sysconfig; sys_h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); raise SystemExit(not os.path.exists(sys_h))' ||
+      apt_install python3-dev
+  fi
   say "installing roadgate$extra into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e ".$extra"
