@@ -38,9 +38,10 @@ fi
 extra=""
 [ "$mode" = test ] && extra="[dev]"
 # The C sources too: an editable install builds them in place, once.
-stamp="$VENV/.installed-$mode-$(cat pyproject.toml protocols/dbc/*.c | sha1sum | cut -c1-12)"
+stamp="$VENV/.installed-$mode-$(cat pyproject.toml protocols/dbc/*.c hal/can/*.c | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  # The tests need the decoder's compiled kernels (a box can do without: numpy instead).
+  # The tests need the compiled kernels of the decoder and the CAN reader (a box can do
+  # without: numpy instead).
   if [ "$mode" = test ]; then
     command -v gcc >/dev/null || apt_install gcc
     "$VENV/bin/python" -c 'import os, sysconfig; sys_h = os.path.join(sysconfig.get_paths()["include"], "Python.h"); raise SystemExit(not os.path.exists(sys_h))' ||

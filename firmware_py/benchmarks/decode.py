@@ -4,12 +4,13 @@ The frames are a mix of a DBC's messages (weighted by their cycle time when the 
 one, else uniform) with random payloads encoded by cantools. Each side starts from the frames
 as its own reading path delivers them:
 
-* ours: the box's path, from the bytes a SocketCAN read leaves in ``SocketCanRawPort``: per
-  burst of ``batch`` frames, one 72-byte slot per frame holding the kernel's ``struct
-  can_frame`` (``canfd_frame`` for a payload over 8 bytes), the list of bytes delivered per
-  slot and each frame's ``SO_TIMESTAMPNS`` ``struct timespec`` bytes. Timed (``decode_burst``):
-  what the port does with them (``timespec_seconds``, ``parse_slots`` into a ``FrameBatch``,
-  the very functions it calls), then ``VectorDecoder.decode_batch``, then every signal of
+* ours: the box's path, from the buffers a ``recvmmsg`` read leaves in ``SocketCanRawPort``'s
+  ``MmsgReceiver``: per burst of ``batch`` frames, one 72-byte slot per frame holding the
+  kernel's ``struct can_frame`` (``canfd_frame`` for a payload over 8 bytes), the headers'
+  ``msg_len`` and ``msg_controllen`` and each frame's control buffer with its
+  ``SO_TIMESTAMPNS`` stamp, as the kernel writes them. Timed (``decode_burst``): what the
+  port does with them (``parse_received`` into a ``FrameBatch``, the very function it
+  calls), then ``VectorDecoder.decode_batch``, then every signal of
   every message read (each message's ``DecodedMessage`` built and its ``signals`` mapping
   iterated, every array touched): the work cantools' figure includes, since it makes every
   value of every frame. This is the headline. The default batch is 4,096 frames, what
@@ -55,14 +56,9 @@ from cantools.errors import Error as CantoolsError
 import protocols.dbc
 from firmware_py.errors import FirmwareError
 from hal.can.frames import CAN_EFF_FLAG, CAN_SFF_MASK
-from hal.can.socketcan_structs import (
-    CAN_MTU,
-    CANFD_MTU,
-    TIMESPEC,
-    pack_frame,
-    parse_slots,
-    timespec_seconds,
-)
+from hal.can.received_kernel import compiled_parse
+from hal.can.socketcan_mmsg import CONTROL_BYTES, HEADER_VIEW, control_buffer, parse_received
+from hal.can.socketcan_structs import CAN_MTU, CANFD_MTU, pack_frame
 from protocols.dbc import DecodedBatch, VectorDecoder, load_dbc
 from protocols.errors import ProtocolError
 from protocols.radar.ars408 import ARS408_DBC, EXTENDED, GENERAL, QUALITY, STATUS
@@ -102,17 +98,25 @@ class FrameMix:
 
 @dataclass(frozen=True)
 class SocketCanBurst:
-    """Frames as ``SocketCanRawPort`` holds them after reading a burst (see the module doc).
+    """Frames as ``SocketCanRawPort``'s ``MmsgReceiver`` holds them after a ``recvmmsg`` read
+    of a burst (see the module doc).
 
     ``slots``: one ``CANFD_MTU``-byte slot per frame, the record the kernel delivered at its
-    start; ``sizes``: the bytes delivered into each (``CAN_MTU`` or ``CANFD_MTU``);
-    ``stamps``: each frame's ``struct timespec`` receive time, one bytes object per frame as
-    ``recvmsg_into`` returns them.
+    start; ``headers``: what the kernel wrote back into each ``struct mmsghdr``
+    (``HEADER_VIEW``: the bytes delivered, ``CAN_MTU`` or ``CANFD_MTU``, and the control
+    bytes used); ``controls``: each frame's control buffer (``CONTROL_BYTES``) holding its
+    ``SO_TIMESTAMPNS`` stamp.
     """
 
     slots: bytes
-    sizes: list[int]
-    stamps: list[bytes]
+    headers: npt.NDArray[Any]
+    controls: npt.NDArray[np.uint8]
+
+    @property
+    def sizes(self) -> list[int]:
+        """The bytes delivered into each slot."""
+        sizes: list[int] = self.headers["msg_len"].tolist()
+        return sizes
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,7 @@ class DecodeBenchResult:
     one_batch: tuple[float, float] | None
     ours_lookup: float = 0.0
     ours_parse: float = 0.0
-    compiled: bool = False  # the decoder's compiled kernels did the work (else numpy)
+    compiled: bool = False  # the reader's and decoder's compiled kernels did the work
 
     @property
     def ratio(self) -> float:
@@ -145,7 +149,7 @@ class DecodeBenchResult:
     def as_json(self) -> dict[str, object]:
         """The ``--json`` record: ``ours``, ``peer``, ``ratio``, ``unit``, ``frames``, ``dbc``,
         ``ours_all_signals`` (the same as ``ours`` since every signal is the headline) and
-        ``compiled`` (the decoder's compiled kernels did the work)."""
+        ``compiled`` (the reader's and the decoder's compiled kernels did the work)."""
         return {
             "ours": round(self.ours, 1),
             "peer": round(self.peer, 1),
@@ -234,7 +238,7 @@ def run_decode_bench(
         one_batch=one_batch,
         ours_lookup=frames / lookup_s,
         ours_parse=frames / parse_s,
-        compiled=decoder.compiled,
+        compiled=decoder.compiled and compiled_parse is not None,
     )
 
 
@@ -267,20 +271,21 @@ def best_times(functions: Sequence[Callable[[], object]], repeats: int = REPEATS
 
 
 def socketcan_burst(frames: Sequence[Frame]) -> SocketCanBurst:
-    """``frames`` as the SocketCAN reader would hold them had it read them (what the kernel
-    delivers: ``pack_frame`` records, ``CAN_EFF_FLAG`` on ids above 0x7FF, timestamps as
-    ``struct timespec``)."""
+    """``frames`` as the SocketCAN reader would hold them had it read them with ``recvmmsg``
+    (what the kernel delivers: ``pack_frame`` records, ``CAN_EFF_FLAG`` on ids above 0x7FF,
+    an ``SO_TIMESTAMPNS`` stamp in each control buffer)."""
     slots = bytearray(len(frames) * CANFD_MTU)
-    sizes: list[int] = []
-    stamps: list[bytes] = []
+    headers = np.zeros(len(frames), dtype=HEADER_VIEW)
+    controls = np.zeros((len(frames), CONTROL_BYTES), dtype=np.uint8)
     for i, (timestamp, frame_id, data) in enumerate(frames):
         fd = len(data) > 8
         flag = CAN_EFF_FLAG if frame_id > CAN_SFF_MASK else 0
         record = pack_frame(frame_id | flag, data, fd=fd)
         slots[i * CANFD_MTU : i * CANFD_MTU + len(record)] = record
-        sizes.append(CANFD_MTU if fd else CAN_MTU)
-        stamps.append(TIMESPEC.pack(*divmod(round(timestamp * 1e9), 1_000_000_000)))
-    return SocketCanBurst(bytes(slots), sizes, stamps)
+        control = control_buffer(*divmod(round(timestamp * 1e9), 1_000_000_000))
+        controls[i, : len(control)] = np.frombuffer(control, dtype=np.uint8)
+        headers[i] = (len(control), CANFD_MTU if fd else CAN_MTU)
+    return SocketCanBurst(bytes(slots), headers, controls)
 
 
 def socketcan_bursts(frames: Sequence[Frame], batch: int) -> list[SocketCanBurst]:
@@ -296,10 +301,9 @@ def decode_burst(decoder: VectorDecoder, burst: SocketCanBurst) -> DecodedBatch:
 
 
 def parse_burst(burst: SocketCanBurst) -> npt.NDArray[Any]:
-    """What ``SocketCanRawPort.receive`` does with the bytes it read: ``timespec_seconds``,
-    then ``parse_slots`` into a frame batch."""
-    stamps = timespec_seconds(burst.stamps, time.time())
-    batch, _ = parse_slots(burst.slots, burst.sizes, stamps)
+    """What ``SocketCanRawPort.receive`` does with the buffers ``recvmmsg`` filled:
+    ``parse_received`` into a frame batch."""
+    batch, _, _ = parse_received(burst.slots, burst.headers, burst.controls, time.time)
     return batch
 
 
@@ -416,11 +420,11 @@ def format_result(result: DecodeBenchResult) -> str:
     lines = [
         f"bench decode: {result.dbc}, {result.frames:,} frames of {len(mix.messages)} messages "
         f"({mix.weighting} mix)",
-        f"  input, ours: SocketCAN reads of {result.batch:,} frames as SocketCanRawPort holds "
-        "them (72-byte slots of kernel can_frame records, bytes per slot, SO_TIMESTAMPNS "
-        "timespecs)",
+        f"  input, ours: recvmmsg reads of {result.batch:,} frames as SocketCanRawPort holds "
+        "them (72-byte slots of kernel can_frame records, mmsghdr lengths, control buffers "
+        "with SO_TIMESTAMPNS stamps)",
         "  input, peer: (id, bytes) per frame, as python-can's Message carries them",
-        "  ours (the box's path: timespec_seconds + parse_slots -> FrameBatch -> decode_batch, "
+        "  ours (the box's path: parse_received -> FrameBatch -> decode_batch, "
         f"then every signal of every message read; {batch}; "
         f"{'compiled kernels' if result.compiled else 'numpy passes: the kernels are not built'}"
         f"): {result.ours:,.0f} frames/s",

@@ -82,9 +82,10 @@ say "installing $source_dir into $venv"
 # shellcheck disable=SC2086  # pip_args holds several arguments on purpose
 "$venv/bin/python" -m pip install -q --upgrade $pip_args "$source_dir"
 "$venv/bin/roadgate" --help >/dev/null || die "$venv/bin/roadgate does not run"
-# Optional: without a C compiler the decoder makes the same values with numpy, more slowly.
-"$venv/bin/python" -P -c 'from protocols.dbc import _kernels' 2>/dev/null ||
-  say "the decoder's compiled kernels were not built (numpy decodes, more slowly): apt-get install gcc python3-dev, then run this again"
+# Optional: without a C compiler the CAN reader and the decoder make the same values with
+# numpy, more slowly.
+"$venv/bin/python" -P -c 'from protocols.dbc import _kernels; from hal.can import _received' 2>/dev/null ||
+  say "the compiled kernels of the CAN reader and the decoder were not built (numpy parses and decodes, more slowly): apt-get install gcc python3-dev, then run this again"
 
 # Reference files: replaced on every upgrade.
 rm -rf "$opt/share"

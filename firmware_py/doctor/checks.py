@@ -14,6 +14,7 @@ from firmware_py.doctor.disk_check import check_disk
 from firmware_py.doctor.findings import Finding
 from firmware_py.doctor.gnss_check import check_gnss
 from firmware_py.doctor.lock_check import check_lock
+from hal.can.received_kernel import compiled_parse
 from hal.probe import ip_link_details, probe
 from protocols.dbc.kernels import compiled_kernels
 
@@ -32,7 +33,7 @@ def run_checks(config: BoxConfig | None, settings: DoctorSettings) -> list[Findi
     findings = check_can(None if config is None else config.can, report, ip_link_details)
     if config is None:
         findings.append(check_clock(read_kernel_clock()))
-        findings.append(check_decoder(compiled_kernels))
+        findings.append(check_decoder(compiled_kernels, compiled_parse))
         return findings
     findings.append(check_gnss(config.gnss, settings.gnss_timeout_s))
     findings.append(
@@ -41,5 +42,5 @@ def run_checks(config: BoxConfig | None, settings: DoctorSettings) -> list[Findi
     findings.append(check_clock(read_kernel_clock(), simulated=config.simulation.enabled))
     findings.append(check_disk(config.outbox.path, config.outbox.limits))
     findings.append(check_lock(config.outbox.path))
-    findings.append(check_decoder(compiled_kernels))
+    findings.append(check_decoder(compiled_kernels, compiled_parse))
     return findings

@@ -29,7 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hal.can.socketcan_structs import CANFD_MTU, TIMESPEC
+from hal.can.frames import FRAME_DTYPE, FrameBatch
+from hal.can.received_kernel import ReceivedKernel, compiled_parse
+from hal.can.socketcan_structs import CANFD_MTU, TIMESPEC, ParseStats, parse_slots
 from hal.errors import TransmitError
 
 # <asm-generic/socket.h> values, as in socketcan_raw (x86, x86-64, ARM).
@@ -73,8 +75,7 @@ class _MMsgHdr(ctypes.Structure):
 
 
 _MMSG_SIZE = ctypes.sizeof(_MMsgHdr)
-# The two fields the kernel writes back per message, seen through numpy.
-_HEADER_VIEW = np.dtype(
+HEADER_VIEW = np.dtype(
     {
         "names": ["controllen", "msg_len"],
         "formats": [f"=u{_SIZE_T}", "=u4"],
@@ -82,6 +83,7 @@ _HEADER_VIEW = np.dtype(
         "itemsize": ctypes.sizeof(_MMsgHdr),
     }
 )
+"""The two fields of a ``struct mmsghdr`` the kernel writes back per message, through numpy."""
 # A control buffer holding a timestamp, then maybe a drop count (what the kernel writes).
 _CONTROL_VIEW = np.dtype(
     {
@@ -171,7 +173,7 @@ class MmsgReceiver:
                 header.msg_control = control_at + i * CONTROL_BYTES
                 header.msg_controllen = CONTROL_BYTES
         self._headers_at = ctypes.addressof(self._headers)
-        self._fields = np.frombuffer(memoryview(self._headers).cast("B"), dtype=_HEADER_VIEW)
+        self._fields = np.frombuffer(memoryview(self._headers).cast("B"), dtype=HEADER_VIEW)
         self._control_rows = np.frombuffer(
             memoryview(self._control).cast("B"), dtype=np.uint8, count=capacity * control_room
         )
@@ -210,6 +212,14 @@ class MmsgReceiver:
         """Bytes delivered into each of the first ``count`` slots."""
         sizes: list[int] = self._fields["msg_len"][:count].tolist()
         return sizes
+
+    def parse(
+        self, count: int, missing: Callable[[], float]
+    ) -> tuple[FrameBatch, ParseStats, int | None]:
+        """The first ``count`` records as a frame batch, what the parse found and the newest
+        drop count; see ``parse_received``. Needs ``timestamps``."""
+        rows = self._control_rows[: count * CONTROL_BYTES].reshape(count, CONTROL_BYTES)
+        return parse_received(self.slots, self._fields[:count], rows, missing)
 
     def stamps(
         self, count: int, missing: Callable[[], float]
@@ -250,6 +260,67 @@ def control_stamps(
         seconds[view["sec"] == 0] = missing()
     drops = int(view["drops"][with_drops][-1]) if with_drops.any() else None
     return seconds, drops
+
+
+def parse_received(
+    slots: Any,
+    headers: npt.NDArray[Any],
+    rows: npt.NDArray[np.uint8],
+    missing: Callable[[], float],
+    kernel: ReceivedKernel | None = compiled_parse,
+) -> tuple[FrameBatch, ParseStats, int | None]:
+    """Records ``recvmmsg`` read as a frame batch: ``slots`` as ``parse_slots`` reads them,
+    ``headers`` (``HEADER_VIEW``, one per record) what the kernel wrote back, ``rows`` each
+    record's control buffer (``CONTROL_BYTES``). Returns the batch, what the parse found and
+    the newest drop count (``None``: none came); ``missing()`` stamps records without a
+    stamp, called at most once.
+
+    The usual burst (classic data frames with 11-bit ids, each stamped) goes through the
+    compiled ``kernel`` in one pass where there is one; anything else, or no kernel, through
+    ``control_stamps`` and ``parse_slots``, with the same result.
+    """
+    count = len(headers)
+    if kernel is not None and count and rows.shape == (count, CONTROL_BYTES):
+        batch = np.empty(count, dtype=FRAME_DTYPE)
+        found = kernel.parse_received(
+            slots,
+            count,
+            headers,
+            HEADER_VIEW.itemsize,
+            _MMsgHdr.msg_len.offset,
+            _MsgHdr.msg_controllen.offset,
+            rows,
+            CONTROL_BYTES,
+            batch,
+        )
+        if found is not None:
+            unstamped, drops = found
+            if unstamped:
+                times = batch["timestamp"]
+                times[np.isnan(times)] = missing()
+            return batch, ParseStats(data_frames=count), drops
+    stamps, drops = control_stamps(rows, headers["controllen"], missing)
+    sizes: list[int] = headers["msg_len"].tolist()
+    batch, stats = parse_slots(slots, sizes, stamps)
+    return batch, stats, drops
+
+
+def control_buffer(sec: int, nsec: int, drops: int | None = None) -> bytes:
+    """A record's control buffer as the kernel fills it: its ``SO_TIMESTAMPNS`` stamp, then
+    its ``SO_RXQ_OVFL`` count when ``drops`` is given; its length is the ``msg_controllen``
+    the kernel writes back. For whoever fills a receiver's buffers without a socket (the
+    decode benchmark)."""
+    stamp = _control_message(SO_TIMESTAMPNS, TIMESPEC.pack(sec, nsec))
+    if drops is None:
+        return stamp
+    return stamp + _control_message(SO_RXQ_OVFL, _COUNT_FIELD.pack(drops))
+
+
+def _control_message(kind: int, data: bytes) -> bytes:
+    header = _SIZE_FIELD.pack(socket.CMSG_LEN(len(data))) + _KIND_FIELDS.pack(
+        socket.SOL_SOCKET, kind
+    )
+    return (header + data).ljust(socket.CMSG_SPACE(len(data)), b"\0")
 
 
 def control_stamps_walk(

@@ -458,13 +458,13 @@ class SocketCanRawPort(CanAdapterBase):
         """Parse the first ``count`` records ``recvmmsg`` read, with their stamps."""
         receiver = self._batches
         assert receiver is not None
-        if receiver.timestamps:
-            stamps, drops = receiver.stamps(count, time.time)
-            if drops is not None:  # the socket's drop count so far (cumulative)
-                self._drops_now = drops
-        else:
+        if not receiver.timestamps:
             stamps = np.full(count, time.time())
-        return self._account(*parse_slots(receiver.slots, receiver.sizes(count), stamps))
+            return self._account(*parse_slots(receiver.slots, receiver.sizes(count), stamps))
+        batch, stats, drops = receiver.parse(count, time.time)
+        if drops is not None:  # the socket's drop count so far (cumulative)
+            self._drops_now = drops
+        return self._account(batch, stats)
 
     def _read_per_frame(
         self, sock: socket.socket, max_frames: int

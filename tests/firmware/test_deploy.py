@@ -211,10 +211,11 @@ def exec_start(installed: Installed) -> tuple[list[str], dict[str, str]]:
     return argv, inside
 
 
-def test_install_builds_the_decoders_compiled_kernels(installed: Installed) -> None:
+@pytest.mark.parametrize("module", ["protocols.dbc._kernels", "hal.can._received"])
+def test_install_builds_the_compiled_kernels(installed: Installed, module: str) -> None:
     python = installed.path("/opt/roadgate/venv/bin/python")
     result = subprocess.run(
-        [str(python), "-c", "from protocols.dbc import _kernels; print(_kernels.__file__)"],
+        [str(python), "-c", f"import {module} as m; print(m.__file__)"],
         env=os.environ | {"PYTHONPATH": str(installed.deps)},
         cwd=installed.root.parent,
         capture_output=True,

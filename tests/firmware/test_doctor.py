@@ -32,6 +32,7 @@ from firmware_py.doctor.disk_check import check_disk
 from firmware_py.doctor.findings import Finding
 from firmware_py.doctor.gnss_check import check_gnss
 from firmware_py.doctor.lock_check import check_lock
+from hal.can.received_kernel import compiled_parse
 from hal.probe import CanInterface, ProbeReport, kernel_has_can
 from protocols.dbc.kernels import compiled_kernels
 from protocols.mqtt_connection import MqttConnection, MqttTls
@@ -311,13 +312,19 @@ def test_the_lock_is_free_then_held_by_a_box(tmp_path: Path) -> None:
 
 def test_the_decoder_says_which_way_it_decodes_and_how_to_build_the_kernel() -> None:
     assert compiled_kernels is not None  # built with the package (see test_dbc_blocks)
-    built = check_decoder(compiled_kernels)
-    missing = check_decoder(None)
+    assert compiled_parse is not None  # likewise (see test_received_kernel)
+    built = check_decoder(compiled_kernels, compiled_parse)
     assert built.ok
-    assert built.detail == "the compiled kernels decode DBC signals"
-    assert missing.ok  # the box still decodes, the same values
-    assert "numpy passes" in missing.detail
-    assert "apt-get install gcc python3-dev" in missing.detail
+    assert built.detail == "compiled kernels parse CAN bursts and decode DBC signals"
+    for kernels, reader, numpy in (
+        (None, None, "parse CAN bursts and decode DBC signals"),
+        (compiled_kernels, None, "parse CAN bursts ("),
+        (None, compiled_parse, "decode DBC signals ("),
+    ):
+        missing = check_decoder(kernels, reader)
+        assert missing.ok  # the box still parses and decodes, the same values
+        assert f"numpy passes {numpy}" in missing.detail
+        assert "apt-get install gcc python3-dev" in missing.detail
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -369,7 +376,9 @@ def test_doctor_on_a_simulated_box_with_its_broker_passes(
         "lock",
         "decoder",
     ]
-    assert result["findings"][-1]["detail"] == "the compiled kernels decode DBC signals"
+    assert result["findings"][-1]["detail"] == (
+        "compiled kernels parse CAN bursts and decode DBC signals"
+    )
     assert done.returncode == 0
 
 

@@ -6,6 +6,7 @@ message (together with others, or alone) and its reading of batches, and its out
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from unittest import mock
 
 import numpy as np
@@ -15,7 +16,6 @@ import protocols.dbc.vector_decoder as vector_decoder
 from firmware_py.benchmarks.decode import (
     DEFAULT_DBC,
     Frame,
-    SocketCanBurst,
     decode_burst,
     frame_mix,
     socketcan_burst,
@@ -106,7 +106,7 @@ def test_error_and_remote_frames_are_counted_and_index_stays_the_slot_number() -
     slots = bytearray(burst.slots)
     for row, flag in ((1, CAN_ERR_FLAG), (4, CAN_RTR_FLAG)):
         slots[row * CANFD_MTU : row * CANFD_MTU + CAN_MTU] = pack_frame(0x20 | flag, bytes(8))
-    mixed = SocketCanBurst(bytes(slots), burst.sizes, burst.stamps)
+    mixed = replace(burst, slots=bytes(slots))
     rows = np.array([0, 2, 3, 5])
     # The data frames alone, with their index mapped back to slot numbers.
     want = {
