@@ -7,9 +7,12 @@ record queued behind it in one call (``MSG_WAITFORONE``, the wait bounded by the
 ``SO_RCVTIMEO``), into the same 72-byte slots ``socketcan_structs.parse_slots`` reads, with
 one control buffer per record for its ``SO_TIMESTAMPNS`` stamp and ``SO_RXQ_OVFL`` count.
 
-``control_stamps`` turns those control buffers into receive times with a few numpy operations
-for the layouts the kernel writes, and walks the control messages one by one for anything
-else (``control_stamps_walk``, also the reference the tests compare against).
+``parse_received`` turns what a read left (slots, the headers' lengths, the control buffers)
+into a frame batch: the usual burst in one pass of the compiled kernel (``received_kernel``),
+anything else, or every burst where the kernel was not built, with ``control_stamps`` (a few
+numpy operations for the layouts the kernel writes, the control messages walked one by one
+for anything else: ``control_stamps_walk``, also the reference the tests compare against)
+and ``parse_slots``.
 
 The C structs are declared with ctypes, so their sizes and padding are the platform's own
 (32-bit ARM included); ``recvmmsg`` comes from the C library already loaded (glibc since 2.12,
