@@ -283,7 +283,15 @@ def parse_received(
     ``control_stamps`` and ``parse_slots``, with the same result.
     """
     count = len(headers)
-    if kernel is not None and count and rows.shape == (count, CONTROL_BYTES):
+    # The kernel reads the buffers as they lie: contiguous, in these layouts.
+    if (
+        kernel is not None
+        and count
+        and headers.dtype == HEADER_VIEW
+        and rows.shape == (count, CONTROL_BYTES)
+        and headers.flags.c_contiguous
+        and rows.flags.c_contiguous
+    ):
         batch = np.empty(count, dtype=FRAME_DTYPE)
         found = kernel.parse_received(
             slots,

@@ -191,6 +191,25 @@ def test_records_the_kernel_leaves_to_numpy_make_it_say_so() -> None:
         assert _call(slots, headers, rows, out) is None
 
 
+def test_buffers_in_other_layouts_go_to_numpy_with_the_same_result() -> None:
+    usual = [
+        (pack_frame(0x10 + i, bytes([i])), CAN_MTU, control_buffer(100 + i, 5)) for i in range(6)
+    ]
+    slots, headers, rows = _burst(usual)
+    want = parse_received(slots, headers, rows, Clock(), kernel=None)
+    every_other = parse_received(
+        slots[: 3 * CANFD_MTU], headers[::2], rows[::2], Clock(), kernel=_kernel()
+    )
+    copies = parse_received(
+        slots[: 3 * CANFD_MTU], headers[::2].copy(), rows[::2].copy(), Clock(), kernel=None
+    )
+    _assert_same(every_other, copies)
+    assert every_other[0]["timestamp"].tolist() == [100 + 5e-9, 102 + 5e-9, 104 + 5e-9]
+    packed = np.zeros(6, dtype=[("controllen", "=u8"), ("msg_len", "=u4")])
+    packed["controllen"], packed["msg_len"] = headers["controllen"], headers["msg_len"]
+    _assert_same(parse_received(slots, packed, rows, Clock(), kernel=_kernel()), want)
+
+
 def _call(
     slots: Any, headers: Any, rows: Any, out: Any, count: int = 2, **change: int
 ) -> tuple[int, int | None] | None:
