@@ -21,12 +21,17 @@ from hal.serial.port import SerialLinePort
 
 
 async def can_batches(
-    port: CanPort, *, max_frames: int = 4096, poll_s: float = 0.05
+    port: CanPort, *, max_frames: int = 4096, poll_s: float = 0.05, window_s: float = 0.0
 ) -> AsyncIterator[FrameBatch]:
     """Yield non-empty frame batches from an open ``port`` until cancelled; ``port.receive``
-    is called at least every ``poll_s`` (it keeps the port's state and reopening going)."""
+    is called at least every ``poll_s`` (it keeps the port's state and reopening going).
+
+    ``window_s`` > 0 paces a busy pollable port: after a read that found frames, the next
+    read comes ``window_s`` later rather than at the next frame, so that a bus at full load
+    costs one wake-up a window instead of one every few frames; a read that finds none goes
+    back to waiting for the socket. A frame waits at most ``window_s`` longer for it."""
     if isinstance(port, PollableCanPort):
-        async for batch in _polled_batches(port, max_frames, poll_s):
+        async for batch in _polled_batches(port, max_frames, poll_s, window_s):
             yield batch
         return
     loop = asyncio.get_running_loop()
@@ -38,40 +43,62 @@ async def can_batches(
 
 
 async def _polled_batches(
-    port: PollableCanPort, max_frames: int, poll_s: float
+    port: PollableCanPort, max_frames: int, poll_s: float, window_s: float
 ) -> AsyncIterator[FrameBatch]:
     loop = asyncio.get_running_loop()
-    readable = asyncio.Event()
+    # A bare future per wait rather than an asyncio.Event: Event.wait looks the running loop
+    # up, which on CPython 3.11 is a getpid() system call each time.
+    waiter: asyncio.Future[None] | None = None
+    woken = False  # since the last read: a wake while the batch was out is not lost
     watched: int | None = None
     ticker: asyncio.TimerHandle | None = None
+    pacer: asyncio.TimerHandle | None = None
+
+    def wake() -> None:
+        nonlocal woken
+        woken = True
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def tick() -> None:
         # A timer for the whole read rather than a timeout per wait: the reads come as often
         # as frames do, a timeout's handle and clock reads each time cost what the read did.
         nonlocal ticker
-        readable.set()
+        wake()
         ticker = loop.call_later(poll_s, tick)
 
     ticker = loop.call_later(poll_s, tick)
     try:
         while True:
-            readable.clear()
+            woken = False
             batch = port.receive(max_frames, 0.0)
-            fd = port.fileno()
-            if fd != watched:  # opened, gone or reopened: watch the socket there is now
+            paced = window_s > 0 and len(batch) > 0
+            # Paced, the socket is not watched: its readiness is level-triggered and would wake
+            # the loop at every turn of the window.
+            fd = None if paced else port.fileno()
+            if fd != watched:  # opened, gone, reopened or paced: watch the socket there is now
                 if watched is not None:
                     loop.remove_reader(watched)
                 if fd is not None:
-                    loop.add_reader(fd, readable.set)
+                    loop.add_reader(fd, wake)
                 watched = fd
             if len(batch):
                 yield batch
                 if len(batch) == max_frames:
                     continue  # more may be queued: read on before waiting
-            await readable.wait()
+            if woken:
+                continue
+            waiter = loop.create_future()
+            if paced:
+                pacer = loop.call_later(window_s, wake)
+            await waiter
+            if pacer is not None:  # woken by the ticker first
+                pacer.cancel()
+                pacer = None
     finally:
-        if ticker is not None:
-            ticker.cancel()
+        for timer in (ticker, pacer):
+            if timer is not None:
+                timer.cancel()
         if watched is not None:
             loop.remove_reader(watched)
 

@@ -81,7 +81,9 @@ class RoadsideUnitSettings:
     time (0: every list); the applications and the radio take every list.
     ``map_period_s``: how often the intersection goes on the air as MAP and its signs as RSI
     (T/CSAE 53 application guidance: MAP about 1 Hz); ``intersection_period_s``: how often its
-    description is published to the cloud, for subscribers that came late."""
+    description is published to the cloud, for subscribers that came late.
+    ``radar_read_window_s``: a radar bus with frames coming is read at most once in this much
+    time (``can_batches``' ``window_s``; 0: at every frame the socket has)."""
 
     spat_rate_hz: float = 10.0
     health_period_s: float = 5.0
@@ -89,6 +91,7 @@ class RoadsideUnitSettings:
     uplink_period_s: float = 0.0
     map_period_s: float = 1.0
     intersection_period_s: float = 60.0
+    radar_read_window_s: float = 0.0
 
 
 def _capture_ns(timestamp_s: float, clock: Clock) -> int:
@@ -274,7 +277,7 @@ class RoadsideUnitPipeline:
         await services.run(flush=lambda: until_flushed(self._uplink))
 
     async def _read_radars(self, port: CanPort) -> None:
-        async for batch in can_batches(port):
+        async for batch in can_batches(port, window_s=self._settings.radar_read_window_s):
             # Reads against frames (can_frames) say how well the reads batch: each costs a
             # wake-up (and off SocketCAN a thread hand-off), whatever it carries.
             self.counters["can_reads"] += 1

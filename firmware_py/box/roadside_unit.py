@@ -90,6 +90,7 @@ def build_roadside_unit(
             health_period_s=config.health_period_s,
             raw_object_lists=config.perception.raw_object_lists,
             uplink_period_s=config.perception.uplink_period_s,
+            radar_read_window_s=config.perception.read_window_s,
         ),
         apps=[
             SpeedingDetector(

@@ -194,3 +194,72 @@ def test_after_a_reopen_the_new_socket_is_watched_and_at_the_end_none() -> None:
         port.close()
 
     asyncio.run(scenario())
+
+
+async def _feed_every(port: SocketPairPort, period_s: float, count: int) -> None:
+    for i in range(count):
+        assert port.feed is not None
+        port.feed.send(bytes([i % 256]))
+        await asyncio.sleep(period_s)
+
+
+def test_a_window_paces_a_busy_port_and_loses_nothing() -> None:
+    """Frames every 2 ms for about half a second: read at every frame or two without a window,
+    about once a window with one, every frame read once and in order either way."""
+    count, window_s = 250, 0.05
+
+    async def reads(window: float) -> tuple[int, list[int]]:
+        port = SocketPairPort()
+        port.open()
+        got: list[int] = []
+        reader = asyncio.create_task(_collect(port, got, poll_s=60.0, window_s=window))
+        await _feed_every(port, 0.002, count)
+        await eventually(lambda: len(got) >= count, 5, "every frame read")
+        receives = port.receives
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        port.close()
+        return receives, got
+
+    async def scenario() -> None:
+        eager, eager_got = await reads(0.0)
+        paced, paced_got = await reads(window_s)
+        assert eager_got == paced_got == [i % 256 for i in range(count)]
+        assert eager >= count // 3, eager  # the socket woke it for each frame or few
+        # About one read a window over the feed's 0.5 s (or more, when the loop lags).
+        assert paced <= 2 * count * 0.002 / window_s + 4, paced
+
+    asyncio.run(scenario())
+
+
+def test_a_paced_port_that_goes_quiet_waits_for_its_socket_again() -> None:
+    """After a read that finds nothing, the next frame wakes the reader at once, not a window
+    later, and an idle paced port is not read again and again."""
+    window_s = 0.4
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        port = SocketPairPort()
+        port.open()
+        got: list[int] = []
+        reader = asyncio.create_task(_collect(port, got, poll_s=60.0, window_s=window_s))
+        assert port.feed is not None
+        port.feed.send(b"\x01")
+        await eventually(lambda: got == [1], 5, "the first frame")
+        # The read a window later finds nothing: the socket is watched again.
+        await asyncio.sleep(1.5 * window_s)
+        quiet_receives = port.receives
+        await asyncio.sleep(2 * window_s)
+        assert port.receives == quiet_receives  # idle: no reads without frames
+        sent = loop.time()
+        port.feed.send(b"\x02")
+        await eventually(lambda: got == [1, 2], 5, "the second frame")
+        assert loop.time() - sent < 0.5 * window_s
+        fd = port.fileno()
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        assert fd is not None
+        assert not loop.remove_reader(fd)  # let go of at the end
+        port.close()
+
+    asyncio.run(scenario())

@@ -10,7 +10,7 @@ from edge.geodesy import LocalFrame
 from edge.roadside.radar_noise import RADAR_NOISE
 from firmware_py.box.perception import build_perception
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
-from firmware_py.config.model import PerceptionConfig
+from firmware_py.config.model import DEFAULT_READ_WINDOW_S, PerceptionConfig
 from firmware_py.errors import ConfigError
 from protocols.radar import RadarObject, RadarObjectList
 
@@ -49,6 +49,13 @@ def test_the_uplink_period_is_read(tmp_path: Path) -> None:
     assert PerceptionConfig().uplink_period_s == 0.0  # every fused list, as before
 
 
+def test_the_read_window_is_read(tmp_path: Path) -> None:
+    assert load_box_config(EXAMPLES_DIR / "roadside.toml").perception.read_window_s == 0.01
+    path = roadside(tmp_path, "read_window_s = 0.01", "read_window_s = 0")
+    assert load_box_config(path).perception.read_window_s == 0.0
+    assert PerceptionConfig().read_window_s == DEFAULT_READ_WINDOW_S
+
+
 def test_radar_noise_overrides_only_what_it_names(tmp_path: Path) -> None:
     path = roadside(tmp_path, "height_m = 5.0", "height_m = 6.5\nnoise = { range_std_m = 0.8 }")
     (radar,) = load_box_config(path).radars
@@ -67,6 +74,9 @@ def test_radar_noise_overrides_only_what_it_names(tmp_path: Path) -> None:
         ("raw_object_lists = false", 'raw_object_lists = "no"', r"raw_object_lists"),
         ("uplink_period_s = 0", "uplink_period_s = -0.1", "uplink_period_s"),
         ("uplink_period_s = 0", "uplink_period_s = 11", "uplink_period_s"),
+        ("read_window_s = 0.01", "read_window_s = -0.01", "read_window_s"),
+        ("read_window_s = 0.01", "read_window_s = 0.5", "read_window_s"),
+        ("read_window_s = 0.01", 'read_window_s = "10 ms"', "read_window_s"),
         ("intersection_id = 101\nreference", "intersection_id = -1\nreference", "intersection_id"),
         ("cooperative = true", "cooperative = true\nfusion = 1", "fusion"),
         ("height_m = 5.0", "height_m = 5.0\nnoise = { range_std_m = 0 }", "range_std_m"),
