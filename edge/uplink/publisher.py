@@ -297,10 +297,11 @@ class UplinkPublisher:
         """Hand one outbox entry to the link; ``_delivered`` takes it out of the outbox. If the
         link goes down first, the entry stays and goes again on the next connection (the bridge
         dedupes a second copy)."""
-        envelope = pb.Envelope.FromString(entry.body)
-        envelope.publish_time_ns = self._clock.now_ns()
-        envelope.historical = historical
-        topic, payload = self._topics[entry.stream], envelope.SerializeToString()
+        # The send's fields appended to the stored envelope, which has neither: protobuf reads
+        # two messages one after the other as the first merged with the second. Parsing and
+        # writing the envelope again cost 21 us for a 12 KB object list here, appending 1 us.
+        stamp = pb.Envelope(publish_time_ns=self._clock.now_ns(), historical=historical)
+        topic, payload = self._topics[entry.stream], entry.body + stamp.SerializeToString()
         if self.on_published is not None:
             self.on_published(topic, payload)
         mid = link.publish(

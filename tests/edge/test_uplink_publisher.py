@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -98,6 +99,35 @@ async def test_events_overtake_queued_telemetry(mosquitto: Broker) -> None:
     assert speeds == list(range(50))  # in order within the stream
     sequences = [env.sequence for _, _, env in received if env.HasField("vehicle_state")]
     assert sequences == sorted(sequences)
+
+
+async def test_what_goes_out_is_the_stored_envelope_stamped_when_sent(mosquitto: Broker) -> None:
+    """The send's time and ``historical`` are appended to the stored bytes: parsed, the
+    message is the stored envelope with those two fields set, nothing else changed."""
+    uplink = publisher(mosquitto)
+    state = pb.VehicleState(speed_mps=12.5, yaw_rate_rad_s=-0.25)
+    uplink.submit(state, capture_time_ns=1_700_000_000_000_000_000)
+    (stored,) = [pb.Envelope.FromString(e.body) for e in uplink.outbox.peek(10)]
+    sent: list[bytes] = []
+    uplink.on_published = lambda _topic, payload: sent.append(payload)
+    async with subscribed(mosquitto, "rg/v1/test-region/veh-9/state") as client:
+        before = time.time_ns()
+        task = asyncio.create_task(uplink.run())
+        try:
+            [(_, _, received)] = await take(client, 1)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert before <= received.publish_time_ns <= time.time_ns()
+    assert stored.publish_time_ns == 0
+    assert not received.historical
+    expected = pb.Envelope()
+    expected.CopyFrom(stored)
+    expected.publish_time_ns = received.publish_time_ns
+    assert received == expected
+    states = [e for e in map(pb.Envelope.FromString, sent) if e.HasField("vehicle_state")]
+    assert states == [expected]  # what on_published saw went out
 
 
 async def test_the_outbox_bound_evicts_old_telemetry_and_keeps_events() -> None:
