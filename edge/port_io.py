@@ -11,6 +11,7 @@ cost more than the read it carried, about a third of the roadside unit's CPU at 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,9 +28,11 @@ async def can_batches(
     is called at least every ``poll_s`` (it keeps the port's state and reopening going).
 
     ``window_s`` > 0 paces a busy pollable port: after a read that found frames, the next
-    read comes ``window_s`` later rather than at the next frame, so that a bus at full load
-    costs one wake-up a window instead of one every few frames; a read that finds none goes
-    back to waiting for the socket. A frame waits at most ``window_s`` longer for it."""
+    read comes at the next tick of the loop's clock on a ``window_s`` grid rather than at the
+    next frame, so that a bus at full load costs one wake-up a window instead of one every few
+    frames, and busy ports paced alike are woken in the same turn of the loop; a read that
+    finds none goes back to waiting for the socket. A frame waits at most ``window_s`` longer
+    for it."""
     if isinstance(port, PollableCanPort):
         async for batch in _polled_batches(port, max_frames, poll_s, window_s):
             yield batch
@@ -40,6 +43,11 @@ async def can_batches(
             batch = await loop.run_in_executor(pool, port.receive, max_frames, poll_s)
             if len(batch):
                 yield batch
+
+
+def next_tick(now: float, window_s: float) -> float:
+    """The first multiple of ``window_s`` after ``now``."""
+    return (math.floor(now / window_s) + 1) * window_s
 
 
 async def _polled_batches(
@@ -90,7 +98,7 @@ async def _polled_batches(
                 continue
             waiter = loop.create_future()
             if paced:
-                pacer = loop.call_later(window_s, wake)
+                pacer = loop.call_at(next_tick(loop.time(), window_s), wake)
             await waiter
             if pacer is not None:  # woken by the ticker first
                 pacer.cancel()

@@ -13,7 +13,10 @@ import socket
 import threading
 from collections.abc import Mapping
 
-from edge.port_io import can_batches
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge.port_io import can_batches, next_tick
 from hal.can.frames import FrameBatch, empty_batch
 from hal.can.port import BusState, PollableCanPort
 from hal.can.python_can_port import PythonCanPort
@@ -261,5 +264,49 @@ def test_a_paced_port_that_goes_quiet_waits_for_its_socket_again() -> None:
         assert fd is not None
         assert not loop.remove_reader(fd)  # let go of at the end
         port.close()
+
+    asyncio.run(scenario())
+
+
+@given(st.floats(0, 1e6), st.floats(1e-4, 1.0))
+def test_the_next_tick_is_the_first_multiple_of_the_window_after_now(
+    now: float, window_s: float
+) -> None:
+    tick = next_tick(now, window_s)
+    assert tick > now
+    assert tick - now <= window_s * (1 + 1e-9) + 1e-9
+    assert abs(tick / window_s - round(tick / window_s)) < 1e-6
+
+
+def test_busy_ports_paced_alike_are_read_in_the_same_turn() -> None:
+    """Two busy ports with the same window: their paced reads fall on the same ticks."""
+    window_s = 0.05
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        ports = [SocketPairPort(), SocketPairPort()]
+        times: list[list[float]] = [[], []]
+
+        async def collect(k: int) -> None:
+            async for _batch in can_batches(ports[k], poll_s=60.0, window_s=window_s):
+                times[k].append(loop.time())
+
+        for port in ports:
+            port.open()
+        readers = [asyncio.create_task(collect(k)) for k in range(2)]
+        for i in range(150):
+            for port in ports:
+                assert port.feed is not None
+                port.feed.send(bytes([i % 256]))
+            await asyncio.sleep(0.002)
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        # Past each port's first read (when its socket woke it), reads fall on the grid.
+        for reads in times:
+            for t in reads[1:]:
+                assert t - next_tick(t - window_s, window_s) < 0.5 * window_s, (t, reads)
+        for port in ports:
+            port.close()
 
     asyncio.run(scenario())
