@@ -278,17 +278,11 @@ class UplinkPublisher:
 
     def _refill(self, link: MqttLink, window: _Window) -> None:
         """Send what waits in the outbox, up to ``WINDOW`` in flight."""
-        busy = window.rows
-        limit = WINDOW + len(busy)
-        entries = self.outbox.peek(limit)
-        self._unsent = len(entries) == limit  # a full page may have more behind it
+        room = WINDOW - len(window)
+        entries = self.outbox.peek(room, exclude=window.rows)
+        self._unsent = len(entries) == room  # a full page may have more behind it
         backlog_up_to = self._backlog_up_to
         for entry in entries:
-            if entry.row_id in busy:
-                continue
-            if len(window) >= WINDOW:
-                self._unsent = True
-                break
             self._send(link, entry, window, historical=entry.row_id <= backlog_up_to)
 
     def _send(

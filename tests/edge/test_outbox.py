@@ -9,6 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge.errors import UplinkError
 from edge.uplink.outbox import (
@@ -104,6 +106,38 @@ def test_peek_orders_by_priority_then_age() -> None:
         assert [e.row_id for e in outbox.peek(10)] == [b, d, a, c]
         assert [e.row_id for e in outbox.peek(3)] == [b, d, a]
         assert outbox.max_id() == d
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=1, max_size=30),
+    st.integers(0, 40),
+    st.data(),
+)
+def test_peek_leaves_out_what_is_in_flight_and_reads_the_rest_as_before(
+    puts: list[tuple[int, bool]], limit: int, data: st.DataObject
+) -> None:
+    """``peek(limit, exclude)`` is the first ``limit`` of everything waiting once ``exclude``
+    is taken out: committed rows, rows still in memory and acknowledged ones alike."""
+    with SqliteOutbox(":memory:") as outbox:
+        ids = []
+        for priority, commit in puts:
+            ids.append(put(outbox, Stream.STATE, size=50 + priority, priority=priority))
+            if commit:
+                outbox.commit()
+        acked = data.draw(st.sets(st.sampled_from(ids)))
+        for row_id in acked:
+            outbox.ack(row_id)
+        everything = outbox.peek(len(ids))
+        exclude = data.draw(st.sets(st.sampled_from(ids)))
+        expected = [e for e in everything if e.row_id not in exclude][:limit]
+        assert outbox.peek(limit, exclude=exclude) == expected
+        assert all(e.row_id not in acked for e in everything)
+        assert [e.row_id for e in everything] == [
+            i
+            for _, i in sorted((p, i) for (p, _), i in zip(puts, ids, strict=True))
+            if i not in acked
+        ]
 
 
 def test_size_bound_evicts_oldest_telemetry_first_and_logs_once_per_burst(
