@@ -41,18 +41,29 @@ def cpu_hierarchy(root: Path | None = None) -> tuple[Path, int]:
 
 
 class CpuQuota:
-    """The cgroup ``name``: its processes get at most ``share`` of one CPU per ``PERIOD_US``
-    and, with ``weight`` (v2 scale, 1-10,000), that priority up to it. Removed on exit, its
-    processes moved back to the hierarchy's root."""
+    """The cgroup ``name``: its processes get at most ``share`` of one CPU per ``period_us``
+    (plus ``slack_us`` a period) and, with ``weight`` (v2 scale, 1-10,000), that priority up
+    to it. Removed on exit, its processes moved back to the hierarchy's root."""
 
     def __init__(
-        self, name: str, share: float, weight: int | None = None, root: Path | None = None
+        self,
+        name: str,
+        share: float,
+        weight: int | None = None,
+        root: Path | None = None,
+        *,
+        period_us: int = PERIOD_US,
+        slack_us: int = 0,
     ) -> None:
         if not 0 < share <= 1:
             raise ValueError(f"a CPU share is in (0, 1], not {share}")
         if weight is not None and not 1 <= weight <= 10_000:
             raise ValueError(f"a cgroup weight is in [1, 10000], not {weight}")
+        if not 1_000 <= period_us <= 1_000_000 or not 0 <= slack_us < period_us:
+            raise ValueError(f"a CFS period is 1 ms-1 s, its slack less: {period_us}, {slack_us}")
         self.share = share
+        self.period_us = period_us
+        self.slack_us = slack_us
         self._name = name
         self._weight = weight
         self._given_root = root
@@ -63,24 +74,31 @@ class CpuQuota:
     def __enter__(self) -> CpuQuota:
         self._root, self.version = cpu_hierarchy(self._given_root)
         self.path = self._root / self._name
-        quota = max(1_000, round(self.share * PERIOD_US))
         try:
             if self.version == 2:
                 (self._root / "cgroup.subtree_control").write_text("+cpu")
             self.path.mkdir(exist_ok=True)
-            if self.version == 2:
-                if self._weight is not None:
+            if self._weight is not None:
+                if self.version == 2:
                     (self.path / "cpu.weight").write_text(str(self._weight))
-                (self.path / "cpu.max").write_text(f"{quota} {PERIOD_US}")
-            else:
-                if self._weight is not None:
+                else:
                     shares = max(2, round(self._weight * _V1_SHARES_PER_WEIGHT))
                     (self.path / "cpu.shares").write_text(str(shares))
-                (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-                (self.path / "cpu.cfs_quota_us").write_text(str(quota))
+            self.apply()
         except OSError as err:
             raise FirmwareError(f"cannot set up the cgroup {self.path}: {err}") from err
         return self
+
+    def apply(self) -> None:
+        """Write ``share``, ``period_us`` and ``slack_us`` (changed since entry) to the cgroup."""
+        quota = min(self.period_us, max(1_000, round(self.share * self.period_us) + self.slack_us))
+        if self.version == 2:
+            (self.path / "cpu.max").write_text(f"{quota} {self.period_us}")
+        else:
+            # v1 checks the quota against the period it has: widen first, then narrow.
+            (self.path / "cpu.cfs_quota_us").write_text("-1")
+            (self.path / "cpu.cfs_period_us").write_text(str(self.period_us))
+            (self.path / "cpu.cfs_quota_us").write_text(str(quota))
 
     def __exit__(self, *_exc: object) -> None:
         for pid in (self.path / "cgroup.procs").read_text().split():

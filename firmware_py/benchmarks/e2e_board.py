@@ -46,6 +46,7 @@ from edge.roadside.intersection_tracker import IntersectionSettings
 from firmware_py.benchmarks.cpu_quota import CpuQuota, cpu_hierarchy
 from firmware_py.benchmarks.e2e import E2eResult
 from firmware_py.benchmarks.e2e_traffic import bus_load
+from firmware_py.benchmarks.tick_accounting import HALF_TICK_US, LIMIT_PERIOD_US, ticked
 from firmware_py.errors import FirmwareError
 
 # Published: n-body (Benchmarks Game, 5,000,000 steps) in CPython on a Pi 4 at 1.5 GHz,
@@ -64,8 +65,17 @@ DEFAULT_STEPS = (5, 10, 25, 50, 100)
 LATENESS_BOUND_MS = IntersectionSettings().max_lateness_s * 1000
 REALTIME_SHARE = 0.9  # the player short of real time: the load was not offered
 CALIBRATE_S = 1.0
+LIMITED_CALIBRATE_S = 2.0
+"""The kernel's run in the limit: 20 periods, whose resumes drift through a whole tick."""
 SHARE_RUNS = 3
 """Unlimited n-body runs in the guest whose fastest sets the share (``CpuLimit``)."""
+LIMITER_TOLERANCE = 0.2
+"""How far what the limiter gives the n-body kernel may stray from its share, before and after
+a step (``limiter_shortfall``): else the step's verdict would be the guest's, not the unit's.
+On a 100 ms period the guest's limiter gave 0.53-1.03 of the share by boot
+(``tick_accounting``); natively 0.94-1.00."""
+STEP_ATTEMPTS = 3
+"""Guests a step runs in at most until one whose limiter holds its share (``run_board_bench``)."""
 
 _PI = 3.14159265358979323
 _SOLAR_MASS = 4 * _PI * _PI
@@ -164,9 +174,12 @@ class CpuLimit:
     ``share`` None (the default): a Pi 4 core as measured where the unit runs. The n-body
     kernel is run in here unlimited (``SHARE_RUNS`` times, the fastest taken) and the share
     set to ``PI4_NBODY_STEPS_PER_S`` over that rate, so that the unit's CPU runs this CPython
-    at a Pi 4 core's pace here, whatever the guest's overhead on it. (Correcting it by what the
-    limited kernel then got added the noise of a second one-second measurement: the limiter
-    itself holds a share within a few per cent, ``limit-check``.)
+    at a Pi 4 core's pace here, whatever the guest's overhead on it. The period is
+    ``LIMIT_PERIOD_US``; where the cgroup is charged in whole ticks (the guest), the quota gets
+    what the kernel lost to that a period, at most half a tick (``tick_accounting``). The
+    kernel is then run in the cgroup again, and
+    what it got over the share of its unlimited rate is ``limiter_held`` (again after a step:
+    ``held``; ``LIMITER_TOLERANCE``).
 
     In the user-mode-linux guest nothing mounts cgroup2; it is mounted on ``root`` when that is
     an empty directory (never over a mounted hierarchy). Raises ``FirmwareError`` where no
@@ -175,7 +188,9 @@ class CpuLimit:
     def __init__(self, share: float | None = None, root: Path = CGROUP_ROOT) -> None:
         if share is not None and not 0 < share <= 1:
             raise ValueError(f"a CPU share is in (0, 1], not {share}")
-        self._quota = CpuQuota(UNIT_CGROUP, share or 1.0, weight=MAX_WEIGHT, root=root)
+        self._quota = CpuQuota(
+            UNIT_CGROUP, share or 1.0, weight=MAX_WEIGHT, root=root, period_us=LIMIT_PERIOD_US
+        )
         self._fixed = share is not None
         self.share = share or 1.0
         self._root = root
@@ -204,7 +219,15 @@ class CpuLimit:
             self.share = board_share(full)
             self._quota.share = self.share
         self._quota.__enter__()
-        limited = calibrate_in(self.path)
+        limited = calibrate_in(self.path, LIMITED_CALIBRATE_S)
+        if ticked(self.stat()["usage_usec"]):
+            # Charged by the tick (the user-mode-linux guest): a throttled process resumes
+            # part-way through a tick and is charged all of it, half a tick a period on
+            # average (``tick_accounting``). What the kernel lost is given back, at most that.
+            lost = (1 - limited / (self.share * full)) * self.share * LIMIT_PERIOD_US
+            self._quota.slack_us = min(HALF_TICK_US, max(0, round(lost)))
+            self._quota.apply()
+            limited = calibrate_in(self.path, LIMITED_CALIBRATE_S)
         # Unlimited before and after: the host's load on the guest changes meanwhile.
         full = (full + calibrate_in(None)) / 2
         self.calibration = {
@@ -213,8 +236,17 @@ class CpuLimit:
             "nbody_limited_steps_per_s": round(limited),
             "measured_share": round(limited / full, 3),
             "pi4_cores": round(limited / PI4_NBODY_STEPS_PER_S, 3),
+            "limiter_held": round(limited / (self.share * full), 3),
+            "limit_period_us": self._quota.period_us,
+            "limit_slack_us": self._quota.slack_us,
         }
         return self
+
+    def held(self) -> float:
+        """What the limiter gives now, as a fraction of its share: the kernel's rate in the
+        cgroup over the share of its unlimited rate at entry (1: exactly the share)."""
+        limited = calibrate_in(self.path, LIMITED_CALIBRATE_S)
+        return round(limited / (self.share * self.calibration["nbody_guest_steps_per_s"]), 3)
 
     def __exit__(self, *exc: object) -> None:
         self._quota.__exit__(*exc)
@@ -264,16 +296,36 @@ def shortfalls(details: dict[str, Any]) -> list[str]:
         why.append(f"p99 newest frame -> published {shown} > {LATENESS_BOUND_MS:g} ms")
     if details["realtime_share"] < REALTIME_SHARE:
         why.append(f"traffic played at {details['realtime_share']:.0%} of real time")
+    why.extend(limiter_shortfall(details))
     return why
+
+
+def limiter_shortfall(details: dict[str, Any]) -> list[str]:
+    """Why the guest's limiter did not give the unit its share during a step (the kernel's
+    check before it, ``limiter_held``, and after it, ``limiter_held_after``, each within
+    ``LIMITER_TOLERANCE`` of 1); empty when it did or when no limiter ran."""
+    held = [details.get(key) for key in ("limiter_held", "limiter_held_after")]
+    if all(h is None for h in held):
+        return []
+    if all(h is not None and abs(h - 1) <= LIMITER_TOLERANCE for h in held):
+        return []
+    shown = " and ".join("n/a" if h is None else f"{h:.2f}" for h in held)
+    return [
+        f"the limiter gave {shown} of its share before and after (outside "
+        f"{1 - LIMITER_TOLERANCE:.1f}-{1 + LIMITER_TOLERANCE:.1f}): the guest's figure, not "
+        "the unit's"
+    ]
 
 
 @dataclass(frozen=True)
 class BoardStep:
-    """One load step: objects per list, its bus load, and the run's figures."""
+    """One load step: objects per list, its bus load, and the run's figures; ``set_aside``:
+    the figures of earlier runs of the step in guests whose limiter did not hold its share."""
 
     objects: int
     bus_load: float
     details: dict[str, Any]
+    set_aside: tuple[dict[str, Any], ...] = ()
 
     @property
     def shortfalls(self) -> list[str]:
@@ -287,11 +339,18 @@ class BoardStep:
     def unit_pi4_cores(self) -> float | None:
         """The Pi 4 cores' worth of CPU the unit used from the first frame to the drain: its
         share of the guest's CPU times the n-body rate the guest had, over a Pi 4 core's
-        (meaningful where it was not held back: at a share of 1)."""
+        (meaningful where it was not held back: at a share of 1). Where the limit had slack
+        for the tick (``CpuLimit``), the half tick charged at each throttled period's resume
+        is not counted."""
         d = self.details
         if "nbody_guest_steps_per_s" not in d:
             return None
-        busy = float(d["cpu_s"]) / max(1e-9, float(d["played_s"]) + float(d["drain_s"]))
+        charged_not_run = (
+            float(d.get("unit_throttled_periods", 0)) * float(d.get("limit_slack_us", 0)) / 1e6
+        )
+        busy = (float(d["cpu_s"]) - charged_not_run) / max(
+            1e-9, float(d["played_s"]) + float(d["drain_s"])
+        )
         return round(busy * float(d["nbody_guest_steps_per_s"]) / PI4_NBODY_STEPS_PER_S, 3)
 
 
@@ -344,6 +403,9 @@ class BoardResult:
                     "shortfalls": s.shortfalls,
                     "unit_pi4_cores": s.unit_pi4_cores,
                     **{k: s.details.get(k) for k in _STEP_KEYS},
+                    "set_aside": [
+                        {k: d.get(k) for k in ("shortfalls", *_STEP_KEYS)} for d in s.set_aside
+                    ],
                 }
                 for s in sorted(self.steps, key=lambda s: s.objects)
             ],
@@ -364,6 +426,8 @@ _STEP_KEYS = (
     "cpu_share",
     "measured_share",
     "pi4_cores",
+    "limiter_held",
+    "limiter_held_after",
     "unit_user_s",
     "unit_system_s",
     "unit_throttled_s",
@@ -387,7 +451,9 @@ def run_board_bench(
 ) -> BoardResult:
     """Run ``run_step`` for each step from the lightest up, until one is not sustained (all of
     them with ``every_step``), at ``cpu_share`` (None: a Pi 4 core, measured in the guest
-    before each step: ``CpuLimit``)."""
+    before each step: ``CpuLimit``). A run whose guest's limiter did not hold its share
+    (``limiter_shortfall``) is set aside and the step run again, in ``STEP_ATTEMPTS`` guests at
+    most; the last run counts, its shortfall named if it too missed."""
     rate = nbody_rate()
     given = (
         "a Pi 4 core's n-body rate, measured in the guest before each step"
@@ -401,8 +467,13 @@ def run_board_bench(
     )
     result = BoardResult(rate)
     for objects in sorted(objects_steps):
+        set_aside: list[dict[str, Any]] = []
         run = run_step(objects, cpu_share)
-        step = BoardStep(objects, run.details["bus_load"], run.details)
+        while limiter_shortfall(run.details) and len(set_aside) + 1 < STEP_ATTEMPTS:
+            set_aside.append({**run.details, "shortfalls": shortfalls(run.details)})
+            progress(f"{objects:3d} objects: {limiter_shortfall(run.details)[0]}; in a new guest")
+            run = run_step(objects, cpu_share)
+        step = BoardStep(objects, run.details["bus_load"], run.details, tuple(set_aside))
         result.steps.append(step)
         progress(format_step(step))
         if step.sustained or not result.e2e_json:
@@ -419,7 +490,9 @@ def format_step(step: BoardStep) -> str:
         f"{step.objects:3d} objects ({step.bus_load:5.1%} of 4 buses): p99 in unit "
         f"{_ms(d['p99_in_unit_ms'])}, to bridge {_ms(d['p99_ms'])}; unit CPU {d['cpu_s']:.1f} s "
         f"at a share of {d.get('cpu_share', 0):.3f} (throttled {d.get('unit_throttled_s', 0):.1f} "
-        f"s; the share {d.get('pi4_cores', 0):.2f} Pi 4 cores by n-body, the unit used "
+        f"s; the share {d.get('pi4_cores', 0):.2f} Pi 4 cores by n-body, the limiter held "
+        f"{d.get('limiter_held', 0):.2f} and {d.get('limiter_held_after', 0):.2f} of it; the "
+        "unit used "
         f"{step.unit_pi4_cores or 0:.2f}); played at "
         f"{d['realtime_share']:.0%} of real time: {state}"
     )

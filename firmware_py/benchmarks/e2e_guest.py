@@ -517,6 +517,7 @@ def _limited(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
         "unit_system_s": d["system_usec"] / 1e6,
         "unit_throttled_s": d["throttled_usec"] / 1e6,
         "unit_throttled_share": round(d["nr_throttled"] / max(1, d["nr_periods"]), 3),
+        "unit_throttled_periods": d["nr_throttled"],
     }
 
 
@@ -587,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(run(None)))
         return 0
     with CpuLimit(args.cpu_share) as limit:
-        figures = {**limit.calibration, **run(limit)}
+        figures = {**limit.calibration, **run(limit), "limiter_held_after": limit.held()}
     args.out.write_text(json.dumps(figures))
     return 0
 

@@ -14,7 +14,9 @@ import pytest
 from firmware_py.benchmarks.e2e import E2eResult
 from firmware_py.benchmarks.e2e_board import (
     LATENESS_BOUND_MS,
+    LIMITER_TOLERANCE,
     PI4_NBODY_STEPS_PER_S,
+    STEP_ATTEMPTS,
     BoardStep,
     CpuLimit,
     _system,
@@ -26,6 +28,7 @@ from firmware_py.benchmarks.e2e_board import (
     shortfalls,
 )
 from firmware_py.benchmarks.e2e_traffic import bus_load
+from firmware_py.benchmarks.tick_accounting import HALF_TICK_US, LIMIT_PERIOD_US
 from firmware_py.cli import main as cli_main
 from hil.uml.runner import run_with_vcan
 
@@ -81,11 +84,71 @@ def test_each_shortfall_is_named_and_a_clean_run_has_none() -> None:
         "newest frame -> published": {"p99_in_unit_ms": LATENESS_BOUND_MS + 1},
         "n/a": {"p99_in_unit_ms": None},
         "of real time": {"realtime_share": 0.85},
+        "the limiter gave 0.62 and 0.97": {"limiter_held": 0.62, "limiter_held_after": 0.97},
+        "the limiter gave 0.95 and 1.30": {"limiter_held": 0.95, "limiter_held_after": 1.3},
+        "the limiter gave 0.95 and n/a": {"limiter_held": 0.95},
     }
     for words, change in cases.items():
         why = shortfalls({**_details(5), **change})
         assert len(why) == 1, (words, why)
         assert words in why[0], (words, why)
+
+
+def test_a_limiter_within_its_tolerance_before_and_after_is_no_shortfall() -> None:
+    low, high = 1 - LIMITER_TOLERANCE, 1 + LIMITER_TOLERANCE
+    held = {"limiter_held": low, "limiter_held_after": high}
+    assert shortfalls(_details(5, **held)) == []
+    assert shortfalls(_details(5, limiter_held=low - 0.01, limiter_held_after=1.0)) != []
+
+
+def _result(details: dict[str, Any]) -> E2eResult:
+    return E2eResult(
+        frames_in=1000,
+        frames_lost=0,
+        stored=552,
+        p50_ms=50.0,
+        p99_ms=150.0,
+        fusion_period_ms=72.0,
+        cpu_s_per_kframe=0.1,
+        rss_mb=90.0,
+        details=details,
+    )
+
+
+def test_a_run_whose_limiter_did_not_hold_is_set_aside_and_the_step_run_again() -> None:
+    # Two guests charge the unit for more than it computed, the third holds its share.
+    held = iter([0.55, 0.7, 0.98])
+    lines: list[str] = []
+
+    def run_step(objects: int, cpu_share: float | None) -> E2eResult:
+        h = next(held)
+        late = 900.0 if h < 0.8 else 100.0  # the unit short of CPU fell behind
+        return _result(_details(objects, limiter_held=h, limiter_held_after=h, p99_in_unit_ms=late))
+
+    result = run_board_bench((100,), run_step, None, lines.append)
+    (step,) = result.steps
+    assert step.sustained
+    assert [d["limiter_held"] for d in step.set_aside] == [0.55, 0.7]
+    assert all(any("limiter" in why for why in d["shortfalls"]) for d in step.set_aside)
+    (figures,) = result.as_json()["steps"]
+    assert [d["limiter_held"] for d in figures["set_aside"]] == [0.55, 0.7]
+    assert figures["limiter_held"] == 0.98
+    assert sum("in a new guest" in line for line in lines) == 2
+
+
+def test_a_step_whose_limiter_never_held_is_not_sustained_after_its_last_guest() -> None:
+    ran: list[int] = []
+
+    def run_step(objects: int, cpu_share: float | None) -> E2eResult:
+        ran.append(objects)
+        return _result(_details(objects, limiter_held=0.6, limiter_held_after=0.6))
+
+    result = run_board_bench((5, 10), run_step, None)
+    assert ran == [5] * STEP_ATTEMPTS  # and the stepping stops there
+    (step,) = result.steps
+    assert not step.sustained
+    assert any("the limiter gave 0.60 and 0.60" in why for why in step.shortfalls)
+    assert len(step.set_aside) == STEP_ATTEMPTS - 1
 
 
 def test_lists_kept_back_by_an_uplink_period_are_not_expected_in_the_store() -> None:
@@ -151,6 +214,9 @@ def test_the_cpu_the_unit_used_is_counted_in_pi_4_cores() -> None:
     assert BoardStep(5, bus_load(5), details).unit_pi4_cores is None  # no guest calibration
     details["nbody_guest_steps_per_s"] = 2 * PI4_NBODY_STEPS_PER_S
     assert BoardStep(5, bus_load(5), details).unit_pi4_cores == pytest.approx(1.0)
+    # Throttled 100 periods with 5 ms of slack each: 0.5 s charged at the resumes, not run.
+    details |= {"unit_throttled_periods": 100, "limit_slack_us": 5_000}
+    assert BoardStep(5, bus_load(5), details).unit_pi4_cores == pytest.approx(0.9)
 
 
 def test_board_options_are_checked_before_anything_runs(
@@ -186,9 +252,18 @@ def test_by_default_the_limiter_gives_a_pi_4_cores_n_body_rate_in_the_guest() ->
     figures = json.loads(run.output_text.strip().splitlines()[-1])
     # The share is a Pi 4 core's rate over the guest's (the guest's measured before and after).
     assert 0 < figures["cpu_share"] <= 1
+    assert figures["limiter_held"] == pytest.approx(
+        figures["nbody_limited_steps_per_s"]
+        / (figures["cpu_share"] * figures["nbody_guest_steps_per_s"]),
+        abs=0.002,
+    )
     assert figures["cpu_share"] == pytest.approx(
         min(1.0, PI4_NBODY_STEPS_PER_S / figures["nbody_guest_steps_per_s"]), rel=0.5
     )
+    # The guest charges CPU in whole ticks: the period is off the tick, and what a throttled
+    # process loses to that at each resume, at most half a tick, is given back.
+    assert figures["limit_period_us"] == LIMIT_PERIOD_US
+    assert 0 < figures["limit_slack_us"] <= HALF_TICK_US, figures
     if figures["cpu_share"] < 1.0:  # a guest slower than a Pi 4 core gets all it has
         # Near a Pi 4 core, not exactly: the host's load moves between one-second calibrations
         # (0.61 to 1.25 seen on a busy host); a share off by a factor of two or more fails.

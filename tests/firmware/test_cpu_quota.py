@@ -54,12 +54,42 @@ def test_a_busy_process_gets_its_share_and_the_cgroup_is_gone_after() -> None:
     assert not path.exists()
 
 
+def _written(quota: CpuQuota) -> tuple[int, int]:
+    """(quota, period) in microseconds as the cgroup has them."""
+    if quota.version == 2:
+        limit, period = (quota.path / "cpu.max").read_text().split()
+        return int(limit), int(period)
+    return (
+        int((quota.path / "cpu.cfs_quota_us").read_text()),
+        int((quota.path / "cpu.cfs_period_us").read_text()),
+    )
+
+
+def test_the_period_and_the_slack_are_written_and_changed_in_place() -> None:
+    try:
+        cpu_hierarchy()
+    except FirmwareError as err:
+        pytest.fail(f"this test needs a writable cgroup with the cpu controller: {err}")
+    name = f"rg-test-{uuid.uuid4().hex[:8]}"
+    with CpuQuota(name, 0.2, period_us=100_700) as quota:
+        assert _written(quota) == (20_140, 100_700)
+        quota.slack_us = 5_000
+        quota.apply()
+        assert _written(quota) == (25_140, 100_700)
+        quota.share, quota.period_us, quota.slack_us = 1.0, 50_000, 5_000
+        quota.apply()  # never more than the period: one CPU
+        assert _written(quota) == (50_000, 50_000)
+
+
 def test_a_share_and_a_weight_out_of_range_are_refused() -> None:
     for share in (0.0, -0.5, 1.5):
         with pytest.raises(ValueError, match="share"):
             CpuQuota("x", share)
     with pytest.raises(ValueError, match="weight"):
         CpuQuota("x", 0.5, weight=0)
+    for period, slack in ((500, 0), (2_000_000, 0), (100_000, 100_000), (100_000, -1)):
+        with pytest.raises(ValueError, match="period"):
+            CpuQuota("x", 0.5, period_us=period, slack_us=slack)
 
 
 def test_a_root_without_the_cpu_controller_says_what_is_missing(tmp_path: Path) -> None:
