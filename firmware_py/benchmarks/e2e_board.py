@@ -177,9 +177,8 @@ class CpuLimit:
     at a Pi 4 core's pace here, whatever the guest's overhead on it. The period is
     ``LIMIT_PERIOD_US``; where the cgroup is charged in whole ticks (the guest), the quota gets
     what the kernel lost to that a period, at most half a tick (``tick_accounting``). The
-    kernel is then run in the cgroup again, and
-    what it got over the share of its unlimited rate is ``limiter_held`` (again after a step:
-    ``held``; ``LIMITER_TOLERANCE``).
+    kernel is then run in the cgroup again, and what it got over the share of its unlimited
+    rate is ``limiter_held`` (again after a step: ``held``; ``LIMITER_TOLERANCE``).
 
     In the user-mode-linux guest nothing mounts cgroup2; it is mounted on ``root`` when that is
     an empty directory (never over a mounted hierarchy). Raises ``FirmwareError`` where no
@@ -340,8 +339,8 @@ class BoardStep:
         """The Pi 4 cores' worth of CPU the unit used from the first frame to the drain: its
         share of the guest's CPU times the n-body rate the guest had, over a Pi 4 core's
         (meaningful where it was not held back: at a share of 1). Where the limit had slack
-        for the tick (``CpuLimit``), the half tick charged at each throttled period's resume
-        is not counted."""
+        for the tick (``CpuLimit``), that slack, charged at each throttled period's resume but
+        not run, is not counted."""
         d = self.details
         if "nbody_guest_steps_per_s" not in d:
             return None

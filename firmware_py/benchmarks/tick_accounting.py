@@ -17,7 +17,7 @@ ran at one phase for a whole boot, so that the boot's luck decided the figure:
   tick each period, charged a full tick for the part of one it ran first. n-body held to a
   share got 0.53-1.03 of it by boot; with ``LIMIT_PERIOD_US`` the resumes drift through the
   tick and it got 0.76-0.84 of it in six of six boots: on average half a tick of every period
-  is lost (``CpuLimit`` gives that back, ``HALF_TICK_US``).
+  is lost (``CpuLimit`` gives back what the kernel lost, at most ``HALF_TICK_US``).
 
 Natively (a scheduler clock in nanoseconds) none of this matters and the same settings do no
 harm: a read every 9.3 ms instead of 10, a 100.7 ms period instead of 100.
