@@ -232,10 +232,12 @@ def ticks_of(config: BoxConfig, items: list[LogItem]) -> Ticks:
     recorded state, the last input after which the filter's time was that state's capture
     time: its timer fired there (a later input would have moved the filter's time on). A state
     captured at no input's time was stamped with its timer's clock time, the filter being ahead
-    of it (a GNSS epoch rounded up to 1/100 s): its timer fired after the last input that
-    arrived before then. The log cannot tell whether an input that left the filter's time as
-    it was (a frame of no motion signal, a GNSS fix of an earlier epoch) came before the timer
-    or after: such a state is taken after the last of them, and called ambiguous.
+    of it (a GNSS epoch rounded up to 1/100 s): its timer fired after the input that put the
+    filter's time past it and no later than the last input that arrived before then. The log
+    cannot tell whether an input that left the filter's time as it was (a frame of no motion
+    signal, a GNSS fix of an earlier epoch), or one that arrived before the timer but was read
+    after it (a CAN batch the reader's thread handed over late), came before the timer or
+    after: such a state is taken after the last of them, and called ambiguous.
     """
     first = Rerun.of(config)
     time_after: list[int | None] = []
@@ -257,8 +259,18 @@ def ticks_of(config: BoxConfig, items: list[LogItem]) -> Ticks:
                     ticks.ambiguous.add(captured)
             else:
                 fired = max(k for k in range(position) if arrived[k] <= captured)
+                ahead = fired
+                while ahead > 0 and _after(time_after[ahead - 1], captured):
+                    ahead -= 1
+                if any(not _is_output(items[k]) for k in range(ahead + 1, fired + 1)):
+                    ticks.ambiguous.add(captured)
             ticks.at.setdefault(fired, []).append(captured)
     return ticks
+
+
+def _after(time_ns: int | None, captured: int) -> bool:
+    """Whether a filter at ``time_ns`` was ahead of a timer that stamped ``captured``."""
+    return time_ns is not None and time_ns > captured
 
 
 def _is_output(item: LogItem) -> bool:

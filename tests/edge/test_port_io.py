@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -96,6 +97,45 @@ class SocketPairPort(AdapterBase):
         raise NotImplementedError
 
 
+class TimerLog(asyncio.SelectorEventLoop):
+    """An event loop that keeps every timer the reader arms, by the name of its callback
+    (``wake``: a paced read's tick; ``tick``: the poll period), so that tests check when
+    reads were scheduled, not how late the machine ran them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timers: dict[str, list[tuple[Callable[..., object], asyncio.TimerHandle]]] = {}
+
+    def call_at(
+        self, when: float, callback: Callable[..., object], *args: object, context: Any = None
+    ) -> asyncio.TimerHandle:
+        handle = super().call_at(when, callback, *args, context=context)
+        if callback.__qualname__.startswith("_polled_batches."):
+            self.timers.setdefault(callback.__name__, []).append((callback, handle))
+        return handle
+
+    def armed(self, name: str) -> list[asyncio.TimerHandle]:
+        return [handle for _, handle in self.timers.get(name, [])]
+
+    def by_reader(self, name: str) -> list[list[float]]:
+        """The times each reader's ``name`` timers were set for, reader by reader."""
+        times: dict[int, list[float]] = {}
+        for callback, handle in self.timers.get(name, []):
+            times.setdefault(id(callback), []).append(handle.when())
+        return list(times.values())
+
+
+def run_logged(scenario: Callable[[TimerLog], Coroutine[Any, Any, None]]) -> None:
+    with asyncio.Runner(loop_factory=TimerLog) as runner:
+        loop = runner.get_loop()
+        assert isinstance(loop, TimerLog)
+        runner.run(scenario(loop))
+
+
+def on_grid(when: float, window_s: float) -> bool:
+    return abs(when / window_s - round(when / window_s)) < 1e-6
+
+
 def test_the_stand_in_is_what_the_loop_path_takes() -> None:
     assert isinstance(SocketPairPort(), PollableCanPort)
     assert not isinstance(
@@ -170,24 +210,31 @@ def test_an_idle_port_is_still_asked_every_poll_period_and_not_between() -> None
 def test_after_a_reopen_the_new_socket_is_watched_and_at_the_end_none() -> None:
     poll_s = 2.0
 
-    async def scenario() -> None:
-        loop = asyncio.get_running_loop()
+    async def scenario(loop: TimerLog) -> None:
         port = SocketPairPort()
         port.open()
         got: list[int] = []
-        reader = asyncio.create_task(_collect(port, got, poll_s=poll_s))
+        polls_at_read: list[int] = []
+
+        async def collect() -> None:
+            async for batch in can_batches(port, poll_s=poll_s):
+                polls_at_read.append(len(loop.armed("tick")))
+                got.extend(batch["arbitration_id"].tolist())
+
+        reader = asyncio.create_task(collect())
         await eventually(lambda: port.receives > 0, 5, "first read")  # the first socket watched
         port.lose_socket()
         assert port.feed is not None
         port.feed.send(b"\x01")  # wakes the reader, whose receive then loses the socket
-        # The next poll period's receive reopens.
+        # The next poll period's receive reopens (its tick has armed the next one by then).
         await eventually(lambda: port.reopens > 0, 5 * poll_s, "reopened")
-        reopened = loop.time()
+        polls_at_reopen = len(loop.armed("tick"))
         assert port.feed is not None
         port.feed.send(b"\x07")
         await eventually(lambda: bool(got), 5, "frame read")
-        # Before the next poll period: the new socket (often the old one's number) woke it.
-        assert loop.time() - reopened < 0.75 * poll_s
+        # No poll period ended before the read: the new socket (often the old one's number)
+        # woke it.
+        assert polls_at_read == [polls_at_reopen]
         assert got == [7]
         fd = port.fileno()
         assert fd is not None
@@ -196,7 +243,7 @@ def test_after_a_reopen_the_new_socket_is_watched_and_at_the_end_none() -> None:
         assert not loop.remove_reader(fd)  # the reader let go of it
         port.close()
 
-    asyncio.run(scenario())
+    run_logged(scenario)
 
 
 async def _feed_every(port: SocketPairPort, period_s: float, count: int) -> None:
@@ -211,7 +258,7 @@ def test_a_window_paces_a_busy_port_and_loses_nothing() -> None:
     about once a window with one, every frame read once and in order either way."""
     count, window_s = 250, 0.05
 
-    async def reads(window: float) -> tuple[int, list[int]]:
+    async def reads(loop: TimerLog, window: float) -> tuple[int, list[int]]:
         port = SocketPairPort()
         port.open()
         got: list[int] = []
@@ -224,15 +271,20 @@ def test_a_window_paces_a_busy_port_and_loses_nothing() -> None:
         port.close()
         return receives, got
 
-    async def scenario() -> None:
-        eager, eager_got = await reads(0.0)
-        paced, paced_got = await reads(window_s)
+    async def scenario(loop: TimerLog) -> None:
+        eager, eager_got = await reads(loop, 0.0)
+        assert not loop.armed("wake")  # unpaced: never a timer between reads
+        paced, paced_got = await reads(loop, window_s)
         assert eager_got == paced_got == [i % 256 for i in range(count)]
         assert eager >= count // 3, eager  # the socket woke it for each frame or few
-        # About one read a window over the feed's 0.5 s (or more, when the loop lags).
-        assert paced <= 2 * count * 0.002 / window_s + 4, paced
+        # Paced: after the first read (the socket woke it) each read is a window's tick,
+        # armed on the grid; the last finds nothing and waits for the socket.
+        ticks = [handle.when() for handle in loop.armed("wake")]
+        assert all(on_grid(when, window_s) for when in ticks), ticks
+        assert paced <= len(ticks) + 2, (paced, len(ticks))
+        assert ticks == sorted(set(ticks))  # a read a window at most, however busy
 
-    asyncio.run(scenario())
+    run_logged(scenario)
 
 
 def test_a_paced_port_that_goes_quiet_waits_for_its_socket_again() -> None:
@@ -240,8 +292,7 @@ def test_a_paced_port_that_goes_quiet_waits_for_its_socket_again() -> None:
     later, and an idle paced port is not read again and again."""
     window_s = 0.4
 
-    async def scenario() -> None:
-        loop = asyncio.get_running_loop()
+    async def scenario(loop: TimerLog) -> None:
         port = SocketPairPort()
         port.open()
         got: list[int] = []
@@ -254,10 +305,13 @@ def test_a_paced_port_that_goes_quiet_waits_for_its_socket_again() -> None:
         quiet_receives = port.receives
         await asyncio.sleep(2 * window_s)
         assert port.receives == quiet_receives  # idle: no reads without frames
-        sent = loop.time()
+        # No window's tick is left to wake it, nor a poll within the test: only the socket.
+        assert loop.armed("wake"), "the first frame's read was paced"
+        assert all(h.cancelled() or h.when() <= loop.time() for h in loop.armed("wake"))
+        polls = len(loop.armed("tick"))
         port.feed.send(b"\x02")
         await eventually(lambda: got == [1, 2], 5, "the second frame")
-        assert loop.time() - sent < 0.5 * window_s
+        assert len(loop.armed("tick")) == polls
         fd = port.fileno()
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -265,7 +319,7 @@ def test_a_paced_port_that_goes_quiet_waits_for_its_socket_again() -> None:
         assert not loop.remove_reader(fd)  # let go of at the end
         port.close()
 
-    asyncio.run(scenario())
+    run_logged(scenario)
 
 
 @given(st.floats(0, 1e6), st.floats(1e-4, 1.0))
@@ -282,14 +336,13 @@ def test_busy_ports_paced_alike_are_read_in_the_same_turn() -> None:
     """Two busy ports with the same window: their paced reads fall on the same ticks."""
     window_s = 0.05
 
-    async def scenario() -> None:
-        loop = asyncio.get_running_loop()
+    async def scenario(loop: TimerLog) -> None:
         ports = [SocketPairPort(), SocketPairPort()]
-        times: list[list[float]] = [[], []]
+        reads = [0, 0]
 
         async def collect(k: int) -> None:
             async for _batch in can_batches(ports[k], poll_s=60.0, window_s=window_s):
-                times[k].append(loop.time())
+                reads[k] += 1
 
         for port in ports:
             port.open()
@@ -302,11 +355,16 @@ def test_busy_ports_paced_alike_are_read_in_the_same_turn() -> None:
         for reader in readers:
             reader.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        # Past each port's first read (when its socket woke it), reads fall on the grid.
-        for reads in times:
-            for t in reads[1:]:
-                assert t - next_tick(t - window_s, window_s) < 0.5 * window_s, (t, reads)
+        # Past each port's first read (when its socket woke it), each read is armed for a
+        # tick of the grid, the same tick for both: asyncio runs the timers due together.
+        first, second = loop.by_reader("wake")
+        assert all(on_grid(when, window_s) for when in first + second), (first, second)
+        assert len(set(first) ^ set(second)) <= 2, (first, second)  # but at the start or end
+        assert len(set(first) & set(second)) >= 3
+        for k, armed in enumerate((first, second)):
+            assert armed == sorted(set(armed))
+            assert reads[k] <= len(armed) + 1, (reads, armed)
         for port in ports:
             port.close()
 
-    asyncio.run(scenario())
+    run_logged(scenario)
