@@ -133,11 +133,13 @@ def test_the_wait_for_a_first_record_ends_at_the_socket_timeout(
     assert batches.receive(receiver.fileno(), 8, MSG_WAITFORONE) == (0, None)
     waited = time.monotonic() - started
     assert 0.15 < waited < 1.0
-    # A record already queued ends the wait at once, and the read takes only what is there.
+    # A record already queued ends the wait at once (not at a timeout far beyond any stall of
+    # the machine), and the read takes only what is there.
+    receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", 10, 0))
     sender.send(pack_frame(0x1, b""))
     started = time.monotonic()
     assert batches.receive(receiver.fileno(), 8, MSG_WAITFORONE) == (1, None)
-    assert time.monotonic() - started < 0.15
+    assert time.monotonic() - started < 5.0
 
 
 def test_control_lengths_the_kernel_wrote_back_are_restored_before_the_next_read(
