@@ -74,6 +74,12 @@ WATCHDOG_PERIOD_S = 0.1
 """How often the controller's silence is checked: a fault is reported at most this late."""
 
 
+RADAR_READ_WINDOW_S = 0.01
+"""A seventh of an ARS408's 72 ms cycle. Four full buses then wake the unit once a bus every
+10 ms instead of every few frames: ``bench e2e`` in the guest, unlimited, the unit's CPU 3.5-4.1 s
+for 10 s of traffic against 4.8-4.9 s reading at every frame."""
+
+
 @dataclass(frozen=True)
 class RoadsideUnitSettings:
     """``raw_object_lists``: with a fusion, also publish each radar's own list (debugging).
@@ -91,7 +97,7 @@ class RoadsideUnitSettings:
     uplink_period_s: float = 0.0
     map_period_s: float = 1.0
     intersection_period_s: float = 60.0
-    radar_read_window_s: float = 0.0
+    radar_read_window_s: float = RADAR_READ_WINDOW_S
 
 
 def _capture_ns(timestamp_s: float, clock: Clock) -> int:

@@ -14,6 +14,7 @@ from cloud_bridge.session import worker_client_id
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from edge.clock import AUTO, CLOCK_SOURCES
 from edge.geo import GeoPoint
+from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.roadside.radar_noise import RADAR_NOISE, RadarNoise
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from edge.uplink.outbox import Durability, OutboxLimits
@@ -23,7 +24,6 @@ from firmware_py.config.apps import parse_apps, parse_hmi
 from firmware_py.config.commands import parse_commands
 from firmware_py.config.metrics import parse_observability
 from firmware_py.config.model import (
-    DEFAULT_READ_WINDOW_S,
     DEFAULT_STATE_DIR,
     DEFAULT_V2X_LISTEN_PORT,
     DEFAULT_V2X_RADIO_PORT,
@@ -508,7 +508,7 @@ def _perception(t: Table) -> PerceptionConfig:
         uplink_period_s=t.number("uplink_period_s", 0.0, low=0, high=10),
         cooperative=t.boolean("cooperative", True),
         station_ids=_station_ids(t.table("station_ids")) if t.has("station_ids") else (),
-        read_window_s=t.number("read_window_s", DEFAULT_READ_WINDOW_S, low=0, high=0.1),
+        read_window_s=t.number("read_window_s", RADAR_READ_WINDOW_S, low=0, high=0.1),
     )
     t.reject_unknown()
     return perception

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from edge.geo import GeoPoint
+from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.roadside.radar_noise import RadarNoise
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.outbox import Durability, OutboxLimits
@@ -77,12 +78,6 @@ class RadarConfig:
     noise: RadarNoise | None = None  # None: the kind's default (edge.roadside.radar_noise)
 
 
-DEFAULT_READ_WINDOW_S = 0.01
-"""A seventh of an ARS408's 72 ms cycle. Four full buses then wake the unit once a bus every
-10 ms instead of every few frames: ``bench e2e`` in the guest, unlimited, the unit's CPU 3.5-4.1 s
-for 10 s of traffic against 4.8-4.9 s reading at every frame."""
-
-
 @dataclass(frozen=True)
 class PerceptionConfig:
     """A roadside unit's tracker: ``reference`` is the intersection's reference point (None:
@@ -100,7 +95,7 @@ class PerceptionConfig:
     uplink_period_s: float = 0.0
     cooperative: bool = True
     station_ids: tuple[tuple[str, int], ...] = ()
-    read_window_s: float = DEFAULT_READ_WINDOW_S
+    read_window_s: float = RADAR_READ_WINDOW_S
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from edge.geodesy import LocalFrame
+from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.roadside.radar_noise import RADAR_NOISE
 from firmware_py.box.perception import build_perception
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
-from firmware_py.config.model import DEFAULT_READ_WINDOW_S, PerceptionConfig
+from firmware_py.config.model import PerceptionConfig
 from firmware_py.errors import ConfigError
 from protocols.radar import RadarObject, RadarObjectList
 
@@ -53,7 +54,7 @@ def test_the_read_window_is_read(tmp_path: Path) -> None:
     assert load_box_config(EXAMPLES_DIR / "roadside.toml").perception.read_window_s == 0.01
     path = roadside(tmp_path, "read_window_s = 0.01", "read_window_s = 0")
     assert load_box_config(path).perception.read_window_s == 0.0
-    assert PerceptionConfig().read_window_s == DEFAULT_READ_WINDOW_S
+    assert PerceptionConfig().read_window_s == RADAR_READ_WINDOW_S
 
 
 def test_radar_noise_overrides_only_what_it_names(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.port_io import next_tick
 from firmware_py.benchmarks.tick_accounting import (
     BENCH_READ_WINDOW_S,
@@ -17,7 +18,6 @@ from firmware_py.benchmarks.tick_accounting import (
     LIMIT_PERIOD_US,
     ticked,
 )
-from firmware_py.config.model import DEFAULT_READ_WINDOW_S
 
 
 def _phases(period_us: float, count: int) -> set[int]:
@@ -26,12 +26,12 @@ def _phases(period_us: float, count: int) -> set[int]:
 
 
 def test_the_default_window_and_period_sit_at_one_phase_of_the_tick_and_the_benchs_do_not() -> None:
-    assert _phases(DEFAULT_READ_WINDOW_S * 1e6, 100) == {0}
+    assert _phases(RADAR_READ_WINDOW_S * 1e6, 100) == {0}
     assert _phases(100_000, 100) == {0}
     # Within about a CFS period of reads, and within 15 periods, every tenth of the tick.
     assert _phases(BENCH_READ_WINDOW_S * 1e6, 15) == set(range(10))
     assert _phases(LIMIT_PERIOD_US, 15) == set(range(10))
-    assert abs(BENCH_READ_WINDOW_S - DEFAULT_READ_WINDOW_S) < 0.1 * DEFAULT_READ_WINDOW_S
+    assert abs(BENCH_READ_WINDOW_S - RADAR_READ_WINDOW_S) < 0.1 * RADAR_READ_WINDOW_S
     assert HALF_TICK_US * 2 == GUEST_TICK_US
 
 
