@@ -31,6 +31,7 @@ from edge.port_io import can_batches, datagram_batches, serial_lines
 from edge.recording.log_format import Kind
 from edge.recording.sink import NoRecording, RecordingSink
 from edge.roadside.object_fusion import SensorPose, to_object_list
+from edge.roadside.radar_reads import RADAR_READ_WINDOW_S
 from edge.roadside.signal_controller import Output, SignalControllerFeed, SpatDecoder
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.sensor_faults import SensorFaultWatch, has_position
@@ -72,12 +73,6 @@ class SignalControllerInput:
 
 WATCHDOG_PERIOD_S = 0.1
 """How often the controller's silence is checked: a fault is reported at most this late."""
-
-
-RADAR_READ_WINDOW_S = 0.01
-"""A seventh of an ARS408's 72 ms cycle. Four full buses then wake the unit once a bus every
-10 ms instead of every few frames: ``bench e2e`` in the guest, unlimited, the unit's CPU 3.5-4.1 s
-for 10 s of traffic against 4.8-4.9 s reading at every frame."""
 
 
 @dataclass(frozen=True)

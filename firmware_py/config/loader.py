@@ -14,8 +14,8 @@ from cloud_bridge.session import worker_client_id
 from cloud_bridge.settings import BRIDGE_MQTT, BridgeSettings
 from edge.clock import AUTO, CLOCK_SOURCES
 from edge.geo import GeoPoint
-from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.roadside.radar_noise import RADAR_NOISE, RadarNoise
+from edge.roadside.radar_reads import RADAR_READ_WINDOW_S
 from edge.roadside.signal_plan import FixedTimePlan, SignalGroupPlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import DEFAULT_QOS, UplinkSettings

@@ -10,8 +10,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from edge.geo import GeoPoint
-from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.roadside.radar_noise import RadarNoise
+from edge.roadside.radar_reads import RADAR_READ_WINDOW_S
 from edge.roadside.signal_plan import FixedTimePlan
 from edge.uplink.outbox import Durability, OutboxLimits
 from edge.uplink.settings import UplinkSettings

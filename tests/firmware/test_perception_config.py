@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from edge.geodesy import LocalFrame
-from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.roadside.radar_noise import RADAR_NOISE
+from edge.roadside.radar_reads import RADAR_READ_WINDOW_S
 from firmware_py.box.perception import build_perception
 from firmware_py.config.loader import EXAMPLES_DIR, load_box_config
 from firmware_py.config.model import PerceptionConfig

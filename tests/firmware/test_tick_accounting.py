@@ -9,8 +9,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.pipelines.roadside_unit import RADAR_READ_WINDOW_S
 from edge.port_io import next_tick
+from edge.roadside.radar_reads import RADAR_READ_WINDOW_S
 from firmware_py.benchmarks.tick_accounting import (
     BENCH_READ_WINDOW_S,
     GUEST_TICK_US,
