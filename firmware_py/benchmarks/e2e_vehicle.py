@@ -4,16 +4,19 @@ The traffic (written before the run as a candump log that ``e2e_player`` plays o
 car's drive (the EEBL drive of the demo and the HIL bench, repeated) as its Toyota powertrain
 bus carries it, the signals the gateway maps (speed, kinematics, brake and steering every
 ``FAST_PERIOD_S`` (50 Hz), blinkers and gear every ``SLOW_EVERY``-th tick (10 Hz): their real
-cycles, ``VehicleCanSimulator``'s frames), and every other message of the DBC with random
-payloads filling each tick up to ``FILL`` of the 500 kbit/s bus (nominal frame lengths, no
-stuff bits), back to back at the bit rate as on a busy bus. A vehicle gateway reads one bus
-(``firmware_py.box.vehicle_gateway``) and asks the kernel for its mapped messages only, so the
-filler costs it nothing but what the kernel's filter does.
+cycles, ``VehicleCanSimulator``'s frames, timed by a clock ``ECU_CLOCK_SKEW`` slow), and
+every other message of the DBC with random payloads filling each tick up to ``FILL`` of the
+500 kbit/s bus (nominal frame lengths, no stuff bits), back to back at the bit rate as on a
+busy bus. A vehicle gateway reads one bus (``firmware_py.box.vehicle_gateway``) and asks the
+kernel for its mapped messages only, so the filler costs it nothing but what the kernel's
+filter does.
 
 Latency of a stored vehicle state: the bridge's receive time minus the state's capture time,
 which the gateway sets to the kernel timestamp of the newest motion frame its filter took
 (``VehicleStateEstimator.capture_time_s``). The state is published every ``1 / STATE_RATE_HZ``
-s: the configured period that stands for the roadside unit's fusion period in the goal.
+s: the configured period that stands for the roadside unit's fusion period in the goal. The
+ECUs' clock is not the gateway's, so the newest frame is anything up to a cycle old when the
+state's timer fires.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from firmware_py.benchmarks.e2e_traffic import BITRATE, frame_bits
+from firmware_py.benchmarks.tick_accounting import ECU_CLOCK_SKEW
 from firmware_py.simulation import world
 from firmware_py.simulation.vehicle_can import FAST_PERIOD_S, SLOW_EVERY, VehicleCanSimulator
 from protocols.dbc import load_dbc
@@ -98,7 +102,7 @@ def write_vehicle_traffic(path: Path, seconds: float, *, seed: int = 0) -> Vehic
     lines: list[str] = []
     signal_frames, bits_sent, next_filler = 0, 0, 0
     for tick in range(math.floor(seconds / FAST_PERIOD_S)):
-        start = tick * FAST_PERIOD_S
+        start = tick * FAST_PERIOD_S * ECU_CLOCK_SKEW
         at, used = start, 0
         for frame_id, data in simulator.frames(drive.state_at(start), slow=tick % SLOW_EVERY == 0):
             lines.append(f"({at:.6f}) {CHANNEL} {frame_id:03X}#{data.hex().upper()}")
@@ -117,5 +121,5 @@ def write_vehicle_traffic(path: Path, seconds: float, *, seed: int = 0) -> Vehic
             next_filler += 1
         bits_sent += used
     path.write_text("\n".join(lines) + "\n")
-    played_s = math.floor(seconds / FAST_PERIOD_S) * FAST_PERIOD_S
+    played_s = math.floor(seconds / FAST_PERIOD_S) * FAST_PERIOD_S * ECU_CLOCK_SKEW
     return VehicleTraffic(path, len(lines), signal_frames, played_s, bits_sent / played_s / BITRATE)

@@ -26,6 +26,7 @@ from firmware_py.benchmarks.e2e_vehicle import (
     mapped_messages,
     write_vehicle_traffic,
 )
+from firmware_py.benchmarks.tick_accounting import ECU_CLOCK_SKEW
 from firmware_py.box.parts import wanted_ids
 from firmware_py.cli import main as cli_main
 from firmware_py.config.loader import load_box_config
@@ -59,7 +60,11 @@ def test_the_bus_is_full_and_the_mapped_signals_keep_their_cycle(tmp_path: Path)
     # Speed, kinematics, brake and steering at 50 Hz; blinkers and gear at 10 Hz.
     assert sorted(per_id.values()) == [ticks // 5] * 2 + [ticks] * 4
     bits = sum(frame_bits(size) for *_, size in rows)
-    assert traffic.bus_load == pytest.approx(bits / BITRATE)
+    # The signals' cycle, counted by the ECUs' clock, slow against the guest's tick.
+    speed_times = [t for t, frame_id, _ in signals if frame_id == signals[0][1]]
+    assert np.diff(speed_times) == pytest.approx(FAST_PERIOD_S * ECU_CLOCK_SKEW)
+    assert traffic.seconds == pytest.approx(1.0 * ECU_CLOCK_SKEW)
+    assert traffic.bus_load == pytest.approx(bits / traffic.seconds / BITRATE)
     assert FILL - 0.03 < traffic.bus_load <= FILL
     # Every other message of the DBC fills the ticks: far more frames than the signals'.
     assert len(rows) > 15 * len(signals)
