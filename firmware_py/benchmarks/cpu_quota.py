@@ -101,6 +101,12 @@ class CpuQuota:
             (self.path / "cpu.cfs_quota_us").write_text(str(quota))
 
     def __exit__(self, *_exc: object) -> None:
+        # Unlimited first: a task moved out while its group is throttled may not run for up
+        # to a second after (seen on Linux 6.18, cgroup v1).
+        if self.version == 2:
+            (self.path / "cpu.max").write_text(f"max {self.period_us}")
+        else:
+            (self.path / "cpu.cfs_quota_us").write_text("-1")
         for pid in (self.path / "cgroup.procs").read_text().split():
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
                 (self._root / "cgroup.procs").write_text(pid)
