@@ -379,7 +379,11 @@ def test_a_replay_into_a_second_box_feeds_it_the_same_inputs(runs: Runs) -> None
         f"{statistics.median(late) * 1e3:.2f} ms, range {min(late) * 1e3:.2f}.."
         f"{max(late) * 1e3:.2f} ms over {len(late)} frames"
     )
-    assert -0.001 < statistics.median(late) < 0.01
+    # Never early; late by what the replaying thread waits for the interpreter, which it
+    # shares with the receiving box here (a median of 0.34 ms on a quiet machine, 15.8 ms
+    # once in CI): a replay that ignored the times, or played at another speed, is off by
+    # seconds.
+    assert -0.001 < statistics.median(late) < 0.05
     assert max(late) - min(late) < 0.1
     field_lines = [item.line for item in runs.field if isinstance(item, LineItem)]
     bench_lines = [item.line for item in runs.bench if isinstance(item, LineItem)]
